@@ -1,0 +1,39 @@
+# Two commands matter: `make demo` and `make test`. Both create .venv on first use.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-dev
+
+.PHONY: demo test lint typecheck pytest screenshots bench clean
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q -e ".[dev]"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/zai-dash --demo
+
+test: $(STAMP)
+	$(BIN)/ruff check zai_dash tests bench
+	$(BIN)/mypy
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check zai_dash tests bench
+	$(BIN)/ruff format --check zai_dash tests bench
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+screenshots: $(STAMP)
+	$(BIN)/python -m zai_dash.ui.screenshots screenshots
+
+bench: $(STAMP)
+	$(BIN)/python bench/run.py
+
+clean:
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

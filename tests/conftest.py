@@ -1,0 +1,46 @@
+"""Shared fixtures. Nothing here, or in any test, touches the real home directory."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from zai_dash.sources.base import SourceContext
+
+FIXED_NOW = datetime(2026, 11, 26, 12, 0, 0, tzinfo=timezone.utc)
+"""The instant most tests evaluate at."""
+
+
+@pytest.fixture(autouse=True)
+def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Point HOME, XDG_* and every tool's env var at a temp dir for every test."""
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    for var, sub in (
+        ("XDG_CONFIG_HOME", ".config"),
+        ("XDG_DATA_HOME", ".local/share"),
+        ("XDG_CACHE_HOME", ".cache"),
+        ("XDG_STATE_HOME", ".local/state"),
+    ):
+        monkeypatch.setenv(var, str(home / sub))
+    for var in list(os.environ):
+        if var.startswith(("CLAUDE_", "ANTHROPIC_", "OPENCODE_", "KILO_", "CRUSH_", "GOOSE_", "CLINE_", "ZAI_", "Z_AI_", "FACTORY_")) or var in {"ZAI_DASH_CONFIG", "NO_COLOR"}:
+            monkeypatch.delenv(var, raising=False)
+    yield home
+
+
+@pytest.fixture
+def home(isolated_home: Path) -> Path:
+    """The temp home directory."""
+    return isolated_home
+
+
+@pytest.fixture
+def ctx(home: Path) -> SourceContext:
+    """A source context over the temp home, wall clock fixed at `FIXED_NOW`."""
+    return SourceContext(home=home, env=dict(os.environ), clock=lambda: FIXED_NOW)

@@ -1,0 +1,39 @@
+"""Clocks: the one place that reads the wall clock, so everything else can take time as input."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from typing import Protocol
+
+
+class Clock(Protocol):
+    """Something that says what time it is (aware UTC)."""
+
+    def now(self) -> datetime: ...
+
+
+class SystemClock:
+    """The real wall clock."""
+
+    def now(self) -> datetime:
+        return datetime.now(timezone.utc)
+
+
+class FixedClock:
+    """A clock that only moves when told to: tests, screenshots and `report --at`."""
+
+    def __init__(self, at: datetime) -> None:
+        if at.tzinfo is None:
+            raise ValueError("FixedClock needs an aware datetime")
+        self._at = at.astimezone(timezone.utc)
+
+    def now(self) -> datetime:
+        return self._at
+
+    def advance(self, delta: timedelta) -> None:
+        """Move the clock forward."""
+        self._at += delta
+
+    def set(self, at: datetime) -> None:
+        """Jump to `at`."""
+        self._at = at.astimezone(timezone.utc)

@@ -1,0 +1,128 @@
+"""The 5-hour cycle: when the current window opened, when it resets, and what anchored it."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from zai_dash.domain.events import LimitHit
+
+
+class Anchor(str, enum.Enum):
+    """What fixed the window's position, best first."""
+
+    OFFICIAL = "official"
+    """Z.ai's quota endpoint named the reset time."""
+    LIMIT_HIT = "limit-hit"
+    """A rate-limit error in a log named the reset time."""
+    LOCAL = "local"
+    """The first request after the previous window ended, from the logs."""
+
+
+@dataclass(frozen=True, slots=True)
+class CycleWindow:
+    """One 5-hour window [start, end).
+
+    Attributes:
+        start: when the window opened.
+        end: when it resets.
+        anchor: what fixed it.
+        blocked_until: a limit hit inside this window named this reset; requests fail until then.
+    """
+
+    start: datetime
+    end: datetime
+    anchor: Anchor
+    blocked_until: datetime | None = None
+
+    def contains(self, ts: datetime) -> bool:
+        """Whether `ts` falls inside the window."""
+        return self.start <= ts < self.end
+
+    def seconds_left(self, now: datetime) -> float:
+        """Seconds until the reset, never negative. Computed from the deadline, not counted."""
+        return max(0.0, (self.end - now).total_seconds())
+
+
+@dataclass(frozen=True, slots=True)
+class CycleState:
+    """The cycle as of one instant.
+
+    Attributes:
+        current: the open window, or None when no request has come since the last one ended
+            ("not started: opens on your next prompt").
+        previous_end: when the last window ended, if there was one and none is open.
+    """
+
+    current: CycleWindow | None
+    previous_end: datetime | None = None
+
+
+def resolve_cycle(
+    request_times: Iterable[datetime],
+    limit_hits: Sequence[LimitHit],
+    now: datetime,
+    length: timedelta,
+    official_reset: datetime | None = None,
+) -> CycleState:
+    """Chain windows through the request history and return the one open at `now`.
+
+    Z.ai's window opens at the first billable request after the previous window ended and resets
+    all at once `length` later; windows never sit on a clock grid. A gap longer than `length`
+    therefore always starts a fresh window at the next request. A limit hit that names a reset
+    time moves the window holding it so that it ends then. An official reset time beats both.
+
+    Args:
+        request_times: timestamps of billable requests (any order; later than `now` are ignored).
+        limit_hits: rate-limit errors seen in logs.
+        now: the instant to evaluate at.
+        length: the cycle length (5 h).
+        official_reset: Z.ai's `nextResetTime` for the 5-hour row, if fresh.
+
+    Returns:
+        The cycle state at `now`.
+    """
+    if official_reset is not None and official_reset > now and official_reset - length <= now:
+        official = CycleWindow(official_reset - length, official_reset, Anchor.OFFICIAL)
+        return CycleState(_with_block(official, limit_hits, now))
+
+    # Merge requests and limit hits into one time-ordered stream; a hit sorts after a request
+    # at the same instant so the hit can move the window that request opened.
+    stream: list[tuple[datetime, int, LimitHit | None]] = [(t, 0, None) for t in request_times if t <= now]
+    stream.extend((h.ts, 1, h) for h in limit_hits if h.ts <= now)
+    stream.sort(key=lambda item: (item[0], item[1]))
+
+    window: CycleWindow | None = None
+    for ts, _, hit in stream:
+        if hit is None:
+            if window is None or ts >= window.end:
+                window = CycleWindow(ts, ts + length, Anchor.LOCAL)
+            continue
+        if hit.reset_at is None:
+            if window is None or ts >= window.end:
+                # A refused request still tells us a window is open; we do not know where.
+                window = CycleWindow(ts, ts + length, Anchor.LOCAL)
+            continue
+        # A reset time that falls within one length of the hit names the window holding it.
+        if hit.ts < hit.reset_at <= hit.ts + length + timedelta(minutes=1):
+            window = CycleWindow(hit.reset_at - length, hit.reset_at, Anchor.LIMIT_HIT)
+
+    if window is None:
+        return CycleState(None)
+    if window.end <= now:
+        return CycleState(None, previous_end=window.end)
+    return CycleState(_with_block(window, limit_hits, now))
+
+
+def _with_block(window: CycleWindow, limit_hits: Sequence[LimitHit], now: datetime) -> CycleWindow:
+    """Mark the window blocked when a limit hit inside it names a reset still ahead."""
+    blocked = [
+        h.reset_at
+        for h in limit_hits
+        if h.reset_at is not None and window.start <= h.ts <= now and h.reset_at > now
+    ]
+    if not blocked:
+        return window
+    return CycleWindow(window.start, window.end, window.anchor, blocked_until=max(blocked))

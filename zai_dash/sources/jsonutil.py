@@ -1,0 +1,86 @@
+"""Small shared helpers for turning JSON records into domain values."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import orjson
+
+loads: Callable[[bytes | str], Any] = orjson.loads
+"""The fast JSON parser; raises `orjson.JSONDecodeError` (a `ValueError`)."""
+
+FUTURE_SLACK = timedelta(days=1)
+"""Timestamps further than this past the wall clock are rejected as bogus."""
+
+
+class BadTimestamp(ValueError):
+    """A timestamp that cannot be placed in time; the message is the skip reason."""
+
+
+def parse_iso(value: object, wall_now: datetime | None = None) -> datetime:
+    """Parse an ISO 8601 timestamp that carries a zone (`Z` or an offset) into aware UTC.
+
+    Raises:
+        BadTimestamp: not a string, not ISO 8601, no zone, or far in the future.
+    """
+    if not isinstance(value, str):
+        raise BadTimestamp("timestamp missing or not a string")
+    text = value.strip()
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    try:
+        ts = datetime.fromisoformat(text)
+    except ValueError:
+        raise BadTimestamp("timestamp not ISO 8601") from None
+    if ts.tzinfo is None:
+        raise BadTimestamp("timestamp without timezone")
+    ts = ts.astimezone(timezone.utc)
+    return _check_future(ts, wall_now)
+
+
+def from_epoch(value: object, wall_now: datetime | None = None, unit: float = 1.0) -> datetime:
+    """Parse an epoch number (seconds × `unit`, e.g. `unit=1000` for milliseconds) into aware UTC.
+
+    Raises:
+        BadTimestamp: not a number, or out of range.
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise BadTimestamp("timestamp missing or not a number")
+    try:
+        ts = datetime.fromtimestamp(value / unit, tz=timezone.utc)
+    except (OverflowError, OSError, ValueError):
+        raise BadTimestamp("timestamp out of range") from None
+    return _check_future(ts, wall_now)
+
+
+def _check_future(ts: datetime, wall_now: datetime | None) -> datetime:
+    if wall_now is not None and ts > wall_now + FUTURE_SLACK:
+        raise BadTimestamp("timestamp far in the future")
+    return ts
+
+
+_MODEL_PREFIXES = ("zai-coding-plan/", "zai/", "z-ai/", "zhipuai/", "custom:", "openai/", "anthropic/")
+
+
+def normalise_model(model: object) -> str | None:
+    """Lower-case a model id and strip provider prefixes, so `zai/GLM-4.6` = `glm-4.6`."""
+    if not isinstance(model, str):
+        return None
+    text = model.strip().lower()
+    changed = True
+    while changed:
+        changed = False
+        for prefix in _MODEL_PREFIXES:
+            if text.startswith(prefix):
+                text = text[len(prefix) :]
+                changed = True
+    return text or None
+
+
+def int_field(value: object) -> int:
+    """An integer token count, or 0 for anything that is not a non-negative number."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        return 0
+    return int(value)
