@@ -62,6 +62,26 @@ class McpAliases:
                 found[_norm(name)] = service
         return cls(found)
 
+    @classmethod
+    def from_servers(cls, servers: object) -> McpAliases:
+        """Build from an `mcpServers`-style mapping: name → {`url` | `serverUrl` | `command` + `args`, …}.
+
+        Only the URL, command and args of each entry are looked at; `headers` and `env` (API keys) never.
+        Anything that is not that shape is ignored.
+        """
+        if not isinstance(servers, Mapping):
+            return cls()
+        targets: dict[str, str] = {}
+        for name, spec in servers.items():
+            if not isinstance(name, str) or not isinstance(spec, Mapping):
+                continue
+            parts = [spec.get("url"), spec.get("serverUrl"), spec.get("command")]
+            args = spec.get("args")
+            if isinstance(args, list):
+                parts.extend(a for a in args if isinstance(a, str))
+            targets[name] = " ".join(p for p in parts if isinstance(p, str))
+        return cls.from_targets(targets)
+
     def merged(self, other: McpAliases) -> McpAliases:
         """Both maps, `other` winning on a clash."""
         return McpAliases({**self.by_server, **other.by_server})

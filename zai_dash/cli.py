@@ -1,0 +1,313 @@
+"""Command line: `zai-dash` (the TUI), `report`, `status`, `doctor`, `--demo`.
+
+`status` runs on every status-bar refresh, so nothing on its path imports textual.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import locale
+import os
+import sys
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+
+from zai_dash import __version__
+from zai_dash.clock import Clock, FixedClock, SystemClock
+from zai_dash.config import Config, ConfigError, load_config
+from zai_dash.domain.snapshot import Snapshot
+from zai_dash.format import fmt_ago, fmt_clock, fmt_duration
+
+EXIT_OK = 0
+EXIT_CONFIG = 2
+EXIT_WARNING = 10
+EXIT_EXHAUSTED = 11
+EXIT_NO_DATA = 20
+EXIT_ERROR = 30
+
+DEFAULT_STATUS = "GLM {used}/{limit} ⟳{reset} 🔎{searches}/{search_limit}"
+DEFAULT_STATUS_ASCII = "GLM {used}/{limit} R{reset} S{searches}/{search_limit}"
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", type=Path, help="config file (default: $XDG_CONFIG_HOME/zai-dash/config.toml)")
+    common.add_argument("--plan", help="plan to evaluate against (lite, pro, max or a custom plan)")
+
+    parser = argparse.ArgumentParser(
+        prog="zai-dash",
+        description="Live dashboard for the Z.ai GLM Coding Plan: prompts left this 5-hour cycle, MCP searches, "
+        "models per tool.",
+        parents=[common],
+    )
+    parser.add_argument("--version", action="version", version=f"zai-dash {__version__}")
+    parser.add_argument("--demo", action="store_true", help="run the dashboard over a simulated coding session")
+    parser.add_argument("--no-mouse", action="store_true", help="leave the mouse to tmux")
+    parser.add_argument("--theme", help="Textual theme name")
+    sub = parser.add_subparsers(dest="command")
+
+    report = sub.add_parser("report", parents=[common], help="one scan, one snapshot")
+    report.add_argument("--json", action="store_true", help="print the snapshot document")
+    report.add_argument("--at", help="evaluate as of this ISO 8601 instant (replay a day)")
+
+    status = sub.add_parser("status", parents=[common], help="one short line for tmux or Claude Code's statusLine")
+    status.add_argument("--format", dest="template", help="template, e.g. '{left} left, reset {reset}'")
+    status.add_argument("--ascii", action="store_true", help="no symbols")
+    status.add_argument("--at", help=argparse.SUPPRESS)
+
+    sub.add_parser("doctor", parents=[common], help="what was found where, what was skipped and why")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `zai-dash` console script."""
+    args = _parser().parse_args(argv)
+    try:
+        config = load_config(args.config)
+        if args.plan:
+            name = args.plan.lower()
+            if name not in config.plans:
+                raise ConfigError(f"--plan: unknown plan {name!r} (known: {', '.join(sorted(config.plans))})")
+            from dataclasses import replace
+
+            config = replace(config, plan=config.plans[name])
+    except ConfigError as exc:
+        print(f"zai-dash: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    command = args.command
+    try:
+        if command == "report":
+            return cmd_report(config, as_json=args.json, at=args.at)
+        if command == "status":
+            return cmd_status(config, template=args.template, ascii_only=args.ascii, at=args.at)
+        if command == "doctor":
+            return cmd_doctor(config)
+        return cmd_dashboard(config, demo=args.demo, mouse=not args.no_mouse, theme=args.theme)
+    except ValueError as exc:
+        print(f"zai-dash: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except KeyboardInterrupt:
+        return EXIT_OK
+
+
+def _clock_for(at: str | None) -> Clock:
+    if not at:
+        return SystemClock()
+    text = at.strip().replace("Z", "+00:00").replace("z", "+00:00")
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"--at: not an ISO 8601 time: {at!r}") from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=datetime.now().astimezone().tzinfo or timezone.utc)
+    return FixedClock(when)
+
+
+def _scan(config: Config, clock: Clock) -> tuple[Snapshot, object]:
+    from zai_dash.engine import Engine
+
+    engine = Engine(config, clock=clock)
+    engine.scan()
+    return engine.snapshot(), engine
+
+
+def cmd_report(config: Config, *, as_json: bool, at: str | None) -> int:
+    """`zai-dash report`: one scan, one snapshot, printed."""
+    snap, _ = _scan(config, _clock_for(at))
+    tz = config.tz()
+    if as_json:
+        print(json.dumps(snap.to_json(tz), indent=2, ensure_ascii=False))
+    else:
+        print(render_report(snap, tz))
+    return EXIT_OK
+
+
+def render_report(snap: Snapshot, tz: object) -> str:
+    """The human `report`: a compact table."""
+    from datetime import tzinfo
+
+    zone = tz if isinstance(tz, tzinfo) else None
+    p, s, c = snap.prompts, snap.searches, snap.cycle
+    lines = [f"zai-dash — {snap.plan.name} plan, {snap.at.astimezone(zone):%Y-%m-%d %H:%M %Z}"]
+    if c.state == "open":
+        lines.append(
+            f"cycle     {fmt_clock(c.start, zone)}–{fmt_clock(c.end, zone)}  resets in {fmt_duration(c.seconds_left)}"
+            f"  ({c.anchor})" + (f"  BLOCKED until {fmt_clock(c.blocked_until, zone)}" if c.blocked_until else "")
+        )
+    else:
+        lines.append("cycle     not started — opens on your next prompt")
+    lines.append(
+        f"prompts   {p.equivalents}/{p.limit} used ({p.percent:.0f}%), {p.left} left"
+        f"  [{p.used} prompts, {p.calls} calls, {p.vision} vision]"
+        + ("" if p.level == "ok" else f"  {p.level.upper()}")
+    )
+    if snap.forecast and snap.forecast.exhausted_at:
+        lines.append(
+            f"forecast  at this pace you run out at {fmt_clock(snap.forecast.exhausted_at, zone)}, "
+            f"{fmt_duration((snap.forecast.minutes_before_reset or 0) * 60)} before the refresh"
+        )
+    elif snap.forecast and snap.forecast.left_at_reset is not None:
+        lines.append(f"forecast  on pace: ~{snap.forecast.left_at_reset:.0f} left at refresh")
+    by = ", ".join(f"{k} {v}" for k, v in s.by_service.items())
+    lines.append(
+        f"searches  {s.month}/{s.month_limit} this month (resets {s.month_end.astimezone(zone):%b %d}), "
+        f"{s.cycle} this cycle  [{by}]"
+    )
+    lines.append("")
+    lines.append(f"{'tool':<14} {'model':<16} {'src':<6} {'prompts':>7} {'calls':>6} {'search':>6}  {'last':<9} status")
+    for t in snap.tools:
+        if not t.found:
+            continue
+        lines.append(
+            f"{t.name:<14} {(t.model or '—'):<16} {(t.model_source or ''):<6} {t.prompts:>7} {t.calls:>6} "
+            f"{t.searches:>6}  {fmt_ago(t.last_activity, snap.at):<9} {t.status}"
+            + (f"  ! {t.warning}" if t.warning else "")
+        )
+    if not snap.has_data:
+        lines.append("(no tool data found — run `zai-dash doctor` to see where zai-dash looked)")
+    skipped = snap.skipped
+    if skipped.get("lines") or skipped.get("files"):
+        lines.append(
+            f"\nskipped: {skipped.get('lines', 0)} record(s), {skipped.get('files', 0)} file(s)"
+            " — see `zai-dash doctor`"
+        )
+    return "\n".join(lines)
+
+
+def _wants_ascii() -> bool:
+    enc = (getattr(sys.stdout, "encoding", None) or locale.getpreferredencoding(False) or "").lower()
+    lang = os.environ.get("LC_ALL") or os.environ.get("LC_CTYPE") or os.environ.get("LANG") or ""
+    if lang and "utf" not in lang.lower().replace("-", ""):
+        return True
+    return "utf" not in enc.replace("-", "")
+
+
+def status_fields(snap: Snapshot, tz: object) -> dict[str, object]:
+    """Template fields for `status --format`."""
+    from datetime import tzinfo
+
+    zone = tz if isinstance(tz, tzinfo) else None
+    p, s, c = snap.prompts, snap.searches, snap.cycle
+    return {
+        "plan": snap.plan.name,
+        "used": p.equivalents,
+        "limit": p.limit,
+        "left": p.left,
+        "percent": f"{p.percent:.0f}",
+        "prompts": p.used,
+        "calls": p.calls,
+        "level": p.level,
+        "reset": fmt_duration(c.seconds_left) if c.state == "open" else "idle",
+        "reset_at": fmt_clock(c.end, zone) if c.state == "open" else "—",
+        "searches": s.month,
+        "search_limit": s.month_limit,
+        "searches_left": s.month_left,
+        "model": next((t.model for t in snap.tools if t.found and t.model and t.status == "live"), None)
+        or next((t.model for t in snap.tools if t.found and t.model), "—"),
+    }
+
+
+def cmd_status(config: Config, *, template: str | None, ascii_only: bool, at: str | None) -> int:
+    """`zai-dash status`: one line; the exit code says ok / warning / exhausted / no data / error."""
+    try:
+        snap, _ = _scan(config, _clock_for(at))
+    except ValueError:
+        raise
+    except Exception as exc:  # a status bar must get a line, not a traceback
+        print(f"GLM error: {type(exc).__name__}")
+        return EXIT_ERROR
+    ascii_mode = ascii_only or _wants_ascii()
+    fmt = template or (DEFAULT_STATUS_ASCII if ascii_mode else DEFAULT_STATUS)
+    try:
+        line = fmt.format(**status_fields(snap, config.tz()))
+    except (KeyError, IndexError, ValueError) as exc:
+        print(f"zai-dash: --format: unknown field {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    if ascii_mode:
+        line = line.encode("ascii", "replace").decode("ascii")
+    print(line)
+    if not snap.has_data:
+        return EXIT_NO_DATA
+    level = snap.prompts.level
+    if level == "exhausted" or snap.cycle.blocked_until is not None:
+        return EXIT_EXHAUSTED
+    if level in ("warning", "critical"):
+        return EXIT_WARNING
+    return EXIT_OK
+
+
+def cmd_doctor(config: Config) -> int:
+    """`zai-dash doctor`: what was found where, what was skipped and why, config in effect."""
+    from zai_dash.engine import Engine
+
+    engine = Engine(config)
+    engine.scan()
+    snap = engine.snapshot()
+    tz = config.tz()
+    out = [f"zai-dash {__version__} doctor", ""]
+    out.append("config")
+    out.append(f"  file          {config.source_path or '(none: defaults)'}")
+    p = config.plan
+    out.append(
+        f"  plan          {p.name}: {p.prompts_per_cycle} prompts / {p.cycle.total_seconds() / 3600:g} h, "
+        f"{p.searches_per_month} searches / month, {p.calls_per_prompt} calls per prompt"
+    )
+    out.append(f"  renewal day   {config.renewal_day}   timezone {config.timezone or tz}")
+    out.append(f"  thresholds    warning {config.thresholds.warning:.0%}, critical {config.thresholds.critical:.0%}")
+    api = config.api
+    out.append(
+        f"  quota API     {'on' if api.enabled else 'off'}"
+        + (f" (key from ${api.key_env}, region {api.region})" if api.enabled else "")
+    )
+    for proxy in config.proxies:
+        out.append(f"  proxy         {proxy.name}: {proxy.url} ({proxy.preset or 'custom map'})")
+    disabled = ", ".join(sorted(config.disabled_tools))
+    if disabled:
+        out.append(f"  disabled      {disabled}")
+    out.append("")
+    out.append("sources")
+    for h in snap.sources:
+        out.append(f"  {h.name:<14} {h.status:<7} {h.detail}")
+        for root, exists in h.roots:
+            out.append(f"      {'found  ' if exists else 'missing'} {root}")
+        for reason, n in sorted(h.skipped.items()):
+            out.append(f"      skipped {n} × {reason}")
+    out.append("")
+    out.append("tools")
+    for t in snap.tools:
+        state = "found" if t.found else "not found"
+        model = f"model {t.model} (from {t.model_source})" if t.model else "model unknown"
+        line = f"  {t.name:<14} {state:<10} {model}"
+        if t.endpoint:
+            line += f", endpoint {t.endpoint}"
+        out.append(line)
+        if t.warning:
+            out.append(f"      ! {t.warning}")
+    out.append("")
+    reasons = snap.skipped.get("reasons", {})
+    first = {r: w for s in engine.sources for r, w in s.skips.first.items()}
+    if reasons:
+        out.append(f"skipped: {snap.skipped.get('lines', 0)} record(s), {snap.skipped.get('files', 0)} file(s)")
+        for reason, n in sorted(reasons.items(), key=lambda kv: -kv[1]):
+            out.append(f"  {n:>6} × {reason}" + (f"   first at {first[reason]}" if first.get(reason) else ""))
+    else:
+        out.append("skipped: nothing")
+    print("\n".join(out))
+    return EXIT_OK
+
+
+def cmd_dashboard(config: Config, *, demo: bool, mouse: bool, theme: str | None) -> int:
+    """Start the TUI (over the demo when asked)."""
+    from zai_dash.engine import Engine
+
+    clock = SystemClock()
+    if demo:
+        from zai_dash.demo import run_demo
+
+        return run_demo(config, mouse=mouse, theme=theme)
+    engine = Engine(config, clock=clock)
+    from zai_dash.ui.app import run_dashboard
+
+    return run_dashboard(engine, clock, bell=config.bell, theme=theme or config.theme, mouse=mouse)

@@ -1,0 +1,239 @@
+"""The built-in demo: a simulated coding session written in real tool formats into a temp dir.
+
+The real engine and TUI then run over it, so the demo exercises exactly what users run. Claude Code
+history is written here; other tools add theirs through their own demo writers.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+import tempfile
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+from zai_dash.config import Config
+
+DEMO_PROJECT = "/home/demo/shop-api"
+PROMPTS = (
+    "add exponential backoff to getJson()",
+    "write tests for the retry helper",
+    "why does the checkout test flake on CI?",
+    "refactor the cart service into smaller modules",
+    "look up the current best practice for idempotency keys",
+    "add a migration for the orders.status column",
+    "explain this stack trace",
+    "make the price formatter locale-aware",
+    "summarise what changed in this branch",
+    "fix the N+1 query in /orders",
+)
+
+
+def _iso(ts: datetime) -> str:
+    return ts.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class ClaudeCodeWriter:
+    """Appends records to a Claude Code session file the way Claude Code does (one line per block)."""
+
+    def __init__(self, home: Path, session: str, cwd: str = DEMO_PROJECT) -> None:
+        slug = "".join(c if c.isalnum() else "-" for c in cwd)
+        self.dir = home / ".claude" / "projects" / slug
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.path = self.dir / f"{session}.jsonl"
+        self.session = session
+        self.cwd = cwd
+        self._n = 0
+        self._parent: str | None = None
+
+    def _base(self, ts: datetime, kind: str) -> dict[str, Any]:
+        self._n += 1
+        uid = str(uuid.UUID(int=random.Random(f"{self.session}{self._n}").getrandbits(128)))
+        rec = {
+            "parentUuid": self._parent,
+            "isSidechain": False,
+            "userType": "external",
+            "cwd": self.cwd,
+            "sessionId": self.session,
+            "version": "2.0.14",
+            "gitBranch": "main",
+            "type": kind,
+            "uuid": uid,
+            "timestamp": _iso(ts),
+        }
+        self._parent = uid
+        return rec
+
+    def _append(self, *records: dict[str, Any]) -> None:
+        with open(self.path, "a", encoding="utf-8") as fh:
+            for rec in records:
+                fh.write(json.dumps(rec, separators=(",", ":")) + "\n")
+
+    def prompt(self, ts: datetime, text: str) -> None:
+        """A human prompt."""
+        rec = self._base(ts, "user")
+        rec["message"] = {"role": "user", "content": text}
+        self._append(rec)
+
+    def call(self, ts: datetime, model: str, *, tool: str | None = None, text: str = "Done.") -> str | None:
+        """One model call: a thinking line and a text or tool_use line sharing the message id."""
+        msg_id = f"msg_{ts:%Y%m%d%H%M%S}{self._n:06d}"
+        usage = {
+            "input_tokens": 900 + self._n % 700,
+            "cache_creation_input_tokens": 0,
+            "cache_read_input_tokens": 12000 + 37 * self._n,
+            "output_tokens": 60 + self._n % 400,
+        }
+        tool_id = None
+        blocks: list[dict[str, Any]] = [{"type": "thinking", "thinking": "Let me look at this."}]
+        if tool:
+            tool_id = f"call_{self.session[:4]}{self._n:05d}"
+            blocks.append({"type": "tool_use", "id": tool_id, "name": tool, "input": {"query": "demo"}})
+        else:
+            blocks.append({"type": "text", "text": text})
+        lines = []
+        for block in blocks:
+            rec = self._base(ts, "assistant")
+            rec["message"] = {
+                "id": msg_id,
+                "type": "message",
+                "role": "assistant",
+                "model": model,
+                "content": [block],
+                "stop_reason": "tool_use" if tool else "end_turn",
+                "usage": usage,
+            }
+            rec["requestId"] = f"req_{msg_id[4:]}"
+            lines.append(rec)
+        self._append(*lines)
+        return tool_id
+
+    def tool_result(self, ts: datetime, tool_id: str) -> None:
+        """The result of a tool call (not a prompt)."""
+        rec = self._base(ts, "user")
+        rec["message"] = {"role": "user", "content": [{"type": "tool_result", "tool_use_id": tool_id, "content": "ok"}]}
+        rec["toolUseResult"] = {"stdout": "ok"}
+        self._append(rec)
+
+
+def write_claude_settings(home: Path, model: str = "glm-4.6") -> None:
+    """Claude Code pointed at the Coding Plan with the Z.ai MCP servers, as Z.ai's set-up guide does."""
+    claude = home / ".claude"
+    claude.mkdir(parents=True, exist_ok=True)
+    settings = {"env": {"ANTHROPIC_BASE_URL": "https://api.z.ai/api/anthropic", "ANTHROPIC_MODEL": model}}
+    (claude / "settings.json").write_text(json.dumps(settings, indent=2))
+    mcp = {
+        "mcpServers": {
+            "web-search-prime": {"type": "http", "url": "https://api.z.ai/api/mcp/web_search_prime/mcp"},
+            "zread": {"type": "http", "url": "https://api.z.ai/api/mcp/zread/mcp"},
+            "zai-mcp-server": {"type": "stdio", "command": "npx", "args": ["-y", "@z_ai/mcp-server"]},
+        }
+    }
+    (home / ".claude.json").write_text(json.dumps(mcp, indent=2))
+
+
+def _turn(w: ClaudeCodeWriter, ts: datetime, rng: random.Random, model: str, prompt: str) -> datetime:
+    """One prompt and the calls it causes; returns the time after the turn."""
+    w.prompt(ts, prompt)
+    calls = rng.randint(8, 18)
+    for i in range(calls):
+        ts += timedelta(seconds=rng.randint(3, 12))
+        tool = None
+        if i == 1 and rng.random() < 0.35:
+            tool = "mcp__web-search-prime__webSearchPrime"
+        elif i == 2 and rng.random() < 0.1:
+            tool = "mcp__zread__search_doc"
+        elif i == 3 and rng.random() < 0.05:
+            tool = "mcp__zai-mcp-server__analyze_image"
+        elif i < calls - 1 and rng.random() < 0.5:
+            tool = "Edit"
+        tool_id = w.call(ts, model, tool=tool)
+        if tool_id:
+            ts += timedelta(seconds=1)
+            w.tool_result(ts, tool_id)
+    return ts
+
+
+def write_demo_history(home: Path, now: datetime, seed: int = 7) -> None:
+    """Write a realistic history ending at `now`: an earlier cycle and the current one, 2 h 13 min in.
+
+    Deterministic for a given `now` and `seed` (screenshots rely on it).
+    """
+    rng = random.Random(seed)
+    write_claude_settings(home)
+    earlier = ClaudeCodeWriter(home, "0b7c1d52-5f7e-4b8e-9d8e-6a1f0c2e9a11")
+    ts = now - timedelta(hours=9, minutes=40)
+    for i in range(14):
+        ts = _turn(earlier, ts, rng, "glm-4.6", PROMPTS[i % len(PROMPTS)]) + timedelta(minutes=rng.randint(4, 12))
+    current = ClaudeCodeWriter(home, "3f1c2a9e-8d7b-4c1e-9a55-0e6f2b7d4c11")
+    ts = now - timedelta(hours=2, minutes=13)
+    i = 0
+    while ts < now - timedelta(minutes=3):
+        model = "glm-4.6" if i < 30 else "glm-4.5-air"
+        ts = _turn(current, ts, rng, model, PROMPTS[i % len(PROMPTS)]) + timedelta(seconds=rng.randint(20, 120))
+        i += 1
+    for extra in _EXTRA_WRITERS:
+        extra(home, now)
+
+
+_EXTRA_WRITERS: list[Callable[[Path, datetime], None]] = []
+"""Other tools' demo writers, registered by their adapters' demo modules."""
+
+
+class LiveDemo(threading.Thread):
+    """Appends a prompt every few seconds (calls and searches in between) until stopped."""
+
+    def __init__(self, home: Path, clock: Callable[[], datetime], seed: int = 11) -> None:
+        super().__init__(name="zai-dash-demo", daemon=True)
+        self.writer = ClaudeCodeWriter(home, "3f1c2a9e-8d7b-4c1e-9a55-0e6f2b7d4c11")
+        self.clock = clock
+        self.rng = random.Random(seed)
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        n = 0
+        while not self.stopped.wait(self.rng.uniform(2.5, 4.5)):
+            model = "glm-4.5-air" if (n // 5) % 2 else "glm-4.6"
+            now = self.clock()
+            self.writer.prompt(now, PROMPTS[n % len(PROMPTS)])
+            for i in range(self.rng.randint(3, 8)):
+                if self.stopped.wait(self.rng.uniform(0.2, 0.5)):
+                    return
+                tool = "mcp__web-search-prime__webSearchPrime" if i == 1 and self.rng.random() < 0.4 else None
+                tool_id = self.writer.call(self.clock(), model, tool=tool)
+                if tool_id:
+                    self.writer.tool_result(self.clock(), tool_id)
+            n += 1
+
+
+def run_demo(config: Config, *, mouse: bool = True, theme: str | None = None) -> int:
+    """`zai-dash --demo`: write the demo into a temp dir, run the real engine and TUI over it, clean up."""
+    from zai_dash.clock import SystemClock
+    from zai_dash.engine import Engine
+    from zai_dash.sources.base import SourceContext
+    from zai_dash.ui.app import run_dashboard
+
+    root = Path(tempfile.mkdtemp(prefix="zai-dash-demo-"))
+    try:
+        clock = SystemClock()
+        write_demo_history(root, clock.now())
+        env = {"HOME": str(root), "XDG_CONFIG_HOME": str(root / ".config"), "XDG_DATA_HOME": str(root / ".local/share")}
+        ctx = SourceContext(home=root, env=env)
+        # The demo never polls the real quota endpoint or proxies: it shows only simulated data.
+        offline = replace(config, api=replace(config.api, enabled=False), proxies=())
+        engine = Engine(offline, ctx=ctx, clock=clock, demo=True)
+        live = LiveDemo(root, clock.now)
+        live.start()
+        try:
+            return run_dashboard(engine, clock, demo=True, bell=False, theme=theme, mouse=mouse)
+        finally:
+            live.stopped.set()
+            live.join(timeout=2)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)

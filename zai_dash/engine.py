@@ -1,0 +1,251 @@
+"""The engine: owns the sources and the ledger, scans, watches, and builds snapshots.
+
+Views (TUI, `report`, `status`, exporter) only ever see the immutable `Snapshot` it builds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from zai_dash.clock import Clock, SystemClock
+from zai_dash.config import Config
+from zai_dash.domain.ledger import Ledger
+from zai_dash.domain.month import month_window
+from zai_dash.domain.plans import Plan
+from zai_dash.domain.snapshot import Snapshot, SourceHealth, ToolConfigInfo, build_snapshot
+from zai_dash.sources.base import SourceContext, ToolSource
+from zai_dash.sources.tools import create_all_sources
+
+log = logging.getLogger(__name__)
+
+CALL_HORIZON = timedelta(hours=24)
+"""Prompts and calls older than this (before the evaluation instant) are not kept.
+
+The cycle chains from the last gap longer than 5 h; a day of history covers that for anyone who
+sleeps. MCP calls are kept for the whole month window.
+"""
+RESCAN_EVERY = 10.0
+"""Seconds between slow rescans that catch missed wake-ups and new roots."""
+HEARTBEAT_EVERY = 30.0
+"""Seconds between snapshots sent even when nothing changed (statuses age, cycles end)."""
+DEBOUNCE_MS = 150
+
+
+class Engine:
+    """Reads every source into one ledger and answers with snapshots.
+
+    Args:
+        config: the configuration in effect.
+        ctx: where sources look (home, env). Its `since` is set from the clock and the month window.
+        clock: what time it is; `report --at` passes a fixed clock.
+        sources: sources to use instead of discovering every tool adapter (tests).
+        demo: label snapshots as demo data.
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        ctx: SourceContext | None = None,
+        clock: Clock | None = None,
+        sources: list[ToolSource] | None = None,
+        demo: bool = False,
+    ) -> None:
+        self.config = config
+        self.clock = clock or SystemClock()
+        self.demo = demo
+        self.tz = config.tz()
+        now = self.clock.now()
+        month_start, _ = month_window(now, config.renewal_day, self.tz)
+        since = min(month_start, now - CALL_HORIZON)
+        base = ctx or SourceContext.from_environment()
+        self.ctx = replace(base, since=since, extra_roots={**base.extra_roots, **config.extra_roots})
+        self.sources = (
+            sources if sources is not None else create_all_sources(self.ctx, config.enabled_tools)
+        )
+        self.ledger = Ledger()
+        self._lock = threading.Lock()
+        self._rescan: asyncio.Event | None = None
+        self.scans = 0
+        self.extra_snapshot_fields: Callable[[datetime], dict[str, Any]] | None = None
+        """Hook for pollers (official quota, proxies): returns build_snapshot keyword arguments."""
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def scan(self) -> bool:
+        """Poll every source once and fold what is new into the ledger (blocking).
+
+        Returns:
+            Whether anything changed.
+        """
+        changed = False
+        with self._lock:
+            now = self.clock.now()
+            month_start, _ = month_window(now, self.config.renewal_day, self.tz)
+            for source in self.sources:
+                try:
+                    batch = source.poll()
+                except Exception as exc:  # a bug in one adapter must not take the others down
+                    log.exception("source %s failed", source.name)
+                    source.error = f"internal error: {type(exc).__name__}: {exc}"
+                    continue
+                for event in batch.events:
+                    changed |= self.ledger.add(event)
+                for hit in batch.limit_hits:
+                    changed |= self.ledger.add_limit_hit(hit)
+            horizon = now - CALL_HORIZON
+            self.ledger.prune(calls_before=horizon, mcp_before=min(month_start, horizon))
+            self.scans += 1
+        return changed
+
+    def rescan_now(self) -> None:
+        """Make `watch` rescan at once (the TUI's `r`)."""
+        if self._rescan is not None:
+            self._rescan.set()
+
+    # -- building ------------------------------------------------------------------------------
+
+    def plan_named(self, name: str) -> Plan:
+        """A plan by name (built-in or from config), for previews."""
+        return self.config.plans[name]
+
+    def tool_configs(self) -> dict[str, ToolConfigInfo]:
+        """Every tool's configured model and endpoint, merged over sources."""
+        merged: dict[str, ToolConfigInfo] = {}
+        for source in self.sources:
+            try:
+                merged.update({k: v for k, v in source.configs().items() if k not in merged or v.model})
+            except Exception as exc:
+                log.exception("source %s configs failed", source.name)
+                source.error = f"internal error reading settings: {exc}"
+        return merged
+
+    def health(self) -> list[SourceHealth]:
+        """Health of every source."""
+        rows: list[SourceHealth] = []
+        for source in self.sources:
+            try:
+                rows.extend(source.health())
+            except Exception as exc:
+                rows.append(SourceHealth(source.name, None, "error", f"internal error: {exc}"))
+        return rows
+
+    def skipped(self) -> dict[str, Any]:
+        """Skipped records summed over sources: `lines`, `files`, and `reasons` → count."""
+        reasons: dict[str, int] = {}
+        files = 0
+        for source in self.sources:
+            files += source.skips.files
+            for reason, n in source.skips.counts.items():
+                reasons[reason] = reasons.get(reason, 0) + n
+        return {"lines": sum(reasons.values()) - files, "files": files, "reasons": reasons}
+
+    def snapshot(self, now: datetime | None = None, plan: Plan | None = None) -> Snapshot:
+        """Build the snapshot as of `now` (default: the clock)."""
+        now = now or self.clock.now()
+        extra = self.extra_snapshot_fields(now) if self.extra_snapshot_fields else {}
+        configs = self.tool_configs()
+        health = self.health()
+        with self._lock:
+            return build_snapshot(
+                now=now,
+                plan=plan or self.config.plan,
+                ledger=self.ledger,
+                tz=self.tz,
+                renewal_day=self.config.renewal_day,
+                thresholds=self.config.thresholds,
+                tool_configs=configs,
+                sources=health,
+                skipped=self.skipped(),
+                demo=self.demo,
+                **extra,
+            )
+
+    def search_locations(self) -> list[tuple[str, str, bool]]:
+        """(source, path, exists) for every location looked at: the empty state and `doctor` list them."""
+        return [(s.name, str(r.path), r.exists) for s in self.sources for r in s.roots()]
+
+    # -- watching ------------------------------------------------------------------------------
+
+    def watch_paths(self) -> list[Path]:
+        """Existing roots to watch, with nested duplicates removed."""
+        paths = sorted({r.path for s in self.sources for r in s.roots() if r.exists})
+        kept: list[Path] = []
+        for p in paths:
+            if not any(p.is_relative_to(k) for k in kept):
+                kept.append(p)
+        return kept
+
+    async def watch(self, stop: asyncio.Event) -> AsyncIterator[Snapshot]:
+        """Yield a snapshot after every change until `stop` is set.
+
+        watchfiles is only a wake-up: each batch makes the readers look, and they decide what is new.
+        A slow rescan catches lost events and roots that appear later; a heartbeat snapshot lets
+        statuses age and cycles end on screen even when nothing is written.
+        """
+        from watchfiles import awatch
+
+        self._rescan = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        last_yield = loop.time()
+        while not stop.is_set():
+            paths = self.watch_paths()
+            watch_stop = asyncio.Event()
+            relay = asyncio.ensure_future(self._relay_stop(stop, watch_stop))
+            waker: AsyncIterator[Any]
+            if paths:
+                waker = awatch(
+                    *paths,
+                    debounce=DEBOUNCE_MS,
+                    step=50,
+                    stop_event=watch_stop,
+                    rust_timeout=int(RESCAN_EVERY * 1000),
+                    yield_on_timeout=True,
+                    recursive=True,
+                )
+            else:
+                waker = self._ticks(RESCAN_EVERY, watch_stop)
+            try:
+                async for _ in waker:
+                    changed = await asyncio.to_thread(self.scan)
+                    if changed or loop.time() - last_yield >= HEARTBEAT_EVERY:
+                        last_yield = loop.time()
+                        yield await asyncio.to_thread(self.snapshot)
+                    if stop.is_set() or self.watch_paths() != paths:
+                        break  # stopping, or a root appeared or vanished: watch the new set
+            finally:
+                watch_stop.set()
+                relay.cancel()
+            if self._rescan.is_set() and not stop.is_set():
+                # `r` stops the watcher so the rescan happens now, not at the next wake-up.
+                self._rescan.clear()
+                await asyncio.to_thread(self.scan)
+                last_yield = loop.time()
+                yield await asyncio.to_thread(self.snapshot)
+
+    async def _relay_stop(self, stop: asyncio.Event, watch_stop: asyncio.Event) -> None:
+        """Stop the current watcher when the caller stops or asks for a rescan."""
+        assert self._rescan is not None
+        stop_wait = asyncio.ensure_future(stop.wait())
+        rescan_wait = asyncio.ensure_future(self._rescan.wait())
+        try:
+            await asyncio.wait({stop_wait, rescan_wait}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stop_wait.cancel()
+            rescan_wait.cancel()
+        watch_stop.set()
+
+    @staticmethod
+    async def _ticks(seconds: float, stop: asyncio.Event) -> AsyncIterator[set[Any]]:
+        while not stop.is_set():
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=seconds)
+            except asyncio.TimeoutError:
+                pass
+            yield set()
