@@ -132,3 +132,13 @@ def test_ledger_activity_as_of_earlier_instant() -> None:
     led.add(_call("b", T0 + timedelta(hours=1), 1, "glm-4.5-air"))
     assert led.activity("claude-code", T0 + timedelta(minutes=5)).model == "glm-4.6"
     assert led.activity("claude-code", T0 + timedelta(hours=2)).model == "glm-4.5-air"
+
+
+def test_ledger_floor_drops_old_events_but_notes_activity() -> None:
+    led = Ledger()
+    led.calls_floor = T0
+    led.mcp_floor = T0 - timedelta(days=10)
+    assert not led.add(_call("old", T0 - timedelta(hours=1), 5))
+    assert led.add(UsageEvent(EventKind.MCP, T0 - timedelta(days=2), "claude-code", "s", service=McpService.SEARCH))
+    assert len(led) == 1
+    assert led.activity("claude-code", T0).model == "glm-4.6"

@@ -11,8 +11,9 @@ import locale
 import os
 import sys
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from datetime import datetime, timezone, tzinfo
 from pathlib import Path
+from typing import Any
 
 from zai_dash import __version__
 from zai_dash.clock import Clock, FixedClock, SystemClock
@@ -170,8 +171,7 @@ def render_report(snap: Snapshot, tz: object) -> str:
     skipped = snap.skipped
     if skipped.get("lines") or skipped.get("files"):
         lines.append(
-            f"\nskipped: {skipped.get('lines', 0)} record(s), {skipped.get('files', 0)} file(s)"
-            " — see `zai-dash doctor`"
+            f"\nskipped: {skipped.get('lines', 0)} record(s), {skipped.get('files', 0)} file(s) — see `zai-dash doctor`"
         )
     return "\n".join(lines)
 
@@ -184,35 +184,51 @@ def _wants_ascii() -> bool:
     return "utf" not in enc.replace("-", "")
 
 
-def status_fields(snap: Snapshot, tz: object) -> dict[str, object]:
-    """Template fields for `status --format`."""
-    from datetime import tzinfo
-
-    zone = tz if isinstance(tz, tzinfo) else None
-    p, s, c = snap.prompts, snap.searches, snap.cycle
+def status_fields(doc: dict[str, Any], now: datetime, tz: tzinfo) -> dict[str, object]:
+    """Template fields for `status --format`, from a snapshot document (fresh state file or scan)."""
+    p, s, c = doc["prompts"], doc["searches"], doc["cycle"]
+    end = datetime.fromisoformat(c["end"]) if c.get("end") else None
+    is_open = c.get("state") == "open" and end is not None and end > now
+    tools = [t for t in doc["tools"] if t.get("found") and t.get("model")]
+    live = [t for t in tools if t.get("status") == "live"]
     return {
-        "plan": snap.plan.name,
-        "used": p.equivalents,
-        "limit": p.limit,
-        "left": p.left,
-        "percent": f"{p.percent:.0f}",
-        "prompts": p.used,
-        "calls": p.calls,
-        "level": p.level,
-        "reset": fmt_duration(c.seconds_left) if c.state == "open" else "idle",
-        "reset_at": fmt_clock(c.end, zone) if c.state == "open" else "—",
-        "searches": s.month,
-        "search_limit": s.month_limit,
-        "searches_left": s.month_left,
-        "model": next((t.model for t in snap.tools if t.found and t.model and t.status == "live"), None)
-        or next((t.model for t in snap.tools if t.found and t.model), "—"),
+        "plan": doc["plan"]["name"],
+        "used": p["equivalents"],
+        "limit": p["limit"],
+        "left": p["left"],
+        "percent": f"{p['percent']:.0f}",
+        "prompts": p["used"],
+        "calls": p["calls"],
+        "level": p["level"],
+        "reset": fmt_duration((end - now).total_seconds()) if is_open and end else "idle",
+        "reset_at": fmt_clock(end, tz) if is_open else "—",
+        "searches": s["month"],
+        "search_limit": s["month_limit"],
+        "searches_left": s["month_left"],
+        "model": (live or tools or [{"model": "—"}])[0]["model"],
     }
+
+
+def _status_doc(config: Config, at: str | None) -> tuple[dict[str, Any], datetime]:
+    """The snapshot document for `status`: a running dashboard's fresh state file, else one scan."""
+    clock = _clock_for(at)
+    now = clock.now()
+    if at is None:
+        from zai_dash import statefile
+
+        doc = statefile.read_fresh(config.fingerprint(), now)
+        if doc is not None:
+            end = doc["cycle"].get("end")
+            if end is None or datetime.fromisoformat(end) > now:
+                return doc, now
+    snap, _ = _scan(config, clock)
+    return snap.to_json(config.tz()), now
 
 
 def cmd_status(config: Config, *, template: str | None, ascii_only: bool, at: str | None) -> int:
     """`zai-dash status`: one line; the exit code says ok / warning / exhausted / no data / error."""
     try:
-        snap, _ = _scan(config, _clock_for(at))
+        doc, now = _status_doc(config, at)
     except ValueError:
         raise
     except Exception as exc:  # a status bar must get a line, not a traceback
@@ -221,19 +237,18 @@ def cmd_status(config: Config, *, template: str | None, ascii_only: bool, at: st
     ascii_mode = ascii_only or _wants_ascii()
     fmt = template or (DEFAULT_STATUS_ASCII if ascii_mode else DEFAULT_STATUS)
     try:
-        line = fmt.format(**status_fields(snap, config.tz()))
+        line = fmt.format(**status_fields(doc, now, config.tz()))
     except (KeyError, IndexError, ValueError) as exc:
         print(f"zai-dash: --format: unknown field {exc}", file=sys.stderr)
         return EXIT_CONFIG
     if ascii_mode:
         line = line.encode("ascii", "replace").decode("ascii")
     print(line)
-    if not snap.has_data:
+    if not any(t.get("found") for t in doc["tools"]):
         return EXIT_NO_DATA
-    level = snap.prompts.level
-    if level == "exhausted" or snap.cycle.blocked_until is not None:
+    if doc["prompts"]["level"] == "exhausted" or doc["cycle"].get("blocked_until"):
         return EXIT_EXHAUSTED
-    if level in ("warning", "critical"):
+    if doc["prompts"]["level"] in ("warning", "critical"):
         return EXIT_WARNING
     return EXIT_OK
 

@@ -85,6 +85,17 @@ class Config:
         """Tool ids not switched off in config."""
         return frozenset(TOOL_IDS) - self.disabled_tools
 
+    def fingerprint(self) -> str:
+        """A short digest of everything that changes the numbers (for the status fast path)."""
+        import hashlib
+
+        parts = (
+            self.plan, self.renewal_day, self.timezone, self.thresholds,
+            sorted(self.disabled_tools), sorted((k, tuple(map(str, v))) for k, v in self.extra_roots.items()),
+            self.api.enabled, tuple(p.url for p in self.proxies),
+        )  # fmt: skip
+        return hashlib.sha256(repr(parts).encode()).hexdigest()[:16]
+
     def tz(self) -> tzinfo:
         """The configured timezone, else the system's (by name, so DST is handled)."""
         return resolve_timezone(self.timezone)
@@ -178,7 +189,9 @@ def _toml_message(path: Path, text: str, exc: Exception) -> str:
 
 def _line_of(text: str, key: str) -> int | None:
     leaf = key.rsplit(".", 1)[-1]
-    pattern = re.compile(rf"^[ \t]*\"?{re.escape(leaf)}\"?[ \t]*=|^[ \t]*\[+[ \t]*{re.escape(key)}[ \t]*\]+", re.MULTILINE)
+    pattern = re.compile(
+        rf"^[ \t]*\"?{re.escape(leaf)}\"?[ \t]*=|^[ \t]*\[+[ \t]*{re.escape(key)}[ \t]*\]+", re.MULTILINE
+    )
     m = pattern.search(text)
     return text.count("\n", 0, m.start()) + 1 if m else None
 
@@ -201,8 +214,17 @@ def _kind_name(kind: type | tuple[type, ...]) -> str:
 
 
 _KNOWN_TOP = {
-    "plan", "limits", "plans", "renewal_day", "timezone", "thresholds",
-    "bell", "theme", "tools", "api", "proxy",
+    "plan",
+    "limits",
+    "plans",
+    "renewal_day",
+    "timezone",
+    "thresholds",
+    "bell",
+    "theme",
+    "tools",
+    "api",
+    "proxy",
 }
 
 

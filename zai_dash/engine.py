@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from zai_dash import statefile
 from zai_dash.clock import Clock, SystemClock
 from zai_dash.config import Config
 from zai_dash.domain.ledger import Ledger
@@ -66,13 +67,15 @@ class Engine:
         since = min(month_start, now - CALL_HORIZON)
         base = ctx or SourceContext.from_environment()
         self.ctx = replace(base, since=since, extra_roots={**base.extra_roots, **config.extra_roots})
-        self.sources = (
-            sources if sources is not None else create_all_sources(self.ctx, config.enabled_tools)
-        )
+        self.sources = sources if sources is not None else create_all_sources(self.ctx, config.enabled_tools)
         self.ledger = Ledger()
+        self.ledger.calls_floor = now - CALL_HORIZON
+        self.ledger.mcp_floor = since
         self._lock = threading.Lock()
         self._rescan: asyncio.Event | None = None
         self.scans = 0
+        self.publish_state = True
+        """Whether `watch` publishes snapshots to the state file (the live dashboard does)."""
         self.extra_snapshot_fields: Callable[[datetime], dict[str, Any]] | None = None
         """Hook for pollers (official quota, proxies): returns build_snapshot keyword arguments."""
 
@@ -167,6 +170,15 @@ class Engine:
                 **extra,
             )
 
+    def published_snapshot(self) -> Snapshot:
+        """A snapshot, also published to the state file for `zai-dash status` (not for the demo)."""
+        snap = self.snapshot()
+        if self.publish_state and not self.demo:
+            statefile.publish(
+                snap.to_json(self.tz), self.config.fingerprint(), statefile.state_path(dict(self.ctx.env))
+            )
+        return snap
+
     def search_locations(self) -> list[tuple[str, str, bool]]:
         """(source, path, exists) for every location looked at: the empty state and `doctor` list them."""
         return [(s.name, str(r.path), r.exists) for s in self.sources for r in s.roots()]
@@ -216,7 +228,7 @@ class Engine:
                     changed = await asyncio.to_thread(self.scan)
                     if changed or loop.time() - last_yield >= HEARTBEAT_EVERY:
                         last_yield = loop.time()
-                        yield await asyncio.to_thread(self.snapshot)
+                        yield await asyncio.to_thread(self.published_snapshot)
                     if stop.is_set() or self.watch_paths() != paths:
                         break  # stopping, or a root appeared or vanished: watch the new set
             finally:
@@ -227,7 +239,7 @@ class Engine:
                 self._rescan.clear()
                 await asyncio.to_thread(self.scan)
                 last_yield = loop.time()
-                yield await asyncio.to_thread(self.snapshot)
+                yield await asyncio.to_thread(self.published_snapshot)
 
     async def _relay_stop(self, stop: asyncio.Event, watch_stop: asyncio.Event) -> None:
         """Stop the current watcher when the caller stops or asks for a rescan."""

@@ -59,12 +59,24 @@ class Ledger:
         self._last_model: dict[str, tuple[datetime, str]] = {}
         self.version = 0
         """Bumped on every change, so views can tell whether anything moved."""
+        self.calls_floor: datetime | None = None
+        """Prompts and calls older than this are only noted (last activity), not kept."""
+        self.mcp_floor: datetime | None = None
+        """MCP calls older than this are only noted, not kept."""
 
     def __len__(self) -> int:
         return len(self._events)
 
     def add(self, event: UsageEvent) -> bool:
-        """Add an event; returns True when the ledger changed."""
+        """Add an event; returns True when the ledger changed.
+
+        Events older than the floors still update the tool's last activity and model, so the initial
+        scan of a long history never holds more than the horizon in memory.
+        """
+        floor = self.mcp_floor if event.kind is EventKind.MCP else self.calls_floor
+        if floor is not None and event.ts < floor:
+            self._note(event)
+            return False
         ident = (event.tool, event.key)
         old = self._events.get(ident)
         if old is not None and (event.kind is not EventKind.CALL or event.tokens <= old.tokens):
@@ -104,9 +116,12 @@ class Ledger:
     def prune(self, calls_before: datetime, mcp_before: datetime) -> int:
         """Forget prompts and calls older than `calls_before` and MCP calls older than `mcp_before`.
 
+        The same instants become the floors for later `add`s.
+
         Returns:
             How many events were dropped.
         """
+        self.calls_floor, self.mcp_floor = calls_before, mcp_before
         drop = [
             ident
             for ident, e in self._events.items()
@@ -122,11 +137,7 @@ class Ledger:
 
     def events(self, start: datetime | None = None, end: datetime | None = None) -> list[UsageEvent]:
         """Events with `start <= ts < end`, oldest first."""
-        picked = [
-            e
-            for e in self._events.values()
-            if (start is None or e.ts >= start) and (end is None or e.ts < end)
-        ]
+        picked = [e for e in self._events.values() if (start is None or e.ts >= start) and (end is None or e.ts < end)]
         picked.sort(key=lambda e: e.ts)
         return picked
 

@@ -1,0 +1,241 @@
+"""The CLI end to end over real Claude Code files in a temp HOME: report, status, doctor."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+AT = "2026-11-26T10:00:00+00:00"
+SESSION = "3f1c2a9e-8d7b-4c1e-9a55-0e6f2b7d4c11"
+
+
+def _user(ts: str, text: Any, uid: str, **extra: Any) -> dict[str, Any]:
+    rec = {
+        "parentUuid": None, "isSidechain": False, "userType": "external", "cwd": "/home/u/proj",
+        "sessionId": SESSION, "version": "2.0.14", "type": "user",
+        "message": {"role": "user", "content": text}, "uuid": uid, "timestamp": ts,
+    }
+    rec.update(extra)
+    return rec
+
+
+def _assistant(ts: str, mid: str, block: dict[str, Any], model: str = "glm-4.6", out: int = 50, **extra: Any) -> dict:
+    rec = {
+        "parentUuid": None, "isSidechain": False, "userType": "external", "cwd": "/home/u/proj",
+        "sessionId": SESSION, "version": "2.0.14", "type": "assistant", "requestId": f"req_{mid}",
+        "message": {
+            "id": mid, "type": "message", "role": "assistant", "model": model, "content": [block],
+            "usage": {"input_tokens": 1000, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 5000,
+                      "output_tokens": out},
+        },
+        "uuid": f"u-{mid}-{out}", "timestamp": ts,
+    }
+    rec.update(extra)
+    return rec
+
+
+def _tool(tid: str, name: str) -> dict[str, Any]:
+    return {"type": "tool_use", "id": tid, "name": name, "input": {}}
+
+
+def _write(path: Path, records: list[dict[str, Any]], spaced: bool = False) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sep = (", ", ": ") if spaced else (",", ":")
+    path.write_text("".join(json.dumps(r, separators=sep) + "\n" for r in records))
+
+
+def write_known_fixture(home: Path) -> None:
+    """A day with a known answer (see `test_report_json_known_answer`)."""
+    proj = home / ".claude" / "projects" / "-home-u-proj"
+    _write(
+        proj / f"{SESSION}.jsonl",
+        [
+            # Previous cycle (01:00–06:00): more than 5 h before the current one.
+            _user("2026-11-26T01:00:00.000Z", "old prompt", "p0"),
+            _assistant("2026-11-26T01:00:05.000Z", "msg_m0", {"type": "text", "text": "x"}),
+            # Current cycle opens at 08:13:27.450.
+            _user("2026-11-26T08:13:27.450Z", "add backoff to getJson()", "p1"),
+            _assistant("2026-11-26T08:13:30.000Z", "msg_m1", {"type": "thinking", "thinking": "hm"}, out=10),
+            _assistant("2026-11-26T08:13:31.000Z", "msg_m1", _tool("t1", "mcp__web-search-prime__webSearchPrime"), out=80),
+            _user("2026-11-26T08:13:33.000Z", [{"type": "tool_result", "tool_use_id": "t1", "content": "r"}], "r1",
+                  toolUseResult={"ok": True}),
+            _assistant("2026-11-26T08:14:00.000Z", "msg_m2", {"type": "text", "text": "done"}),
+            _user("2026-11-26T08:40:00.000Z", [{"type": "text", "text": "now read the repo docs"}], "p2"),
+            _assistant("2026-11-26T08:40:05.000Z", "msg_m3", _tool("t2", "mcp__zread__search_doc")),
+            _assistant("2026-11-26T08:41:00.000Z", "msg_m4", _tool("t3", "mcp__zai-mcp-server__analyze_image")),
+        ],
+    )
+    _write(
+        proj / SESSION / "subagents" / "agent-a72e8af.jsonl",
+        [
+            _user("2026-11-26T08:45:00.000Z", [{"type": "text", "text": "Warmup"}], "w1", isSidechain=True,
+                  agentId="a72e8af"),
+            _assistant("2026-11-26T08:50:00.000Z", "msg_m5", {"type": "text", "text": "ok"}, model="glm-4.5-air",
+                       isSidechain=True, agentId="a72e8af"),
+        ],
+        spaced=True,
+    )
+    # Earlier this month: a Web Reader call counts toward the month only.
+    _write(
+        proj / "0b7c1d52-0000-4000-8000-000000000001.jsonl",
+        [_assistant("2026-11-20T09:00:00.000Z", "msg_old", _tool("t0", "mcp__web-reader__webReader"))],
+    )
+    settings = {"env": {"ANTHROPIC_BASE_URL": "https://api.z.ai/api/anthropic", "ANTHROPIC_MODEL": "glm-4.6",
+                        "ANTHROPIC_AUTH_TOKEN": "sk-secret-do-not-print-1234"}}
+    (home / ".claude" / "settings.json").write_text(json.dumps(settings))
+    mcp = {"mcpServers": {"web-search-prime": {"type": "http", "url": "https://api.z.ai/api/mcp/web_search_prime/mcp",
+                                               "headers": {"Authorization": "Bearer sk-secret-do-not-print-1234"}}}}
+    (home / ".claude.json").write_text(json.dumps(mcp))
+
+
+def run_cli(home: Path, *args: str, config: Path | None = None) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CLAUDE_", "ANTHROPIC_", "ZAI_"))}
+    env.update(HOME=str(home), XDG_CONFIG_HOME=str(home / ".config"), XDG_CACHE_HOME=str(home / ".cache"),
+               XDG_DATA_HOME=str(home / ".local/share"), XDG_STATE_HOME=str(home / ".local/state"),
+               ZAI_DASH_TIMEZONE="UTC", LANG="C.UTF-8")
+    cmd = [sys.executable, "-m", "zai_dash", *args]
+    if config is not None:
+        cmd += ["--config", str(config)]
+    return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=60)
+
+
+def test_report_json_known_answer(home: Path) -> None:
+    write_known_fixture(home)
+    out = run_cli(home, "report", "--json", "--at", AT)
+    assert out.returncode == 0, out.stderr
+    doc = json.loads(out.stdout)
+    assert doc["schema"] == 1
+    assert doc["at"] == "2026-11-26T10:00:00+00:00"
+    assert doc["cycle"]["start"] == "2026-11-26T08:13:27+00:00"
+    assert doc["cycle"]["end"] == "2026-11-26T13:13:27+00:00"
+    assert doc["cycle"]["anchor"] == "local"
+    assert doc["prompts"]["used"] == 2
+    assert doc["prompts"]["calls"] == 5  # m1..m5; m1's two streamed lines are one call
+    assert doc["prompts"]["calls_subagent"] == 1
+    assert doc["prompts"]["equivalents"] == 2 + 1  # max(2, ceil(5/15)) + one vision call
+    assert doc["prompts"]["left"] == 600 - 3
+    assert doc["searches"]["cycle"] == 2
+    assert doc["searches"]["month"] == 3
+    assert doc["searches"]["by_service"] == {"search": 1, "reader": 1, "zread": 1, "vision": 1}
+    cc = next(t for t in doc["tools"] if t["tool"] == "claude-code")
+    assert cc["found"] is True
+    assert cc["model"] == "glm-4.5-air" and cc["model_source"] == "log"
+    assert cc["prompts"] == 2 and cc["calls"] == 5 and cc["searches"] == 2
+    assert cc["last_activity"] == "2026-11-26T08:50:00+00:00"
+    assert all(not t["found"] for t in doc["tools"] if t["tool"] != "claude-code")
+    assert "sk-secret" not in out.stdout
+
+
+def test_report_human_table(home: Path) -> None:
+    write_known_fixture(home)
+    out = run_cli(home, "report", "--at", AT)
+    assert out.returncode == 0, out.stderr
+    assert "3/600 used" in out.stdout and "597 left" in out.stdout
+    assert "Claude Code" in out.stdout and "glm-4.5-air" in out.stdout
+    assert "08:13–13:13" in out.stdout
+
+
+def test_status_line_and_exit_codes(home: Path, tmp_path: Path) -> None:
+    write_known_fixture(home)
+    ok = run_cli(home, "status", "--at", AT)
+    assert ok.returncode == 0, ok.stderr
+    assert ok.stdout.strip() == "GLM 3/600 ⟳3h13m 🔎3/1000"
+    ascii_line = run_cli(home, "status", "--ascii", "--at", AT)
+    assert ascii_line.stdout.strip() == "GLM 3/600 R3h13m S3/1000"
+    custom = run_cli(home, "status", "--at", AT, "--format", "{left} left, reset {reset_at}")
+    assert custom.stdout.strip() == "597 left, reset 13:13"
+
+    warn_cfg = tmp_path / "warn.toml"
+    warn_cfg.write_text('plan = "tiny"\n[plans.tiny]\nprompts_per_cycle = 4\nsearches_per_month = 10\n')
+    assert run_cli(home, "status", "--at", AT, config=warn_cfg).returncode == 10
+    out_cfg = tmp_path / "out.toml"
+    out_cfg.write_text('plan = "tiny"\n[plans.tiny]\nprompts_per_cycle = 3\nsearches_per_month = 10\n')
+    assert run_cli(home, "status", "--at", AT, config=out_cfg).returncode == 11
+
+
+def test_status_no_data(home: Path) -> None:
+    out = run_cli(home, "status")
+    assert out.returncode == 20
+    assert out.stdout.startswith("GLM 0/600")
+
+
+def test_status_does_not_import_textual(home: Path) -> None:
+    write_known_fixture(home)
+    code = (
+        "import sys, runpy\nsys.argv=['zai-dash','status','--at','" + AT + "']\n"
+        "try:\n    runpy.run_module('zai_dash', run_name='__main__')\nexcept SystemExit: pass\n"
+        "assert 'textual' not in sys.modules, 'textual imported'\n"
+    )
+    env = dict(os.environ, HOME=str(home))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert out.returncode == 0, out.stderr
+
+
+def test_broken_config_is_one_line_exit_2(home: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text('plan = "pro"\nrenewal_day = "soon"\n')
+    for args in (("report",), ("status",), ("doctor",)):
+        out = run_cli(home, *args, config=bad)
+        assert out.returncode == 2
+        assert out.stderr.strip() == f"zai-dash: {bad}:2: renewal_day must be an integer, got 'soon'"
+        assert "Traceback" not in out.stderr
+
+
+def test_doctor_lists_roots_skips_and_no_secrets(home: Path) -> None:
+    write_known_fixture(home)
+    log = home / ".claude" / "projects" / "-home-u-proj" / f"{SESSION}.jsonl"
+    with open(log, "ab") as fh:
+        fh.write(b"{not json\n\xff\xfe\n")
+    out = run_cli(home, "doctor")
+    assert out.returncode == 0, out.stderr
+    text = out.stdout
+    assert str(home / ".claude") in text
+    assert "missing" in text and "found" in text
+    assert "skipped:" in text and "first at" in text
+    assert "coding-plan" in text
+    assert "sk-secret" not in text
+    assert "Traceback" not in out.stderr
+
+
+@pytest.mark.parametrize("plan", ["lite", "max"])
+def test_plan_flag(home: Path, plan: str) -> None:
+    write_known_fixture(home)
+    doc = json.loads(run_cli(home, "report", "--json", "--at", AT, "--plan", plan).stdout)
+    assert doc["plan"]["name"] == plan
+    assert doc["prompts"]["limit"] == {"lite": 120, "max": 2400}[plan]
+
+
+def test_status_reads_a_running_dashboards_state_file(home: Path) -> None:
+    """No logs at all, but a live dashboard published a snapshot: status answers from it."""
+    from datetime import datetime, timedelta, timezone
+
+    from zai_dash import statefile
+    from zai_dash.config import load_config
+
+    write_known_fixture(home)
+    doc = json.loads(run_cli(home, "report", "--json", "--at", AT).stdout)
+    now = datetime.now(timezone.utc)
+    doc["at"] = now.isoformat()
+    doc["cycle"]["end"] = (now + timedelta(hours=1, minutes=5)).isoformat()
+    doc["prompts"]["equivalents"] = 123
+    config = load_config(env={"HOME": str(home), "ZAI_DASH_TIMEZONE": "UTC"})
+    path = statefile.state_path({"XDG_CACHE_HOME": str(home / ".cache")})
+    statefile.publish(doc, config.fingerprint(), path)
+    for f in (home / ".claude" / "projects").rglob("*.jsonl"):
+        f.unlink()
+    out = run_cli(home, "status")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("GLM 123/600 ⟳1h0")
+    # A different plan is a different fingerprint: the file is ignored and the (now empty) logs scanned.
+    assert run_cli(home, "status", "--plan", "max").stdout.startswith("GLM 0/2400 ⟳idle")
+    # A dead writer's file is ignored too.
+    payload = json.loads(path.read_text())
+    payload["pid"] = 2**22 + 12345
+    path.write_text(json.dumps(payload))
+    assert run_cli(home, "status").stdout.startswith("GLM 0/600 ⟳idle")

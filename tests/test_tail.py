@@ -1,0 +1,103 @@
+"""The shared JSONL tailer: offsets, partial lines, truncation, replacement, deletion, long lines."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from zai_dash.sources.base import Skips
+from zai_dash.sources.tail import JsonlTail, TailSet
+
+
+def _read(tail: JsonlTail) -> list[bytes]:
+    return [line.data for line in tail.read_new()]
+
+
+def test_reads_only_appended_bytes(tmp_path: Path) -> None:
+    p = tmp_path / "a.jsonl"
+    p.write_bytes(b'{"a":1}\n{"a":2}\n')
+    tail = JsonlTail(p)
+    assert _read(tail) == [b'{"a":1}', b'{"a":2}']
+    assert _read(tail) == []
+    with open(p, "ab") as fh:
+        fh.write(b'{"a":3}\n')
+    assert _read(tail) == [b'{"a":3}']
+
+
+def test_partial_last_line_waits_for_its_newline(tmp_path: Path) -> None:
+    p = tmp_path / "a.jsonl"
+    p.write_bytes(b'{"a":1}\n{"a":')
+    tail = JsonlTail(p)
+    assert _read(tail) == [b'{"a":1}']
+    with open(p, "ab") as fh:
+        fh.write(b"2}")
+    assert _read(tail) == []  # still no newline: never parsed half
+    with open(p, "ab") as fh:
+        fh.write(b"\n")
+    assert _read(tail) == [b'{"a":2}']  # exactly once
+    assert _read(tail) == []
+
+
+def test_truncation_rereads_from_start(tmp_path: Path) -> None:
+    p = tmp_path / "a.jsonl"
+    p.write_bytes(b'{"a":1}\n{"a":2}\n')
+    tail = JsonlTail(p)
+    _read(tail)
+    p.write_bytes(b'{"b":1}\n')
+    assert _read(tail) == [b'{"b":1}']
+    assert tail.resets == 1
+
+
+def test_new_inode_rereads(tmp_path: Path) -> None:
+    p = tmp_path / "a.jsonl"
+    p.write_bytes(b'{"a":1}\n')
+    tail = JsonlTail(p)
+    _read(tail)
+    tmp = tmp_path / "a.tmp"
+    tmp.write_bytes(b'{"a":1}\n{"a":2}\n')
+    os.replace(tmp, p)
+    assert _read(tail) == [b'{"a":1}', b'{"a":2}']
+    assert tail.resets == 1
+
+
+def test_deleted_file_yields_nothing(tmp_path: Path) -> None:
+    p = tmp_path / "a.jsonl"
+    p.write_bytes(b"{}\n")
+    tail = JsonlTail(p)
+    _read(tail)
+    p.unlink()
+    assert _read(tail) == []
+
+
+def test_overlong_line_is_skipped_and_counted_and_next_line_survives(tmp_path: Path) -> None:
+    p = tmp_path / "a.jsonl"
+    skips = Skips()
+    tail = JsonlTail(p, skips, max_line=1000)
+    with open(p, "wb") as fh:
+        fh.write(b'{"ok":1}\n' + b"x" * 5000)
+    assert _read(tail) == [b'{"ok":1}']
+    with open(p, "ab") as fh:
+        fh.write(b"x" * 5000 + b'\n{"ok":2}\n')
+    assert _read(tail) == [b'{"ok":2}']
+    assert skips.lines == 1
+    assert tail.line_number == 3
+
+
+def test_directory_is_counted_not_raised(tmp_path: Path) -> None:
+    d = tmp_path / "dir.jsonl"
+    d.mkdir()
+    skips = Skips()
+    assert _read(JsonlTail(d, skips)) == []
+    assert skips.files == 1
+
+
+def test_tailset_picks_up_new_files_and_drops_deleted(tmp_path: Path) -> None:
+    skips = Skips()
+    ts = TailSet(lambda: sorted(tmp_path.glob("*.jsonl")), skips)
+    (tmp_path / "a.jsonl").write_bytes(b"1\n")
+    assert [line.data for _, line in ts.poll()] == [b"1"]
+    (tmp_path / "b.jsonl").write_bytes(b"2\n")
+    assert [line.data for _, line in ts.poll()] == [b"2"]
+    (tmp_path / "a.jsonl").unlink()
+    assert list(ts.poll()) == []
+    assert set(ts.tails) == {tmp_path / "b.jsonl"}
