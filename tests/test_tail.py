@@ -101,3 +101,29 @@ def test_tailset_picks_up_new_files_and_drops_deleted(tmp_path: Path) -> None:
     (tmp_path / "a.jsonl").unlink()
     assert list(ts.poll()) == []
     assert set(ts.tails) == {tmp_path / "b.jsonl"}
+
+
+def test_long_file_is_entered_near_since_without_losing_relevant_lines(tmp_path: Path) -> None:
+    from datetime import datetime, timedelta, timezone
+
+    from zai_dash.sources.tail import SEEK_MARGIN
+
+    p = tmp_path / "long.jsonl"
+    t0 = datetime(2026, 10, 1, tzinfo=timezone.utc)
+    pad = "x" * 300
+    with open(p, "w") as fh:
+        for i in range(20000):  # ~6.5 MB, one line a minute
+            ts = (t0 + timedelta(minutes=i)).isoformat().replace("+00:00", "Z")
+            fh.write(f'{{"type":"user","timestamp":"{ts}","n":{i},"pad":"{pad}"}}\n')
+    since = t0 + timedelta(minutes=15000)
+    tail = JsonlTail(p, since=since.timestamp())
+    got = [int(line.data.split(b'"n":')[1].split(b",")[0]) for line in tail.read_new()]
+    assert tail.seeked
+    assert got[-1] == 19999
+    assert 15000 in got and got == list(range(got[0], 20000))  # contiguous from the entry point
+    first_needed = 15000 - int(SEEK_MARGIN // 60)
+    assert first_needed - 500 <= got[0] <= first_needed  # entered within a few hundred lines of the margin
+    # Short files are read whole.
+    short = tmp_path / "short.jsonl"
+    short.write_text('{"timestamp":"2026-10-01T00:00:00Z"}\n')
+    assert len(list(JsonlTail(short, since=since.timestamp()).read_new())) == 1

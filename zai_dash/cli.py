@@ -109,8 +109,10 @@ def _clock_for(at: str | None) -> Clock:
 def _scan(config: Config, clock: Clock) -> tuple[Snapshot, object]:
     from zai_dash.engine import Engine
 
-    engine = Engine(config, clock=clock)
+    # A replay (`--at`) evaluates another instant: the cache's horizon is for now, so scan cold.
+    engine = Engine(config, clock=clock, use_cache=isinstance(clock, SystemClock))
     engine.scan()
+    engine.save_cache()
     return engine.snapshot(), engine
 
 
@@ -322,7 +324,7 @@ def cmd_dashboard(config: Config, *, demo: bool, mouse: bool, theme: str | None)
         from zai_dash.demo import run_demo
 
         return run_demo(config, mouse=mouse, theme=theme)
-    engine = Engine(config, clock=clock)
+    engine = Engine(config, clock=clock, use_cache=True)
     from zai_dash.ui.app import run_dashboard
 
     return run_dashboard(engine, clock, bell=config.bell, theme=theme or config.theme, mouse=mouse)

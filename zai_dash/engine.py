@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from zai_dash import statefile
+from zai_dash import cache, statefile
 from zai_dash.clock import Clock, SystemClock
 from zai_dash.config import Config
 from zai_dash.domain.ledger import Ledger
@@ -37,6 +37,8 @@ RESCAN_EVERY = 10.0
 HEARTBEAT_EVERY = 30.0
 """Seconds between snapshots sent even when nothing changed (statuses age, cycles end)."""
 DEBOUNCE_MS = 150
+CACHE_SAVE_EVERY = 60.0
+"""Seconds between cache writes while watching (and once more when the watch stops)."""
 
 
 class Engine:
@@ -48,6 +50,7 @@ class Engine:
         clock: what time it is; `report --at` passes a fixed clock.
         sources: sources to use instead of discovering every tool adapter (tests).
         demo: label snapshots as demo data.
+        use_cache: resume from the on-disk cache and keep it up to date (off for `--at` replays and demos).
     """
 
     def __init__(
@@ -57,6 +60,7 @@ class Engine:
         clock: Clock | None = None,
         sources: list[ToolSource] | None = None,
         demo: bool = False,
+        use_cache: bool = False,
     ) -> None:
         self.config = config
         self.clock = clock or SystemClock()
@@ -76,6 +80,10 @@ class Engine:
         self.scans = 0
         self.publish_state = True
         """Whether `watch` publishes snapshots to the state file (the live dashboard does)."""
+        self.use_cache = use_cache and not demo
+        self.cache_used = self.use_cache and self._load_cache()
+        """Whether this engine resumed from the on-disk cache."""
+        self._saved_version = -1
         self.extra_snapshot_fields: Callable[[datetime], dict[str, Any]] | None = None
         """Hook for pollers (official quota, proxies): returns build_snapshot keyword arguments."""
 
@@ -106,6 +114,23 @@ class Engine:
             self.ledger.prune(calls_before=horizon, mcp_before=min(month_start, horizon))
             self.scans += 1
         return changed
+
+    def _cache_fingerprint(self) -> str:
+        roots = sorted(path for _, path, _ in self.search_locations())
+        return f"{self.config.fingerprint()}:{hash(tuple(roots)) & 0xFFFFFFFF:x}"
+
+    def _load_cache(self) -> bool:
+        path = cache.cache_path(dict(self.ctx.env))
+        with self._lock:
+            return cache.load(path, self._cache_fingerprint(), self.ledger, self.sources)
+
+    def save_cache(self) -> None:
+        """Write the on-disk cache if anything changed since the last write."""
+        if not self.use_cache or self.ledger.version == self._saved_version:
+            return
+        with self._lock:
+            cache.save(cache.cache_path(dict(self.ctx.env)), self._cache_fingerprint(), self.ledger, self.sources)
+            self._saved_version = self.ledger.version
 
     def rescan_now(self) -> None:
         """Make `watch` rescan at once (the TUI's `r`)."""
@@ -205,41 +230,47 @@ class Engine:
 
         self._rescan = asyncio.Event()
         loop = asyncio.get_running_loop()
-        last_yield = loop.time()
-        while not stop.is_set():
-            paths = self.watch_paths()
-            watch_stop = asyncio.Event()
-            relay = asyncio.ensure_future(self._relay_stop(stop, watch_stop))
-            waker: AsyncIterator[Any]
-            if paths:
-                waker = awatch(
-                    *paths,
-                    debounce=DEBOUNCE_MS,
-                    step=50,
-                    stop_event=watch_stop,
-                    rust_timeout=int(RESCAN_EVERY * 1000),
-                    yield_on_timeout=True,
-                    recursive=True,
-                )
-            else:
-                waker = self._ticks(RESCAN_EVERY, watch_stop)
-            try:
-                async for _ in waker:
-                    changed = await asyncio.to_thread(self.scan)
-                    if changed or loop.time() - last_yield >= HEARTBEAT_EVERY:
-                        last_yield = loop.time()
-                        yield await asyncio.to_thread(self.published_snapshot)
-                    if stop.is_set() or self.watch_paths() != paths:
-                        break  # stopping, or a root appeared or vanished: watch the new set
-            finally:
-                watch_stop.set()
-                relay.cancel()
-            if self._rescan.is_set() and not stop.is_set():
-                # `r` stops the watcher so the rescan happens now, not at the next wake-up.
-                self._rescan.clear()
-                await asyncio.to_thread(self.scan)
-                last_yield = loop.time()
-                yield await asyncio.to_thread(self.published_snapshot)
+        last_yield = last_save = loop.time()
+        try:
+            while not stop.is_set():
+                paths = self.watch_paths()
+                watch_stop = asyncio.Event()
+                relay = asyncio.ensure_future(self._relay_stop(stop, watch_stop))
+                waker: AsyncIterator[Any]
+                if paths:
+                    waker = awatch(
+                        *paths,
+                        debounce=DEBOUNCE_MS,
+                        step=50,
+                        stop_event=watch_stop,
+                        rust_timeout=int(RESCAN_EVERY * 1000),
+                        yield_on_timeout=True,
+                        recursive=True,
+                    )
+                else:
+                    waker = self._ticks(RESCAN_EVERY, watch_stop)
+                try:
+                    async for _ in waker:
+                        changed = await asyncio.to_thread(self.scan)
+                        if changed or loop.time() - last_yield >= HEARTBEAT_EVERY:
+                            last_yield = loop.time()
+                            yield await asyncio.to_thread(self.published_snapshot)
+                        if loop.time() - last_save >= CACHE_SAVE_EVERY:
+                            last_save = loop.time()
+                            await asyncio.to_thread(self.save_cache)
+                        if stop.is_set() or self.watch_paths() != paths:
+                            break  # stopping, or a root appeared or vanished: watch the new set
+                finally:
+                    watch_stop.set()
+                    relay.cancel()
+                if self._rescan.is_set() and not stop.is_set():
+                    # `r` stops the watcher so the rescan happens now, not at the next wake-up.
+                    self._rescan.clear()
+                    await asyncio.to_thread(self.scan)
+                    last_yield = loop.time()
+                    yield await asyncio.to_thread(self.published_snapshot)
+        finally:
+            self.save_cache()
 
     async def _relay_stop(self, stop: asyncio.Event, watch_stop: asyncio.Event) -> None:
         """Stop the current watcher when the caller stops or asks for a rescan."""

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
+from typing import Any
 
 from zai_dash.domain.events import CallRole, EventKind, LimitHit, McpService, UsageEvent
 
@@ -104,14 +105,77 @@ class Ledger:
         self.version += 1
         return True
 
+    def _note_activity(self, tool: str, ts: datetime) -> None:
+        last = self._last_activity.get(tool)
+        if last is None or ts > last:
+            self._last_activity[tool] = ts
+
     def _note(self, event: UsageEvent) -> None:
-        last = self._last_activity.get(event.tool)
-        if last is None or event.ts > last:
-            self._last_activity[event.tool] = event.ts
+        self._note_activity(event.tool, event.ts)
         if event.kind is EventKind.CALL and event.model:
             seen = self._last_model.get(event.tool)
             if seen is None or event.ts >= seen[0]:
                 self._last_model[event.tool] = (event.ts, event.model)
+
+    def dump(self) -> dict[str, Any]:
+        """Everything the ledger holds as plain JSON-able values (for the on-disk cache)."""
+        return {
+            "events": [
+                [
+                    e.kind.value,
+                    e.ts.timestamp(),
+                    e.tool,
+                    e.key,
+                    e.session,
+                    e.model,
+                    e.role.value,
+                    e.service.value if e.service else None,
+                    e.tokens,
+                    e.input_tokens,
+                    e.output_tokens,
+                    e.origin,
+                ]
+                for e in self._events.values()
+            ],
+            "limit_hits": [
+                [h.ts.timestamp(), h.tool, h.code, h.reset_at.timestamp() if h.reset_at else None]
+                for h in self._limit_hits.values()
+            ],
+            "last_activity": {tool: ts.timestamp() for tool, ts in self._last_activity.items()},
+            "last_model": {tool: [ts.timestamp(), model] for tool, (ts, model) in self._last_model.items()},
+        }
+
+    def restore(self, data: Mapping[str, Any]) -> None:
+        """Load what `dump` produced (raises `ValueError`/`KeyError`/`TypeError` on a bad dump)."""
+
+        def when(x: float) -> datetime:
+            return datetime.fromtimestamp(x, tz=timezone.utc)
+
+        for kind, ts, tool, key, session, model, role, service, tokens, inp, out, origin in data["events"]:
+            self.add(
+                UsageEvent(
+                    EventKind(kind),
+                    when(ts),
+                    tool,
+                    key,
+                    session,
+                    model,
+                    CallRole(role),
+                    McpService(service) if service else None,
+                    int(tokens),
+                    int(inp),
+                    int(out),
+                    origin,
+                )
+            )
+        for ts, tool, code, reset in data["limit_hits"]:
+            self.add_limit_hit(LimitHit(when(ts), tool, code, when(reset) if reset is not None else None))
+        for tool, ts in data["last_activity"].items():
+            self._note_activity(tool, when(ts))
+        for tool, (ts, model) in data["last_model"].items():
+            seen = self._last_model.get(tool)
+            if seen is None or when(ts) >= seen[0]:
+                self._last_model[tool] = (when(ts), model)
 
     def prune(self, calls_before: datetime, mcp_before: datetime) -> int:
         """Forget prompts and calls older than `calls_before` and MCP calls older than `mcp_before`.

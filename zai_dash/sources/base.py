@@ -9,9 +9,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from zai_dash.domain.events import LimitHit, UsageEvent
 from zai_dash.domain.snapshot import SourceHealth, ToolConfigInfo
+
+if TYPE_CHECKING:
+    from zai_dash.sources.tail import TailSet
 
 
 def _utcnow() -> datetime:
@@ -125,6 +129,10 @@ class ToolSource(ABC):
     @abstractmethod
     def file_count(self) -> int:
         """How many files or databases are currently being read."""
+
+    def tail_sets(self) -> list[TailSet]:
+        """The append-only tail sets this source reads through, for the on-disk cache (none by default)."""
+        return []
 
     def configs(self) -> dict[str, ToolConfigInfo]:
         """Per tool id: the configured model and endpoint from the tool's settings (never secrets)."""

@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
+from typing import BinaryIO
 
 from zai_dash.sources.base import Skips
 
@@ -22,6 +24,67 @@ class TailLine:
     number: int
 
 
+SEEK_MIN_BYTES = 1024 * 1024
+"""Files smaller than this are read from the start: a binary search would not pay for itself."""
+SEEK_MARGIN = 3600.0
+"""Seconds of slack before `since` when seeking: lines are only roughly in time order (sub-agents)."""
+
+_TS_KEYS = (b'"timestamp":"', b'"timestamp": "')
+
+
+def line_timestamp(line: bytes) -> float | None:
+    """Epoch seconds of a JSONL record's top-level-looking `"timestamp"` (ISO with zone), else None.
+
+    A byte search, not a parse: it only steers a binary search, never decides what counts.
+    """
+    for key in _TS_KEYS:
+        i = line.find(key)
+        if i >= 0:
+            start = i + len(key)
+            end = line.find(b'"', start)
+            if end < 0:
+                return None
+            text = line[start:end].decode("ascii", "replace").replace("Z", "+00:00")
+            try:
+                ts = datetime.fromisoformat(text)
+            except ValueError:
+                return None
+            return ts.timestamp() if ts.tzinfo else None
+    return None
+
+
+def first_offset_since(handle: BinaryIO, size: int, since: float) -> int:
+    """Byte offset of a line boundary at or before the first line stamped `>= since - SEEK_MARGIN`.
+
+    Binary search over byte positions, reading one line at each probe, so a long append-only file is
+    entered near the relevant part without parsing what comes before. Lines without a timestamp are
+    stepped over; when in doubt the search errs early (more is read, nothing is lost).
+    """
+    target = since - SEEK_MARGIN
+    lo, hi = 0, size
+    while hi - lo > 64 * 1024:
+        mid = (lo + hi) // 2
+        handle.seek(mid)
+        handle.readline()  # finish the line we landed in
+        ts = None
+        pos = handle.tell()
+        for _ in range(16):
+            line = handle.readline(64 * 1024 * 1024)
+            if not line:
+                break
+            ts = line_timestamp(line)
+            if ts is not None:
+                break
+        if ts is None or ts >= target:
+            hi = mid
+        else:
+            lo = pos
+    if lo == 0:
+        return 0
+    handle.seek(lo)
+    return lo
+
+
 class JsonlTail:
     """Reads only the bytes appended to one file since the last call.
 
@@ -30,8 +93,12 @@ class JsonlTail:
     again from the start; callers dedup by key, so nothing counts twice. A deleted file yields nothing.
     """
 
-    def __init__(self, path: Path, skips: Skips | None = None, max_line: int = MAX_LINE_BYTES) -> None:
+    def __init__(
+        self, path: Path, skips: Skips | None = None, max_line: int = MAX_LINE_BYTES, since: float | None = None
+    ) -> None:
         self.path = path
+        self.since = since
+        """On the first read of a long file, start near the first line stamped at or after this (epoch s)."""
         self.skips = skips or Skips()
         self.max_line = max_line
         self.inode: int | None = None
@@ -41,6 +108,8 @@ class JsonlTail:
         self._discarding = False
         self.resets = 0
         """How many times the file was found truncated or replaced."""
+        self.seeked = False
+        """Whether the first read skipped an old head of the file (line numbers then count from there)."""
 
     def read_new(self) -> Iterator[TailLine]:
         """Yield complete lines appended since the last call (empty lines are passed over)."""
@@ -66,6 +135,9 @@ class JsonlTail:
             self.skips.add_file(f"unreadable file ({exc.strerror})", str(self.path))
             return
         try:
+            if self.offset == 0 and self.since is not None and st.st_size >= SEEK_MIN_BYTES:
+                self.offset = first_offset_since(handle, st.st_size, self.since)
+                self.seeked = self.offset > 0
             handle.seek(self.offset)
             while True:
                 chunk = handle.read(READ_CHUNK)
@@ -75,6 +147,11 @@ class JsonlTail:
                 yield from self._split(chunk)
         finally:
             handle.close()
+
+    @property
+    def pending(self) -> bytes:
+        """Bytes of a partial last line waiting for its newline."""
+        return self._pending
 
     def _restart(self) -> None:
         self.offset = 0
@@ -122,9 +199,10 @@ class TailSet:
         skips: where skipped lines are counted.
     """
 
-    def __init__(self, discover: Callable[[], list[Path]], skips: Skips) -> None:
+    def __init__(self, discover: Callable[[], list[Path]], skips: Skips, since: datetime | None = None) -> None:
         self._discover = discover
         self.skips = skips
+        self.since = since.timestamp() if since is not None else None
         self.tails: dict[Path, JsonlTail] = {}
 
     def poll(self) -> Iterator[tuple[JsonlTail, TailLine]]:
@@ -135,6 +213,41 @@ class TailSet:
         for path in sorted(current):
             tail = self.tails.get(path)
             if tail is None:
-                tail = self.tails[path] = JsonlTail(path, self.skips)
+                tail = self.tails[path] = JsonlTail(path, self.skips, since=self.since)
             for line in tail.read_new():
                 yield tail, line
+
+    def export_state(self) -> dict[str, list[int]]:
+        """Per file `[inode, size, mtime_ns, offset, line_number]` (offset before any pending partial line)."""
+        state: dict[str, list[int]] = {}
+        for path, tail in self.tails.items():
+            if tail.inode is None:
+                continue
+            try:
+                st = os.stat(path)
+            except OSError:
+                continue
+            offset = tail.offset - len(tail.pending)
+            state[str(path)] = [tail.inode, st.st_size, st.st_mtime_ns, offset, tail.line_number]
+        return state
+
+    @staticmethod
+    def can_restore(state: object) -> bool:
+        """Whether `export_state` output still describes the files on disk (same inode, not shrunk)."""
+        if not isinstance(state, dict):
+            return False
+        try:
+            for name, (inode, _size, _mtime, offset, _line) in state.items():
+                st = os.stat(name)
+                if st.st_ino != inode or st.st_size < offset:
+                    return False
+        except (OSError, TypeError, ValueError):
+            return False
+        return True
+
+    def restore_state(self, state: dict[str, list[int]]) -> None:
+        """Resume every file at its cached offset (check `can_restore` first)."""
+        for name, (inode, _size, _mtime, offset, line_number) in state.items():
+            tail = JsonlTail(Path(name), self.skips)
+            tail.inode, tail.offset, tail.line_number = inode, offset, line_number
+            self.tails[Path(name)] = tail
