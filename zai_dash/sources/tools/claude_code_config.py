@@ -1,0 +1,276 @@
+"""Claude Code's settings and MCP config, read narrowly: model, base URL and MCP server targets only.
+
+`settings.json` holds `ANTHROPIC_AUTH_TOKEN` and `~/.claude.json` holds OAuth data and MCP `headers`/`env`
+(API keys). Each file is parsed, the few keys we need are copied out, and the parsed document is dropped
+at once, so no secret outlives the parse. Files are re-read only when their stat signature changes.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Generic, TypeVar
+
+from zai_dash.domain.endpoints import classify_base_url
+from zai_dash.domain.mcp import McpAliases
+from zai_dash.domain.snapshot import ToolConfigInfo
+from zai_dash.redact import redact_url
+from zai_dash.sources.base import Skips
+from zai_dash.sources.configfiles import mcp_targets
+from zai_dash.sources.jsonutil import loads, normalise_model
+
+T = TypeVar("T")
+
+MODEL_KEYS = (
+    "ANTHROPIC_MODEL",
+    "ANTHROPIC_DEFAULT_SONNET_MODEL",
+    "ANTHROPIC_DEFAULT_OPUS_MODEL",
+    "ANTHROPIC_DEFAULT_HAIKU_MODEL",
+)
+"""Settings `env` keys that name a model, in the order they answer "which model is in use"."""
+ENV_KEYS = (*MODEL_KEYS, "ANTHROPIC_BASE_URL")
+"""The only `env` keys ever copied out of a settings file (never `ANTHROPIC_AUTH_TOKEN`)."""
+
+_ALIASES = {
+    "opus": "ANTHROPIC_DEFAULT_OPUS_MODEL",
+    "sonnet": "ANTHROPIC_DEFAULT_SONNET_MODEL",
+    "haiku": "ANTHROPIC_DEFAULT_HAIKU_MODEL",
+    "opusplan": "ANTHROPIC_DEFAULT_OPUS_MODEL",
+}
+"""Claude Code's model aliases (top-level `model`) and the env key that remaps each one."""
+
+_MCP_NAME_BAD = re.compile(r"[^a-zA-Z0-9_-]")
+_BRACKET_SUFFIX = re.compile(r"\[[^\]]*\]$")
+
+
+def mcp_server_name(name: str) -> str:
+    """The server name as it appears inside `mcp__<server>__<tool>`.
+
+    Claude Code's `normalizeNameForMCP` replaces every character outside `[a-zA-Z0-9_-]` with `_`
+    before composing tool names, so a server configured as `web search` shows up as `web_search`.
+    """
+    return _MCP_NAME_BAD.sub("_", name)
+
+
+def clean_model(model: object) -> str | None:
+    """A normalised model id without a context-size suffix (`glm-5.3[1m]` → `glm-5.3`)."""
+    text = normalise_model(model)
+    if text is None:
+        return None
+    return _BRACKET_SUFFIX.sub("", text) or None
+
+
+def display_path(path: Path, home: Path) -> str:
+    """`path` with the home directory shown as `~` (for `doctor` and model provenance)."""
+    try:
+        return "~/" + str(path.relative_to(home))
+    except ValueError:
+        return str(path)
+
+
+class CachedJson(Generic[T]):
+    """One JSON file, re-parsed only when its (inode, size, mtime) changes.
+
+    Args:
+        path: the file.
+        extract: picks what we need out of the parsed document; only its result is kept.
+        empty: the value when the file is absent or unusable.
+        skips: where a broken file is counted (once per change of the file).
+    """
+
+    def __init__(self, path: Path, extract: Callable[[Any], T], empty: T, skips: Skips) -> None:
+        self.path = path
+        self._extract = extract
+        self._empty = empty
+        self._skips = skips
+        self._sig: tuple[int, int, int] | None = None
+        self.value: T = empty
+        self.version = 0
+        """Bumped whenever `value` is replaced, so dependants can tell cheaply."""
+
+    def get(self) -> T:
+        """The extracted value, refreshed if the file changed since the last call."""
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            if self._sig is not None:
+                self._sig, self.value = None, self._empty
+                self.version += 1
+            return self.value
+        sig = (st.st_ino, st.st_size, st.st_mtime_ns)
+        if sig == self._sig:
+            return self.value
+        self._sig = sig
+        self.value = self._empty
+        self.version += 1
+        try:
+            raw = self.path.read_bytes()
+        except IsADirectoryError:
+            self._skips.add_file("a directory where a file was expected", str(self.path))
+            return self.value
+        except OSError as exc:
+            self._skips.add_file(f"unreadable file ({exc.strerror})", str(self.path))
+            return self.value
+        try:
+            doc = loads(raw)
+        except ValueError:
+            # A torn write is retried naturally: the next write changes the signature.
+            self._skips.add("malformed JSON in config file", str(self.path))
+            return self.value
+        self.value = self._extract(doc)
+        return self.value
+
+
+@dataclass(frozen=True)
+class SettingsSubset:
+    """What one settings file says, and nothing else.
+
+    Attributes:
+        env: the whitelisted `env` keys (`ENV_KEYS`) that are non-empty strings.
+        model: the top-level `model`, if a string.
+    """
+
+    env: Mapping[str, str]
+    model: str | None
+
+
+EMPTY_SETTINGS = SettingsSubset({}, None)
+
+
+def extract_settings(doc: Any) -> SettingsSubset:
+    """Copy the model and base-URL keys out of a parsed settings document."""
+    if not isinstance(doc, dict):
+        return EMPTY_SETTINGS
+    env = doc.get("env")
+    picked: dict[str, str] = {}
+    if isinstance(env, dict):
+        for key in ENV_KEYS:
+            value = env.get(key)
+            if isinstance(value, str) and value.strip():
+                picked[key] = value.strip()
+    model = doc.get("model")
+    return SettingsSubset(picked, model.strip() if isinstance(model, str) and model.strip() else None)
+
+
+def extract_mcp_targets(doc: Any) -> dict[str, str]:
+    """Server name (as it appears in tool names) → URL or launch command, from `mcpServers` and
+    `projects[*].mcpServers`. `headers` and `env` (API keys) are never read (`configfiles.mcp_targets`).
+    """
+    targets: dict[str, str] = {}
+    if not isinstance(doc, dict):
+        return targets
+    _add_servers(targets, doc.get("mcpServers"))
+    projects = doc.get("projects")
+    if isinstance(projects, dict):
+        for project in projects.values():
+            if isinstance(project, dict):
+                _add_servers(targets, project.get("mcpServers"))
+    return targets
+
+
+def _add_servers(targets: dict[str, str], servers: object) -> None:
+    for name, target in mcp_targets(servers).items():
+        # Within one file, a project's (local-scope) entry overrides the user-scope one.
+        targets[mcp_server_name(name)] = target
+
+
+class ClaudeSettings:
+    """The model and endpoint Claude Code is configured with, from its settings files.
+
+    Args:
+        files: settings files, highest precedence first (e.g. `settings.local.json` before
+            `settings.json`, `~/.claude` before `~/.config/claude`).
+        home: for `~` in provenance strings.
+        env: the process environment: a lowest-precedence fallback for the model and base URL
+            (Claude Code's settings `env` overrides the shell).
+        skips: where broken files are counted.
+    """
+
+    def __init__(self, files: Iterable[Path], home: Path, env: Mapping[str, str], skips: Skips) -> None:
+        self._files = [CachedJson(p, extract_settings, EMPTY_SETTINGS, skips) for p in files]
+        self._home = home
+        self._env = {k: env[k] for k in ENV_KEYS if isinstance(env.get(k), str) and env[k].strip()}
+
+    def info(self) -> ToolConfigInfo:
+        """Resolve the configured model (with where it came from) and classify the base URL."""
+        env: dict[str, tuple[str, str]] = {}
+        model: tuple[str, str] | None = None
+        for cached in self._files:
+            subset = cached.get()
+            where = display_path(cached.path, self._home)
+            for key, value in subset.env.items():
+                env.setdefault(key, (value, f"{where} env.{key}"))
+            if model is None and subset.model:
+                model = (subset.model, f"{where} model")
+        for key, value in self._env.items():
+            env.setdefault(key, (value, f"environment {key}"))
+
+        picked = _pick_model(env, model)
+        base = env.get("ANTHROPIC_BASE_URL")
+        base_url = redact_url(base[0]) if base else None
+        return ToolConfigInfo(
+            model=clean_model(picked[0]) if picked else None,
+            model_detail=picked[1] if picked else None,
+            base_url=base_url or None,
+            endpoint=classify_base_url(base_url) if base_url else None,
+        )
+
+
+def _pick_model(env: Mapping[str, tuple[str, str]], model: tuple[str, str] | None) -> tuple[str, str] | None:
+    """`ANTHROPIC_MODEL`; else the top-level alias remapped by its `ANTHROPIC_DEFAULT_*_MODEL`; else the
+    first `ANTHROPIC_DEFAULT_*_MODEL` (sonnet, opus, haiku); else the top-level `model` as written."""
+    if "ANTHROPIC_MODEL" in env:
+        return env["ANTHROPIC_MODEL"]
+    if model is not None:
+        alias = _BRACKET_SUFFIX.sub("", model[0].strip().lower())
+        remap = _ALIASES.get(alias)
+        if remap and remap in env:
+            return env[remap]
+    for key in MODEL_KEYS[1:]:
+        if key in env:
+            return env[key]
+    return model
+
+
+class McpConfig:
+    """The alias map (server name → Z.ai service) from `~/.claude.json` and project `.mcp.json` files.
+
+    Args:
+        user_files: `~/.claude.json` (and `<CLAUDE_CONFIG_DIR>/.claude.json`).
+        skips: where broken files are counted.
+    """
+
+    def __init__(self, user_files: Iterable[Path], skips: Skips) -> None:
+        self._skips = skips
+        empty: dict[str, str] = {}
+        self._files: list[CachedJson[dict[str, str]]] = [
+            CachedJson(p, extract_mcp_targets, empty, skips) for p in user_files
+        ]
+        self._projects: dict[str, CachedJson[dict[str, str]]] = {}
+        self._sig: tuple[int, ...] = ()
+        self.aliases = McpAliases()
+
+    def add_project(self, cwd: str) -> bool:
+        """Also read `<cwd>/.mcp.json` (a working directory seen in the logs). True when it was new."""
+        if cwd in self._projects:
+            return False
+        empty: dict[str, str] = {}
+        self._projects[cwd] = CachedJson(Path(cwd) / ".mcp.json", extract_mcp_targets, empty, self._skips)
+        return True
+
+    def refresh(self) -> McpAliases:
+        """Re-read changed files and rebuild the alias map if anything changed."""
+        cached = [*self._files, *self._projects.values()]
+        values = [c.get() for c in cached]
+        sig = tuple(c.version for c in cached)
+        if sig != self._sig:
+            self._sig = sig
+            merged: dict[str, str] = {}
+            # Project `.mcp.json` files first so the user's own `~/.claude.json` wins on a clash.
+            for targets in values[len(self._files) :] + values[: len(self._files)]:
+                merged.update(targets)
+            self.aliases = McpAliases.from_targets(merged)
+        return self.aliases
