@@ -70,7 +70,12 @@ class Engine:
         month_start, _ = month_window(now, config.renewal_day, self.tz)
         since = min(month_start, now - CALL_HORIZON)
         base = ctx or SourceContext.from_environment()
-        self.ctx = replace(base, since=since, extra_roots={**base.extra_roots, **config.extra_roots})
+        self.ctx = replace(
+            base,
+            since=since,
+            calls_since=now - CALL_HORIZON,
+            extra_roots={**base.extra_roots, **config.extra_roots},
+        )
         self.sources = sources if sources is not None else create_all_sources(self.ctx, config.enabled_tools)
         self.ledger = Ledger()
         self.ledger.calls_floor = now - CALL_HORIZON

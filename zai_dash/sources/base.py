@@ -31,6 +31,8 @@ class SourceContext:
         env: environment variables (tests pass their own).
         since: records older than this cannot matter (the month window or the cycle horizon,
             whichever is earlier); files last modified before it are skipped without opening.
+        calls_since: prompts and model calls older than this cannot matter (the cycle horizon); only
+            MCP calls (monthly pool) are needed between `since` and this. None: everything matters.
         clock: the wall clock, to reject timestamps far in the future.
         extra_roots: tool id → extra locations from config.
     """
@@ -38,6 +40,7 @@ class SourceContext:
     home: Path
     env: Mapping[str, str] = field(default_factory=dict)
     since: datetime | None = None
+    calls_since: datetime | None = None
     clock: Callable[[], datetime] = _utcnow
     extra_roots: Mapping[str, tuple[Path, ...]] = field(default_factory=dict)
 

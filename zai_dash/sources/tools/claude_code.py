@@ -115,9 +115,11 @@ class ClaudeCodeSource(ToolSource):
         self._mcp = McpConfig(dict.fromkeys(user_mcp), self.skips)
         self._aliases = McpAliases()
         self._since_key: bytes | None = None
+        self._calls_key: bytes | None = None
         if ctx.since is not None:
-            since = ctx.since.astimezone(timezone.utc)
-            self._since_key = since.strftime("%Y-%m-%dT%H:%M:%S").encode()
+            self._since_key = ctx.since.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S").encode()
+        if ctx.calls_since is not None:
+            self._calls_key = ctx.calls_since.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S").encode()
         self._wall = ctx.clock()
 
     # -- ToolSource ------------------------------------------------------------------------------
@@ -238,10 +240,12 @@ class ClaudeCodeSource(ToolSource):
             self.skips.add("unknown record type", where)
 
     def _older_than_since(self, data: bytes) -> bool:
-        """Byte-level early skip: the record's own (last, top-level) UTC timestamp is before `since`.
+        """Byte-level early skip: the record's own (last, top-level) UTC timestamp says it cannot matter.
 
-        Only trusted when `"timestamp":"…Z"` is the line's last key, which makes it the top-level one
-        (Claude Code writes it last on message lines); anything else goes through the full parse.
+        Before `since` nothing matters; before `calls_since` only MCP calls (the monthly pool) do, so a
+        line without `mcp__` in it is passed over unparsed. Only trusted when `"timestamp":"…Z"` is the
+        line's last key, which makes it the top-level one (Claude Code writes it last on message
+        lines); anything else goes through the full parse.
         """
         if self._since_key is None:
             return False
@@ -253,7 +257,11 @@ class ClaudeCodeSource(ToolSource):
         if end < 0 or data[end - 1 : end] != b"Z" or data[end + 1 :].strip() != b"}":
             return False
         stamp = data[start : start + 19]
-        return len(stamp) == 19 and stamp[10:11] == b"T" and stamp < self._since_key
+        if len(stamp) != 19 or stamp[10:11] != b"T":
+            return False
+        if stamp < self._since_key:
+            return True
+        return self._calls_key is not None and stamp < self._calls_key and b"mcp__" not in data
 
     def _stamp(self, rec: dict[str, Any], where: str) -> datetime | None:
         try:
