@@ -46,7 +46,9 @@ def test_fully_custom_plan(tmp_path: Path) -> None:
 
 def test_env_overrides_file(tmp_path: Path) -> None:
     p = _write(tmp_path, 'plan = "max"\n')
-    cfg = load_config(p, env={"ZAI_DASH_PLAN": "lite", "ZAI_DASH_RENEWAL_DAY": "5", "ZAI_DASH_TIMEZONE": "Asia/Shanghai"})
+    cfg = load_config(
+        p, env={"ZAI_DASH_PLAN": "lite", "ZAI_DASH_RENEWAL_DAY": "5", "ZAI_DASH_TIMEZONE": "Asia/Shanghai"}
+    )
     assert cfg.plan.name == "lite" and cfg.renewal_day == 5 and cfg.timezone == "Asia/Shanghai"
 
 

@@ -66,7 +66,9 @@ def test_requests_after_now_are_ignored() -> None:
 def test_limit_hit_reset_time_wins_over_local_anchor() -> None:
     reset = T0 + 3 * H + timedelta(minutes=20)
     hit = LimitHit(ts=T0 + 2 * H, tool="claude-code", code=1308, reset_at=reset)
-    state = resolve_cycle([T0 - 30 * timedelta(minutes=1), T0, T0 + 2 * H], [hit], T0 + 2 * H + timedelta(minutes=1), FIVE)
+    state = resolve_cycle(
+        [T0 - 30 * timedelta(minutes=1), T0, T0 + 2 * H], [hit], T0 + 2 * H + timedelta(minutes=1), FIVE
+    )
     assert state.current is not None
     assert state.current.end == reset
     assert state.current.start == reset - FIVE

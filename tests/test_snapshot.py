@@ -23,8 +23,12 @@ def _ledger() -> Ledger:
     for i in range(70):
         led.add(
             UsageEvent(
-                EventKind.CALL, START + timedelta(minutes=i, seconds=1), "claude-code", f"c{i}",
-                model="glm-4.6" if i < 60 else "glm-4.5-air", tokens=100,
+                EventKind.CALL,
+                START + timedelta(minutes=i, seconds=1),
+                "claude-code",
+                f"c{i}",
+                model="glm-4.6" if i < 60 else "glm-4.5-air",
+                tokens=100,
                 role=CallRole.SUBAGENT if i % 10 == 0 else CallRole.MAIN,
             )
         )
@@ -63,7 +67,11 @@ def test_snapshot_numbers_and_document() -> None:
         assert key in doc
     assert doc["at"].endswith("+08:00")
     assert doc["plan"] == {
-        "name": "pro", "prompts_per_cycle": 600, "searches_per_month": 1000, "calls_per_prompt": 15, "cycle_hours": 5.0,
+        "name": "pro",
+        "prompts_per_cycle": 600,
+        "searches_per_month": 1000,
+        "calls_per_prompt": 15,
+        "cycle_hours": 5.0,
     }
     assert set(doc["cycle"]) >= {"start", "end", "seconds_left", "anchor"}
     assert doc["cycle"]["anchor"] == "local" and doc["cycle"]["seconds_left"] == 3 * 3600
@@ -75,15 +83,25 @@ def test_snapshot_numbers_and_document() -> None:
     assert set(cc) >= {"tool", "found", "model", "model_source", "prompts", "calls", "searches", "last_activity"}
     assert cc["found"] is True and doc["tools"][1]["found"] is False
     assert doc["sources"][0] == {
-        "name": "claude-code", "tool": "claude-code", "status": "ok", "detail": "1 file(s)",
-        "roots": [], "files": 0, "skipped": {},
+        "name": "claude-code",
+        "tool": "claude-code",
+        "status": "ok",
+        "detail": "1 file(s)",
+        "roots": [],
+        "files": 0,
+        "skipped": {},
     }
 
 
 def test_model_falls_back_to_config() -> None:
     snap = build_snapshot(
-        now=NOW, plan=builtin_plans()["lite"], ledger=Ledger(), tz=timezone.utc,
-        tool_configs={"crush": ToolConfigInfo("glm-4.6", "crush.json", "https://api.z.ai/api/paas/v4", EndpointKind.PAYG)},
+        now=NOW,
+        plan=builtin_plans()["lite"],
+        ledger=Ledger(),
+        tz=timezone.utc,
+        tool_configs={
+            "crush": ToolConfigInfo("glm-4.6", "crush.json", "https://api.z.ai/api/paas/v4", EndpointKind.PAYG)
+        },
         sources=[SourceHealth("crush", "crush", "ok")],
     )
     row = next(t for t in snap.tools if t.tool == "crush")

@@ -119,9 +119,7 @@ def resolve_cycle(
 def _with_block(window: CycleWindow, limit_hits: Sequence[LimitHit], now: datetime) -> CycleWindow:
     """Mark the window blocked when a limit hit inside it names a reset still ahead."""
     blocked = [
-        h.reset_at
-        for h in limit_hits
-        if h.reset_at is not None and window.start <= h.ts <= now and h.reset_at > now
+        h.reset_at for h in limit_hits if h.reset_at is not None and window.start <= h.ts <= now and h.reset_at > now
     ]
     if not blocked:
         return window

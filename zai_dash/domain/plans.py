@@ -35,6 +35,7 @@ def plan_from_mapping(name: str, data: Mapping[str, object]) -> Plan:
     Raises:
         ValueError: a number is missing, not an integer, or not positive where it must be.
     """
+
     def number(key: str, default: int | None = None, minimum: int = 0) -> int:
         value = data.get(key, default)
         if isinstance(value, bool) or not isinstance(value, int):

@@ -1,0 +1,714 @@
+"""OpenCode and Kilo CLI / new Kilo Code (an OpenCode fork): SQLite `opencode.db` / `kilo.db` and the
+legacy `storage/{session,message,part}` JSON tree.
+
+Rules (log-formats.md §5, §4b):
+
+- Prompt: a `role:"user"` message in a top-level session (`session.parent_id IS NULL`) whose parts are not
+  all `synthetic` text and that carries no `compaction` part. A user message whose parts are not written
+  yet is held back and decided on a later poll.
+- Model call: each `step-finish` part (one LLM request). In the legacy JSON tree only, a completed
+  assistant message with tokens but no step parts at all (very old builds) counts once instead; SQLite
+  builds always write step parts, and a message-level fallback there could double count.
+  Sub-sessions → sub-agent calls; compaction / summary / title messages → auxiliary.
+- MCP call: a `tool` part whose `tool` is `<server>_<tool>` and whose state is completed or errored,
+  classified with the `mcp` section of the tool's config (server name → URL / command).
+- Newer builds also write `session_message` (an event-sourced table, types `user` / `assistant` / …).
+  Those rows are read only for sessions that have no `message` rows, so a build that dual-writes is
+  counted once [unverified which builds stop writing `message`].
+
+Dedup keys are the tools' own ids (`prt_…`, `msg_…`), so rows updated in place, the legacy JSON copies
+that OpenCode migrated into its database, and rows re-read in the watermark overlap count once.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from zai_dash.domain.endpoints import classify_base_url
+from zai_dash.domain.events import CallRole, EventKind, UsageEvent
+from zai_dash.domain.mcp import McpAliases, classify_mcp
+from zai_dash.domain.snapshot import ToolConfigInfo
+from zai_dash.sources.base import Root, SourceBatch, SourceContext, ToolSource
+from zai_dash.sources.configfiles import first_existing, mcp_targets, read_json
+from zai_dash.sources.jsonutil import BadTimestamp, from_epoch, int_field, loads, normalise_model
+from zai_dash.sources.sqlite_reader import (
+    DbState,
+    SqliteDb,
+    TableCursor,
+    db_roots,
+    poll_databases,
+    require_columns,
+)
+
+OVERLAP_MS = 30_000
+"""Watermark overlap: rows updated or committed up to this long before the newest row are re-read."""
+PENDING_MS = 3_600_000
+"""A user message still without parts after this long (relative to newer rows) is dropped."""
+
+PROVIDER_BASE_URLS = {
+    "zai-coding-plan": "https://api.z.ai/api/coding/paas/v4",
+    "zai": "https://api.z.ai/api/paas/v4",
+    "zhipuai-coding-plan": "https://open.bigmodel.cn/api/coding/paas/v4",
+    "zhipuai": "https://open.bigmodel.cn/api/paas/v4",
+}
+"""The built-in (models.dev) providers' API URLs, for the endpoint check when no baseURL is configured."""
+
+AUX_AGENTS = frozenset({"compaction", "title", "summary"})
+
+
+@dataclass(frozen=True)
+class Flavor:
+    """What differs between OpenCode and its Kilo fork: names of dirs, files and env vars."""
+
+    tool: str
+    app: str
+    db_env: str
+    data_env: str
+    db_names: tuple[str, ...]
+    channel_globs: tuple[str, ...]
+    config_names: tuple[str, ...]
+    config_env: str
+
+
+OPENCODE = Flavor(
+    tool="opencode",
+    app="opencode",
+    db_env="OPENCODE_DB",
+    data_env="OPENCODE_DATA_DIR",
+    db_names=("opencode.db",),
+    channel_globs=("opencode-*.db",),
+    config_names=("opencode.jsonc", "opencode.json", "config.json"),
+    config_env="OPENCODE_CONFIG",
+)
+KILO = Flavor(
+    tool="kilo-code",
+    app="kilo",
+    db_env="KILO_DB",
+    data_env="KILO_DATA_DIR",
+    db_names=("kilo.db",),
+    channel_globs=("kilo-*.db", "opencode-*.db"),
+    config_names=("kilo.jsonc", "kilo.json", "opencode.jsonc", "opencode.json", "config.json"),
+    config_env="KILO_CONFIG",
+)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Record rules, shared by the SQLite and JSON readers
+
+
+@dataclass
+class Store:
+    """What the rules need to look up beyond one row: a session's parent, a message, its parts."""
+
+    parent_of: Callable[[str], str | None]
+    message: Callable[[str], dict[str, Any] | None]
+    parts_of: Callable[[str], list[dict[str, Any]] | None]
+
+
+def _sanitise_server(name: str) -> str:
+    # OpenCode builds tool names as `<server>_<tool>` with anything outside [A-Za-z0-9_-] replaced by `_`.
+    return re.sub(r"[^a-zA-Z0-9_-]", "_", name)
+
+
+def _ts_ms(value: object, fallback: object, wall: datetime) -> datetime:
+    try:
+        return from_epoch(value, wall, unit=1000)
+    except BadTimestamp:
+        return from_epoch(fallback, wall, unit=1000)
+
+
+def _call_role(session: str, info: Mapping[str, Any], store: Store) -> CallRole:
+    if info.get("summary") is True or info.get("mode") in AUX_AGENTS or info.get("agent") in AUX_AGENTS:
+        return CallRole.AUXILIARY
+    if store.parent_of(session):
+        return CallRole.SUBAGENT
+    return CallRole.MAIN
+
+
+def _tokens(tokens: object) -> tuple[int, int]:
+    """(input incl. cache, output incl. reasoning) from an OpenCode `tokens` object."""
+    if not isinstance(tokens, Mapping):
+        return 0, 0
+    cache = tokens.get("cache")
+    cache_in = 0
+    if isinstance(cache, Mapping):
+        cache_in = int_field(cache.get("read")) + int_field(cache.get("write"))
+    return (
+        int_field(tokens.get("input")) + cache_in,
+        int_field(tokens.get("output")) + int_field(tokens.get("reasoning")),
+    )
+
+
+def prompt_state(parts: list[dict[str, Any]] | None) -> bool | None:
+    """Whether a user message's parts make it a human prompt; None when the parts are not written yet."""
+    if not parts:
+        return None
+    if any(p.get("type") == "compaction" for p in parts):
+        return False
+    real = [p for p in parts if not (p.get("type") == "text" and p.get("synthetic") is True)]
+    return bool(real)
+
+
+class Rules:
+    """Turns OpenCode messages and parts into usage events for one tool id."""
+
+    def __init__(self, tool: str, aliases: Callable[[], McpAliases], wall: Callable[[], datetime]) -> None:
+        self.tool = tool
+        self.aliases = aliases
+        self.wall = wall
+
+    def user_message(
+        self, mid: str, session: str, data: Mapping[str, Any], created: object, store: Store
+    ) -> UsageEvent | bool | None:
+        """A prompt event, None (not a prompt) or False (parts not written yet: ask again later)."""
+        if store.parent_of(session):
+            return None
+        state = prompt_state(store.parts_of(mid))
+        if state is None:
+            return False
+        if not state:
+            return None
+        time = data.get("time")
+        ts = _ts_ms(time.get("created") if isinstance(time, Mapping) else None, created, self.wall())
+        model = data.get("model")
+        model_id = normalise_model(model.get("modelID")) if isinstance(model, Mapping) else None
+        return UsageEvent(
+            kind=EventKind.PROMPT, ts=ts, tool=self.tool, key=f"prompt:{mid}", session=session, model=model_id
+        )
+
+    def assistant_fallback(
+        self, mid: str, session: str, data: Mapping[str, Any], created: object, store: Store
+    ) -> UsageEvent | None:
+        """One call for a completed assistant message with tokens but no step parts (old builds)."""
+        time = data.get("time")
+        if not isinstance(time, Mapping) or time.get("completed") is None:
+            return None
+        tin, tout = _tokens(data.get("tokens"))
+        if tin + tout == 0:
+            return None
+        parts = store.parts_of(mid) or []
+        if any(p.get("type") in ("step-start", "step-finish") for p in parts):
+            return None
+        return UsageEvent(
+            kind=EventKind.CALL,
+            ts=_ts_ms(time.get("created"), created, self.wall()),
+            tool=self.tool,
+            key=f"call:{mid}",
+            session=session,
+            model=normalise_model(data.get("modelID")),
+            role=_call_role(session, data, store),
+            tokens=tin + tout,
+            input_tokens=tin,
+            output_tokens=tout,
+        )
+
+    def part(
+        self, pid: str, mid: str, session: str, data: Mapping[str, Any], created: object, store: Store
+    ) -> UsageEvent | None:
+        """A call (step-finish) or MCP call (tool part) event, else None."""
+        kind = data.get("type")
+        if kind == "step-finish":
+            info = store.message(mid) or {}
+            tin, tout = _tokens(data.get("tokens"))
+            return UsageEvent(
+                kind=EventKind.CALL,
+                ts=_ts_ms(None, created, self.wall()),
+                tool=self.tool,
+                key=f"call:{pid}",
+                session=session,
+                model=normalise_model(info.get("modelID")),
+                role=_call_role(session, info, store),
+                tokens=tin + tout,
+                input_tokens=tin,
+                output_tokens=tout,
+            )
+        if kind == "tool":
+            state = data.get("state")
+            name = data.get("tool")
+            if not isinstance(name, str) or not isinstance(state, Mapping):
+                return None
+            if state.get("status") not in ("completed", "error"):
+                return None
+            service = classify_mcp(None, name, self.aliases())
+            if service is None:
+                return None
+            span = state.get("time")
+            start = span.get("start") if isinstance(span, Mapping) else None
+            return UsageEvent(
+                kind=EventKind.MCP,
+                ts=_ts_ms(start, created, self.wall()),
+                tool=self.tool,
+                key=f"mcp:{pid}",
+                session=session,
+                service=service,
+            )
+        return None
+
+    def session_message(
+        self, sid: str, session: str, kind: str, data: Mapping[str, Any], created: object, store: Store
+    ) -> list[UsageEvent]:
+        """Events from one `session_message` row (newer event-sourced builds) [unverified]."""
+        time = data.get("time")
+        ts = _ts_ms(time.get("created") if isinstance(time, Mapping) else None, created, self.wall())
+        if kind == "user":
+            if store.parent_of(session):
+                return []
+            return [UsageEvent(kind=EventKind.PROMPT, ts=ts, tool=self.tool, key=f"prompt:{sid}", session=session)]
+        if kind != "assistant":
+            return []
+        out: list[UsageEvent] = []
+        model = data.get("model")
+        model_id = None
+        if isinstance(model, Mapping):
+            model_id = normalise_model(model.get("id") or model.get("modelID"))
+        completed = isinstance(time, Mapping) and time.get("completed") is not None
+        tin, tout = _tokens(data.get("tokens"))
+        if completed or tin + tout:
+            out.append(
+                UsageEvent(
+                    kind=EventKind.CALL,
+                    ts=ts,
+                    tool=self.tool,
+                    key=f"call:{sid}",
+                    session=session,
+                    model=model_id,
+                    role=_call_role(session, data, store),
+                    tokens=tin + tout,
+                    input_tokens=tin,
+                    output_tokens=tout,
+                )
+            )
+        content = data.get("content")
+        for item in content if isinstance(content, list) else []:
+            if not isinstance(item, Mapping) or item.get("type") != "tool":
+                continue
+            state = item.get("state")
+            name = item.get("name")
+            if not isinstance(name, str) or not isinstance(state, Mapping):
+                continue
+            if state.get("status") not in ("completed", "error"):
+                continue
+            service = classify_mcp(None, name, self.aliases())
+            if service is not None:
+                out.append(
+                    UsageEvent(
+                        kind=EventKind.MCP,
+                        ts=ts,
+                        tool=self.tool,
+                        key=f"mcp:{sid}:{item.get('id')}",
+                        session=session,
+                        service=service,
+                    )
+                )
+        return out
+
+
+# ---------------------------------------------------------------------------------------------------
+# The SQLite reader
+
+
+def _str(value: object, default: str) -> str:
+    return value if isinstance(value, str) and value else default
+
+
+def _json_obj(text: object) -> dict[str, Any] | None:
+    if not isinstance(text, (str, bytes)):
+        return None
+    try:
+        value = loads(text)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+@dataclass
+class _DbState(DbState):
+    messages: TableCursor = field(default_factory=lambda: TableCursor("message", "time_updated", "id", OVERLAP_MS))
+    parts: TableCursor = field(default_factory=lambda: TableCursor("part", "time_updated", "id", OVERLAP_MS))
+    events2: TableCursor = field(
+        default_factory=lambda: TableCursor("session_message", "time_created", "id", OVERLAP_MS)
+    )
+    parents: dict[str, str | None] = field(default_factory=dict)
+    pending: dict[str, tuple[str, dict[str, Any], int]] = field(default_factory=dict)
+
+
+class _DbStore(Store):
+    """Look-ups against one open connection, with a session-parent cache that outlives it."""
+
+    def __init__(self, conn: sqlite3.Connection, parents: dict[str, str | None]) -> None:
+        self.conn = conn
+        self.parents = parents
+        self._messages: dict[str, dict[str, Any] | None] = {}
+        super().__init__(self._parent_of, self._message, self._parts_of)
+
+    def _parent_of(self, session: str) -> str | None:
+        if session not in self.parents:
+            row = self.conn.execute("SELECT parent_id FROM session WHERE id = ?", (session,)).fetchone()
+            # A session row not written yet is treated as top-level; its parent never changes later.
+            if row is None:
+                return None
+            self.parents[session] = row[0] or None
+        return self.parents[session]
+
+    def _message(self, mid: str) -> dict[str, Any] | None:
+        if mid not in self._messages:
+            row = self.conn.execute("SELECT data FROM message WHERE id = ?", (mid,)).fetchone()
+            self._messages[mid] = _json_obj(row[0]) if row else None
+        return self._messages[mid]
+
+    def _parts_of(self, mid: str) -> list[dict[str, Any]]:
+        rows = self.conn.execute(
+            "SELECT json_extract(data, '$.type') AS type, json_extract(data, '$.synthetic') AS synthetic "
+            "FROM part WHERE message_id = ?",
+            (mid,),
+        ).fetchall()
+        return [{"type": r["type"], "synthetic": r["synthetic"] == 1} for r in rows]
+
+
+class OpenCodeSource(ToolSource):
+    """One OpenCode-family tool: its SQLite databases (release and channel variants) and legacy JSON."""
+
+    def __init__(self, ctx: SourceContext, flavor: Flavor = OPENCODE) -> None:
+        super().__init__(ctx)
+        self.flavor = flavor
+        self.name = flavor.tool
+        self.tools = (flavor.tool,)
+        self._dbs: dict[Path, _DbState] = {}
+        self._aliases: McpAliases | None = None
+        self.rules = Rules(flavor.tool, self.aliases, ctx.clock)
+        self._json = LegacyJsonTree(self)
+
+    # -- locations -----------------------------------------------------------------------------------
+
+    def data_dirs(self) -> list[Path]:
+        """The tool's data dir (XDG), its env override, and extra roots that are directories."""
+        env = self.ctx.env
+        dirs = [self.ctx.xdg("XDG_DATA_HOME", ".local/share") / self.flavor.app]
+        if env.get(self.flavor.data_env):
+            dirs.insert(0, Path(env[self.flavor.data_env]))
+        dirs += [p for p in self.ctx.extra_roots.get(self.flavor.tool, ()) if p.suffix != ".db"]
+        return list(dict.fromkeys(dirs))
+
+    def db_paths(self) -> list[Path]:
+        """Every database to read: `$<TOOL>_DB`, the release db, channel variants, extra `.db` roots."""
+        found: list[Path] = []
+        override = self.ctx.env.get(self.flavor.db_env)
+        data = self.data_dirs()
+        if override and override != ":memory:":
+            path = Path(override)
+            found.append(path if path.is_absolute() else data[0] / path)
+        for d in data:
+            found += [d / n for n in self.flavor.db_names]
+            for pattern in self.flavor.channel_globs:
+                try:
+                    found += sorted(d.glob(pattern))
+                except OSError:
+                    continue
+        found += [p for p in self.ctx.extra_roots.get(self.flavor.tool, ()) if p.suffix == ".db"]
+        return list(dict.fromkeys(found))
+
+    def roots(self) -> list[Root]:
+        return db_roots(self.db_paths()) + [Root(p, p.is_dir()) for p in self._json.dirs()]
+
+    def file_count(self) -> int:
+        return sum(1 for p in self.db_paths() if p.is_file()) + self._json.file_count()
+
+    # -- config ----------------------------------------------------------------------------------------
+
+    def config_paths(self) -> list[Path]:
+        """Global config files, highest priority first."""
+        base = self.ctx.xdg("XDG_CONFIG_HOME", ".config") / self.flavor.app
+        paths = [base / n for n in self.flavor.config_names]
+        explicit = self.ctx.env.get(self.flavor.config_env)
+        if explicit:
+            paths.insert(0, Path(explicit))
+        return paths
+
+    def _config(self) -> tuple[dict[str, Any], Path | None]:
+        path = first_existing(self.config_paths())
+        data = read_json(path) if path else None
+        return (data or {}), path
+
+    def aliases(self) -> McpAliases:
+        """MCP server aliases from the config's `mcp` section (names sanitised as OpenCode does)."""
+        if self._aliases is None:
+            config, _ = self._config()
+            targets = mcp_targets(config.get("mcp"))
+            self._aliases = McpAliases.from_targets({_sanitise_server(k): v for k, v in targets.items()})
+        return self._aliases
+
+    def configs(self) -> dict[str, ToolConfigInfo]:
+        config, path = self._config()
+        model_ref = config.get("model") if isinstance(config.get("model"), str) else None
+        detail = f"{path.name} model" if model_ref and path else None
+        if not model_ref:
+            model_ref, detail = self._state_model()
+        if not model_ref:
+            return {}
+        provider = model_ref.split("/", 1)[0] if "/" in model_ref else None
+        base_url = None
+        providers = config.get("provider")
+        if provider and isinstance(providers, Mapping):
+            spec = providers.get(provider)
+            options = spec.get("options") if isinstance(spec, Mapping) else None
+            if isinstance(options, Mapping) and isinstance(options.get("baseURL"), str):
+                base_url = options["baseURL"]
+        if base_url is None and provider:
+            base_url = PROVIDER_BASE_URLS.get(provider)
+        return {
+            self.flavor.tool: ToolConfigInfo(
+                model=normalise_model(model_ref.split("/", 1)[-1]),
+                model_detail=detail,
+                base_url=base_url,
+                endpoint=classify_base_url(base_url) if base_url else None,
+            )
+        }
+
+    def _state_model(self) -> tuple[str | None, str | None]:
+        path = self.ctx.xdg("XDG_STATE_HOME", ".local/state") / self.flavor.app / "model.json"
+        state = read_json(path)
+        recent = state.get("recent") if state else None
+        if isinstance(recent, list) and recent and isinstance(recent[0], Mapping):
+            provider, model = recent[0].get("providerID"), recent[0].get("modelID")
+            if isinstance(model, str):
+                ref = f"{provider}/{model}" if isinstance(provider, str) else model
+                return ref, "state model.json (last used)"
+        return None, None
+
+    # -- polling ---------------------------------------------------------------------------------------
+
+    def poll(self) -> SourceBatch:
+        batch = SourceBatch()
+        self._aliases = None  # config edits take effect on the next poll
+        self.error = poll_databases(
+            self._dbs, self.db_paths(), lambda p: _DbState(SqliteDb(p)), lambda s: self._poll_db(s, batch)
+        )
+        batch.events += self._json.poll()
+        return batch
+
+    def _floor_ms(self) -> int | None:
+        return int(self.ctx.since.timestamp() * 1000) if self.ctx.since else None
+
+    def _poll_db(self, state: _DbState, batch: SourceBatch) -> None:
+        found: list[UsageEvent] = []
+        path = state.db.path
+        with state.db.read() as conn:
+            require_columns(conn, "session", ("id", "parent_id"), path)
+            require_columns(conn, "message", ("id", "session_id", "time_created", "time_updated", "data"), path)
+            part_cols = ("id", "message_id", "session_id", "time_created", "time_updated", "data")
+            require_columns(conn, "part", part_cols, path)
+            store = _DbStore(conn, state.parents)
+            found += self._read_messages(conn, state, store)
+            found += self._read_parts(conn, state, store)
+            found += self._read_pending(state, store)
+            found += self._read_session_messages(conn, state, store)
+        # Only a read that finished hands its events over, so a failed one is simply repeated.
+        batch.events += found
+        highs = [c.high for c in (state.messages, state.parts, state.events2) if c.high is not None]
+        if highs:
+            state.memo.prune(min(highs) - 2 * OVERLAP_MS)
+
+    def _read_messages(self, conn: sqlite3.Connection, state: _DbState, store: Store) -> list[UsageEvent]:
+        out: list[UsageEvent] = []
+        cols = ("session_id", "time_created", "data")
+        for row in state.messages.rows(conn, cols, floor=self._floor_ms()):
+            mid, t = str(row["_id"]), int(row["_t"])
+            if not state.memo.fresh(f"m:{mid}", row["_t"], t):
+                continue
+            data = _json_obj(row["data"])
+            if data is None:
+                self.skips.add("message row: data is not a JSON object", f"{state.db.path.name}:{mid}")
+                continue
+            out += self._message_events(state, mid, str(row["session_id"]), data, row["time_created"], store)
+        return out
+
+    def _message_events(
+        self, state: _DbState, mid: str, session: str, data: dict[str, Any], created: object, store: Store
+    ) -> list[UsageEvent]:
+        try:
+            if data.get("role") == "user":
+                result = self.rules.user_message(mid, session, data, created, store)
+                if result is False:
+                    state.pending[mid] = (session, data, int(created) if isinstance(created, int) else 0)
+                    return []
+                state.pending.pop(mid, None)
+                return [result] if isinstance(result, UsageEvent) else []
+        except BadTimestamp as exc:
+            self.skips.add(f"message: {exc}", f"{state.db.path.name}:{mid}")
+        return []
+
+    def _read_parts(self, conn: sqlite3.Connection, state: _DbState, store: Store) -> list[UsageEvent]:
+        out: list[UsageEvent] = []
+        cols = ("message_id", "session_id", "time_created", "data")
+        # Only the part types that can make events: text deltas rewrite other parts many times a second.
+        where = "json_extract(data, '$.type') IN ('step-finish', 'tool')"
+        for row in state.parts.rows(conn, cols, floor=self._floor_ms(), where=where):
+            pid, t = str(row["_id"]), int(row["_t"])
+            if not state.memo.fresh(f"p:{pid}", row["_t"], t):
+                continue
+            data = _json_obj(row["data"])
+            if data is None:
+                self.skips.add("part row: data is not a JSON object", f"{state.db.path.name}:{pid}")
+                continue
+            try:
+                event = self.rules.part(
+                    pid, str(row["message_id"]), str(row["session_id"]), data, row["time_created"], store
+                )
+            except BadTimestamp as exc:
+                self.skips.add(f"part: {exc}", f"{state.db.path.name}:{pid}")
+                continue
+            if event is not None:
+                out.append(event)
+        return out
+
+    def _read_pending(self, state: _DbState, store: Store) -> list[UsageEvent]:
+        out: list[UsageEvent] = []
+        newest = state.messages.high or 0
+        for mid, (session, data, created) in list(state.pending.items()):
+            if created and newest - created > PENDING_MS:
+                del state.pending[mid]
+                continue
+            out += self._message_events(state, mid, session, data, created, store)
+        return out
+
+    def _read_session_messages(self, conn: sqlite3.Connection, state: _DbState, store: Store) -> list[UsageEvent]:
+        have = {str(r[1]) for r in conn.execute("PRAGMA table_info(session_message)")}
+        if not {"id", "session_id", "type", "time_created", "data"} <= have:
+            return []
+        out: list[UsageEvent] = []
+        # Sessions that have `message` rows are counted from those (a dual-writing build counts once).
+        where = "NOT EXISTS (SELECT 1 FROM message m WHERE m.session_id = session_message.session_id)"
+        cols = ("session_id", "type", "data")
+        for row in state.events2.rows(conn, cols, floor=self._floor_ms(), where=where):
+            sid, t = str(row["_id"]), int(row["_t"])
+            if not state.memo.fresh(f"s:{sid}", hash(row["data"]), t):
+                continue
+            data = _json_obj(row["data"])
+            if data is None:
+                self.skips.add("session_message row: data is not a JSON object", f"{state.db.path.name}:{sid}")
+                continue
+            try:
+                out += self.rules.session_message(sid, str(row["session_id"]), str(row["type"]), data, row["_t"], store)
+            except BadTimestamp as exc:
+                self.skips.add(f"session_message: {exc}", f"{state.db.path.name}:{sid}")
+        return out
+
+
+# ---------------------------------------------------------------------------------------------------
+# The legacy JSON tree (pre-SQLite builds): storage/session/<project>/<ses>.json,
+# storage/message/<ses>/<msg>.json, storage/part/<msg>/<prt>.json, each rewritten whole on update.
+
+
+class LegacyJsonTree:
+    """Re-parses changed files of the legacy tree; torn files are retried on the next poll."""
+
+    def __init__(self, owner: OpenCodeSource) -> None:
+        self.owner = owner
+        self._stamps: dict[Path, tuple[int, int]] = {}
+        self._sessions: dict[str, str | None] = {}
+        self._messages: dict[str, dict[str, Any]] = {}
+        self._parts: dict[str, dict[str, dict[str, Any]]] = {}
+        self._pending: set[str] = set()
+        self.store = Store(self._parent_of, self._messages.get, self._parts_of)
+
+    def dirs(self) -> list[Path]:
+        return [d / "storage" for d in self.owner.data_dirs()]
+
+    def file_count(self) -> int:
+        return len(self._stamps)
+
+    def _parent_of(self, session: str) -> str | None:
+        return self._sessions.get(session)
+
+    def _parts_of(self, mid: str) -> list[dict[str, Any]] | None:
+        parts = self._parts.get(mid)
+        return list(parts.values()) if parts else None
+
+    def _changed(self, kind: str) -> Iterable[tuple[Path, dict[str, Any]]]:
+        for storage in self.dirs():
+            base = storage / kind
+            if not base.is_dir():
+                continue
+            for path in base.glob("*/*.json"):
+                try:
+                    st = path.stat()
+                except OSError:
+                    continue
+                stamp = (st.st_mtime_ns, st.st_size)
+                if self._stamps.get(path) == stamp or not self.owner.ctx.mtime_relevant(st.st_mtime):
+                    continue
+                data = read_json(path)
+                if data is None:
+                    # Rewritten in place: a torn read is retried when the file changes again or next poll.
+                    self.owner.skips.add(f"legacy {kind} file: not a JSON object (torn write?)", str(path))
+                    continue
+                self._stamps[path] = stamp
+                yield path, data
+
+    def poll(self) -> list[UsageEvent]:
+        rules, out = self.owner.rules, []
+        for _, data in self._changed("session"):
+            if isinstance(data.get("id"), str):
+                parent = data.get("parentID")
+                self._sessions[data["id"]] = parent if isinstance(parent, str) and parent else None
+        for path, data in self._changed("message"):
+            mid = _str(data.get("id"), path.stem)
+            self._messages[mid] = data
+            self._pending.add(mid)
+        for path, data in self._changed("part"):
+            pid = _str(data.get("id"), path.stem)
+            mid = _str(data.get("messageID"), path.parent.name)
+            self._parts.setdefault(mid, {})[pid] = {"type": data.get("type"), "synthetic": data.get("synthetic")}
+            self._pending.add(mid)
+            session = _str(data.get("sessionID"), "")
+            try:
+                event = rules.part(pid, mid, session, data, self._part_created(data), self.store)
+            except BadTimestamp as exc:
+                self.owner.skips.add(f"legacy part: {exc}", str(path))
+                continue
+            if event is not None:
+                out.append(event)
+        for mid in list(self._pending):
+            message = self._messages.get(mid)
+            if message is None:
+                continue
+            data = message
+            session = _str(data.get("sessionID"), "")
+            try:
+                if data.get("role") == "user":
+                    result = rules.user_message(mid, session, data, None, self.store)
+                    if result is False:
+                        continue
+                    if isinstance(result, UsageEvent):
+                        out.append(result)
+                elif data.get("role") == "assistant":
+                    event = rules.assistant_fallback(mid, session, data, None, self.store)
+                    if event is not None:
+                        out.append(event)
+            except BadTimestamp as exc:
+                self.owner.skips.add(f"legacy message: {exc}", mid)
+            self._pending.discard(mid)
+        return out
+
+    def _part_created(self, data: Mapping[str, Any]) -> object:
+        # Legacy parts carry no row time; a tool part has state.time, a step-finish only its message's time.
+        state = data.get("state")
+        span = state.get("time") if isinstance(state, Mapping) else None
+        if isinstance(span, Mapping) and span.get("start") is not None:
+            return span.get("start")
+        msg = self._messages.get(str(data.get("messageID")))
+        time = msg.get("time") if msg else None
+        if isinstance(time, Mapping):
+            return time.get("completed") or time.get("created")
+        return None
+
+
+def create_sources(ctx: SourceContext) -> list[ToolSource]:
+    """OpenCode and Kilo CLI (tool id `kilo-code`)."""
+    return [OpenCodeSource(ctx, OPENCODE), OpenCodeSource(ctx, KILO)]
