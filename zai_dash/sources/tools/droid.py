@@ -1,0 +1,422 @@
+"""Factory Droid (closed source): `~/.factory/sessions/**/<uuid>.jsonl` plus `<uuid>.settings.json`.
+
+The JSONL is appended one record per message and tailed by byte offset (`TailSet`). Line 1 is
+`{"type":"session_start", id, title, cwd, callingSessionId?, …}`; then
+`{"type":"message", id, timestamp, visibility?, message:{role, content[], model?, usage?, visibility?}}`.
+
+- Prompt: a user message with text and no `tool_result`, not `llm_only` (the flag sits on the record or
+  inside `message`), not only `<system-reminder>` blocks, and not in a Task sub-session (its
+  `session_start` has `callingSessionId`, or its title / first text starts `# Task Tool Invocation`).
+- Model call: each assistant message. Tokens: per-message `usage` when present; otherwise growth of the
+  cumulative `tokenUsage` in `<uuid>.settings.json` between polls is added to the session's latest call.
+- MCP: `tool_use` parts; Droid names MCP tools `<server>___<tool>` (three underscores, seen in public
+  Droid custom-droid configs), classified with aliases from `~/.factory/mcp.json`.
+- Model: the session's `settings.json` `model`; BYOK ids `custom:<display name>-<index>` are resolved
+  through `~/.factory/settings.json` `customModels` (legacy `~/.factory/config.json` `custom_models`),
+  which also gives the base URL for the Coding-Plan endpoint check. API keys there are never read out.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from zai_dash.domain.endpoints import classify_base_url
+from zai_dash.domain.events import CallRole, EventKind, UsageEvent
+from zai_dash.domain.mcp import McpAliases, classify_mcp
+from zai_dash.domain.snapshot import ToolConfigInfo
+from zai_dash.sources.base import Root, SourceBatch, SourceContext, ToolSource
+from zai_dash.sources.jsonutil import BadTimestamp, int_field, loads, normalise_model, parse_iso
+from zai_dash.sources.rewritten import RewrittenJson
+from zai_dash.sources.tail import TailSet
+
+TOOL = "droid"
+TASK_MARKER = "# Task Tool Invocation"
+"""How Droid opens a Task-tool sub-session (its title or first prompt)."""
+SETTINGS_SUFFIX = ".settings.json"
+HEADER_MAX_BYTES = 1024 * 1024
+BORN_SLACK = timedelta(minutes=1)
+"""A session whose first message is at most this much older than our first poll is new to us."""
+
+_REMINDER = re.compile(r"\s*<system-reminder>.*?</system-reminder>\s*", re.DOTALL)
+_CUSTOM_ID = re.compile(r"^custom:(?P<name>.*)-(?P<index>\d+)$")
+_BRACKETS = re.compile(r"\[[^\]]*\]")
+_TOKEN_KEYS = ("inputTokens", "outputTokens", "cacheCreationTokens", "cacheReadTokens", "thinkingTokens")
+
+
+@dataclass(frozen=True, slots=True)
+class ResolvedModel:
+    """A Droid model id resolved against the BYOK list: the model id sent and the base URL used."""
+
+    model: str | None
+    base_url: str | None = None
+
+
+def resolve_model(raw: object, custom_models: list[Mapping[str, Any]]) -> ResolvedModel:
+    """Resolve a session's `model`, following `custom:<display name>-<index>` into `customModels`.
+
+    The index is trusted when its entry's display name agrees (or has none); otherwise the entry is
+    found by display name, since editing the list shifts indexes. Without a match, the display name
+    is normalised the way peers do (`custom:` and `[…]` dropped, lower-cased).
+    """
+    if not isinstance(raw, str) or not raw.strip():
+        return ResolvedModel(None)
+    match = _CUSTOM_ID.match(raw.strip())
+    if not match:
+        return ResolvedModel(normalise_model(raw))
+    name, index = match.group("name"), int(match.group("index"))
+
+    def display(entry: Mapping[str, Any]) -> str | None:
+        # Droid puts the display name in the id with spaces turned into dashes.
+        value = entry.get("displayName", entry.get("model_display_name"))
+        return _slug(value) if isinstance(value, str) else None
+
+    wanted = _slug(name)
+    entry: Mapping[str, Any] | None = None
+    if index < len(custom_models) and display(custom_models[index]) in (None, wanted):
+        entry = custom_models[index]
+    else:
+        entry = next((e for e in custom_models if display(e) == wanted), None)
+    if entry is not None and isinstance(entry.get("model"), str):
+        base = entry.get("baseUrl", entry.get("base_url"))
+        return ResolvedModel(normalise_model(entry["model"]), base if isinstance(base, str) else None)
+    return ResolvedModel(normalise_model(_BRACKETS.sub("", name).strip(" -_")))
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"\s+", "-", text.strip()).lower()
+
+
+@dataclass
+class _Session:
+    """What is known of one session file."""
+
+    session: str
+    subagent: bool = False
+    settled: bool = False
+    """Whether the first records were seen (sub-agent status is decided there)."""
+    model: str | None = None
+    has_usage: bool = False
+    last_call: UsageEvent | None = None
+    token_base: tuple[int, ...] | None = None
+    pending: tuple[int, int] = (0, 0)
+    """Token growth (input side, output side) not yet attached to a call."""
+    first_ts: datetime | None = None
+    """When the session's first message was written."""
+
+
+class DroidSource(ToolSource):
+    """Factory Droid sessions."""
+
+    name = "droid"
+    tools = (TOOL,)
+
+    def __init__(self, ctx: SourceContext) -> None:
+        super().__init__(ctx)
+        self.factory_dir = ctx.home / ".factory"
+        self.sessions_dir = self.factory_dir / "sessions"
+        self._tails = TailSet(self._discover, self.skips, since=ctx.since)
+        self._settings = RewrittenJson(self.skips)
+        self._config = RewrittenJson(self.skips)
+        self._sessions: dict[Path, _Session] = {}
+        self._primed_at: datetime | None = None
+        """Wall time of the first poll: sessions that began after it count their tokens from zero."""
+
+    # -- where -----------------------------------------------------------------------------------
+
+    def _session_roots(self) -> list[Path]:
+        return list(dict.fromkeys([self.sessions_dir, *self.ctx.extra_roots.get(TOOL, ())]))
+
+    def roots(self) -> list[Root]:
+        """`~/.factory/sessions` (and extra roots from config)."""
+        return [Root(p, p.is_dir()) for p in self._session_roots()]
+
+    def _discover(self) -> list[Path]:
+        """Every `<uuid>.jsonl` below the roots (older builds wrote them flat) modified in the window."""
+        found: list[Path] = []
+        for root in self._session_roots():
+            for dirpath, _dirs, files in os.walk(root):
+                for name in files:
+                    if not name.endswith(".jsonl"):
+                        continue
+                    path = Path(dirpath) / name
+                    try:
+                        mtime = path.stat().st_mtime
+                    except OSError:
+                        continue
+                    if self.ctx.mtime_relevant(mtime):
+                        found.append(path)
+        return found
+
+    def file_count(self) -> int:
+        """Session files being tailed."""
+        return len(self._tails.tails)
+
+    def tail_sets(self) -> list[TailSet]:
+        """The JSONL tails, so the on-disk cache can resume them at their offsets."""
+        return [self._tails]
+
+    # -- settings --------------------------------------------------------------------------------
+
+    def custom_models(self) -> list[Mapping[str, Any]]:
+        """BYOK entries: `settings.json` `customModels`, else legacy `config.json` `custom_models`."""
+        for name, key in (("settings.json", "customModels"), ("config.json", "custom_models")):
+            version = self._config.current(self.factory_dir / name)
+            models = version.value.get(key) if version and isinstance(version.value, Mapping) else None
+            if isinstance(models, list) and models:
+                return [m if isinstance(m, Mapping) else {} for m in models]
+        return []
+
+    def aliases(self) -> McpAliases:
+        """MCP servers from `~/.factory/mcp.json`."""
+        version = self._config.current(self.factory_dir / "mcp.json")
+        if version is None or not isinstance(version.value, Mapping):
+            return McpAliases()
+        return McpAliases.from_servers(version.value.get("mcpServers"))
+
+    def configs(self) -> dict[str, ToolConfigInfo]:
+        """The model of the most recently active session, resolved through the BYOK list."""
+        newest: tuple[float, Path] | None = None
+        for path in self._tails.tails:
+            settings = _settings_path(path)
+            try:
+                mtime = settings.stat().st_mtime
+            except OSError:
+                continue
+            if newest is None or mtime > newest[0]:
+                newest = (mtime, settings)
+        if newest is None:
+            return {}
+        version = self._settings.current(newest[1])
+        raw = version.value.get("model") if version and isinstance(version.value, Mapping) else None
+        resolved = resolve_model(raw, self.custom_models())
+        if resolved.model is None:
+            return {}
+        return {
+            TOOL: ToolConfigInfo(
+                model=resolved.model,
+                model_detail=f"{newest[1].name} model {raw}",
+                base_url=resolved.base_url,
+                endpoint=classify_base_url(resolved.base_url) if resolved.base_url else None,
+            )
+        }
+
+    # -- reading ---------------------------------------------------------------------------------
+
+    def poll(self) -> SourceBatch:
+        """New JSONL lines, then token growth from the settings files."""
+        batch = SourceBatch()
+        aliases = self.aliases()
+        custom = self.custom_models()
+        wall = self.ctx.clock()
+        for tail, line in self._tails.poll():
+            state = self._sessions.get(tail.path)
+            fresh = state is None
+            if state is None:
+                state = self._sessions[tail.path] = _Session(session=tail.path.stem)
+            where = f"{tail.path}:{line.number}"
+            try:
+                rec = loads(line.data)
+            except ValueError:
+                rec = None
+            if fresh and not (isinstance(rec, dict) and rec.get("type") == "session_start"):
+                # Resumed from the cache or seeked past old lines: the header still decides sub-agency.
+                header = _read_header(tail.path)
+                if header is not None:
+                    self._record(header, state, aliases, wall, f"{tail.path}:1")
+            if rec is None:
+                self.skips.add("malformed JSON line", where)
+                continue
+            if not isinstance(rec, dict):
+                self.skips.add("JSON line is not an object", where)
+                continue
+            if state.model is None:
+                state.model = self._session_model(tail.path, custom)
+            batch.events.extend(self._record(rec, state, aliases, wall, where))
+        for gone in [p for p in self._sessions if p not in self._tails.tails]:
+            del self._sessions[gone]
+        batch.events.extend(self._token_growth(custom))
+        if self._primed_at is None:
+            self._primed_at = wall
+        return batch
+
+    def _session_model(self, path: Path, custom: list[Mapping[str, Any]]) -> str | None:
+        version = self._settings.current(_settings_path(path))
+        raw = version.value.get("model") if version and isinstance(version.value, Mapping) else None
+        return resolve_model(raw, custom).model
+
+    def _record(
+        self, rec: Mapping[str, Any], state: _Session, aliases: McpAliases, wall: datetime, where: str
+    ) -> list[UsageEvent]:
+        kind = rec.get("type")
+        if kind == "session_start":
+            title = rec["title"] if isinstance(rec.get("title"), str) else ""
+            state.subagent = bool(rec.get("callingSessionId")) or title.lstrip().startswith(TASK_MARKER)
+            if isinstance(rec.get("id"), str) and rec["id"]:
+                state.session = rec["id"]
+            return []
+        if kind != "message":
+            return []  # todo_state, session_event, …
+        msg = rec.get("message")
+        ident = rec.get("id")
+        if not isinstance(msg, Mapping) or not isinstance(ident, str):
+            self.skips.add("message record without message or id", where)
+            return []
+        try:
+            ts = parse_iso(rec.get("timestamp"), wall)
+        except BadTimestamp as exc:
+            self.skips.add(f"message: {exc}", where)
+            return []
+        if state.first_ts is None or ts < state.first_ts:
+            state.first_ts = ts
+        parts = _parts(msg.get("content"))
+        role = msg.get("role")
+        session = state.session
+        if role == "user":
+            text = _prompt_text(rec, msg, parts)
+            if text is None:
+                return []
+            if not state.settled and text.startswith(TASK_MARKER):
+                state.subagent = True
+            state.settled = True
+            if state.subagent:
+                return []
+            return [UsageEvent(EventKind.PROMPT, ts, TOOL, f"{session}:{ident}:prompt", session)]
+        if role != "assistant":
+            return []
+        state.settled = True
+        usage = msg.get("usage") if isinstance(msg.get("usage"), Mapping) else None
+        tokens_in = tokens_out = 0
+        if usage is not None:
+            state.has_usage = True
+            tokens_in = sum(
+                int_field(usage.get(k))
+                for k in (
+                    "input_tokens",
+                    "inputTokens",
+                    "cache_read_input_tokens",
+                    "cacheReadTokens",
+                    "cache_creation_input_tokens",
+                    "cacheCreationTokens",
+                )
+            )
+            tokens_out = int_field(usage.get("output_tokens", usage.get("outputTokens")))
+        model = normalise_model(msg.get("model")) or state.model
+        call = UsageEvent(
+            EventKind.CALL,
+            ts,
+            TOOL,
+            f"{session}:{ident}:call",
+            session,
+            model=model,
+            role=CallRole.SUBAGENT if state.subagent else CallRole.MAIN,
+            tokens=tokens_in + tokens_out,
+            input_tokens=tokens_in,
+            output_tokens=tokens_out,
+        )
+        if state.last_call is None or call.ts >= state.last_call.ts:
+            state.last_call = call
+        events = [call]
+        for n, part in enumerate(parts):
+            if part.get("type") != "tool_use" or not isinstance(part.get("name"), str):
+                continue
+            service = _classify(part["name"], aliases)
+            if service is not None:
+                use_id = part.get("id") if isinstance(part.get("id"), str) else f"{ident}#{n}"
+                events.append(UsageEvent(EventKind.MCP, ts, TOOL, f"{session}:{use_id}:mcp", session, service=service))
+        return events
+
+    def _token_growth(self, custom: list[Mapping[str, Any]]) -> list[UsageEvent]:
+        """Attach growth of each session's cumulative `tokenUsage` to its latest call."""
+        events: list[UsageEvent] = []
+        for path, state in self._sessions.items():
+            version = self._settings.current(_settings_path(path))
+            if version is not None and isinstance(version.value, Mapping):
+                resolved = resolve_model(version.value.get("model"), custom).model
+                state.model = resolved or state.model
+                usage = version.value.get("tokenUsage")
+                if isinstance(usage, Mapping):
+                    totals = tuple(int_field(usage.get(k)) for k in _TOKEN_KEYS)
+                    if state.token_base is None:
+                        # Totals of a session that began before we started are history: baseline only.
+                        # One that began while we watch counts from zero.
+                        born_later = (
+                            self._primed_at is not None
+                            and state.first_ts is not None
+                            and state.first_ts >= self._primed_at - BORN_SLACK
+                        )
+                        state.token_base = (0,) * len(_TOKEN_KEYS) if born_later else totals
+                    if totals != state.token_base and not state.has_usage:
+                        d = [max(0, now - was) for now, was in zip(totals, state.token_base, strict=False)]
+                        grow_in, grow_out = d[0] + d[2] + d[3], d[1] + d[4]
+                        state.pending = (state.pending[0] + grow_in, state.pending[1] + grow_out)
+                    state.token_base = totals
+            if state.last_call is not None and any(state.pending):
+                grow_in, grow_out = state.pending
+                call = state.last_call
+                state.last_call = replace(
+                    call,
+                    tokens=call.tokens + grow_in + grow_out,
+                    input_tokens=call.input_tokens + grow_in,
+                    output_tokens=call.output_tokens + grow_out,
+                    model=call.model or state.model,
+                )
+                state.pending = (0, 0)
+                events.append(state.last_call)
+        return events
+
+
+def _read_header(path: Path) -> dict[str, Any] | None:
+    """The file's first line when it is a `session_start` record, else None."""
+    try:
+        with open(path, "rb") as handle:
+            first = handle.readline(HEADER_MAX_BYTES)
+        rec = loads(first)
+    except (OSError, ValueError):
+        return None
+    return rec if isinstance(rec, dict) and rec.get("type") == "session_start" else None
+
+
+def _settings_path(jsonl: Path) -> Path:
+    return jsonl.with_name(jsonl.stem + SETTINGS_SUFFIX)
+
+
+def _parts(content: object) -> list[Mapping[str, Any]]:
+    if isinstance(content, str):
+        return [{"type": "text", "text": content}]
+    if isinstance(content, list):
+        return [p for p in content if isinstance(p, Mapping)]
+    return []
+
+
+def _prompt_text(rec: Mapping[str, Any], msg: Mapping[str, Any], parts: list[Mapping[str, Any]]) -> str | None:
+    """The typed text of a user message that is a human prompt, or None when it is not one."""
+    if "llm_only" in (rec.get("visibility"), msg.get("visibility")):
+        return None  # context injected for the model, never shown to the user
+    if any(p.get("type") == "tool_result" for p in parts):
+        return None
+    text = "\n".join(p["text"] for p in parts if p.get("type") == "text" and isinstance(p.get("text"), str))
+    while True:
+        stripped = _REMINDER.sub("", text, count=1) if text.lstrip().startswith("<system-reminder>") else text
+        if stripped == text:
+            break
+        text = stripped
+    text = text.strip()
+    return text or None
+
+
+def _classify(name: str, aliases: McpAliases) -> Any:
+    server, sep, tool = name.partition("___")
+    if sep and tool:
+        return classify_mcp(server, tool, aliases)
+    return classify_mcp(None, name, aliases)
+
+
+def create_sources(ctx: SourceContext) -> list[ToolSource]:
+    """The Factory Droid source."""
+    return [DroidSource(ctx)]
