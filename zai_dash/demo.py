@@ -178,12 +178,21 @@ def write_demo_history(home: Path, now: datetime, seed: int = 7) -> None:
         model = "glm-4.6" if i < 30 else "glm-4.5-air"
         ts = _turn(current, ts, rng, model, PROMPTS[i % len(PROMPTS)]) + timedelta(seconds=rng.randint(20, 120))
         i += 1
-    for extra in _EXTRA_WRITERS:
-        extra(home, now)
+    _write_other_tools(home, now)
 
 
-_EXTRA_WRITERS: list[Callable[[Path, datetime], None]] = []
-"""Other tools' demo writers, registered by their adapters' demo modules."""
+def _write_other_tools(home: Path, now: datetime) -> None:
+    """The same hours in the other tools people use on the plan, each in its real storage format."""
+    from zai_dash.demo_files import write_cline_task, write_droid_session
+    from zai_dash.demo_sqlite import write_crush_session, write_opencode_session
+
+    write_opencode_session(home, now - timedelta(hours=1, minutes=40), prompts=6, steps_per_prompt=4, searches=2)
+    write_crush_session(home, now - timedelta(minutes=55), prompts=4, steps_per_prompt=3, model="glm-4.5-air")
+    write_cline_task(home, [now - timedelta(minutes=m) for m in (80, 65, 41)], task_id="1764140000000")
+    write_droid_session(home, [now - timedelta(minutes=m) for m in (31, 12)], session_id=_DROID_SESSION)
+
+
+_DROID_SESSION = "9d3e2b1a-6c4f-4e8a-b2d7-5f0a1c3e7b90"
 
 
 class LiveDemo(threading.Thread):
