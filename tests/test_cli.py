@@ -94,11 +94,14 @@ def write_known_fixture(home: Path) -> None:
     (home / ".claude.json").write_text(json.dumps(mcp))
 
 
-def run_cli(home: Path, *args: str, config: Path | None = None) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    home: Path, *args: str, config: Path | None = None, extra_env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CLAUDE_", "ANTHROPIC_", "ZAI_"))}
     env.update(HOME=str(home), XDG_CONFIG_HOME=str(home / ".config"), XDG_CACHE_HOME=str(home / ".cache"),
                XDG_DATA_HOME=str(home / ".local/share"), XDG_STATE_HOME=str(home / ".local/state"),
                ZAI_DASH_TIMEZONE="UTC", LANG="C.UTF-8")
+    env.update(extra_env or {})
     cmd = [sys.executable, "-m", "zai_dash", *args]
     if config is not None:
         cmd += ["--config", str(config)]

@@ -59,6 +59,10 @@ def _parser() -> argparse.ArgumentParser:
     status.add_argument("--at", help=argparse.SUPPRESS)
 
     sub.add_parser("doctor", parents=[common], help="what was found where, what was skipped and why")
+
+    export = sub.add_parser("export", parents=[common], help="serve this machine's snapshot as Prometheus metrics")
+    export.add_argument("--listen", default="127.0.0.1:9464", help="HOST:PORT to serve /metrics on")
+    export.add_argument("--machine", help="the machine label (default: host name)")
     return parser
 
 
@@ -85,6 +89,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_status(config, template=args.template, ascii_only=args.ascii, at=args.at)
         if command == "doctor":
             return cmd_doctor(config)
+        if command == "export":
+            return cmd_export(config, listen=args.listen, machine=args.machine)
         return cmd_dashboard(config, demo=args.demo, mouse=not args.no_mouse, theme=args.theme)
     except ValueError as exc:
         print(f"zai-dash: {exc}", file=sys.stderr)
@@ -113,6 +119,7 @@ def _scan(config: Config, clock: Clock) -> tuple[Snapshot, object]:
     engine = Engine(config, clock=clock, use_cache=isinstance(clock, SystemClock))
     engine.scan()
     engine.save_cache()
+    engine.refresh_pollers()
     return engine.snapshot(), engine
 
 
@@ -261,6 +268,7 @@ def cmd_doctor(config: Config) -> int:
 
     engine = Engine(config)
     engine.scan()
+    engine.refresh_pollers()
     snap = engine.snapshot()
     tz = config.tz()
     out = [f"zai-dash {__version__} doctor", ""]
@@ -283,6 +291,8 @@ def cmd_doctor(config: Config) -> int:
     disabled = ", ".join(sorted(config.disabled_tools))
     if disabled:
         out.append(f"  disabled      {disabled}")
+    if engine.quota is not None:
+        out.extend("  " + line for line in engine.quota.doctor_lines())
     out.append("")
     out.append("sources")
     for h in snap.sources:
@@ -312,6 +322,42 @@ def cmd_doctor(config: Config) -> int:
     else:
         out.append("skipped: nothing")
     print("\n".join(out))
+    return EXIT_OK
+
+
+def cmd_export(config: Config, *, listen: str, machine: str | None) -> int:
+    """`zai-dash export`: keep watching and serve the latest snapshot on `/metrics` until interrupted.
+
+    Another zai-dash reads it with a `[[proxy]]` of `preset = "zai-dash"`, so one dashboard can show a
+    laptop and a dev box together.
+    """
+    import asyncio
+    import signal
+
+    from zai_dash.engine import Engine
+    from zai_dash.exporter import Exporter, parse_listen
+
+    parse_listen(listen)  # a bad address is a usage error (ValueError → exit 2) before any scanning
+    engine = Engine(config, use_cache=True)
+    engine.publish_state = False
+    engine.scan()
+    engine.refresh_pollers()
+    latest = [engine.snapshot()]
+    exporter = Exporter(listen, provider=lambda: latest[0], machine=machine).start()
+    print(f"zai-dash: serving {exporter.url} (Ctrl+C to stop)", file=sys.stderr, flush=True)
+
+    async def follow() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        async for snap in engine.watch(stop):
+            latest[0] = snap
+
+    try:
+        asyncio.run(follow())
+    finally:
+        exporter.close()
     return EXIT_OK
 
 

@@ -48,6 +48,8 @@ class ApiSettings:
     base_url: str | None = None
     interval: float = 60.0
     timeout: float = 10.0
+    drift_margin: float = 15.0
+    """Percentage points between official and local before the gauge warns of drift."""
 
 
 @dataclass(frozen=True)
@@ -350,6 +352,7 @@ def _api(table: Any) -> ApiSettings:
         base_url=_typed(table, "base_url", str, "api."),
         interval=max(30.0, interval),
         timeout=float(_typed(table, "timeout", (int, float), "api.") or 10),
+        drift_margin=float(_typed(table, "drift_margin", (int, float), "api.") or 15),
     )
 
 

@@ -8,21 +8,26 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from zai_dash import cache, statefile
 from zai_dash.clock import Clock, SystemClock
 from zai_dash.config import Config
 from zai_dash.domain.ledger import Ledger
 from zai_dash.domain.month import month_window
+from zai_dash.domain.official import reconcile
 from zai_dash.domain.plans import Plan
-from zai_dash.domain.snapshot import Snapshot, SourceHealth, ToolConfigInfo, build_snapshot
+from zai_dash.domain.snapshot import Snapshot, SourceHealth, ToolConfigInfo, build_snapshot, official_searches
 from zai_dash.sources.base import SourceContext, ToolSource
 from zai_dash.sources.tools import create_all_sources
+
+if TYPE_CHECKING:
+    from zai_dash.sources.prometheus import PrometheusSource
+    from zai_dash.sources.zai_quota import ZaiQuotaSource
 
 log = logging.getLogger(__name__)
 
@@ -85,12 +90,22 @@ class Engine:
         self.scans = 0
         self.publish_state = True
         """Whether `watch` publishes snapshots to the state file (the live dashboard does)."""
+        # HTTP sources are imported only when configured: `status` must start fast, and httpx is not free.
+        self.quota: ZaiQuotaSource | None = None
+        """The opt-in official quota poller (None when `[api]` is off or in the demo)."""
+        if config.api.enabled and not demo:
+            from zai_dash.sources.zai_quota import ZaiQuotaSource
+
+            self.quota = ZaiQuotaSource(config.api, self.ctx, on_result=self._polled)
+        self.proxies: list[PrometheusSource] = []
+        if config.proxies and not demo:
+            from zai_dash.sources.prometheus import create_proxy_sources
+
+            self.proxies = create_proxy_sources(config.proxies, self.ctx, on_result=self._polled)
         self.use_cache = use_cache and not demo
         self.cache_used = self.use_cache and self._load_cache()
         """Whether this engine resumed from the on-disk cache."""
         self._saved_version = -1
-        self.extra_snapshot_fields: Callable[[datetime], dict[str, Any]] | None = None
-        """Hook for pollers (official quota, proxies): returns build_snapshot keyword arguments."""
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -138,9 +153,35 @@ class Engine:
             self._saved_version = self.ledger.version
 
     def rescan_now(self) -> None:
-        """Make `watch` rescan at once (the TUI's `r`)."""
+        """Make `watch` rescan at once and poll every endpoint now (the TUI's `r`)."""
+        for poller in self.pollers():
+            poller.poll_now()
         if self._rescan is not None:
             self._rescan.set()
+
+    def pollers(self) -> list[ZaiQuotaSource | PrometheusSource]:
+        """The HTTP sources: official quota and proxy metrics."""
+        return ([self.quota] if self.quota else []) + list(self.proxies)
+
+    def _polled(self, attempt: Any) -> None:
+        """A poll finished: feed calibration, and have `watch` send a fresh snapshot."""
+        if self.quota is not None and attempt is not None and getattr(attempt, "ok", False):
+            now = self.clock.now()
+            with self._lock:
+                snap = self._build(now, None, official_only=True)
+            self.quota.observe_local(snap.prompts.equivalents, now)
+        if self._rescan is not None:
+            self._rescan.set()
+
+    def refresh_pollers(self) -> None:
+        """Poll every HTTP source once (blocking): `report`, `status` and `doctor` use this."""
+        if not self.pollers():
+            return
+
+        async def once() -> None:
+            await asyncio.gather(*(p.refresh() for p in self.pollers()), return_exceptions=True)
+
+        asyncio.run(once())
 
     # -- building ------------------------------------------------------------------------------
 
@@ -182,23 +223,41 @@ class Engine:
     def snapshot(self, now: datetime | None = None, plan: Plan | None = None) -> Snapshot:
         """Build the snapshot as of `now` (default: the clock)."""
         now = now or self.clock.now()
-        extra = self.extra_snapshot_fields(now) if self.extra_snapshot_fields else {}
-        configs = self.tool_configs()
-        health = self.health()
         with self._lock:
-            return build_snapshot(
-                now=now,
-                plan=plan or self.config.plan,
-                ledger=self.ledger,
-                tz=self.tz,
-                renewal_day=self.config.renewal_day,
-                thresholds=self.config.thresholds,
-                tool_configs=configs,
-                sources=health,
-                skipped=self.skipped(),
-                demo=self.demo,
-                **extra,
+            return self._build(now, plan)
+
+    def _build(self, now: datetime, plan: Plan | None, official_only: bool = False) -> Snapshot:
+        official = self.quota.rows(now) if self.quota else ()
+        official_reset = self.quota.official_reset(now) if self.quota else None
+        health = [] if official_only else self.health()
+        if not official_only:
+            health += [p.health(now) for p in self.pollers()]
+        snap = build_snapshot(
+            now=now,
+            plan=plan or self.config.plan,
+            ledger=self.ledger,
+            tz=self.tz,
+            renewal_day=self.config.renewal_day,
+            thresholds=self.config.thresholds,
+            tool_configs={} if official_only else self.tool_configs(),
+            sources=health,
+            skipped=self.skipped(),
+            demo=self.demo,
+            official_reset=official_reset,
+            official=official,
+        )
+        if official_only or not self.pollers():
+            return snap
+        cycle_start = snap.cycle.start if snap.cycle.state == "open" else None
+        extra: dict[str, Any] = {"proxies": tuple(p.row(now, cycle_start) for p in self.proxies)}
+        if self.quota is not None:
+            extra["reconciliation"] = reconcile(
+                official, snap.prompts.percent, margin=self.config.api.drift_margin, calibration=self.quota.calibration
             )
+            monthly = next((r for r in official if r.get("kind") == "monthly-mcp" and not r.get("stale")), None)
+            if monthly is not None:
+                extra["searches"] = official_searches(snap.searches, monthly)
+        return replace(snap, **extra)
 
     def published_snapshot(self) -> Snapshot:
         """A snapshot, also published to the state file for `zai-dash status` (not for the demo)."""
@@ -235,6 +294,7 @@ class Engine:
 
         self._rescan = asyncio.Event()
         loop = asyncio.get_running_loop()
+        poll_tasks = [asyncio.ensure_future(p.run(stop)) for p in self.pollers()]
         last_yield = last_save = loop.time()
         try:
             while not stop.is_set():
@@ -275,6 +335,8 @@ class Engine:
                     last_yield = loop.time()
                     yield await asyncio.to_thread(self.published_snapshot)
         finally:
+            for task in poll_tasks:
+                task.cancel()
             self.save_cache()
 
     async def _relay_stop(self, stop: asyncio.Event, watch_stop: asyncio.Event) -> None:

@@ -143,7 +143,7 @@ def parse_metric_map(raw: Mapping[str, Any]) -> tuple[dict[str, SeriesSpec], lis
         if isinstance(samples, str):
             samples = [samples]
         if not isinstance(samples, list) or not samples or not all(isinstance(s, str) for s in samples):
-            errors.append(f"metric map entry {logical!r} needs samples = [\"name\", …]")
+            errors.append(f'metric map entry {logical!r} needs samples = ["name", …]')
             continue
         labels = entry.get("labels", {})
         if not isinstance(labels, Mapping) or not all(isinstance(v, str) for v in labels.values()):

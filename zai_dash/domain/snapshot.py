@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
@@ -190,6 +190,9 @@ class Snapshot:
     skipped: Mapping[str, Any]
     official: tuple[Mapping[str, Any], ...] = ()
     proxies: tuple[Mapping[str, Any], ...] = ()
+    reconciliation: Mapping[str, Any] = field(default_factory=dict)
+    """How official and local figures relate: `primary`, `official_percent`, `local_percent`, `drift`,
+    `drift_warning`, `prompts_left_estimate`, `weekly_percent` (empty when the quota endpoint is off)."""
 
     def to_json(self, tz: tzinfo | None = None) -> dict[str, Any]:
         """The `report --json` document: plain JSON types, times ISO 8601 with offset."""
@@ -213,6 +216,30 @@ def _jsonable(value: Any, tz: tzinfo | None) -> Any:
     if hasattr(value, "value") and isinstance(getattr(value, "value", None), str):
         return value.value
     return value
+
+
+def official_searches(local: SearchGauge, monthly: Mapping[str, Any]) -> SearchGauge:
+    """The search gauge with Z.ai's monthly MCP row as the month figures (local counts stay per cycle).
+
+    Args:
+        local: the gauge counted from logs.
+        monthly: a fresh `monthly-mcp` official row (`used`, `limit`, `next_reset`, `usage_details`).
+    """
+    used = monthly.get("used")
+    limit = monthly.get("limit")
+    if used is None or limit is None:
+        return local
+    details = {**local.by_service, **{k: int(v) for k, v in (monthly.get("usage_details") or {}).items()}}
+    end = monthly.get("next_reset") or local.month_end
+    return replace(
+        local,
+        month=int(used),
+        month_limit=int(limit),
+        month_left=max(0, int(limit) - int(used)),
+        month_end=end,
+        by_service=details,
+        provenance="official",
+    )
 
 
 def gauge_level(equivalents: int, limit: int, thresholds: Thresholds) -> str:

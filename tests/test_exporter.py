@@ -1,0 +1,139 @@
+"""The exporter: a snapshot as Prometheus metrics, and several machines merged by a third dashboard."""
+
+from __future__ import annotations
+
+import random
+from datetime import timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import httpx
+import pytest
+
+from tests.conftest import FIXED_NOW
+from tests.http_fixtures import V1
+from zai_dash.clock import FixedClock
+from zai_dash.config import builtin_plans
+from zai_dash.domain.events import EventKind, McpService, UsageEvent
+from zai_dash.domain.ledger import Ledger
+from zai_dash.domain.official import parse_limits, row_json
+from zai_dash.domain.proxy import merge_machines
+from zai_dash.domain.snapshot import Snapshot, SourceHealth, build_snapshot
+from zai_dash.exporter import Exporter, parse_listen, render
+from zai_dash.sources.base import SourceContext
+from zai_dash.sources.prometheus import PrometheusSource, ProxySettings, parse_exposition
+
+START = FIXED_NOW - timedelta(hours=1)
+
+
+def _snapshot(prompts: int, calls: int, tool: str = "claude-code", official: bool = False) -> Snapshot:
+    led = Ledger()
+    for i in range(prompts):
+        led.add(UsageEvent(EventKind.PROMPT, START + timedelta(minutes=i), tool, f"p{i}"))
+    for i in range(calls):
+        led.add(UsageEvent(EventKind.CALL, START + timedelta(minutes=i, seconds=5), tool, f"c{i}", model="glm-4.6"))
+    led.add(UsageEvent(EventKind.MCP, START + timedelta(minutes=3), tool, "s1", service=McpService.SEARCH))
+    rows = ()
+    if official:
+        reading = parse_limits(V1["data"], FIXED_NOW)
+        rows = tuple(row_json(r, FIXED_NOW, stale=False, level="lite", version="V1") for r in reading.rows)
+    return build_snapshot(
+        now=FIXED_NOW,
+        plan=builtin_plans()["pro"],
+        ledger=led,
+        tz=ZoneInfo("UTC"),
+        sources=[SourceHealth(tool, tool, "ok")],
+        official=rows,
+    )
+
+
+def test_parse_listen() -> None:
+    assert parse_listen("127.0.0.1:9464") == ("127.0.0.1", 9464)
+    assert parse_listen(":9464") == ("127.0.0.1", 9464)
+    assert parse_listen("[::1]:9464") == ("::1", 9464)
+    for bad in ("9464", "host:port", "1.2.3.4:70000", "[::1]9464"):
+        with pytest.raises(ValueError, match="--listen"):
+            parse_listen(bad)
+
+
+def test_render_has_counts_cycle_end_and_official_rows() -> None:
+    snap = _snapshot(3, 40, official=True)
+    text = render(snap, "laptop").decode()
+    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value for s in parse_exposition(text, "text/plain")}
+    m = (("machine", "laptop"),)
+    assert samples[("zai_dash_cycle_prompts", (*m, ("model", "glm-4.6"), ("tool", "claude-code")))] == 3
+    assert samples[("zai_dash_cycle_calls", (*m, ("model", "glm-4.6"), ("tool", "claude-code")))] == 40
+    assert all(k[1] == tuple(sorted(k[1])) for k in samples)
+    assert samples[("zai_dash_cycle_searches", (*m, ("tool", "claude-code")))] == 1
+    assert samples[("zai_dash_cycle_mcp_calls", (*m, ("service", "search")))] == 1
+    assert samples[("zai_dash_cycle_end_timestamp_seconds", m)] == snap.cycle.end.timestamp()  # type: ignore[union-attr]
+    assert samples[("zai_dash_cycle_prompt_equivalents", m)] == snap.prompts.equivalents
+    five = (("kind", "five-hour"), ("label", "5-hour"), *m)
+    assert samples[("zai_dash_official_percent", five)] == 12
+    assert (
+        samples[("zai_dash_official_next_reset_timestamp_seconds", five)]
+        == (FIXED_NOW + timedelta(hours=1)).timestamp()
+    )
+    mcp = (("kind", "monthly-mcp"), ("label", "monthly MCP"), *m)
+    assert samples[("zai_dash_official_used", mcp)] == 28 and samples[("zai_dash_official_limit", mcp)] == 100
+    assert samples[("zai_dash_source_up", (*m, ("source", "claude-code")))] == 1
+    # Tools never found are not exported as rows of zeros.
+    assert not any(k[0] == "zai_dash_cycle_prompts" and ("tool", "goose") in k[1] for k in samples)
+
+
+def test_exporter_serves_metrics_and_404s_elsewhere() -> None:
+    snap = _snapshot(2, 10)
+    with Exporter("127.0.0.1:0", lambda: snap, machine="box") as exp:
+        r = httpx.get(exp.url, timeout=5)
+        assert r.status_code == 200
+        assert r.headers["content-type"].startswith("text/plain")
+        assert 'zai_dash_cycle_prompts{machine="box",model="glm-4.6",tool="claude-code"} 2.0' in r.text
+        assert httpx.get(exp.url.replace("/metrics", "/secret"), timeout=5).status_code == 404
+
+
+def test_exporter_before_first_snapshot_serves_empty() -> None:
+    with Exporter("127.0.0.1:0", lambda: None, machine="box") as exp:
+        r = httpx.get(exp.url, timeout=5)
+    assert r.status_code == 200 and "zai_dash_cycle_prompts" not in r.text
+
+
+async def test_two_exporters_merged_by_a_third_dashboard(home: Path) -> None:
+    laptop = _snapshot(3, 30, tool="claude-code")
+    devbox = _snapshot(5, 60, tool="opencode")
+    clock = FixedClock(FIXED_NOW)
+    ctx = SourceContext(home=home, env={}, clock=clock.now)
+    with (
+        Exporter("127.0.0.1:0", lambda: laptop, machine="laptop") as a,
+        Exporter("127.0.0.1:0", lambda: devbox, machine="devbox") as b,
+    ):
+        sources = [
+            PrometheusSource(ProxySettings(name="laptop", url=a.url, preset="zai-dash"), ctx, rng=random.Random(0)),
+            PrometheusSource(ProxySettings(name="devbox", url=b.url, preset="zai-dash"), ctx, rng=random.Random(0)),
+        ]
+        for src in sources:
+            attempt = await src.refresh()
+            assert attempt.ok, attempt.message
+    rows = [s.row(clock.now(), laptop.cycle.start) for s in sources]
+    merged = merge_machines(rows, "prompts")
+    assert merged["claude-code"]["total"] == 3 and merged["claude-code"]["by_machine"] == {"laptop": 3}
+    assert merged["opencode"]["total"] == 5 and merged["opencode"]["by_machine"] == {"devbox": 5}
+    calls = merge_machines(rows, "calls_by_model")
+    assert calls["glm-4.6"]["total"] == 90
+    assert calls["glm-4.6"]["by_machine"] == {"laptop": 30, "devbox": 60}
+    assert merge_machines(rows, "mcp_calls")["search"]["total"] == 2
+    # Gauges are per-cycle values: reported even when this dashboard has no cycle open.
+    assert merge_machines([s.row(clock.now(), None) for s in sources], "prompts")["opencode"]["total"] == 5
+
+
+async def test_a_machine_going_away_is_kept_and_flagged_stale(home: Path) -> None:
+    snap = _snapshot(2, 4)
+    clock = FixedClock(FIXED_NOW)
+    ctx = SourceContext(home=home, env={}, clock=clock.now)
+    exp = Exporter("127.0.0.1:0", lambda: snap, machine="laptop").start()
+    src = PrometheusSource(ProxySettings(name="laptop", url=exp.url, preset="zai-dash"), ctx, rng=random.Random(0))
+    assert (await src.refresh()).ok
+    exp.close()
+    clock.advance(timedelta(seconds=40))
+    assert not (await src.refresh()).ok
+    merged = merge_machines([src.row(clock.now(), None)], "prompts")
+    assert merged["claude-code"] == {"total": 2, "by_machine": {"laptop": 2}, "stale": True}

@@ -1,0 +1,597 @@
+"""Z.ai quota endpoint: envelope decisions, row mapping, auth/region fallback, errors, polling, secrecy.
+
+Every HTTP test talks to a real stdlib server on 127.0.0.1 (`tests/http_fixtures.py`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import FIXED_NOW
+from tests.http_fixtures import (
+    AUTH_FAILED,
+    BAD_KEY,
+    EARLY_TOKENS,
+    FAKE_KEY,
+    NO_PLAN,
+    V1,
+    V2_IDLE,
+    V3_CREDIT,
+    LoopbackServer,
+    Reply,
+    fixed,
+    needs_auth,
+    refused_port,
+)
+from zai_dash.clock import FixedClock
+from zai_dash.domain.official import (
+    Calibration,
+    QuotaStatus,
+    decide,
+    drift,
+    official_reset_for_cycle,
+    parse_limits,
+    reconcile,
+    window_kind,
+)
+from zai_dash.sources.base import SourceContext
+from zai_dash.sources.pollers import Attempt, Poller, parse_retry_after
+from zai_dash.sources.zai_quota import QuotaSettings, ZaiQuotaSource, resolve_key, resolve_region
+
+
+def _body(payload: object) -> bytes:
+    return json.dumps(payload).encode()
+
+
+# --- pure: envelope -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "expected"),
+    [
+        (200, _body(V1), QuotaStatus.OK),
+        (200, _body(BAD_KEY), QuotaStatus.INVALID_KEY),  # auth failure as HTTP 200
+        (200, _body(AUTH_FAILED), QuotaStatus.INVALID_KEY),
+        (
+            200,
+            _body({"code": 1001, "msg": "Authentication parameter not received", "success": False}),
+            QuotaStatus.INVALID_KEY,
+        ),
+        (200, _body(NO_PLAN), QuotaStatus.NO_PLAN),
+        (200, _body({"success": False, "code": 500, "msg": "当前用户不存在 coding plan"}), QuotaStatus.NO_PLAN),
+        (200, b"", QuotaStatus.EMPTY),
+        (200, b"   \n", QuotaStatus.EMPTY),
+        (200, b"{not json", QuotaStatus.BAD_RESPONSE),
+        (200, b"<html>oops</html>", QuotaStatus.BAD_RESPONSE),
+        (401, b"unauthorized account token", QuotaStatus.INVALID_KEY),
+        (403, b"", QuotaStatus.INVALID_KEY),
+        (404, b"not found", QuotaStatus.HTTP_ERROR),
+        (429, b"", QuotaStatus.HTTP_ERROR),
+        (200, _body({"code": 500, "msg": "404 NOT_FOUND", "success": False}), QuotaStatus.API_ERROR),
+        # success without code 200 is not success
+        (200, _body({"code": 201, "msg": "x", "success": True, "data": {}}), QuotaStatus.API_ERROR),
+    ],
+)
+def test_decide_from_envelope_not_status(status: int, body: bytes, expected: QuotaStatus) -> None:
+    assert decide(status, body).status is expected
+
+
+def test_envelope_beats_http_status() -> None:
+    # A success envelope is success whatever the status line says; a failure envelope on a 500 is
+    # still classified by its content.
+    assert decide(500, _body(V1)).status is QuotaStatus.OK
+    assert decide(500, _body(NO_PLAN)).status is QuotaStatus.NO_PLAN
+
+
+# --- pure: rows --------------------------------------------------------------------------------------
+
+
+def test_windows_mapped_by_type_unit_number_not_order() -> None:
+    reading = parse_limits(V2_IDLE["data"], FIXED_NOW)
+    kinds = [r.kind for r in reading.rows]
+    assert kinds == ["five-hour", "weekly", "monthly-mcp"]
+    assert reading.row("weekly").percent == 68  # type: ignore[union-attr]
+    assert reading.row("monthly-mcp").limit == 4000  # type: ignore[union-attr]
+    assert reading.version == "V2"
+    assert reading.level == "max"
+    # Reversing the list changes nothing.
+    flipped = {"level": "max", "limits": list(reversed(V2_IDLE["data"]["limits"]))}
+    assert [(r.kind, r.percent) for r in parse_limits(flipped, FIXED_NOW).rows] == [
+        (r.kind, r.percent) for r in reading.rows
+    ]
+
+
+@pytest.mark.parametrize(
+    ("type_", "unit", "number", "kind"),
+    [
+        ("TOKENS_LIMIT", 3, 5, "five-hour"),
+        ("CREDIT_LIMIT", 3, 5, "five-hour"),
+        ("TOKENS_LIMIT", 6, 1, "weekly"),
+        ("CREDIT_LIMIT", 6, 1, "weekly"),
+        ("TIME_LIMIT", 5, 1, "monthly-mcp"),
+        ("CREDIT_LIMIT", 1, 30, "credit"),
+        ("TIME_LIMIT", 3, 5, "unknown"),
+        ("RATE_LIMIT", 3, 5, "unknown"),
+    ],
+)
+def test_window_kind(type_: str, unit: int, number: int, kind: str) -> None:
+    assert window_kind(type_, unit, number) == kind
+
+
+def test_idle_five_hour_row_is_not_started() -> None:
+    five = parse_limits(V2_IDLE["data"], FIXED_NOW).row("five-hour")
+    assert five is not None
+    assert five.state == "not-started"
+    assert five.next_reset is None
+    assert official_reset_for_cycle(parse_limits(V2_IDLE["data"], FIXED_NOW).rows, FIXED_NOW) is None
+
+
+def test_exact_value_preferred_over_rounded_percentage() -> None:
+    reading = parse_limits(V3_CREDIT["data"], FIXED_NOW)
+    five = reading.row("five-hour")
+    assert five is not None
+    assert five.percent == pytest.approx(100 * 1438 / 12000)  # 11.98, not the rounded 11
+    assert five.percent_exact is True
+    assert five.used == 1438 and five.limit == 12000
+    assert reading.version == "V3"
+    assert reading.row("weekly").type == "CREDIT_LIMIT"  # type: ignore[union-attr]
+
+
+def test_values_clamped_and_unknown_rows_kept_generically() -> None:
+    reading = parse_limits(V3_CREDIT["data"], FIXED_NOW)
+    mystery = reading.row("unknown")
+    assert mystery is not None
+    assert mystery.percent == 100  # 140 clamped
+    assert mystery.label == "MYSTERY_LIMIT unit 9 × 2"
+    credit = reading.row("credit")
+    assert credit is not None and credit.label == "CREDIT_LIMIT 30 days"
+    early = parse_limits(EARLY_TOKENS["data"], FIXED_NOW)
+    assert early.row("monthly-mcp").percent == 100  # type: ignore[union-attr]  # 102/100
+    assert early.level == "Pro"  # planName accepted
+    assert early.row("five-hour").percent == pytest.approx(34.07, abs=0.01)  # type: ignore[union-attr]
+
+
+def test_usage_details_become_services() -> None:
+    mcp = parse_limits(V1["data"], FIXED_NOW).row("monthly-mcp")
+    assert mcp is not None
+    assert dict(mcp.usage_details) == {"search": 20, "reader": 8, "zread": 0}
+    assert mcp.used == 28 and mcp.limit == 100
+
+
+def test_bad_rows_skipped_and_counted_never_raised() -> None:
+    data = {
+        "level": "pro",
+        "limits": [
+            "nonsense",
+            {"unit": 3},
+            {"type": "TOKENS_LIMIT", "unit": 3, "number": 5, "percentage": "high", "nextResetTime": "soon"},
+            {"type": "TIME_LIMIT", "unit": 5, "number": 1, "usageDetails": [{"modelCode": 3}]},
+        ],
+    }
+    reading = parse_limits(data, FIXED_NOW)
+    assert [r.kind for r in reading.rows] == ["five-hour", "monthly-mcp"]
+    assert reading.skipped["limit row without a type"] == 2
+    assert reading.skipped["nextResetTime not an epoch in ms"] == 1
+    assert reading.skipped["usageDetails entry unreadable"] == 1
+    assert parse_limits(None, FIXED_NOW).rows == ()
+
+
+def test_official_reset_only_for_the_open_window() -> None:
+    rows = parse_limits(V1["data"], FIXED_NOW).rows
+    assert official_reset_for_cycle(rows, FIXED_NOW) == FIXED_NOW + timedelta(hours=1)
+    # After the reset, the row no longer anchors anything.
+    assert official_reset_for_cycle(rows, FIXED_NOW + timedelta(hours=2)) is None
+    # More than 5 h ahead cannot be this window.
+    assert official_reset_for_cycle(rows, FIXED_NOW - timedelta(hours=5)) is None
+
+
+# --- pure: reconciliation ----------------------------------------------------------------------------
+
+
+def test_drift_warns_beyond_margin_only() -> None:
+    assert not drift(30, 20, margin=15).warn
+    far = drift(60, 20, margin=15)
+    assert far.warn and far.points == 40 and "other machines" in far.message
+    assert drift(10, 40, margin=15).warn
+
+
+def test_calibration_from_official_change_against_local_equivalents() -> None:
+    cal = Calibration()
+    end = FIXED_NOW + timedelta(hours=3)
+    cal.observe(10, 30, end)
+    assert cal.prompts_left(10) is None  # one observation says nothing
+    cal.observe(11, 33, end)
+    assert cal.prompts_left(11) is None  # 1 point of a rounded meter is too little
+    cal.observe(20, 60, end)  # 10 points for 30 prompt-equivalents → 3 per point
+    assert cal.per_point == pytest.approx(3.0)
+    assert cal.prompts_left(20) == 240
+    cal.observe(2, 65, end + timedelta(hours=5))  # new window: starts over
+    assert cal.per_point is None
+
+
+def test_reconcile_prefers_fresh_official_and_falls_back_to_local() -> None:
+    reading = parse_limits(V3_CREDIT["data"], FIXED_NOW)
+    from zai_dash.domain.official import row_json
+
+    rows = [row_json(r, FIXED_NOW, stale=False, level="pro", version="V3") for r in reading.rows]
+    out = reconcile(rows, 40.0, margin=15)
+    assert out["primary"] == "official"
+    assert out["official_percent"] == pytest.approx(11.98, abs=0.01)
+    assert out["drift_warning"] and "40%" in out["drift_warning"]
+    assert out["weekly_percent"] == pytest.approx(100 * 1226 / 60000)
+    stale_rows = [row_json(r, FIXED_NOW, stale=True, level="pro", version="V3") for r in reading.rows]
+    assert reconcile(stale_rows, 40.0)["primary"] == "local"
+    assert reconcile([], 40.0)["primary"] == "local"
+
+
+# --- key and region ----------------------------------------------------------------------------------
+
+
+def _ctx(home: Path, env: dict[str, str], clock: FixedClock | None = None) -> SourceContext:
+    return SourceContext(home=home, env=env, clock=(clock or FixedClock(FIXED_NOW)).now)
+
+
+def _claude_settings(home: Path, env: dict[str, str]) -> None:
+    path = home / ".claude" / "settings.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"env": env}), encoding="utf-8")
+
+
+def test_key_from_named_env_var(home: Path) -> None:
+    settings = QuotaSettings(enabled=True, key_env="MY_GLM_KEY")
+    choice = resolve_key(settings, _ctx(home, {"MY_GLM_KEY": FAKE_KEY, "ZAI_API_KEY": "other"}))
+    assert choice.key == FAKE_KEY
+    assert choice.origin == "env MY_GLM_KEY"
+    assert choice.hint == "…xyzQ"
+
+
+def test_claude_token_needs_explicit_opt_in(home: Path) -> None:
+    _claude_settings(home, {"ANTHROPIC_AUTH_TOKEN": FAKE_KEY, "ANTHROPIC_BASE_URL": "https://api.z.ai/api/anthropic"})
+    off = resolve_key(QuotaSettings(enabled=True), _ctx(home, {}))
+    assert off.key is None and "ZAI_API_KEY" in off.problem
+    on = resolve_key(QuotaSettings(enabled=True, use_claude_token=True), _ctx(home, {}))
+    assert on.key == FAKE_KEY and "settings.json" in on.origin
+
+
+def test_claude_token_refused_when_base_url_is_not_zai(home: Path) -> None:
+    _claude_settings(home, {"ANTHROPIC_AUTH_TOKEN": FAKE_KEY, "ANTHROPIC_BASE_URL": "https://api.anthropic.com"})
+    choice = resolve_key(QuotaSettings(enabled=True, use_claude_token=True), _ctx(home, {}))
+    assert choice.key is None
+    assert "not a Z.ai host" in choice.problem
+
+
+def test_region_auto_from_claude_base_url(home: Path) -> None:
+    assert resolve_region(QuotaSettings(), _ctx(home, {})) == "intl"
+    _claude_settings(home, {"ANTHROPIC_BASE_URL": "https://open.bigmodel.cn/api/anthropic"})
+    assert resolve_region(QuotaSettings(), _ctx(home, {})) == "cn"
+    assert resolve_region(QuotaSettings(region="intl"), _ctx(home, {})) == "intl"
+    env = {"ANTHROPIC_BASE_URL": "https://api.z.ai/api/anthropic"}
+    assert resolve_region(QuotaSettings(), _ctx(home, env)) == "intl"
+
+
+# --- over loopback -----------------------------------------------------------------------------------
+
+
+def _source(
+    home: Path,
+    base: str,
+    *,
+    other: str | None = None,
+    timeout: float = 5.0,
+    clock: FixedClock | None = None,
+    env: dict[str, str] | None = None,
+    use_base_url: bool = False,
+) -> ZaiQuotaSource:
+    settings = QuotaSettings(
+        enabled=True, timeout=timeout, interval=60, base_url=base if use_base_url else None, region="intl"
+    )
+    hosts = {"intl": base, "cn": other or f"http://127.0.0.1:{refused_port()}"}
+    return ZaiQuotaSource(
+        settings,
+        _ctx(home, {"ZAI_API_KEY": FAKE_KEY} if env is None else env, clock),
+        hosts=hosts,
+        rng=random.Random(1),
+    )
+
+
+@pytest.mark.parametrize(
+    ("payload", "kinds", "version"),
+    [
+        (V1, ["five-hour", "monthly-mcp"], "V1"),
+        (V2_IDLE, ["five-hour", "weekly", "monthly-mcp"], "V2"),
+        (V3_CREDIT, ["five-hour", "weekly", "credit", "unknown"], "V3"),
+        (EARLY_TOKENS, ["five-hour", "monthly-mcp"], "V1"),
+    ],
+)
+async def test_every_response_shape_over_http(
+    home: Path, payload: dict[str, object], kinds: list[str], version: str
+) -> None:
+    with LoopbackServer(fixed(Reply(body=payload))) as server:
+        src = _source(home, server.base)
+        attempt = await src.refresh()
+    assert attempt.ok, attempt.message
+    rows = src.rows(FIXED_NOW)
+    assert [r["kind"] for r in rows] == kinds
+    assert all(r["provenance"] == "official" and r["stale"] is False for r in rows)
+    assert all(r["plan_version"] == version for r in rows)
+    assert src.health(FIXED_NOW).status == "ok"
+    # The request carried the raw key and asked for English messages.
+    sent = server.requests[0]
+    assert sent["authorization"] == FAKE_KEY
+    assert sent["accept-language"] == "en-US,en"
+    assert sent[":path"] == "/api/monitor/usage/quota/limit"
+
+
+async def test_idle_window_over_http_shows_not_started(home: Path) -> None:
+    with LoopbackServer(fixed(Reply(body=V2_IDLE))) as server:
+        src = _source(home, server.base)
+        await src.refresh()
+    five = next(r for r in src.rows(FIXED_NOW) if r["kind"] == "five-hour")
+    assert five["state"] == "not-started" and five["next_reset"] is None
+    assert src.official_reset(FIXED_NOW) is None
+
+
+async def test_official_reset_from_fresh_reading(home: Path) -> None:
+    with LoopbackServer(fixed(Reply(body=V3_CREDIT))) as server:
+        src = _source(home, server.base)
+        attempt = await src.refresh()
+    assert src.official_reset(FIXED_NOW) == FIXED_NOW + timedelta(hours=2)
+    # Poll again just after the known reset rather than a whole interval later.
+    assert attempt.due_in == pytest.approx(2 * 3600 + 5)
+
+
+async def test_bad_key_tries_bearer_then_other_region_once(home: Path) -> None:
+    with LoopbackServer(fixed(Reply(body=BAD_KEY))) as intl, LoopbackServer(fixed(Reply(body=BAD_KEY))) as cn:
+        src = _source(home, intl.base, other=cn.base)
+        attempt = await src.refresh()
+    assert not attempt.ok and attempt.status == "invalid-key"
+    assert [r["authorization"] for r in intl.requests] == [FAKE_KEY, f"Bearer {FAKE_KEY}"]
+    assert [r["authorization"] for r in cn.requests] == [FAKE_KEY]
+    assert "rejected the API key …xyzQ" in attempt.message
+    assert "token expired or incorrect" in attempt.message
+    assert "tried api.z.ai (raw), api.z.ai (bearer), open.bigmodel.cn (raw)" in attempt.message
+    assert src.rows(FIXED_NOW) == ()
+    assert src.health(FIXED_NOW).status == "error"
+
+
+async def test_bearer_fallback_is_remembered(home: Path) -> None:
+    with LoopbackServer(needs_auth("bearer", Reply(body=V1))) as server:
+        src = _source(home, server.base)
+        first = await src.refresh()
+        second = await src.refresh()
+    assert first.ok and second.ok
+    auths = [r["authorization"] for r in server.requests]
+    # raw, then Bearer (works); the next poll goes straight to Bearer.
+    assert auths == [FAKE_KEY, f"Bearer {FAKE_KEY}", f"Bearer {FAKE_KEY}"]
+
+
+async def test_other_region_used_on_auth_failure_and_remembered(home: Path) -> None:
+    with (
+        LoopbackServer(fixed(Reply(body=AUTH_FAILED))) as intl,
+        LoopbackServer(needs_auth("raw", Reply(body=V1))) as cn,
+    ):
+        src = _source(home, intl.base, other=cn.base)
+        assert (await src.refresh()).ok
+        assert (await src.refresh()).ok
+    assert len(intl.requests) == 2  # raw + bearer on the first poll only
+    assert len(cn.requests) == 2
+    assert "open.bigmodel.cn" in src.doctor_lines(FIXED_NOW)[-1] or cn.base in src.doctor_lines(FIXED_NOW)[-1]
+
+
+@pytest.mark.parametrize(
+    ("reply", "status", "needle"),
+    [
+        (Reply(body=NO_PLAN), "no-plan", "has no GLM Coding Plan"),
+        (Reply(body=b""), "empty", "empty response"),
+        (Reply(body=b"{garbage"), "bad-response", "not JSON"),
+        (Reply(404, b"no such route"), "http-error", "HTTP 404"),
+        (Reply(429, b"", {"Retry-After": "120"}), "http-error", "retry after 120 s"),
+        (Reply(502, b"bad gateway"), "http-error", "HTTP 502"),
+    ],
+)
+async def test_error_cases_one_human_line_each(home: Path, reply: Reply, status: str, needle: str) -> None:
+    with LoopbackServer(fixed(reply)) as server:
+        src = _source(home, server.base)
+        attempt = await src.refresh()
+    assert not attempt.ok
+    assert attempt.status == status
+    assert needle in attempt.message
+    assert "\n" not in attempt.message
+    assert len(server.requests) == 1  # not an auth failure: no retry
+    assert src.health(FIXED_NOW).status == "error"
+
+
+async def test_http_401_plain_text_counts_as_auth_failure(home: Path) -> None:
+    with LoopbackServer(fixed(Reply(401, b"unauthorized account token", {"Content-Type": "text/plain"}))) as s:
+        src = _source(home, s.base)
+        attempt = await src.refresh()
+    assert attempt.status == "invalid-key"
+    assert len(s.requests) == 2  # raw then Bearer; the other region is refused (nothing listening)
+
+
+async def test_retry_after_honoured_by_poller(home: Path) -> None:
+    with LoopbackServer(fixed(Reply(429, b"", {"Retry-After": "120"}))) as server:
+        src = _source(home, server.base)
+        attempt = await src.refresh()
+    assert attempt.retry_after == 120
+    assert src.poller.next_delay is not None and src.poller.next_delay >= 120
+
+
+async def test_timeout(home: Path) -> None:
+    with LoopbackServer(fixed(Reply(body=V1, delay=1.5))) as server:
+        src = _source(home, server.base, timeout=0.3)
+        attempt = await src.refresh()
+    assert attempt.status == "timeout"
+    assert attempt.message == "no answer from api.z.ai within 0.3 s"
+
+
+async def test_connection_refused(home: Path) -> None:
+    src = _source(home, f"http://127.0.0.1:{refused_port()}")
+    attempt = await src.refresh()
+    assert attempt.status == "network"
+    assert attempt.message == "cannot reach api.z.ai: connection refused"
+
+
+async def test_base_url_replaces_host(home: Path) -> None:
+    with LoopbackServer(fixed(Reply(body=V1))) as server:
+        src = _source(home, server.base, use_base_url=True)
+        src._hosts = {"intl": "http://127.0.0.1:9", "cn": "http://127.0.0.1:9"}  # would fail if used
+        attempt = await src.refresh()
+    assert attempt.ok
+    assert len(server.requests) == 1
+
+
+async def test_plain_http_refused_for_non_loopback_base_url(home: Path) -> None:
+    settings = QuotaSettings(enabled=True, base_url="http://proxy.example.invalid")
+    src = ZaiQuotaSource(settings, _ctx(home, {"ZAI_API_KEY": FAKE_KEY}))
+    attempt = await src.refresh()
+    assert not attempt.ok and "plain http" in attempt.message
+
+
+async def test_no_key_and_disabled(home: Path) -> None:
+    src = ZaiQuotaSource(QuotaSettings(enabled=True), _ctx(home, {}))
+    attempt = await src.refresh()
+    assert attempt.status == "no-key" and "ZAI_API_KEY" in attempt.message
+    off = ZaiQuotaSource(QuotaSettings(), _ctx(home, {"ZAI_API_KEY": FAKE_KEY}))
+    assert (await off.refresh()).status == "disabled"
+    assert off.health(FIXED_NOW).status == "absent"
+
+
+async def test_last_good_value_kept_and_marked_stale(home: Path) -> None:
+    clock = FixedClock(FIXED_NOW)
+    replies = [Reply(body=V1), Reply(503, b"down")]
+    with LoopbackServer(lambda _h: replies.pop(0)) as server:
+        src = _source(home, server.base, clock=clock)
+        assert (await src.refresh()).ok
+        clock.advance(timedelta(seconds=60))
+        assert not (await src.refresh()).ok
+    now = clock.now()
+    rows = src.rows(now)
+    assert rows and all(r["stale"] for r in rows)
+    assert rows[0]["percent"] == 12 and rows[0]["age_seconds"] == 60
+    health = src.health(now)
+    assert health.status == "stale" and "HTTP 503" in health.detail and "60 s ago" in health.detail
+    assert src.official_reset(now) is None  # a stale reading does not anchor the cycle
+
+
+async def test_rows_age_into_stale_without_a_failure(home: Path) -> None:
+    clock = FixedClock(FIXED_NOW)
+    with LoopbackServer(fixed(Reply(body=V1))) as server:
+        src = _source(home, server.base, clock=clock)
+        await src.refresh()
+    clock.advance(timedelta(seconds=181))  # 3 intervals of 60 s
+    assert all(r["stale"] for r in src.rows(clock.now()))
+    clock.set(FIXED_NOW + timedelta(hours=1, seconds=1))
+    five = src.rows(clock.now())[0]
+    assert five["state"] == "reset" and five["stale"]
+
+
+# --- poller ------------------------------------------------------------------------------------------
+
+
+def test_interval_floor_and_backoff_with_jitter() -> None:
+    async def never() -> Attempt:
+        return Attempt(True, "ok", "")
+
+    p = Poller("x", never, interval=5, floor=30, rng=random.Random(3))
+    assert p.interval == 30
+    fail = Attempt(False, "network", "down")
+    delays = []
+    for n in range(1, 8):
+        p.failures = n
+        delays.append(p.delay_after(fail))
+    for n, d in enumerate(delays, start=1):
+        base = min(p.max_backoff, 30 * 2 ** (n - 1))
+        assert 0.8 * base <= d <= 1.2 * base
+    assert delays[-1] <= 1.2 * 900
+    p.failures = 1
+    assert p.delay_after(Attempt(False, "http-error", "", retry_after=500)) >= 500
+    assert p.delay_after(Attempt(True, "ok", "", due_in=10)) == 10
+    assert p.delay_after(Attempt(True, "ok", "", due_in=0)) == 2  # never a busy loop
+
+
+def test_parse_retry_after() -> None:
+    assert parse_retry_after("120", FIXED_NOW) == 120
+    assert parse_retry_after("Thu, 26 Nov 2026 12:01:00 GMT", FIXED_NOW) == 60
+    assert parse_retry_after("soon", FIXED_NOW) is None
+    assert parse_retry_after(None, FIXED_NOW) is None
+    assert parse_retry_after("999999", FIXED_NOW) == 3600
+
+
+async def test_loop_survives_exceptions_and_poll_now_wakes_it() -> None:
+    calls: list[int] = []
+
+    async def flaky() -> Attempt:
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("boom")
+        return Attempt(True, "ok", "fine")
+
+    results: list[Attempt] = []
+    p = Poller("flaky", flaky, interval=3600, floor=0.01, on_result=results.append, rng=random.Random(0))
+    stop = asyncio.Event()
+    task = asyncio.create_task(p.run(stop))
+    await _until(lambda: len(calls) == 1)
+    assert results[0].status == "internal-error" and "RuntimeError" in results[0].message
+    p.poll_now()  # the backoff is an hour; `r` polls at once
+    await _until(lambda: len(calls) == 2)
+    assert p.last is not None and p.last.ok and p.failures == 0
+    stop.set()
+    await asyncio.wait_for(task, 5)
+
+
+async def test_poll_now_still_honours_retry_after() -> None:
+    calls: list[int] = []
+
+    async def limited() -> Attempt:
+        calls.append(1)
+        return Attempt(False, "http-error", "429", retry_after=3600)
+
+    p = Poller("limited", limited, interval=0.01, floor=0.01)
+    stop = asyncio.Event()
+    task = asyncio.create_task(p.run(stop))
+    await _until(lambda: len(calls) == 1)
+    p.poll_now()
+    await asyncio.sleep(0.2)
+    assert len(calls) == 1
+    stop.set()
+    await asyncio.wait_for(task, 5)
+
+
+async def test_source_run_loop_polls_and_stops(home: Path) -> None:
+    with LoopbackServer(fixed(Reply(body=V1))) as server:
+        settings = QuotaSettings(enabled=True, region="intl", interval=0.05)
+        src = ZaiQuotaSource(
+            settings,
+            _ctx(home, {"ZAI_API_KEY": FAKE_KEY}),
+            hosts={"intl": server.base, "cn": server.base},
+            floor=0.05,
+        )
+        stop = asyncio.Event()
+        task = asyncio.create_task(src.run(stop))
+        await _until(lambda: len(server.requests) >= 2)
+        stop.set()
+        await asyncio.wait_for(task, 5)
+    assert src.reading is not None
+
+
+async def _until(cond: object, within: float = 5.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while not cond():  # type: ignore[operator]
+        if loop.time() > deadline:
+            raise AssertionError("condition not met within the time limit")
+        await asyncio.sleep(0.01)
+
+
+def test_settings_coerced_from_config_dataclass(home: Path) -> None:
+    from zai_dash.config import ApiSettings
+
+    src = ZaiQuotaSource(ApiSettings(enabled=True, region="cn"), _ctx(home, {}))
+    assert src.settings.region == "cn" and src.region == "cn"

@@ -1,0 +1,245 @@
+"""`zai-dash export --listen HOST:PORT`: this machine's snapshot as Prometheus metrics.
+
+A user with a laptop and a dev box runs the exporter on each and points one dashboard (a
+`[[proxy]]` with `preset = "zai-dash"`) or their Prometheus at every machine. Every series is a
+gauge: per-cycle counts go back to zero when the cycle resets, so they are not counters. A
+`machine` label (not `instance`, which Prometheus sets itself) says where the numbers came from.
+
+The HTTP server is stdlib `ThreadingHTTPServer` on its own thread; each scrape renders the latest
+snapshot the `provider` callable returns, so the engine's loop is never blocked by a scrape.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from datetime import datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.registry import Collector, CollectorRegistry
+
+from zai_dash import __version__
+from zai_dash.domain.snapshot import Snapshot
+
+PREFIX = "zai_dash"
+OFFICIAL_FIELDS = (
+    ("percent", "official_percent", "Percent used, as Z.ai's quota endpoint reports it."),
+    ("used", "official_used", "Amount used in the window (currentValue)."),
+    ("limit", "official_limit", "The window's limit (the API's `usage` field)."),
+    ("age_seconds", "official_age_seconds", "Seconds since the official reading arrived."),
+)
+
+
+def parse_listen(text: str) -> tuple[str, int]:
+    """`HOST:PORT`, `[v6]:PORT` or `:PORT` (loopback) → (host, port).
+
+    Raises:
+        ValueError: with a one-line reason.
+    """
+    text = text.strip()
+    if text.startswith("["):
+        host, sep, port = text[1:].partition("]:")
+        if not sep:
+            raise ValueError(f"--listen {text!r}: expected [ADDRESS]:PORT")
+    else:
+        host, sep, port = text.rpartition(":")
+        if not sep:
+            raise ValueError(f"--listen {text!r}: expected HOST:PORT")
+    if not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"--listen {text!r}: port must be a number 0–65535")
+    return host or "127.0.0.1", int(port)
+
+
+def _ts(value: Any) -> float | None:
+    if isinstance(value, datetime):
+        return value.timestamp()
+    if isinstance(value, str):
+        try:
+            return datetime.fromisoformat(value).timestamp()
+        except ValueError:
+            return None
+    return None
+
+
+def snapshot_metrics(snap: Snapshot, machine: str) -> list[Metric]:
+    """Every metric family for one snapshot."""
+
+    def gauge(name: str, doc: str, labels: tuple[str, ...] = ()) -> GaugeMetricFamily:
+        return GaugeMetricFamily(f"{PREFIX}_{name}", doc, labels=("machine", *labels))
+
+    fams: list[Metric] = []
+    info = gauge("info", "zai-dash build and plan.", ("version", "plan"))
+    info.add_metric([machine, __version__, snap.plan.name], 1)
+    at = gauge("snapshot_timestamp_seconds", "When the exported snapshot was built.")
+    at.add_metric([machine], snap.at.timestamp())
+    is_open = gauge("cycle_open", "1 while a 5-hour window is open.")
+    is_open.add_metric([machine], 1 if snap.cycle.state == "open" else 0)
+    fams += [info, at, is_open]
+    if snap.cycle.end is not None:
+        end = gauge("cycle_end_timestamp_seconds", "When the current 5-hour window resets.")
+        end.add_metric([machine], snap.cycle.end.timestamp())
+        fams.append(end)
+
+    p = snap.prompts
+    for name, value, doc in (
+        ("cycle_prompt_equivalents", p.equivalents, "Prompt-equivalents this cycle (what the plan counts)."),
+        ("cycle_prompt_limit", p.limit, "The plan's prompts per cycle."),
+        ("cycle_percent_used", p.percent, "Local estimate of the prompt pool used, percent."),
+    ):
+        g = gauge(name, doc)
+        g.add_metric([machine], float(value))
+        fams.append(g)
+
+    prompts = gauge("cycle_prompts", "Prompts this cycle by tool.", ("tool", "model"))
+    calls = gauge("cycle_calls", "Model calls this cycle by tool.", ("tool", "model"))
+    searches = gauge("cycle_searches", "Monthly-pool MCP calls this cycle by tool.", ("tool",))
+    for row in snap.tools:
+        if not row.found:
+            continue
+        model = row.model or ""
+        prompts.add_metric([machine, row.tool, model], row.prompts)
+        calls.add_metric([machine, row.tool, model], row.calls)
+        searches.add_metric([machine, row.tool], row.searches)
+    fams += [prompts, calls, searches]
+
+    for name, counts, doc in (
+        ("cycle_mcp_calls", snap.searches.cycle_by_service, "Z.ai MCP calls this cycle by service."),
+        ("month_mcp_calls", snap.searches.by_service, "Z.ai MCP calls this month by service."),
+    ):
+        g = gauge(name, doc, ("service",))
+        for service, n in sorted(counts.items()):
+            g.add_metric([machine, service], n)
+        fams.append(g)
+
+    fams += _official_metrics(snap.official, machine, gauge)
+
+    up = gauge("source_up", "1 when a source is healthy.", ("source",))
+    for src in snap.sources:
+        up.add_metric([machine, src.name], 1 if src.status == "ok" else 0)
+    fams.append(up)
+    return fams
+
+
+def _official_metrics(
+    rows: tuple[Mapping[str, Any], ...], machine: str, gauge: Callable[..., GaugeMetricFamily]
+) -> list[Metric]:
+    labels = ("kind", "label")
+    fams: dict[str, GaugeMetricFamily] = {}
+    for field, name, doc in OFFICIAL_FIELDS:
+        fams[field] = gauge(name, doc, labels)
+    reset = gauge("official_next_reset_timestamp_seconds", "When the official window resets.", labels)
+    stale = gauge("official_stale", "1 when the official reading is stale.", labels)
+    for row in rows:
+        key = [machine, str(row.get("kind", "unknown")), str(row.get("label", ""))]
+        for field, _, _ in OFFICIAL_FIELDS:
+            value = row.get(field)
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                fams[field].add_metric(key, float(value))
+        when = _ts(row.get("next_reset"))
+        if when is not None:
+            reset.add_metric(key, when)
+        stale.add_metric(key, 1 if row.get("stale") else 0)
+    return [*fams.values(), reset, stale]
+
+
+class _SnapshotCollector(Collector):
+    def __init__(self, provider: Callable[[], Snapshot | None], machine: str) -> None:
+        self.provider = provider
+        self.machine = machine
+
+    def collect(self) -> Iterator[Metric]:
+        snap = self.provider()
+        if snap is not None:
+            yield from snapshot_metrics(snap, self.machine)
+
+
+def render(snap: Snapshot, machine: str) -> bytes:
+    """The Prometheus text exposition of one snapshot."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_SnapshotCollector(lambda: snap, machine))
+    return generate_latest(registry)
+
+
+class Exporter:
+    """Serves `/metrics` on a background thread.
+
+    Args:
+        listen: `HOST:PORT` (port 0 picks a free one; see `port`).
+        provider: returns the latest snapshot (or None before the first scan); called per scrape
+            from the server thread, so it should return an already-built snapshot, not build one.
+        machine: the `machine` label; defaults to this host's name.
+    """
+
+    def __init__(self, listen: str, provider: Callable[[], Snapshot | None], machine: str | None = None) -> None:
+        host, port = parse_listen(listen)
+        self.machine = machine or socket.gethostname()
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.registry.register(_SnapshotCollector(provider, self.machine))
+        registry = self.registry
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                if self.path.split("?", 1)[0] not in ("/metrics", "/"):
+                    self.send_error(404, "only /metrics is served")
+                    return
+                try:
+                    body = generate_latest(registry)
+                except Exception:  # a bad snapshot must not kill the server thread
+                    self.send_error(500, "could not render the snapshot")
+                    return
+                self.send_response(200)
+                self.send_header("Content-Type", CONTENT_TYPE_LATEST)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass  # scrapes every 15 s would flood the terminal
+
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+
+        class Server(ThreadingHTTPServer):
+            address_family = family
+            daemon_threads = True
+
+        self._server = Server((host, port), Handler)
+        self._thread: threading.Thread | None = None
+
+    @property
+    def host(self) -> str:
+        return str(self._server.server_address[0])
+
+    @property
+    def port(self) -> int:
+        return int(self._server.server_address[1])
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}/metrics"
+
+    def start(self) -> Exporter:
+        """Start serving in a daemon thread."""
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(0.1,), name="zai-dash-exporter", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def close(self) -> None:
+        """Stop serving and release the port."""
+        if self._thread is not None:
+            self._server.shutdown()
+            self._thread.join(timeout=5)
+            self._thread = None
+        self._server.server_close()
+
+    def __enter__(self) -> Exporter:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,226 @@
+"""One async poll loop for every HTTP source (Z.ai quota, proxy metrics).
+
+The loop calls a source's `fetch()` on an interval (with a floor), backs off exponentially with
+jitter while it fails, honours `Retry-After`, can be woken at once (`poll_now`, the TUI's `r`), and
+keeps the last result and when it arrived. Nothing raised by `fetch` escapes the loop: it becomes a
+failed `Attempt`, so a broken source marks itself stale and never blocks anything else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import socket
+import ssl
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
+
+MAX_BACKOFF = 900.0
+"""Longest wait between failed attempts (15 min), unless `Retry-After` asks for more."""
+MAX_RETRY_AFTER = 3600.0
+"""A server asking for a longer pause than an hour is capped there."""
+MIN_DUE = 2.0
+"""An early poll requested by the source (e.g. just after a known reset) waits at least this long."""
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """The outcome of one poll.
+
+    Attributes:
+        ok: whether fresh values were obtained.
+        status: an outcome class (`ok`, `timeout`, `http-error`, …).
+        message: one human line, already scrubbed of secrets.
+        retry_after: seconds the server asked us to wait, if it did.
+        due_in: the source would like the next poll this soon (seconds), e.g. right after a reset.
+    """
+
+    ok: bool
+    status: str
+    message: str
+    retry_after: float | None = None
+    due_in: float | None = None
+
+
+def parse_retry_after(value: str | None, now: datetime) -> float | None:
+    """`Retry-After` as seconds from `now`: delta-seconds or an HTTP date; None when absent or bad."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return min(float(value), MAX_RETRY_AFTER)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return min(max(0.0, (when - now).total_seconds()), MAX_RETRY_AFTER)
+
+
+def network_reason(exc: BaseException) -> str:
+    """A short, secret-free reason for a failed connection (the exception chain, not its text)."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ConnectionRefusedError):
+            return "connection refused"
+        if isinstance(seen, socket.gaierror):
+            return "host name not resolved"
+        if isinstance(seen, ssl.SSLError):
+            return "TLS error"
+        seen = seen.__cause__ or seen.__context__
+    return "connection failed" if "connect" in type(exc).__name__.lower() else type(exc).__name__
+
+
+def _utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Poller:
+    """Runs `fetch` on a schedule. Create it anywhere; `run` it inside the event loop.
+
+    Args:
+        name: the source name (for messages).
+        fetch: one poll; should return an `Attempt` and not raise (if it does, the loop records it).
+        interval: seconds between successful polls; raised to `floor`.
+        floor: the shortest allowed interval.
+        clock: the wall clock (ages are measured on it).
+        rng: randomness for the jitter (tests pass a seeded one).
+        on_result: called after every attempt (the engine uses it to build a new snapshot).
+        max_backoff: longest wait between failed attempts.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        fetch: Callable[[], Awaitable[Attempt]],
+        *,
+        interval: float,
+        floor: float,
+        clock: Callable[[], datetime] = _utcnow,
+        rng: random.Random | None = None,
+        on_result: Callable[[Attempt], None] | None = None,
+        max_backoff: float = MAX_BACKOFF,
+    ) -> None:
+        self.name = name
+        self._fetch = fetch
+        self.interval = max(float(interval), float(floor))
+        self.floor = float(floor)
+        self._clock = clock
+        self._rng = rng or random.Random()
+        self._on_result = on_result
+        self.max_backoff = max(max_backoff, self.interval)
+        self.last: Attempt | None = None
+        """The latest attempt."""
+        self.last_at: datetime | None = None
+        """When the latest attempt finished."""
+        self.last_ok_at: datetime | None = None
+        """When the latest successful attempt finished."""
+        self.failures = 0
+        """Consecutive failed attempts."""
+        self.attempts = 0
+        self.next_delay: float | None = None
+        """The wait chosen after the latest attempt (seconds)."""
+        self._wake: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wake_requested = False
+        self._not_before = 0.0  # loop time before which Retry-After forbids a request
+
+    def age(self, now: datetime | None = None) -> float | None:
+        """Seconds since the last successful poll, or None if there was none."""
+        if self.last_ok_at is None:
+            return None
+        return max(0.0, ((now or self._clock()) - self.last_ok_at).total_seconds())
+
+    def delay_after(self, attempt: Attempt) -> float:
+        """How long to wait after `attempt`: the interval, or a jittered exponential backoff."""
+        if attempt.ok:
+            delay = self.interval
+        else:
+            base = min(self.max_backoff, self.interval * 2 ** max(0, self.failures - 1))
+            # ±20 % jitter so several dashboards on one account do not retry in step.
+            delay = base * self._rng.uniform(0.8, 1.2)
+        if attempt.due_in is not None:
+            delay = min(delay, max(MIN_DUE, attempt.due_in))
+        if attempt.retry_after is not None:
+            delay = max(delay, attempt.retry_after)
+        return delay
+
+    async def poll_once(self) -> Attempt:
+        """One attempt, recorded; never raises (except cancellation)."""
+        try:
+            attempt = await self._fetch()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a bug in a source must not kill the loop
+            attempt = Attempt(False, "internal-error", f"{self.name}: internal error ({type(exc).__name__})")
+        now = self._clock()
+        self.attempts += 1
+        self.last, self.last_at = attempt, now
+        if attempt.ok:
+            self.failures = 0
+            self.last_ok_at = now
+        else:
+            self.failures += 1
+        self.next_delay = self.delay_after(attempt)
+        if attempt.retry_after is not None and self._loop is not None:
+            self._not_before = self._loop.time() + attempt.retry_after
+        if self._on_result is not None:
+            try:
+                self._on_result(attempt)
+            except Exception:  # a view callback must not stop polling either
+                pass
+        return attempt
+
+    def poll_now(self) -> None:
+        """Poll as soon as possible (still after any `Retry-After`). Safe from any thread."""
+        self._wake_requested = True
+        loop, wake = self._loop, self._wake
+        if loop is None or wake is None:
+            return
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            wake.set()
+        else:
+            with contextlib.suppress(RuntimeError):  # loop already closed
+                loop.call_soon_threadsafe(wake.set)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Poll until `stop` is set. The first poll happens at once."""
+        self._loop = asyncio.get_running_loop()
+        self._wake = asyncio.Event()
+        loop = self._loop
+        try:
+            while not stop.is_set():
+                self._wake.clear()
+                self._wake_requested = False
+                await self.poll_once()
+                deadline = loop.time() + (self.next_delay or self.interval)
+                while not stop.is_set():
+                    remaining = deadline - loop.time()
+                    if self._wake_requested:
+                        # `r`: poll now, unless the server told us to hold off.
+                        remaining = min(remaining, self._not_before - loop.time())
+                    if remaining <= 0:
+                        break
+                    await _wait_any(stop, self._wake, remaining)
+        finally:
+            self._wake = None
+            self._loop = None
+
+
+async def _wait_any(stop: asyncio.Event, wake: asyncio.Event, timeout: float) -> None:
+    tasks = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(wake.wait())]
+    try:
+        await asyncio.wait(tasks, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    wake.clear()

@@ -1,0 +1,294 @@
+"""Proxy metrics: any number of Prometheus endpoints (LiteLLM, another zai-dash, anything mapped).
+
+Each `[[proxy]]` endpoint is polled with httpx, parsed with `prometheus_client`'s classic text parser
+(the OpenMetrics parser only when that content type is served), and fed to a
+`zai_dash.domain.proxy.ProxyState` that turns counters into deltas surviving restarts. Header values
+may name env vars (`${LITELLM_MASTER_KEY}`); they are secrets and never shown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+import httpx
+from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_openmetrics
+from prometheus_client.parser import text_string_to_metric_families as parse_text
+
+from zai_dash.domain.proxy import (
+    PRESETS,
+    MetricSample,
+    ProxyState,
+    SeriesSpec,
+    build_metric_map,
+    parse_metric_map,
+    proxy_row,
+)
+from zai_dash.domain.snapshot import SourceHealth
+from zai_dash.redact import Redactor, redact_url
+from zai_dash.sources.base import SourceContext
+from zai_dash.sources.pollers import Attempt, Poller, network_reason, parse_retry_after
+
+DEFAULT_INTERVAL = 15.0
+MIN_INTERVAL = 5.0
+ACCEPT = "text/plain; version=0.0.4, */*;q=0.1"
+OPENMETRICS = "application/openmetrics-text"
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+LITELLM_401 = (
+    "401 from {name}: LiteLLM protects /metrics by default; add "
+    'headers = {{ Authorization = "Bearer ${{LITELLM_MASTER_KEY}}" }} to this [[proxy]] or set '
+    "litellm_settings.require_auth_for_metrics_endpoint: false"
+)
+
+
+@dataclass(frozen=True)
+class ProxySettings:
+    """One `[[proxy]]` table, parsed by `zai_dash.config` into this.
+
+    Attributes:
+        name: the endpoint's name (for a zai-dash exporter: the machine).
+        url: the metrics URL.
+        headers: request headers; values may reference env vars as `${VAR}`.
+        interval: seconds between polls (floor 5).
+        preset: `litellm`, `zai-dash`, or `custom`/None (the metric map alone).
+        metric_map: raw config table: logical series → `{samples, labels, group_by, kind}`; wins over
+            the preset.
+        group_by: regroup every preset series by this label (e.g. `requested_model`).
+        timeout: seconds before a request is abandoned.
+    """
+
+    name: str
+    url: str
+    headers: Mapping[str, str] = field(default_factory=dict)
+    interval: float = DEFAULT_INTERVAL
+    preset: str | None = "litellm"
+    metric_map: Mapping[str, Any] | None = None
+    group_by: str | None = None
+    timeout: float = 10.0
+
+    @classmethod
+    def coerce(cls, obj: Any) -> ProxySettings:
+        """Build from any object with the same attribute names (e.g. `zai_dash.config.ProxyEndpoint`)."""
+        if isinstance(obj, cls):
+            return obj
+        names = cls.__dataclass_fields__
+        return cls(**{n: getattr(obj, n) for n in names if hasattr(obj, n)})
+
+
+def expand_headers(headers: Mapping[str, str], env: Mapping[str, str]) -> tuple[dict[str, str], list[str]]:
+    """Replace `${VAR}` in header values from `env`.
+
+    Returns:
+        The expanded headers (a header naming a missing variable is left out), and one line per
+        missing variable.
+    """
+    out: dict[str, str] = {}
+    problems: list[str] = []
+    for name, value in headers.items():
+        missing = [v for v in _ENV_REF.findall(value) if not env.get(v)]
+        if missing:
+            problems.append(f"header {name} needs ${{{missing[0]}}}, which is not set")
+            continue
+        out[name] = _ENV_REF.sub(lambda m: env[m.group(1)], value)
+    return out, problems
+
+
+def parse_exposition(text: str, content_type: str) -> list[MetricSample]:
+    """Samples from an exposition: classic text, or OpenMetrics when that content type was served.
+
+    `*_created` series are dropped: the classic parser sees them as separate gauges (reference §4).
+
+    Raises:
+        ValueError: malformed input (the caller reports "parse error" and keeps the last values).
+    """
+    parser = parse_openmetrics if content_type.lower().startswith(OPENMETRICS) else parse_text
+    samples: list[MetricSample] = []
+    for family in parser(text):
+        if family.name.endswith("_created"):
+            continue
+        for s in family.samples:
+            if s.name.endswith("_created"):
+                continue
+            samples.append(MetricSample(s.name, dict(s.labels), float(s.value)))
+    return samples
+
+
+class PrometheusSource:
+    """Polls one metrics endpoint.
+
+    Args:
+        settings: the endpoint's settings.
+        ctx: the source context (env for header references, clock).
+        rng: jitter randomness.
+        floor: interval floor (tests lower it).
+        on_result: called after every attempt.
+    """
+
+    def __init__(
+        self,
+        settings: ProxySettings | Any,
+        ctx: SourceContext,
+        *,
+        rng: random.Random | None = None,
+        floor: float = MIN_INTERVAL,
+        on_result: Callable[[Attempt], None] | None = None,
+    ) -> None:
+        settings = ProxySettings.coerce(settings)
+        self.settings = settings
+        self.name = settings.name
+        self._clock = ctx.clock
+        self.headers, self.problems = expand_headers(settings.headers, ctx.env)
+        self.redact = Redactor(self.headers.values())
+        self.url = redact_url(settings.url)
+        self.metric_map: dict[str, SeriesSpec] = {}
+        try:
+            custom, errors = parse_metric_map(settings.metric_map or {})
+            self.problems.extend(errors)
+            self.metric_map = build_metric_map(settings.preset, custom, settings.group_by)
+        except KeyError:
+            known = ", ".join(sorted(PRESETS))
+            self.problems.append(f"unknown preset {settings.preset!r} (known: {known}, custom)")
+        if not self.metric_map and not self.problems:
+            self.problems.append("no metrics to read: set a preset or a metric map")
+        self.state = ProxyState(self.metric_map)
+        self._client: httpx.AsyncClient | None = None
+        self.poller = Poller(
+            settings.name,
+            self.fetch,
+            interval=settings.interval,
+            floor=floor,
+            clock=self._clock,
+            rng=rng,
+            on_result=on_result,
+        )
+
+    @property
+    def stale_after(self) -> timedelta:
+        """Values older than three intervals are marked stale."""
+        return timedelta(seconds=3 * self.poller.interval)
+
+    async def fetch(self) -> Attempt:
+        """One scrape."""
+        if self.problems:
+            return Attempt(False, "config-error", self.redact(f"{self.name}: {self.problems[0]}"))
+        if self._client is not None:
+            return await self._fetch_with(self._client)
+        async with self._new_client() as client:
+            return await self._fetch_with(client)
+
+    def _new_client(self) -> httpx.AsyncClient:
+        return httpx.AsyncClient(timeout=httpx.Timeout(self.settings.timeout), follow_redirects=False)
+
+    async def _fetch_with(self, client: httpx.AsyncClient) -> Attempt:
+        name, timeout = self.name, self.settings.timeout
+        headers = {"Accept": ACCEPT, **self.headers}
+        try:
+            response = await client.get(self.settings.url, headers=headers)
+        except httpx.TimeoutException:
+            return Attempt(False, "timeout", f"no answer from {name} ({self.url}) within {timeout:g} s")
+        except httpx.HTTPError as exc:
+            reason = network_reason(exc)
+            return Attempt(False, "network", self.redact(f"cannot reach {name} ({self.url}): {reason}"))
+        now = self._clock()
+        retry_after = parse_retry_after(response.headers.get("retry-after"), now)
+        if response.status_code == 401:
+            return Attempt(False, "unauthorized", self._unauthorized(), retry_after)
+        if response.status_code != 200:
+            wait = f", retry after {retry_after:.0f} s" if retry_after is not None else ""
+            message = f"HTTP {response.status_code} from {name} ({self.url}){wait}"
+            return Attempt(False, "http-error", self.redact(message), retry_after)
+        try:
+            samples = parse_exposition(response.text, response.headers.get("content-type", ""))
+        except ValueError:
+            return Attempt(False, "parse-error", f"parse error in {name}'s metrics; keeping the last values")
+        resets = self.state.update(samples, now)
+        note = f", {resets} counter reset(s): proxy restarted" if resets else ""
+        matched = sum(1 for groups in self.state.totals().values() if groups)
+        return Attempt(True, "ok", f"ok: {len(samples)} samples, {matched} series matched{note}")
+
+    def _unauthorized(self) -> str:
+        """The one line that explains a 401."""
+        if self.headers:
+            return f"401 from {self.name}: the configured headers were rejected (check the key they name)"
+        if self.settings.preset == "litellm":
+            return LITELLM_401.format(name=self.name)
+        return f"401 from {self.name}: the endpoint wants credentials; set headers in its [[proxy]] table"
+
+    async def refresh(self) -> Attempt:
+        """One recorded poll outside the loop."""
+        return await self.poller.poll_once()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Poll until `stop` is set, sharing one HTTP client."""
+        async with self._new_client() as client:
+            self._client = client
+            try:
+                await self.poller.run(stop)
+            finally:
+                self._client = None
+
+    def poll_now(self) -> None:
+        """Poll at once."""
+        self.poller.poll_now()
+
+    def row(self, now: datetime, cycle_start: datetime | None) -> dict[str, Any]:
+        """`Snapshot.proxies` entry: totals, since-cycle deltas, rates, age and stale flag."""
+        last = self.poller.last
+        status = last.status if last else "pending"
+        message = last.message if last else "not polled yet"
+        return proxy_row(
+            name=self.name,
+            url=self.url,
+            preset=self.settings.preset,
+            state=self.state,
+            status=status,
+            message=self.redact(message),
+            now=now,
+            cycle_start=cycle_start,
+            stale_after=self.stale_after,
+        )
+
+    def health(self, now: datetime | None = None) -> SourceHealth:
+        """One line for `doctor` and `Snapshot.sources`."""
+        now = now or self._clock()
+        last = self.poller.last
+        age = self.poller.age(now)
+        if last is None:
+            status, detail = ("error", self.problems[0]) if self.problems else ("stale", "not polled yet")
+        elif last.ok and age is not None and age <= self.stale_after.total_seconds():
+            status, detail = "ok", last.message
+        elif self.state.last_at is not None:
+            status, detail = "stale", f"{last.message}; showing values from {age or 0:.0f} s ago"
+        else:
+            status, detail = "error", last.message
+        return SourceHealth(
+            name=f"proxy:{self.name}",
+            tool=None,
+            status=status,
+            detail=self.redact(detail),
+            roots=((self.url, self.state.last_at is not None),),
+        )
+
+
+def create_proxy_sources(
+    settings: Iterable[ProxySettings | Any],
+    ctx: SourceContext,
+    on_result: Callable[[Attempt], None] | None = None,
+) -> list[PrometheusSource]:
+    """One source per configured endpoint (names made unique so rows never collide)."""
+    seen: dict[str, int] = {}
+    out = []
+    for raw in settings:
+        s = ProxySettings.coerce(raw)
+        n = seen.get(s.name, 0)
+        seen[s.name] = n + 1
+        if n:
+            s = replace(s, name=f"{s.name}-{n + 1}")
+        out.append(PrometheusSource(s, ctx, on_result=on_result))
+    return out

@@ -1,0 +1,447 @@
+"""Z.ai's quota endpoint (`GET /api/monitor/usage/quota/limit`): opt-in, polled, never leaking the key.
+
+Off unless configured. The key comes from the env var the user names (default `ZAI_API_KEY`); reading
+`ANTHROPIC_AUTH_TOKEN` from Claude Code's environment or settings is a second, explicit opt-in. The
+request sends the raw key first (as Z.ai's own plugin does), retries once with `Bearer`, and tries the
+other region once on an auth failure; whatever worked is reused while the process runs. The key is
+only ever placed in the request header: every message passes through a `Redactor`.
+
+Pure rules (envelope decision, row mapping) live in `zai_dash.domain.official`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import json
+import random
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from zai_dash.domain.official import (
+    Calibration,
+    Decision,
+    OfficialRow,
+    QuotaReading,
+    QuotaStatus,
+    decide,
+    official_reset_for_cycle,
+    parse_limits,
+    row_json,
+)
+from zai_dash.domain.snapshot import SourceHealth
+from zai_dash.redact import Redactor, key_hint, redact_url
+from zai_dash.sources.base import SourceContext
+from zai_dash.sources.pollers import Attempt, Poller, network_reason, parse_retry_after
+
+NAME = "zai-quota"
+QUOTA_PATH = "/api/monitor/usage/quota/limit"
+HOSTS = {"intl": "https://api.z.ai", "cn": "https://open.bigmodel.cn"}
+REGION_NAMES = {"intl": "api.z.ai", "cn": "open.bigmodel.cn"}
+DEFAULT_INTERVAL = 60.0
+MIN_INTERVAL = 30.0
+"""Floor on the poll interval: the endpoint is undocumented and shared with Z.ai's console."""
+RESET_GRACE = 5.0
+"""Seconds after a known reset at which to poll again, so the new window shows promptly."""
+
+
+@dataclass(frozen=True)
+class QuotaSettings:
+    """The `[api]` config table, parsed by `zai_dash.config` into this.
+
+    Attributes:
+        enabled: off unless the user turns it on.
+        key_env: the env var holding the key.
+        use_claude_token: also accept `ANTHROPIC_AUTH_TOKEN` from Claude Code's env/settings (opt-in).
+        region: `auto` (from Claude Code's base URL), `intl` (api.z.ai) or `cn` (open.bigmodel.cn).
+        base_url: replaces the host entirely (a corporate proxy; tests).
+        interval: seconds between polls (floor 30).
+        timeout: seconds before a request is abandoned.
+        stale_after: seconds after which the last good reading is marked stale (default 3 intervals).
+    """
+
+    enabled: bool = False
+    key_env: str = "ZAI_API_KEY"
+    use_claude_token: bool = False
+    region: str = "auto"
+    base_url: str | None = None
+    interval: float = DEFAULT_INTERVAL
+    timeout: float = 10.0
+    stale_after: float | None = None
+
+    @classmethod
+    def coerce(cls, obj: Any) -> QuotaSettings:
+        """Build from any object with the same attribute names (e.g. `zai_dash.config.ApiSettings`)."""
+        if isinstance(obj, cls):
+            return obj
+        names = cls.__dataclass_fields__
+        return cls(**{n: getattr(obj, n) for n in names if hasattr(obj, n)})
+
+
+@dataclass(frozen=True, slots=True)
+class KeyChoice:
+    """Where the key came from; never the key itself in anything shown.
+
+    Attributes:
+        key: the secret (None when not found).
+        origin: e.g. `env ZAI_API_KEY`, for `doctor`.
+        problem: one line when no usable key was found.
+    """
+
+    key: str | None
+    origin: str
+    problem: str = ""
+
+    @property
+    def hint(self) -> str:
+        """`…last4` at most."""
+        return key_hint(self.key)
+
+
+def _claude_settings_env(ctx: SourceContext) -> Mapping[str, Any]:
+    """The `env` block of Claude Code's user settings (only the block is looked at)."""
+    base = ctx.env.get("CLAUDE_CONFIG_DIR")
+    path = Path(base) / "settings.json" if base else ctx.home / ".claude" / "settings.json"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, UnicodeDecodeError):
+        return {}
+    env = data.get("env") if isinstance(data, dict) else None
+    return env if isinstance(env, dict) else {}
+
+
+def claude_base_url(ctx: SourceContext) -> str | None:
+    """Claude Code's configured base URL: the process env first, then its settings' `env` block."""
+    value = ctx.env.get("ANTHROPIC_BASE_URL") or _claude_settings_env(ctx).get("ANTHROPIC_BASE_URL")
+    return value if isinstance(value, str) and value.strip() else None
+
+
+def _is_zai_host(url: str | None) -> bool:
+    host = (urlsplit(url).hostname or "").lower() if url else ""
+    return host == "api.z.ai" or host.endswith("bigmodel.cn")
+
+
+def resolve_key(settings: QuotaSettings, ctx: SourceContext) -> KeyChoice:
+    """Find the key: the named env var, then (only when opted in) Claude Code's token."""
+    value = ctx.env.get(settings.key_env, "").strip()
+    if value:
+        return KeyChoice(value, f"env {settings.key_env}")
+    if settings.use_claude_token:
+        base = claude_base_url(ctx)
+        if not _is_zai_host(base):
+            return KeyChoice(
+                None,
+                "claude-code",
+                f"${settings.key_env} is not set, and Claude Code's base URL is not a Z.ai host, "
+                "so its ANTHROPIC_AUTH_TOKEN is not used",
+            )
+        token = ctx.env.get("ANTHROPIC_AUTH_TOKEN", "").strip()
+        if token:
+            return KeyChoice(token, "env ANTHROPIC_AUTH_TOKEN (use_claude_token)")
+        stored = _claude_settings_env(ctx).get("ANTHROPIC_AUTH_TOKEN")
+        if isinstance(stored, str) and stored.strip():
+            return KeyChoice(stored.strip(), "Claude Code settings.json env (use_claude_token)")
+    return KeyChoice(None, f"env {settings.key_env}", f"no API key: set ${settings.key_env}")
+
+
+def resolve_region(settings: QuotaSettings, ctx: SourceContext) -> str:
+    """`intl` or `cn`: as configured, or for `auto` from Claude Code's base URL (intl by default)."""
+    if settings.region in ("intl", "cn"):
+        return settings.region
+    base = claude_base_url(ctx)
+    host = (urlsplit(base).hostname or "").lower() if base else ""
+    return "cn" if host.endswith("bigmodel.cn") else "intl"
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass(frozen=True, slots=True)
+class _Route:
+    label: str  # region name or host shown in messages
+    url: str
+    form: str  # "raw" or "bearer"
+
+
+class ZaiQuotaSource:
+    """Polls the quota endpoint and keeps the last good reading.
+
+    Args:
+        settings: the `[api]` settings.
+        ctx: the source context (env, home, clock).
+        hosts: region → base URL; tests point both regions at loopback servers.
+        rng: jitter randomness.
+        floor: interval floor (tests lower it).
+        on_result: called after every attempt (the engine rebuilds the snapshot).
+    """
+
+    name = NAME
+
+    def __init__(
+        self,
+        settings: QuotaSettings | Any,
+        ctx: SourceContext,
+        *,
+        hosts: Mapping[str, str] | None = None,
+        rng: random.Random | None = None,
+        floor: float = MIN_INTERVAL,
+        on_result: Callable[[Attempt], None] | None = None,
+    ) -> None:
+        settings = QuotaSettings.coerce(settings)
+        self.settings = settings
+        self.ctx = ctx
+        self._clock = ctx.clock
+        self.key = resolve_key(settings, ctx)
+        self.redact = Redactor([self.key.key])
+        self.region = resolve_region(settings, ctx)
+        self._hosts = dict(hosts or HOSTS)
+        self._worked: tuple[str, str] | None = None  # (url, form) that last succeeded
+        self._client: httpx.AsyncClient | None = None
+        self.reading: QuotaReading | None = None
+        """The last successful reading."""
+        self.skipped: dict[str, int] = {}
+        self.calibration = Calibration()
+        stale = settings.stale_after
+        self.poller = Poller(
+            NAME,
+            self.fetch,
+            interval=settings.interval,
+            floor=floor,
+            clock=self._clock,
+            rng=rng,
+            on_result=on_result,
+        )
+        self.stale_after = stale if stale is not None else 3 * self.poller.interval
+
+    # --- requests ---------------------------------------------------------------------------------
+
+    def _routes(self) -> list[_Route]:
+        """Raw key on the primary host, then `Bearer`, then the other region once; what worked first."""
+        if self.settings.base_url:
+            base = self.settings.base_url.rstrip("/")
+            label = urlsplit(base).hostname or base
+            routes = [_Route(label, base + QUOTA_PATH, "raw"), _Route(label, base + QUOTA_PATH, "bearer")]
+        else:
+            other = "cn" if self.region == "intl" else "intl"
+            primary = self._hosts[self.region].rstrip("/") + QUOTA_PATH
+            secondary = self._hosts[other].rstrip("/") + QUOTA_PATH
+            routes = [
+                _Route(REGION_NAMES[self.region], primary, "raw"),
+                _Route(REGION_NAMES[self.region], primary, "bearer"),
+                _Route(REGION_NAMES[other], secondary, "raw"),
+            ]
+        if self._worked:
+            known = [r for r in routes if (r.url, r.form) == self._worked]
+            routes = known + [r for r in routes if (r.url, r.form) != self._worked]
+        return routes
+
+    def _insecure(self, url: str) -> bool:
+        parts = urlsplit(url)
+        return parts.scheme != "https" and not _loopback(parts.hostname or "")
+
+    async def fetch(self) -> Attempt:
+        """One poll (the poller calls this; `report`/`status` may call it once via `refresh`)."""
+        if not self.settings.enabled:
+            return Attempt(False, QuotaStatus.DISABLED.value, "Z.ai quota endpoint is off (enable it in [api])")
+        if not self.key.key:
+            return Attempt(False, QuotaStatus.NO_KEY.value, self.redact(self.key.problem))
+        if self._client is not None:
+            return await self._fetch_with(self._client)
+        async with self._new_client() as client:
+            return await self._fetch_with(client)
+
+    def _new_client(self) -> httpx.AsyncClient:
+        # No redirects: an Authorization header must never follow one to another host.
+        return httpx.AsyncClient(timeout=httpx.Timeout(self.settings.timeout), follow_redirects=False)
+
+    async def _fetch_with(self, client: httpx.AsyncClient) -> Attempt:
+        key = self.key.key or ""
+        tried: list[str] = []
+        rejected: Attempt | None = None  # the first auth failure: the real problem if fallbacks fail too
+        for route in self._routes():
+            if self._insecure(route.url):
+                return Attempt(
+                    False,
+                    QuotaStatus.HTTP_ERROR.value,
+                    f"refusing to send the API key over plain http to {redact_url(route.url)}",
+                )
+            attempt, decision = await self._request(client, route, key)
+            if decision is not None and decision.status is QuotaStatus.OK:
+                self._worked = (route.url, route.form)
+                return attempt
+            tried.append(f"{route.label} ({route.form})")
+            if decision is not None and decision.auth_failure:
+                rejected = rejected or attempt
+                continue
+            if rejected is None:
+                return attempt
+            # A fallback route that fails otherwise (other region unreachable) does not hide the rejection.
+            note = f"; {route.label}: {attempt.message}"
+            return self._rejected(rejected, tried, note)
+        assert rejected is not None
+        return self._rejected(rejected, tried, "")
+
+    def _rejected(self, attempt: Attempt, tried: list[str], note: str) -> Attempt:
+        text = f"{attempt.message} (tried {', '.join(tried)}){note}"
+        return Attempt(False, attempt.status, self.redact(text), attempt.retry_after)
+
+    async def _request(self, client: httpx.AsyncClient, route: _Route, key: str) -> tuple[Attempt, Decision | None]:
+        headers = {
+            "Authorization": key if route.form == "raw" else f"Bearer {key}",
+            "Accept-Language": "en-US,en",
+            "Accept": "application/json",
+            "Content-Type": "application/json",
+        }
+        timeout = self.settings.timeout
+        try:
+            response = await client.get(route.url, headers=headers)
+        except httpx.TimeoutException:
+            return Attempt(False, QuotaStatus.TIMEOUT.value, f"no answer from {route.label} within {timeout:g} s"), None
+        except httpx.HTTPError as exc:
+            reason = network_reason(exc)
+            return Attempt(False, QuotaStatus.NETWORK.value, f"cannot reach {route.label}: {reason}"), None
+        now = self._clock()
+        retry_after = parse_retry_after(response.headers.get("retry-after"), now)
+        decision = decide(response.status_code, response.content)
+        if decision.status is QuotaStatus.OK:
+            reading = parse_limits(decision.data, now)
+            self.reading = reading
+            for reason, n in reading.skipped.items():
+                self.skipped[reason] = self.skipped.get(reason, 0) + n
+            return Attempt(True, "ok", self._ok_message(reading, route), due_in=self._due_in(reading, now)), decision
+        message = self._error_message(decision, route, retry_after)
+        return Attempt(False, decision.status.value, message, retry_after), decision
+
+    def _ok_message(self, reading: QuotaReading, route: _Route) -> str:
+        plan = f"plan {reading.level}, " if reading.level else ""
+        return f"ok: {len(reading.rows)} quota row(s) from {route.label} ({plan}{reading.version})"
+
+    def _error_message(self, d: Decision, route: _Route, retry_after: float | None) -> str:
+        server = f": {d.msg[:120]}" if d.msg else ""
+        host = route.label
+        if d.status is QuotaStatus.INVALID_KEY:
+            text = f"{host} rejected the API key {self.key.hint}{server}"
+        elif d.status is QuotaStatus.NO_PLAN:
+            text = f"the API key {self.key.hint} works but its account has no GLM Coding Plan"
+        elif d.status is QuotaStatus.EMPTY:
+            text = f"empty response from {host}: wrong region, proxy or path?"
+        elif d.status is QuotaStatus.BAD_RESPONSE:
+            text = f"unreadable response from {host} (HTTP {d.http_status}): not JSON"
+        elif d.status is QuotaStatus.HTTP_ERROR:
+            hint = " (wrong region, proxy or path?)" if d.http_status == 404 else ""
+            wait = f", retry after {retry_after:.0f} s" if retry_after is not None else ""
+            text = f"HTTP {d.http_status} from {host}{hint}{wait}{server}"
+        else:
+            text = f"{host} answered code {d.code}{server}"
+        return self.redact(text)
+
+    def _due_in(self, reading: QuotaReading, now: datetime) -> float | None:
+        """Poll again just after the 5-hour reset, so the fresh window shows without waiting an interval."""
+        five = reading.row("five-hour")
+        if five is None or five.next_reset is None:
+            return None
+        seconds = (five.next_reset - now).total_seconds()
+        return seconds + RESET_GRACE if seconds >= 0 else None
+
+    async def refresh(self) -> Attempt:
+        """One recorded poll outside the loop (`report`, `status`, `doctor`)."""
+        return await self.poller.poll_once()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Poll until `stop` is set, sharing one HTTP client."""
+        async with self._new_client() as client:
+            self._client = client
+            try:
+                await self.poller.run(stop)
+            finally:
+                self._client = None
+
+    def poll_now(self) -> None:
+        """Poll at once (the TUI's `r`)."""
+        self.poller.poll_now()
+
+    # --- views ------------------------------------------------------------------------------------
+
+    def is_fresh(self, now: datetime | None = None) -> bool:
+        """Whether the last reading is recent and the last attempt succeeded."""
+        age = self.poller.age(now)
+        last = self.poller.last
+        return age is not None and age <= self.stale_after and last is not None and last.ok
+
+    def fresh_rows(self, now: datetime | None = None) -> tuple[OfficialRow, ...]:
+        """The rows, only when fresh: what may anchor the cycle or calibrate."""
+        return self.reading.rows if self.reading and self.is_fresh(now) else ()
+
+    def official_reset(self, now: datetime) -> datetime | None:
+        """What the engine passes as `build_snapshot(official_reset=...)`."""
+        return official_reset_for_cycle(self.fresh_rows(now), now)
+
+    def rows(self, now: datetime) -> tuple[dict[str, Any], ...]:
+        """`Snapshot.official`: every row of the last good reading, with age and a stale flag."""
+        if self.reading is None:
+            return ()
+        stale = not self.is_fresh(now)
+        r = self.reading
+        return tuple(row_json(row, now, stale=stale, level=r.level, version=r.version) for row in r.rows)
+
+    def observe_local(self, equivalents: int, now: datetime) -> None:
+        """Feed the calibration after a fresh poll: local prompt-equivalents in the current window."""
+        rows = self.fresh_rows(now)
+        five = next((r for r in rows if r.kind == "five-hour"), None)
+        if five is not None and five.percent is not None:
+            self.calibration.observe(five.percent, equivalents, five.next_reset)
+
+    def health(self, now: datetime | None = None) -> SourceHealth:
+        """One line for `doctor` and `Snapshot.sources`: last result, age, key hint, route."""
+        now = now or self._clock()
+        last = self.poller.last
+        if not self.settings.enabled:
+            status, detail = "absent", "off (enable it in [api])"
+        elif last is None:
+            no_key = not self.key.key
+            status, detail = ("error", self.key.problem) if no_key else ("stale", "not polled yet")
+        elif last.ok and self.is_fresh(now):
+            status, detail = "ok", last.message
+        elif self.reading is not None:
+            age = self.poller.age(now) or 0.0
+            status, detail = "stale", f"{last.message}; showing values from {age:.0f} s ago"
+        else:
+            status, detail = "error", last.message
+        roots: tuple[tuple[str, bool], ...] = ()
+        if self._worked:
+            roots = ((redact_url(self._worked[0]) + f" ({self._worked[1]} key)", True),)
+        return SourceHealth(
+            name=NAME,
+            tool=None,
+            status=status,
+            detail=self.redact(detail),
+            roots=roots,
+            files=0,
+            skipped=dict(self.skipped),
+        )
+
+    def doctor_lines(self, now: datetime | None = None) -> list[str]:
+        """Human lines for `zai-dash doctor` (no secret beyond `…last4`)."""
+        h = self.health(now)
+        base = f", base_url {redact_url(self.settings.base_url)}" if self.settings.base_url else ""
+        lines = [
+            f"Z.ai quota endpoint: {h.status}: {h.detail}",
+            f"  key: {self.key.origin} {self.key.hint or '(none)'}",
+            f"  region: {self.region}{base}",
+            f"  interval: {self.poller.interval:g} s, timeout {self.settings.timeout:g} s",
+        ]
+        if self._worked:
+            lines.append(f"  working route: {redact_url(self._worked[0])} with the {self._worked[1]} key header")
+        return [self.redact(line) for line in lines]
