@@ -69,7 +69,7 @@ def test_corrupt_or_old_cache_is_rebuilt_silently(fixture_home: Path, ctx: Sourc
     cold, _ = _doc(ctx, use_cache=False)
     _doc(ctx, use_cache=True)
     path = cache.cache_path(dict(ctx.env))
-    path.write_bytes(path.read_bytes()[: 50])
+    path.write_bytes(path.read_bytes()[:50])
     torn, engine = _doc(ctx, use_cache=True)
     assert not engine.cache_used and torn == cold
     data = json.loads(path.read_bytes())

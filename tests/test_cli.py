@@ -17,9 +17,16 @@ SESSION = "3f1c2a9e-8d7b-4c1e-9a55-0e6f2b7d4c11"
 
 def _user(ts: str, text: Any, uid: str, **extra: Any) -> dict[str, Any]:
     rec = {
-        "parentUuid": None, "isSidechain": False, "userType": "external", "cwd": "/home/u/proj",
-        "sessionId": SESSION, "version": "2.0.14", "type": "user",
-        "message": {"role": "user", "content": text}, "uuid": uid, "timestamp": ts,
+        "parentUuid": None,
+        "isSidechain": False,
+        "userType": "external",
+        "cwd": "/home/u/proj",
+        "sessionId": SESSION,
+        "version": "2.0.14",
+        "type": "user",
+        "message": {"role": "user", "content": text},
+        "uuid": uid,
+        "timestamp": ts,
     }
     rec.update(extra)
     return rec
@@ -27,14 +34,29 @@ def _user(ts: str, text: Any, uid: str, **extra: Any) -> dict[str, Any]:
 
 def _assistant(ts: str, mid: str, block: dict[str, Any], model: str = "glm-4.6", out: int = 50, **extra: Any) -> dict:
     rec = {
-        "parentUuid": None, "isSidechain": False, "userType": "external", "cwd": "/home/u/proj",
-        "sessionId": SESSION, "version": "2.0.14", "type": "assistant", "requestId": f"req_{mid}",
+        "parentUuid": None,
+        "isSidechain": False,
+        "userType": "external",
+        "cwd": "/home/u/proj",
+        "sessionId": SESSION,
+        "version": "2.0.14",
+        "type": "assistant",
+        "requestId": f"req_{mid}",
         "message": {
-            "id": mid, "type": "message", "role": "assistant", "model": model, "content": [block],
-            "usage": {"input_tokens": 1000, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 5000,
-                      "output_tokens": out},
+            "id": mid,
+            "type": "message",
+            "role": "assistant",
+            "model": model,
+            "content": [block],
+            "usage": {
+                "input_tokens": 1000,
+                "cache_creation_input_tokens": 0,
+                "cache_read_input_tokens": 5000,
+                "output_tokens": out,
+            },
         },
-        "uuid": f"u-{mid}-{out}", "timestamp": ts,
+        "uuid": f"u-{mid}-{out}",
+        "timestamp": ts,
     }
     rec.update(extra)
     return rec
@@ -62,9 +84,15 @@ def write_known_fixture(home: Path) -> None:
             # Current cycle opens at 08:13:27.450.
             _user("2026-11-26T08:13:27.450Z", "add backoff to getJson()", "p1"),
             _assistant("2026-11-26T08:13:30.000Z", "msg_m1", {"type": "thinking", "thinking": "hm"}, out=10),
-            _assistant("2026-11-26T08:13:31.000Z", "msg_m1", _tool("t1", "mcp__web-search-prime__webSearchPrime"), out=80),
-            _user("2026-11-26T08:13:33.000Z", [{"type": "tool_result", "tool_use_id": "t1", "content": "r"}], "r1",
-                  toolUseResult={"ok": True}),
+            _assistant(
+                "2026-11-26T08:13:31.000Z", "msg_m1", _tool("t1", "mcp__web-search-prime__webSearchPrime"), out=80
+            ),
+            _user(
+                "2026-11-26T08:13:33.000Z",
+                [{"type": "tool_result", "tool_use_id": "t1", "content": "r"}],
+                "r1",
+                toolUseResult={"ok": True},
+            ),
             _assistant("2026-11-26T08:14:00.000Z", "msg_m2", {"type": "text", "text": "done"}),
             _user("2026-11-26T08:40:00.000Z", [{"type": "text", "text": "now read the repo docs"}], "p2"),
             _assistant("2026-11-26T08:40:05.000Z", "msg_m3", _tool("t2", "mcp__zread__search_doc")),
@@ -74,10 +102,21 @@ def write_known_fixture(home: Path) -> None:
     _write(
         proj / SESSION / "subagents" / "agent-a72e8af.jsonl",
         [
-            _user("2026-11-26T08:45:00.000Z", [{"type": "text", "text": "Warmup"}], "w1", isSidechain=True,
-                  agentId="a72e8af"),
-            _assistant("2026-11-26T08:50:00.000Z", "msg_m5", {"type": "text", "text": "ok"}, model="glm-4.5-air",
-                       isSidechain=True, agentId="a72e8af"),
+            _user(
+                "2026-11-26T08:45:00.000Z",
+                [{"type": "text", "text": "Warmup"}],
+                "w1",
+                isSidechain=True,
+                agentId="a72e8af",
+            ),
+            _assistant(
+                "2026-11-26T08:50:00.000Z",
+                "msg_m5",
+                {"type": "text", "text": "ok"},
+                model="glm-4.5-air",
+                isSidechain=True,
+                agentId="a72e8af",
+            ),
         ],
         spaced=True,
     )
@@ -86,11 +125,23 @@ def write_known_fixture(home: Path) -> None:
         proj / "0b7c1d52-0000-4000-8000-000000000001.jsonl",
         [_assistant("2026-11-20T09:00:00.000Z", "msg_old", _tool("t0", "mcp__web-reader__webReader"))],
     )
-    settings = {"env": {"ANTHROPIC_BASE_URL": "https://api.z.ai/api/anthropic", "ANTHROPIC_MODEL": "glm-4.6",
-                        "ANTHROPIC_AUTH_TOKEN": "sk-secret-do-not-print-1234"}}
+    settings = {
+        "env": {
+            "ANTHROPIC_BASE_URL": "https://api.z.ai/api/anthropic",
+            "ANTHROPIC_MODEL": "glm-4.6",
+            "ANTHROPIC_AUTH_TOKEN": "sk-secret-do-not-print-1234",
+        }
+    }
     (home / ".claude" / "settings.json").write_text(json.dumps(settings))
-    mcp = {"mcpServers": {"web-search-prime": {"type": "http", "url": "https://api.z.ai/api/mcp/web_search_prime/mcp",
-                                               "headers": {"Authorization": "Bearer sk-secret-do-not-print-1234"}}}}
+    mcp = {
+        "mcpServers": {
+            "web-search-prime": {
+                "type": "http",
+                "url": "https://api.z.ai/api/mcp/web_search_prime/mcp",
+                "headers": {"Authorization": "Bearer sk-secret-do-not-print-1234"},
+            }
+        }
+    }
     (home / ".claude.json").write_text(json.dumps(mcp))
 
 
@@ -98,9 +149,15 @@ def run_cli(
     home: Path, *args: str, config: Path | None = None, extra_env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CLAUDE_", "ANTHROPIC_", "ZAI_"))}
-    env.update(HOME=str(home), XDG_CONFIG_HOME=str(home / ".config"), XDG_CACHE_HOME=str(home / ".cache"),
-               XDG_DATA_HOME=str(home / ".local/share"), XDG_STATE_HOME=str(home / ".local/state"),
-               ZAI_DASH_TIMEZONE="UTC", LANG="C.UTF-8")
+    env.update(
+        HOME=str(home),
+        XDG_CONFIG_HOME=str(home / ".config"),
+        XDG_CACHE_HOME=str(home / ".cache"),
+        XDG_DATA_HOME=str(home / ".local/share"),
+        XDG_STATE_HOME=str(home / ".local/state"),
+        ZAI_DASH_TIMEZONE="UTC",
+        LANG="C.UTF-8",
+    )
     env.update(extra_env or {})
     cmd = [sys.executable, "-m", "zai_dash", *args]
     if config is not None:
