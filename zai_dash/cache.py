@@ -77,15 +77,17 @@ def load(path: Path, fingerprint: str, ledger: Ledger, sources: list[ToolSource]
         if source is None or not isinstance(states, list) or len(states) != len(source.tail_sets()):
             return False
         plan.extend(zip(source.tail_sets(), states, strict=True))
-    trial = Ledger()
-    try:
-        trial.restore(doc["ledger"])
-    except (KeyError, TypeError, ValueError) as exc:
-        log.info("cache ignored: %s", exc)
-        return False
     # Check every file before changing anything, so a stale cache is all-or-nothing.
     if not all(ts.can_restore(state) for ts, state in plan):
         return False
+    restored = Ledger()
+    restored.calls_floor, restored.mcp_floor = ledger.calls_floor, ledger.mcp_floor
+    try:
+        restored.restore(doc["ledger"])
+    except (KeyError, TypeError, ValueError) as exc:
+        log.info("cache ignored: %s", exc)
+        return False
+    ledger.adopt(restored)
     for ts, state in plan:
         ts.restore_state(state)
     for name, saved in (doc.get("skips") or {}).items():
@@ -96,7 +98,4 @@ def load(path: Path, fingerprint: str, ledger: Ledger, sources: list[ToolSource]
         for reason, where in saved.get("first", {}).items():
             source.skips.first.setdefault(str(reason), str(where))
         source.skips.files += int(saved.get("files", 0))
-    floors = ledger.calls_floor, ledger.mcp_floor
-    ledger.restore(doc["ledger"])
-    ledger.calls_floor, ledger.mcp_floor = floors
     return True

@@ -13,13 +13,15 @@ import sys
 from collections.abc import Sequence
 from datetime import datetime, timezone, tzinfo
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from zai_dash import __version__
 from zai_dash.clock import Clock, FixedClock, SystemClock
 from zai_dash.config import Config, ConfigError, load_config
-from zai_dash.domain.snapshot import Snapshot
 from zai_dash.format import fmt_ago, fmt_clock, fmt_duration
+
+if TYPE_CHECKING:
+    from zai_dash.domain.snapshot import Snapshot
 
 EXIT_OK = 0
 EXIT_CONFIG = 2

@@ -18,8 +18,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from zai_dash.domain.events import TOOL_IDS
-from zai_dash.domain.plans import Plan, plan_from_mapping
-from zai_dash.domain.snapshot import Thresholds
+from zai_dash.domain.plans import Plan, Thresholds, plan_from_mapping
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -5,7 +5,7 @@ Views (TUI, `report`, `status`, exporter) only ever see the immutable `Snapshot`
 
 from __future__ import annotations
 
-import asyncio
+import hashlib
 import logging
 import threading
 from collections.abc import AsyncIterator
@@ -26,6 +26,8 @@ from zai_dash.sources.base import SourceContext, ToolSource
 from zai_dash.sources.tools import create_all_sources
 
 if TYPE_CHECKING:
+    import asyncio
+
     from zai_dash.sources.prometheus import PrometheusSource
     from zai_dash.sources.zai_quota import ZaiQuotaSource
 
@@ -105,7 +107,7 @@ class Engine:
         self.use_cache = use_cache and not demo
         self.cache_used = self.use_cache and self._load_cache()
         """Whether this engine resumed from the on-disk cache."""
-        self._saved_version = -1
+        self._saved_version = self.ledger.version if self.cache_used else -1
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -136,8 +138,9 @@ class Engine:
         return changed
 
     def _cache_fingerprint(self) -> str:
-        roots = sorted(path for _, path, _ in self.search_locations())
-        return f"{self.config.fingerprint()}:{hash(tuple(roots)) & 0xFFFFFFFF:x}"
+        # hashlib, not hash(): str hashes are salted per process, and the cache must outlive one.
+        roots = "\0".join(sorted(path for _, path, _ in self.search_locations()))
+        return f"{self.config.fingerprint()}:{hashlib.sha256(roots.encode()).hexdigest()[:16]}"
 
     def _load_cache(self) -> bool:
         path = cache.cache_path(dict(self.ctx.env))
@@ -177,6 +180,7 @@ class Engine:
         """Poll every HTTP source once (blocking): `report`, `status` and `doctor` use this."""
         if not self.pollers():
             return
+        import asyncio
 
         async def once() -> None:
             await asyncio.gather(*(p.refresh() for p in self.pollers()), return_exceptions=True)
@@ -290,6 +294,9 @@ class Engine:
         A slow rescan catches lost events and roots that appear later; a heartbeat snapshot lets
         statuses age and cycles end on screen even when nothing is written.
         """
+        # Imported here: `report` and `status` never watch, and asyncio + watchfiles cost start-up time.
+        import asyncio
+
         from watchfiles import awatch
 
         self._rescan = asyncio.Event()
@@ -341,6 +348,8 @@ class Engine:
 
     async def _relay_stop(self, stop: asyncio.Event, watch_stop: asyncio.Event) -> None:
         """Stop the current watcher when the caller stops or asks for a rescan."""
+        import asyncio
+
         assert self._rescan is not None
         stop_wait = asyncio.ensure_future(stop.wait())
         rescan_wait = asyncio.ensure_future(self._rescan.wait())
@@ -353,6 +362,8 @@ class Engine:
 
     @staticmethod
     async def _ticks(seconds: float, stop: asyncio.Event) -> AsyncIterator[set[Any]]:
+        import asyncio
+
         while not stop.is_set():
             try:
                 await asyncio.wait_for(stop.wait(), timeout=seconds)

@@ -177,6 +177,14 @@ class Ledger:
             if seen is None or when(ts) >= seen[0]:
                 self._last_model[tool] = (when(ts), model)
 
+    def adopt(self, other: Ledger) -> None:
+        """Take over everything `other` holds (used to swap in a cache restored on the side)."""
+        self._events = other._events
+        self._limit_hits = other._limit_hits
+        self._last_activity = other._last_activity
+        self._last_model = other._last_model
+        self.version += 1
+
     def prune(self, calls_before: datetime, mcp_before: datetime) -> int:
         """Forget prompts and calls older than `calls_before` and MCP calls older than `mcp_before`.
 

@@ -54,3 +54,11 @@ def plan_from_mapping(name: str, data: Mapping[str, object]) -> Plan:
         calls_per_prompt=number("calls_per_prompt", 15, minimum=1),
         cycle=timedelta(hours=float(hours)),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Thresholds:
+    """Gauge levels as fractions of the limit."""
+
+    warning: float = 0.75
+    critical: float = 0.90

@@ -17,7 +17,7 @@ from zai_dash.domain.events import TOOL_IDS, TOOL_NAMES, EventKind, McpService
 from zai_dash.domain.forecast import RECENT, forecast, prompt_equivalents
 from zai_dash.domain.ledger import Ledger
 from zai_dash.domain.month import month_window
-from zai_dash.domain.plans import Plan
+from zai_dash.domain.plans import Plan, Thresholds
 
 SCHEMA = 1
 """Version of the snapshot document; bumped on incompatible changes."""
@@ -25,14 +25,6 @@ SCHEMA = 1
 TIMELINE_BUCKET = timedelta(minutes=10)
 LIVE_WITHIN = timedelta(minutes=5)
 """A tool with activity this recent is `live`."""
-
-
-@dataclass(frozen=True, slots=True)
-class Thresholds:
-    """Gauge levels as fractions of the limit."""
-
-    warning: float = 0.75
-    critical: float = 0.90
 
 
 @dataclass(frozen=True, slots=True)
