@@ -1,0 +1,135 @@
+"""End to end in a real terminal: tmux runs `python -m zai_dash` over a temp HOME with a Claude Code log.
+
+The test appends a prompt to the log and reads the pane until the prompt count changes (within 2 s),
+then presses `q` and checks the process exited 0. Skipped only when tmux is missing.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from tests.ui_factories import claude_prompt_line, write_claude_history
+
+REPO = Path(__file__).resolve().parent.parent
+
+pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
+
+
+class Pane:
+    """One tmux server (own socket) with one pane running a command."""
+
+    def __init__(self, socket: str) -> None:
+        self.socket = socket
+
+    def tmux(self, *args: str) -> str:
+        out = subprocess.run(
+            ["tmux", "-L", self.socket, "-f", "/dev/null", *args], capture_output=True, text=True, check=False
+        )
+        return out.stdout
+
+    def start(self, command: str, width: int, height: int) -> None:
+        self.tmux("new-session", "-d", "-s", "e2e", "-x", str(width), "-y", str(height), command)
+
+    def text(self) -> str:
+        return self.tmux("capture-pane", "-p", "-t", "e2e")
+
+    def wait_for(self, needle: str, seconds: float) -> float:
+        """Poll the pane until `needle` shows; returns the seconds it took. Liveness wait only."""
+        start = time.monotonic()
+        while time.monotonic() - start < seconds:
+            if needle in self.text():
+                return time.monotonic() - start
+            time.sleep(0.02)
+        raise AssertionError(f"{needle!r} not on screen within {seconds} s:\n{self.text()}")
+
+    def kill(self) -> None:
+        self.tmux("kill-server")
+
+
+@pytest.fixture
+def pane() -> Iterator[Pane]:
+    p = Pane(f"zai-dash-e2e-{os.getpid()}-{time.monotonic_ns()}")
+    try:
+        yield p
+    finally:
+        p.kill()
+
+
+def dashboard_command(home: Path, exit_file: Path | None = None, pid_file: Path | None = None) -> str:
+    env = {
+        "HOME": str(home),
+        "XDG_CONFIG_HOME": str(home / ".config"),
+        "XDG_DATA_HOME": str(home / ".local/share"),
+        "XDG_CACHE_HOME": str(home / ".cache"),
+        "XDG_STATE_HOME": str(home / ".local/state"),
+        "TERM": "xterm-256color",
+        "PYTHONPATH": str(REPO),
+    }
+    assigns = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
+    python = f"env -i PATH=/usr/bin:/bin {assigns} {shlex.quote(sys.executable)} -m zai_dash"
+    if pid_file is not None:
+        # `exec`: the recorded pid is the dashboard's own, so the test can watch it die on SIGHUP.
+        run = f"cd {shlex.quote(str(REPO))} && echo $$ > {shlex.quote(str(pid_file))} && exec {python}"
+    else:
+        run = f"cd {shlex.quote(str(REPO))} && {python}; echo $? > {shlex.quote(str(exit_file))}"
+    return f"sh -c {shlex.quote(run)}"
+
+
+def wait_exit_code(pane: Pane, exit_file: Path) -> str:
+    deadline = time.monotonic() + 10
+    while not exit_file.exists() or not exit_file.read_text().strip():
+        assert time.monotonic() < deadline, f"dashboard did not exit:\n{pane.text()}"
+        time.sleep(0.05)
+    return exit_file.read_text().strip()
+
+
+def test_append_shows_within_two_seconds_and_q_exits_zero(pane: Pane, home: Path, tmp_path: Path) -> None:
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    log = write_claude_history(home, now, prompts=3)
+    exit_file = tmp_path / "exit-code"
+    pane.start(dashboard_command(home, exit_file), 100, 30)
+
+    pane.wait_for("prompts 3 ·", seconds=20)  # start-up and first scan
+    with log.open("a", encoding="utf-8") as fh:
+        fh.write(claude_prompt_line(datetime.now(timezone.utc), 4) + "\n")
+    took = pane.wait_for("prompts 4 ·", seconds=2.0)
+    assert took <= 2.0
+
+    pane.tmux("send-keys", "-t", "e2e", "q")
+    assert wait_exit_code(pane, exit_file) == "0"
+
+
+def test_ctrl_c_exits_zero(pane: Pane, home: Path, tmp_path: Path) -> None:
+    write_claude_history(home, datetime.now(timezone.utc).replace(microsecond=0), prompts=2)
+    exit_file = tmp_path / "exit-code"
+    pane.start(dashboard_command(home, exit_file), 80, 24)
+    pane.wait_for("prompts 2 ·", seconds=20)
+    pane.tmux("send-keys", "-t", "e2e", "C-c")
+    assert wait_exit_code(pane, exit_file) == "0"
+
+
+def test_lost_terminal_ends_the_process(pane: Pane, home: Path, tmp_path: Path) -> None:
+    write_claude_history(home, datetime.now(timezone.utc).replace(microsecond=0), prompts=2)
+    pid_file = tmp_path / "pid"
+    pane.start(dashboard_command(home, pid_file=pid_file), 80, 24)
+    pane.wait_for("prompts 2 ·", seconds=20)
+    pid = int(pid_file.read_text())
+    pane.kill()  # the pty closes: SIGHUP, as when an SSH session drops
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            break
+        assert time.monotonic() < deadline, "dashboard still running after its terminal went away"
+        time.sleep(0.05)

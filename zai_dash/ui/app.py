@@ -1,0 +1,459 @@
+"""The dashboard app: paints at once, scans in a thread, then renders each snapshot the engine yields.
+
+The app computes no usage. It holds the latest `Snapshot` and hands its parts to the widgets; the only
+thing it does on a timer is repaint the countdown (from the deadline, once a second).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+from collections.abc import AsyncIterator, Callable, Iterable
+from datetime import datetime, tzinfo
+from pathlib import Path
+from typing import Any, ClassVar, Protocol
+
+from textual import work
+from textual.app import App, ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.events import Resize
+from textual.widgets import Footer, Label, LoadingIndicator, Static
+from textual.worker import Worker, WorkerState
+
+from zai_dash.clock import Clock, SystemClock
+from zai_dash.domain.events import TOOL_NAMES
+from zai_dash.domain.snapshot import Snapshot
+from zai_dash.ui import fmt
+from zai_dash.ui.commands import DashCommands
+from zai_dash.ui.countdown import RefreshCountdown
+from zai_dash.ui.forecast_line import ForecastLine
+from zai_dash.ui.help_screen import HelpScreen
+from zai_dash.ui.messages import ScanFinished, SnapshotReady
+from zai_dash.ui.prompt_gauge import PromptGauge
+from zai_dash.ui.search_panel import SearchPanel
+from zai_dash.ui.state import load_state, save_state, state_path
+from zai_dash.ui.timeline import TimelinePanel
+from zai_dash.ui.tools_table import ToolsTable
+
+LEVEL_RANK = {"ok": 0, "warning": 1, "critical": 2, "exhausted": 3}
+TERMINAL_CHECK_SECONDS = 5.0
+"""Seconds between checks that the terminal is still there (a dropped SSH link may send no SIGHUP)."""
+COMPACT_WIDTH = 60
+"""At or below this many columns the layout is a compact single column."""
+WIDE_WIDTH = 100
+"""From this many columns panels sit two abreast."""
+DEFAULT_THEME = "textual-dark"
+
+
+class EngineLike(Protocol):
+    """What the app needs of `zai_dash.engine.Engine`."""
+
+    def scan(self) -> bool: ...
+    def snapshot(self, now: datetime | None = None, plan: Any = None) -> Snapshot: ...
+    def plan_named(self, name: str) -> Any: ...
+    def watch(self, stop: asyncio.Event) -> AsyncIterator[Snapshot]: ...
+    def rescan_now(self) -> None: ...
+    def search_locations(self) -> list[tuple[str, str, bool]]: ...
+
+
+class DashApp(App[int]):
+    """The live dashboard."""
+
+    CSS_PATH = Path(__file__).with_name("dash.tcss")
+    """Absolute, so subclasses defined elsewhere (tests, screenshots) find it too."""
+    TITLE = "zai-dash"
+    COMMANDS = App.COMMANDS | {DashCommands}
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (61, "-medium"), (100, "-wide")]  # noqa: RUF012
+    """≤60 columns compact single column; 61–99 stacked; ≥100 two columns of panels."""
+    VERTICAL_BREAKPOINTS = [(0, "-tiny"), (16, "-short"), (30, "-tall")]  # noqa: RUF012
+    """Under 16 rows only the essentials (prompts left, countdown); ≥30 rows room for the big digits."""
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("q", "quit", "Quit"),
+        Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
+        Binding("r", "rescan", "Rescan"),
+        Binding("p", "preview_plan", "Plan preview"),
+        Binding("t", "toggle_tools", "Tools"),
+        Binding("question_mark", "help", "Help", key_display="?"),
+    ]
+
+    def __init__(
+        self,
+        engine: EngineLike | None = None,
+        clock: Clock | None = None,
+        *,
+        demo: bool = False,
+        plan_names: tuple[str, ...] = ("lite", "pro", "max"),
+        bell: bool = False,
+        theme: str | None = None,
+        tz: tzinfo | None = None,
+        state_file: Path | None = None,
+        watch_terminal: bool = True,
+    ) -> None:
+        """Build the app.
+
+        Args:
+            engine: the usage engine; None for an app fed by `show()` (tests, screenshots).
+            clock: the clock the countdown reads; the system clock by default.
+            demo: label the screen DEMO.
+            plan_names: the plans `p` cycles through.
+            bell: ring the terminal bell with warning/critical/refresh notifications.
+            theme: a theme for this run (not remembered); else the remembered one.
+            tz: display timezone; None = the machine's local zone.
+            state_file: where the chosen theme is remembered; `$XDG_STATE_HOME/zai-dash/state.json`.
+            watch_terminal: exit when the terminal goes away (SIGHUP, stdin no longer a TTY).
+        """
+        super().__init__()
+        self.engine = engine
+        self.clock: Clock = clock or SystemClock()
+        self.demo = demo
+        self.plan_names = plan_names
+        self.bell_on_alert = bell
+        self.tz = tz
+        self.state_file = state_file or state_path()
+        self.watch_terminal = watch_terminal
+        self.snap: Snapshot | None = None
+        """The snapshot on screen (a plan preview when one is active)."""
+        self.base: Snapshot | None = None
+        """The latest snapshot under the configured plan: alerts compare these only."""
+        self.preview_name: str | None = None
+        """The plan being previewed, or None for the configured plan."""
+        self.locations: list[tuple[str, str, bool]] = []
+        """(tool, path, exists) of every place searched, for the empty state."""
+        self.scanning = engine is not None
+        """True until the first scan finishes; the empty state waits for it."""
+        self._stop = asyncio.Event()
+        self._refresh_alerted: set[datetime] = set()
+        wanted = theme or load_state(self.state_file).get("theme")
+        self.theme = wanted if isinstance(wanted, str) and wanted in self.available_themes else DEFAULT_THEME
+        self._remember_theme = theme is None
+
+    # ------------------------------------------------------------------ layout
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="header"):
+            yield Label("zai-dash", id="hdr-title")
+            yield Label("", id="hdr-plan")
+            yield Label("", id="hdr-window")
+            yield Label("", id="hdr-badge")
+            yield Label("", id="hdr-preview")
+            yield Label(" DEMO ", id="hdr-demo")
+        if self.scanning:
+            # Mounted only while scanning: a LoadingIndicator repaints 16 times a second even when hidden.
+            with Horizontal(id="scanning"):
+                yield LoadingIndicator(id="scan-spinner")
+                yield Label("scanning your coding tools' logs…", id="scan-label")
+        with Vertical(id="body"):
+            with Horizontal(id="row-top"):
+                yield RefreshCountdown(self.clock, self.tz, id="countdown")
+                yield PromptGauge(id="gauge")
+            with Horizontal(id="row-mid"):
+                yield ForecastLine(self.tz, id="forecast")
+                yield SearchPanel(self.tz, id="search")
+            yield Static("", id="empty")
+            yield ToolsTable(id="tools")
+            yield TimelinePanel(self.tz, id="timeline")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        titles = {
+            "countdown": "Refresh",
+            "gauge": "Prompts this cycle",
+            "forecast": "Forecast",
+            "search": "Search MCP",
+            "tools": "Tools",
+            "timeline": "Timeline",
+        }
+        for wid, title in titles.items():
+            self.query_one(f"#{wid}").border_title = title
+        self.query_one("#hdr-demo").display = self.demo
+        self.set_interval(1.0, self.tick, name="countdown")
+        self.theme_changed_signal.subscribe(self, self._theme_changed)
+        if self.engine is not None:
+            self._first_scan()
+        if self.watch_terminal and not self.is_headless:
+            self.set_interval(TERMINAL_CHECK_SECONDS, self._check_terminal, name="terminal")
+            self._install_sighup()
+
+    def on_resize(self, event: Resize) -> None:
+        width = event.size.width
+        width_class = "narrow" if width <= COMPACT_WIDTH else "medium" if width < WIDE_WIDTH else "wide"
+        self.query_one(ToolsTable).set_width_class(width_class)
+        self.query_one(Footer).compact = width <= COMPACT_WIDTH
+        # The breakpoints may have swapped the countdown's form; bring the newly shown one up to date.
+        self.call_after_refresh(self.query_one(RefreshCountdown).tick)
+
+    # ------------------------------------------------------------------ data in
+
+    def show(self, snap: Snapshot) -> None:
+        """Render a snapshot under the configured plan (what the engine's watch yields).
+
+        With a plan preview active and an engine present, the preview is recomputed from the engine
+        so the screen keeps showing the previewed plan.
+        """
+        previous = self.base
+        self.base = snap
+        if self.preview_name is not None and self.engine is not None:
+            self._render(self.engine.snapshot(plan=self.engine.plan_named(self.preview_name)))
+        else:
+            self._render(snap)
+        if previous is not None:
+            self._alert(previous, snap)
+
+    def _render(self, snap: Snapshot) -> None:
+        self.snap = snap
+        now = self.clock.now()
+        with self.batch_update():
+            self._render_header(snap)
+            self.query_one(RefreshCountdown).set_cycle(snap.cycle)
+            self.query_one(PromptGauge).set_gauge(snap.prompts)
+            self.query_one(ForecastLine).set_snapshot(snap)
+            self.query_one(SearchPanel).set_gauge(snap.searches, snap.thresholds)
+            self.query_one(ToolsTable).set_rows(snap.tools, now)
+            self.query_one(TimelinePanel).set_snapshot(snap)
+            self._render_empty(snap)
+            self.query_one("#hdr-demo").display = self.demo or snap.demo
+
+    def _render_header(self, snap: Snapshot) -> None:
+        plan = snap.plan
+        per_cycle = fmt.count(plan.prompts_per_cycle)
+        self.query_one("#hdr-plan", Label).update(f"{plan.name.title()} plan · {per_cycle}/cycle")
+        cycle = snap.cycle
+        if cycle.state == "open" and cycle.start and cycle.end:
+            window = f"cycle {fmt.hhmm(cycle.start, self.tz)}–{fmt.hhmm(cycle.end, self.tz)}"
+        else:
+            window = "no open cycle"
+        self.query_one("#hdr-window", Label).update(window)
+        badge = self.query_one("#hdr-badge", Label)
+        provenance = snap.prompts.provenance
+        badge.update(f" {provenance} ")
+        for kind in ("local", "official", "estimate", "proxy"):
+            badge.set_class(provenance == kind, f"-{kind}")
+        preview = self.query_one("#hdr-preview", Label)
+        preview.display = self.preview_name is not None
+        preview.update(f" PREVIEW {plan.name.title()} — config unchanged " if self.preview_name else "")
+
+    def _render_empty(self, snap: Snapshot) -> None:
+        empty = not snap.has_data and not self.scanning
+        # Classes, not inline `display`: inline styles would beat the breakpoint rules in dash.tcss.
+        self.query_one("#body").set_class(empty, "-empty")
+        panel = self.query_one("#empty", Static)
+        if empty:
+            panel.update(empty_text(self.locations or locations_from(snap)))
+
+    def tick(self) -> None:
+        """Once a second: the countdown, and the "ago" column when its minute changes."""
+        countdown = self.query_one(RefreshCountdown)
+        countdown.tick()
+        self.query_one(ToolsTable).refresh_ago(self.clock.now())
+        cycle = countdown.cycle
+        if cycle is not None and cycle.end is not None and countdown.seconds_left() == 0:
+            self._cycle_refreshed(cycle.end)
+
+    # ------------------------------------------------------------------ alerts
+
+    def _alert(self, before: Snapshot, after: Snapshot) -> None:
+        old, new = LEVEL_RANK.get(before.prompts.level, 0), LEVEL_RANK.get(after.prompts.level, 0)
+        if new > old and after.cycle.start == before.cycle.start:
+            p = after.prompts
+            message = {
+                "warning": f"{p.percent:.0f} % of this cycle's prompts used — {fmt.count(p.left)} left",
+                "critical": f"{p.percent:.0f} % used — only {fmt.count(p.left)} prompts left this cycle",
+                "exhausted": "Prompt limit reached for this cycle",
+            }[after.prompts.level]
+            self._notify(message, "warning" if after.prompts.level == "warning" else "error")
+        b = before.cycle
+        if b.state == "open" and b.end is not None and after.at >= b.end and after.cycle.start != b.start:
+            self._cycle_refreshed(b.end)
+
+    def _cycle_refreshed(self, end: datetime) -> None:
+        if end in self._refresh_alerted:
+            return
+        self._refresh_alerted.add(end)
+        limit = self.base.plan.prompts_per_cycle if self.base else 0
+        at = fmt.hhmm(end, self.tz)
+        self._notify(f"Cycle refreshed at {at} — {fmt.count(limit)} prompts available", "information")
+
+    def _notify(self, message: str, severity: str) -> None:
+        self.notify(message, severity=severity, timeout=8)  # type: ignore[arg-type]
+        if self.bell_on_alert:
+            self.bell()
+
+    # ------------------------------------------------------------------ actions
+
+    async def action_quit(self) -> None:
+        """Quit with exit code 0."""
+        self._stop.set()
+        self.exit(0)
+
+    def action_rescan(self) -> None:
+        """Ask the engine to read every log again now."""
+        if self.engine is None:
+            self.notify("Nothing to rescan: no engine attached", severity="warning")
+            return
+        self.engine.rescan_now()
+        self.notify("Rescanning…", timeout=2)
+
+    def action_preview_plan(self) -> None:
+        """Cycle the plan preview: each of `plan_names`, then back to the configured plan."""
+        order: list[str | None] = [*self.plan_names, None]
+        current = order.index(self.preview_name) if self.preview_name in order else len(order) - 1
+        self.preview(order[(current + 1) % len(order)])
+
+    def preview(self, name: str | None) -> None:
+        """Show the numbers under plan `name` (None = the configured plan); config is never touched."""
+        if self.engine is None:
+            self.notify("Plan preview needs the engine", severity="warning")
+            return
+        self.preview_name = name
+        plan = None if name is None else self.engine.plan_named(name)
+        snap = self.engine.snapshot() if plan is None else self.engine.snapshot(plan=plan)
+        self._render(snap)
+        said = f"Previewing the {name.title()} plan" if name else "Back to the configured plan"
+        self.notify(said, timeout=2)
+
+    def action_toggle_tools(self) -> None:
+        """Show or hide the tools table."""
+        self.query_one("#body").toggle_class("-hide-tools")
+
+    def action_help(self) -> None:
+        """Open the help screen (or close it)."""
+        if isinstance(self.screen, HelpScreen):
+            self.screen.dismiss(None)
+        else:
+            self.push_screen(HelpScreen())
+
+    # ------------------------------------------------------------------ workers
+
+    @work(thread=True, group="scan", exit_on_error=False, description="First scan of the tools' logs")
+    def _first_scan(self) -> None:
+        engine = self.engine
+        assert engine is not None
+        engine.scan()
+        self.post_message(ScanFinished(engine.snapshot(), engine.search_locations()))
+
+    def on_scan_finished(self, message: ScanFinished) -> None:
+        self._scan_done()
+        self.locations = message.locations
+        if message.snapshot is not None:
+            self.show(message.snapshot)
+        self._watch()
+
+    def _scan_done(self) -> None:
+        self.scanning = False
+        for row in self.query("#scanning"):
+            row.remove()
+
+    @work(exclusive=True, group="watch", exit_on_error=False, description="Watching the tools' logs")
+    async def _watch(self) -> None:
+        assert self.engine is not None
+        async for snap in self.engine.watch(self._stop):
+            self.post_message(SnapshotReady(snap))
+
+    def on_snapshot_ready(self, message: SnapshotReady) -> None:
+        self.show(message.snapshot)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        worker = event.worker
+        if event.state is not WorkerState.ERROR:
+            return
+        reason = f"{type(worker.error).__name__}: {worker.error}" if worker.error else "unknown error"
+        if worker.group == "scan":
+            self._scan_done()
+            self.notify(f"The first scan failed ({reason}); watching anyway", severity="error", timeout=10)
+            self._watch()
+        elif worker.group == "watch" and not self._stop.is_set():
+            # Keep the last good numbers on screen and try again shortly rather than going blank.
+            self.notify(f"Watching stopped ({reason}); retrying in 5 s", severity="error", timeout=10)
+            self.set_timer(5.0, self._watch)
+
+    # ------------------------------------------------------------------ terminal and theme
+
+    def _check_terminal(self) -> None:
+        # dolphie's guard: a dashboard whose terminal vanished would otherwise spin forever.
+        stdin = sys.__stdin__
+        if stdin is None or stdin.closed or not stdin.isatty():
+            self._stop.set()
+            self.exit(0)
+
+    def _install_sighup(self) -> None:
+        if not hasattr(signal, "SIGHUP"):
+            return
+        try:
+            asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self._hangup)
+        except (NotImplementedError, RuntimeError, ValueError):
+            pass
+
+    def _hangup(self) -> None:
+        self._stop.set()
+        self.exit(0)
+
+    def _theme_changed(self, theme: Any) -> None:
+        if self._remember_theme:
+            save_state(self.state_file, theme=getattr(theme, "name", str(theme)))
+
+    async def on_unmount(self) -> None:
+        self._stop.set()
+
+
+def locations_from(snap: Snapshot) -> list[tuple[str, str, bool]]:
+    """(tool, path, exists) from the snapshot's source health, when no engine listed them."""
+    return [(s.tool or s.name, path, exists) for s in snap.sources for path, exists in s.roots]
+
+
+def empty_text(locations: Iterable[tuple[str, str, bool]]) -> str:
+    """The empty state: what was searched, how to point zai-dash elsewhere, and the demo."""
+    home = str(Path.home())
+    lines = ["[b]No coding-tool usage found yet.[/b] Searched:"]
+    seen = False
+    for tool, path, exists in locations:
+        seen = True
+        shown = "~" + path[len(home) :] if path.startswith(home) else path
+        name = TOOL_NAMES.get(tool, tool)
+        lines.append(f"  {'✔' if exists else '✖'} {name:<13} {shown}{'' if exists else '  (not found)'}")
+    if not seen:
+        lines.append("  (no locations configured)")
+    lines += [
+        "Logs elsewhere? In ~/.config/zai-dash/config.toml add",
+        '  [tools.claude-code]  roots = ["/path/to/.claude"]   (or set CLAUDE_CONFIG_DIR)',
+        "Just looking? Run [b]zai-dash --demo[/b] for a simulated session.",
+    ]
+    return "\n".join(lines)
+
+
+def run_dashboard(
+    engine: EngineLike,
+    clock: Clock,
+    *,
+    demo: bool = False,
+    plan_names: tuple[str, ...] = ("lite", "pro", "max"),
+    bell: bool = False,
+    theme: str | None = None,
+    mouse: bool = True,
+    on_exit: Callable[[], object] | None = None,
+    tz: tzinfo | None = None,
+) -> int:
+    """Run the dashboard until the user quits; returns the process exit code.
+
+    Args:
+        engine: the usage engine (scanned and watched by the app's workers).
+        clock: the clock the countdown reads.
+        demo: label the screen DEMO.
+        plan_names: plans `p` cycles through.
+        bell: ring the terminal bell with alerts.
+        theme: a theme for this run; else the remembered one.
+        mouse: False keeps tmux's own mouse and copy mode working.
+        on_exit: called once the terminal is restored (e.g. the demo removing its temp dir).
+        tz: display timezone; None = local.
+    """
+    # The engine knows the user's configured timezone; times on screen follow it.
+    zone = tz if tz is not None else getattr(engine, "tz", None)
+    app = DashApp(engine, clock, demo=demo, plan_names=plan_names, bell=bell, theme=theme, tz=zone)
+    try:
+        app.run(mouse=mouse)
+    finally:
+        if on_exit is not None:
+            on_exit()
+    code = app.return_code
+    return 0 if code is None else code
