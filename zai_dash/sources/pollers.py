@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 
+import httpx
+
 MAX_BACKOFF = 900.0
 """Longest wait between failed attempts (15 min), unless `Retry-After` asks for more."""
 MAX_RETRY_AFTER = 3600.0
@@ -224,3 +226,45 @@ async def _wait_any(stop: asyncio.Event, wake: asyncio.Event, timeout: float) ->
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
     wake.clear()
+
+
+class HttpPollSource:
+    """Plumbing shared by the HTTP sources: one client while the loop runs, one-shot refreshes, `r`.
+
+    Subclasses set `poller` and `timeout` in `__init__` and implement `_fetch_with(client)`.
+    """
+
+    poller: Poller
+    timeout: float
+    _client: httpx.AsyncClient | None = None
+
+    def _new_client(self) -> httpx.AsyncClient:
+        # No redirects: an Authorization header must never follow one to another host.
+        return httpx.AsyncClient(timeout=httpx.Timeout(self.timeout), follow_redirects=False)
+
+    async def _fetch_with(self, client: httpx.AsyncClient) -> Attempt:
+        raise NotImplementedError
+
+    async def _fetch_any_client(self) -> Attempt:
+        """Fetch with the loop's client when running, else with a short-lived one."""
+        if self._client is not None:
+            return await self._fetch_with(self._client)
+        async with self._new_client() as client:
+            return await self._fetch_with(client)
+
+    async def refresh(self) -> Attempt:
+        """One recorded poll outside the loop (`report`, `status`, `doctor`)."""
+        return await self.poller.poll_once()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Poll until `stop` is set, sharing one HTTP client."""
+        async with self._new_client() as client:
+            self._client = client
+            try:
+                await self.poller.run(stop)
+            finally:
+                self._client = None
+
+    def poll_now(self) -> None:
+        """Poll at once (the TUI's `r`)."""
+        self.poller.poll_now()

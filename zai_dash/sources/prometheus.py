@@ -8,7 +8,6 @@ may name env vars (`${LITELLM_MASTER_KEY}`); they are secrets and never shown.
 
 from __future__ import annotations
 
-import asyncio
 import random
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -32,7 +31,7 @@ from zai_dash.domain.proxy import (
 from zai_dash.domain.snapshot import SourceHealth
 from zai_dash.redact import Redactor, redact_url
 from zai_dash.sources.base import SourceContext
-from zai_dash.sources.pollers import Attempt, Poller, network_reason, parse_retry_after
+from zai_dash.sources.pollers import Attempt, HttpPollSource, Poller, network_reason, parse_retry_after
 
 DEFAULT_INTERVAL = 15.0
 MIN_INTERVAL = 5.0
@@ -119,7 +118,7 @@ def parse_exposition(text: str, content_type: str) -> list[MetricSample]:
     return samples
 
 
-class PrometheusSource:
+class PrometheusSource(HttpPollSource):
     """Polls one metrics endpoint.
 
     Args:
@@ -158,6 +157,7 @@ class PrometheusSource:
             self.problems.append("no metrics to read: set a preset or a metric map")
         self.state = ProxyState(self.metric_map)
         self._client: httpx.AsyncClient | None = None
+        self.timeout = settings.timeout
         self.poller = Poller(
             settings.name,
             self.fetch,
@@ -177,13 +177,7 @@ class PrometheusSource:
         """One scrape."""
         if self.problems:
             return Attempt(False, "config-error", self.redact(f"{self.name}: {self.problems[0]}"))
-        if self._client is not None:
-            return await self._fetch_with(self._client)
-        async with self._new_client() as client:
-            return await self._fetch_with(client)
-
-    def _new_client(self) -> httpx.AsyncClient:
-        return httpx.AsyncClient(timeout=httpx.Timeout(self.settings.timeout), follow_redirects=False)
+        return await self._fetch_any_client()
 
     async def _fetch_with(self, client: httpx.AsyncClient) -> Attempt:
         name, timeout = self.name, self.settings.timeout
@@ -219,23 +213,6 @@ class PrometheusSource:
         if self.settings.preset == "litellm":
             return LITELLM_401.format(name=self.name)
         return f"401 from {self.name}: the endpoint wants credentials; set headers in its [[proxy]] table"
-
-    async def refresh(self) -> Attempt:
-        """One recorded poll outside the loop."""
-        return await self.poller.poll_once()
-
-    async def run(self, stop: asyncio.Event) -> None:
-        """Poll until `stop` is set, sharing one HTTP client."""
-        async with self._new_client() as client:
-            self._client = client
-            try:
-                await self.poller.run(stop)
-            finally:
-                self._client = None
-
-    def poll_now(self) -> None:
-        """Poll at once."""
-        self.poller.poll_now()
 
     def row(self, now: datetime, cycle_start: datetime | None) -> dict[str, Any]:
         """`Snapshot.proxies` entry: totals, since-cycle deltas, rates, age and stale flag."""

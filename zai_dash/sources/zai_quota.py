@@ -11,7 +11,6 @@ Pure rules (envelope decision, row mapping) live in `zai_dash.domain.official`.
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
 import json
 import random
@@ -38,7 +37,7 @@ from zai_dash.domain.official import (
 from zai_dash.domain.snapshot import SourceHealth
 from zai_dash.redact import Redactor, key_hint, redact_url
 from zai_dash.sources.base import SourceContext
-from zai_dash.sources.pollers import Attempt, Poller, network_reason, parse_retry_after
+from zai_dash.sources.pollers import Attempt, HttpPollSource, Poller, network_reason, parse_retry_after
 
 NAME = "zai-quota"
 QUOTA_PATH = "/api/monitor/usage/quota/limit"
@@ -175,7 +174,7 @@ class _Route:
     form: str  # "raw" or "bearer"
 
 
-class ZaiQuotaSource:
+class ZaiQuotaSource(HttpPollSource):
     """Polls the quota endpoint and keeps the last good reading.
 
     Args:
@@ -209,6 +208,7 @@ class ZaiQuotaSource:
         self._hosts = dict(hosts or HOSTS)
         self._worked: tuple[str, str] | None = None  # (url, form) that last succeeded
         self._client: httpx.AsyncClient | None = None
+        self.timeout = settings.timeout
         self.reading: QuotaReading | None = None
         """The last successful reading."""
         self.skipped: dict[str, int] = {}
@@ -257,14 +257,7 @@ class ZaiQuotaSource:
             return Attempt(False, QuotaStatus.DISABLED.value, "Z.ai quota endpoint is off (enable it in [api])")
         if not self.key.key:
             return Attempt(False, QuotaStatus.NO_KEY.value, self.redact(self.key.problem))
-        if self._client is not None:
-            return await self._fetch_with(self._client)
-        async with self._new_client() as client:
-            return await self._fetch_with(client)
-
-    def _new_client(self) -> httpx.AsyncClient:
-        # No redirects: an Authorization header must never follow one to another host.
-        return httpx.AsyncClient(timeout=httpx.Timeout(self.settings.timeout), follow_redirects=False)
+        return await self._fetch_any_client()
 
     async def _fetch_with(self, client: httpx.AsyncClient) -> Attempt:
         key = self.key.key or ""
@@ -354,23 +347,6 @@ class ZaiQuotaSource:
             return None
         seconds = (five.next_reset - now).total_seconds()
         return seconds + RESET_GRACE if seconds >= 0 else None
-
-    async def refresh(self) -> Attempt:
-        """One recorded poll outside the loop (`report`, `status`, `doctor`)."""
-        return await self.poller.poll_once()
-
-    async def run(self, stop: asyncio.Event) -> None:
-        """Poll until `stop` is set, sharing one HTTP client."""
-        async with self._new_client() as client:
-            self._client = client
-            try:
-                await self.poller.run(stop)
-            finally:
-                self._client = None
-
-    def poll_now(self) -> None:
-        """Poll at once (the TUI's `r`)."""
-        self.poller.poll_now()
 
     # --- views ------------------------------------------------------------------------------------
 
