@@ -54,6 +54,14 @@ class SourceContext:
         value = self.env.get(name)
         return Path(value) if value else self.home / default
 
+    def path_relevant(self, path: Path) -> bool:
+        """Whether `path` exists and was modified since `since` (one stat, no read)."""
+        try:
+            mtime = path.stat().st_mtime
+        except OSError:
+            return False
+        return self.mtime_relevant(mtime)
+
     def mtime_relevant(self, mtime: float) -> bool:
         """Whether a file last modified at `mtime` (epoch s) may hold records newer than `since`."""
         return self.since is None or mtime >= self.since.timestamp()

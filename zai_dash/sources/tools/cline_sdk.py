@@ -92,11 +92,7 @@ class ClineDataSource(ToolSource):
             if not entry.is_dir():
                 continue
             path = Path(entry.path) / f"{entry.name}{MESSAGES_SUFFIX}"
-            try:
-                mtime = path.stat().st_mtime
-            except OSError:
-                continue
-            if self.ctx.mtime_relevant(mtime):
+            if self.ctx.path_relevant(path):
                 found.append(path)
         return sorted(found)
 

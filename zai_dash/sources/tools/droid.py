@@ -145,11 +145,7 @@ class DroidSource(ToolSource):
                     if not name.endswith(".jsonl"):
                         continue
                     path = Path(dirpath) / name
-                    try:
-                        mtime = path.stat().st_mtime
-                    except OSError:
-                        continue
-                    if self.ctx.mtime_relevant(mtime):
+                    if self.ctx.path_relevant(path):
                         found.append(path)
         return found
 

@@ -262,12 +262,7 @@ class TaskFolders:
         seen: set[Path] = set()
         for tasks_dir in tasks_dirs:
             for task_dir in _task_dirs(tasks_dir):
-                ui = task_dir / UI_MESSAGES
-                try:
-                    mtime = ui.stat().st_mtime
-                except OSError:
-                    continue
-                if not self.ctx.mtime_relevant(mtime):
+                if not self.ctx.path_relevant(task_dir / UI_MESSAGES):
                     continue
                 seen.add(task_dir)
                 events.extend(self._poll_task(task_dir, mtime, aliases, parent_of))
