@@ -262,7 +262,12 @@ class TaskFolders:
         seen: set[Path] = set()
         for tasks_dir in tasks_dirs:
             for task_dir in _task_dirs(tasks_dir):
-                if not self.ctx.path_relevant(task_dir / UI_MESSAGES):
+                ui = task_dir / UI_MESSAGES
+                try:
+                    mtime = ui.stat().st_mtime  # also passed on: the task's last save
+                except OSError:
+                    continue
+                if not self.ctx.mtime_relevant(mtime):
                     continue
                 seen.add(task_dir)
                 events.extend(self._poll_task(task_dir, mtime, aliases, parent_of))
