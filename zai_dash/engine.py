@@ -39,9 +39,9 @@ CALL_HORIZON = timedelta(hours=24)
 The cycle chains from the last gap longer than 5 h; a day of history covers that for anyone who
 sleeps. MCP calls are kept for the whole month window.
 """
-RESCAN_EVERY = 10.0
+RESCAN_EVERY = 60.0
 """Seconds between slow rescans that catch missed wake-ups and new roots."""
-HEARTBEAT_EVERY = 30.0
+HEARTBEAT_EVERY = 60.0
 """Seconds between snapshots sent even when nothing changed (statuses age, cycles end)."""
 DEBOUNCE_MS = 150
 CACHE_SAVE_EVERY = 60.0
@@ -111,8 +111,12 @@ class Engine:
 
     # -- reading -----------------------------------------------------------------------------
 
-    def scan(self) -> bool:
-        """Poll every source once and fold what is new into the ledger (blocking).
+    def scan(self, paths: set[Path] | None = None) -> bool:
+        """Poll sources once and fold what is new into the ledger (blocking).
+
+        Args:
+            paths: paths a wake-up named; only sources with a root above one of them are polled.
+                None (the first scan, a periodic rescan, `r`): every source.
 
         Returns:
             Whether anything changed.
@@ -121,7 +125,7 @@ class Engine:
         with self._lock:
             now = self.clock.now()
             month_start, _ = month_window(now, self.config.renewal_day, self.tz)
-            for source in self.sources:
+            for source in self.sources if paths is None else self._sources_under(paths):
                 try:
                     batch = source.poll()
                 except Exception as exc:  # a bug in one adapter must not take the others down
@@ -154,6 +158,15 @@ class Engine:
         with self._lock:
             cache.save(cache.cache_path(dict(self.ctx.env)), self._cache_fingerprint(), self.ledger, self.sources)
             self._saved_version = self.ledger.version
+
+    def _sources_under(self, changed: set[Path]) -> list[ToolSource]:
+        """Sources with a root that holds (or is) one of the changed paths."""
+        picked = []
+        for source in self.sources:
+            roots = [r.path for r in source.roots() if r.exists]
+            if any(p == root or root in p.parents for p in changed for root in roots):
+                picked.append(source)
+        return picked
 
     def rescan_now(self) -> None:
         """Make `watch` rescan at once and poll every endpoint now (the TUI's `r`)."""
@@ -322,8 +335,10 @@ class Engine:
                 else:
                     waker = self._ticks(RESCAN_EVERY, watch_stop)
                 try:
-                    async for _ in waker:
-                        changed = await asyncio.to_thread(self.scan)
+                    async for batch in waker:
+                        # A batch names what changed; an empty one is the slow timer: look everywhere.
+                        woken = {Path(p) for _, p in batch} if batch else None
+                        changed = await asyncio.to_thread(self.scan, woken)
                         if changed or loop.time() - last_yield >= HEARTBEAT_EVERY:
                             last_yield = loop.time()
                             yield await asyncio.to_thread(self.published_snapshot)

@@ -1,0 +1,89 @@
+"""Engine behaviour that no single source owns: targeted wake-ups, fault isolation, live watch."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+from tests.conftest import FIXED_NOW
+from tests.test_cli import SESSION, write_known_fixture
+from zai_dash.clock import FixedClock, SystemClock
+from zai_dash.config import Config
+from zai_dash.engine import Engine
+from zai_dash.sources.base import Root, SourceBatch, SourceContext, ToolSource
+
+
+class CountingSource(ToolSource):
+    """A source that only counts its polls."""
+
+    tools = ("goose",)
+
+    def __init__(self, ctx: SourceContext, name: str, root: Path, fail: bool = False) -> None:
+        super().__init__(ctx)
+        self.name, self.root, self.fail, self.polls = name, root, fail, 0
+
+    def roots(self) -> list[Root]:
+        return [Root(self.root, self.root.exists())]
+
+    def poll(self) -> SourceBatch:
+        self.polls += 1
+        if self.fail:
+            raise RuntimeError("adapter bug")
+        return SourceBatch()
+
+    def file_count(self) -> int:
+        return 0
+
+
+def test_wake_up_polls_only_the_sources_under_the_changed_paths(tmp_path: Path, ctx: SourceContext) -> None:
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir()
+    b.mkdir()
+    sa, sb = CountingSource(ctx, "a", a), CountingSource(ctx, "b", b)
+    engine = Engine(Config(), ctx=ctx, clock=FixedClock(FIXED_NOW), sources=[sa, sb])
+    engine.scan({a / "x" / "session.jsonl"})
+    assert (sa.polls, sb.polls) == (1, 0)
+    engine.scan(None)
+    assert (sa.polls, sb.polls) == (2, 1)
+
+
+def test_a_failing_adapter_is_isolated_and_reported(tmp_path: Path, ctx: SourceContext) -> None:
+    bad = CountingSource(ctx, "bad", tmp_path, fail=True)
+    good = CountingSource(ctx, "good", tmp_path)
+    engine = Engine(Config(), ctx=ctx, clock=FixedClock(FIXED_NOW), sources=[bad, good])
+    engine.scan()
+    assert good.polls == 1
+    health = {h.name: h for h in engine.snapshot().sources}
+    assert health["bad"].status == "error" and "adapter bug" in health["bad"].detail
+
+
+def test_watch_sees_an_appended_prompt_within_a_second(home: Path, ctx: SourceContext) -> None:
+    write_known_fixture(home)
+    log = home / ".claude" / "projects" / "-home-u-proj" / f"{SESSION}.jsonl"
+    engine = Engine(Config(), ctx=SourceContext(home=home, env=ctx.env), clock=SystemClock())
+    engine.publish_state = False
+    engine.scan()
+
+    async def run() -> float:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        watcher = engine.watch(stop)
+        first = asyncio.ensure_future(watcher.__anext__())
+        await asyncio.sleep(0.3)  # let the watcher start
+        ts = "2026-11-26T08:59:00.000Z"
+        rec = {"type": "user", "sessionId": SESSION, "uuid": "live-1", "timestamp": ts,
+               "message": {"role": "user", "content": "one more"}}  # fmt: skip
+        started = loop.time()
+        with open(log, "a") as fh:
+            fh.write(json.dumps(rec) + "\n")
+        snap = await asyncio.wait_for(first, timeout=5)
+        took = loop.time() - started
+        stop.set()
+        await watcher.aclose()
+        assert snap is not None
+        return took
+
+    took = asyncio.run(run())
+    assert took < 1.0
+    assert any(e.tool == "claude-code" and "live-1" in e.key for e in engine.ledger.events())
