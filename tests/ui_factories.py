@@ -89,6 +89,7 @@ def make_snapshot(
     payg_tool: str | None = None,
     thresholds: Thresholds | None = None,
     demo: bool = False,
+    official_reset: datetime | None = None,
 ) -> Snapshot:
     """A snapshot of a Claude Code session that opened `opened_ago` before `now`.
 
@@ -104,6 +105,7 @@ def make_snapshot(
         payg_tool: a tool whose configured endpoint is pay-as-you-go.
         thresholds: gauge levels.
         demo: the demo flag.
+        official_reset: a fresh official 5-hour reset time that anchors the cycle (as the engine passes it).
     """
     opened = now - opened_ago
     sessions = [
@@ -132,6 +134,7 @@ def make_snapshot(
         tool_configs=configs,
         sources=sources,
         demo=demo,
+        official_reset=official_reset,
     )
 
 
@@ -226,3 +229,167 @@ def write_claude_history(home: Path, now: datetime, prompts: int = 3) -> Path:
         lines += [claude_prompt_line(ts, n + 1), claude_call_line(ts + timedelta(seconds=3), n + 1)]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
+
+
+# --- official quota and proxies (issue 6): rows built by the real domain functions ---------------
+
+
+def quota_payload(*limits: dict[str, object], level: str = "pro") -> dict[str, object]:
+    """A quota/limit success envelope with these `data.limits` rows (reference §7 shapes)."""
+    from tests.http_fixtures import envelope
+
+    return envelope({"level": level, "limits": list(limits)})
+
+
+def five_hour_limit(percentage: float, reset: datetime | None = NOW + timedelta(hours=1)) -> dict[str, object]:
+    """A V1/V2 5-hour TOKENS_LIMIT row with a rounded percentage."""
+    row: dict[str, object] = {"type": "TOKENS_LIMIT", "unit": 3, "number": 5, "percentage": percentage}
+    if reset is not None:
+        row["nextResetTime"] = int(reset.timestamp() * 1000)
+    return row
+
+
+def weekly_limit(percentage: float, reset: datetime = NOW + timedelta(days=3, hours=4)) -> dict[str, object]:
+    """A V2 weekly TOKENS_LIMIT row."""
+    ms = int(reset.timestamp() * 1000)
+    return {"type": "TOKENS_LIMIT", "unit": 6, "number": 1, "percentage": percentage, "nextResetTime": ms}
+
+
+def official_rows(
+    payload: Mapping[str, object],
+    *,
+    now: datetime = NOW,
+    fetched_ago: timedelta = timedelta(seconds=20),
+    stale: bool = False,
+) -> tuple[dict[str, object], ...]:
+    """`Snapshot.official` for one response body: `parse_limits` then `row_json`, as the quota source does."""
+    from zai_dash.domain.official import parse_limits, row_json
+
+    reading = parse_limits(payload["data"], now - fetched_ago)
+    return tuple(row_json(r, now, stale=stale, level=reading.level, version=reading.version) for r in reading.rows)
+
+
+def with_official(
+    snap: Snapshot,
+    payload: Mapping[str, object],
+    *,
+    fetched_ago: timedelta = timedelta(seconds=20),
+    stale: bool = False,
+    calibration: list[tuple[float, int]] | None = None,
+    health: tuple[str, str] | None = None,
+    margin: float = 15.0,
+) -> Snapshot:
+    """`snap` as the engine builds it with the quota endpoint on: official rows, reconciliation, the
+    official monthly MCP row in the search gauge, and a `zai-quota` health row.
+
+    Args:
+        snap: the local snapshot.
+        payload: the quota response envelope.
+        fetched_ago: age of the reading.
+        stale: whether the reading is stale (the last poll failed or is too old).
+        calibration: (official percent, local equivalents) observations fed to a real `Calibration`.
+        health: (status, detail) of the quota source; ok with a success line by default.
+        margin: the drift margin.
+    """
+    from dataclasses import replace
+
+    from zai_dash.domain.official import Calibration, reconcile
+    from zai_dash.domain.snapshot import official_searches
+
+    rows = official_rows(payload, now=snap.at, fetched_ago=fetched_ago, stale=stale)
+    cal = Calibration()
+    five = next((r for r in rows if r["kind"] == "five-hour"), None)
+    for percent, equivalents in calibration or []:
+        cal.observe(percent, equivalents, five["next_reset"] if five else None)  # type: ignore[arg-type]
+    recon = reconcile(rows, snap.prompts.percent, margin=margin, calibration=cal)
+    status, detail = health or ("ok", "ok: quota row(s) from 127.0.0.1 (plan pro, V1)")
+    sources = (*snap.sources, SourceHealth("zai-quota", None, status, detail))
+    monthly = next((r for r in rows if r["kind"] == "monthly-mcp" and not r["stale"]), None)
+    searches = official_searches(snap.searches, monthly) if monthly else snap.searches
+    return replace(snap, official=rows, reconciliation=recon, searches=searches, sources=sources)
+
+
+def litellm_row(
+    name: str = "litellm",
+    *,
+    now: datetime = NOW,
+    cycle_start: datetime | None = NOW - timedelta(hours=2),
+    calls: Mapping[str, int] | None = None,
+    scraped_ago: timedelta = timedelta(seconds=10),
+    status: str = "ok",
+    message: str = "ok: 42 samples, 5 series matched",
+) -> dict[str, object]:
+    """A LiteLLM endpoint's `proxy_row`: a real `prometheus_client` exposition, parsed by the real parser,
+    fed to a real `ProxyState` (a baseline scrape, then one after `calls` more requests per model)."""
+    from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+
+    from tests.http_fixtures import LiteLLMMetrics
+    from zai_dash.domain.proxy import ProxyState, build_metric_map, proxy_row
+    from zai_dash.sources.prometheus import parse_exposition
+
+    metrics = LiteLLMMetrics()
+    metrics.call("glm-4.6", 500, 100)
+    state = ProxyState(build_metric_map("litellm"))
+    last = now - scraped_ago
+    state.update(
+        parse_exposition(generate_latest(metrics.registry).decode(), CONTENT_TYPE_LATEST), last - timedelta(minutes=5)
+    )
+    for model, n in (calls if calls is not None else {"glm-4.6": 12, "glm-4.5-air": 3}).items():
+        for _ in range(n):
+            metrics.call(model, 1000, 200)
+    state.update(parse_exposition(generate_latest(metrics.registry).decode(), CONTENT_TYPE_LATEST), last)
+    return proxy_row(
+        name=name,
+        url="http://127.0.0.1:4000/metrics",
+        preset="litellm",
+        state=state,
+        status=status,
+        message=message,
+        now=now,
+        cycle_start=cycle_start,
+        stale_after=timedelta(seconds=90),
+    )
+
+
+def unauthorized_row(name: str = "litellm", now: datetime = NOW) -> dict[str, object]:
+    """A LiteLLM endpoint that answered 401 before any good scrape (its message from the real source)."""
+    from zai_dash.domain.proxy import ProxyState, build_metric_map, proxy_row
+    from zai_dash.sources.prometheus import LITELLM_401
+
+    return proxy_row(
+        name=name,
+        url="http://127.0.0.1:4000/metrics",
+        preset="litellm",
+        state=ProxyState(build_metric_map("litellm")),
+        status="unauthorized",
+        message=LITELLM_401.format(name=name),
+        now=now,
+        cycle_start=None,
+        stale_after=timedelta(seconds=90),
+    )
+
+
+def exporter_row(
+    machine: str, snap: Snapshot, *, now: datetime = NOW, scraped_ago: timedelta = timedelta(seconds=10)
+) -> dict[str, object]:
+    """Another machine's zai-dash exporter as a proxy row: `exporter.render` of its snapshot, parsed by the
+    real parser into a `ProxyState` with the `zai-dash` preset."""
+    from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+    from zai_dash.domain.proxy import ProxyState, build_metric_map, proxy_row
+    from zai_dash.exporter import render
+    from zai_dash.sources.prometheus import parse_exposition
+
+    state = ProxyState(build_metric_map("zai-dash"))
+    state.update(parse_exposition(render(snap, machine).decode(), CONTENT_TYPE_LATEST), now - scraped_ago)
+    return proxy_row(
+        name=machine,
+        url=f"http://{machine}:9464/metrics",
+        preset="zai-dash",
+        state=state,
+        status="ok",
+        message="ok",
+        now=now,
+        cycle_start=snap.cycle.start,
+        stale_after=timedelta(seconds=90),
+    )

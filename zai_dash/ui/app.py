@@ -31,7 +31,9 @@ from zai_dash.ui.countdown import RefreshCountdown
 from zai_dash.ui.forecast_line import ForecastLine
 from zai_dash.ui.help_screen import HelpScreen
 from zai_dash.ui.messages import ScanFinished, SnapshotReady
-from zai_dash.ui.prompt_gauge import PromptGauge
+from zai_dash.ui.official_panel import OfficialPanel
+from zai_dash.ui.prompt_gauge import OfficialView, PromptGauge
+from zai_dash.ui.proxy_panel import ProxyPanel, machine_rows
 from zai_dash.ui.search_panel import SearchPanel
 from zai_dash.ui.state import load_state, save_state, state_path
 from zai_dash.ui.timeline import TimelinePanel
@@ -44,6 +46,8 @@ COMPACT_WIDTH = 60
 """At or below this many columns the layout is a compact single column."""
 WIDE_WIDTH = 100
 """From this many columns panels sit two abreast."""
+ROOMY_HEIGHT = 30
+"""From this many rows the official-quota and proxies panels show a line per window/endpoint."""
 DEFAULT_THEME = "textual-dark"
 
 
@@ -151,6 +155,10 @@ class DashApp(App[int]):
             with Horizontal(id="row-mid"):
                 yield ForecastLine(self.tz, id="forecast")
                 yield SearchPanel(self.tz, id="search")
+            # Opt-in sources: hidden by class until the snapshot carries official rows or proxies.
+            with Horizontal(id="row-extra"):
+                yield OfficialPanel(self.tz, id="official")
+                yield ProxyPanel(id="proxies")
             yield Static("", id="empty")
             yield ToolsTable(id="tools")
             yield TimelinePanel(self.tz, id="timeline")
@@ -162,6 +170,8 @@ class DashApp(App[int]):
             "gauge": "Prompts this cycle",
             "forecast": "Forecast",
             "search": "Search MCP",
+            "official": "Official quota (Z.ai)",
+            "proxies": "Proxies",
             "tools": "Tools",
             "timeline": "Timeline",
         }
@@ -180,6 +190,10 @@ class DashApp(App[int]):
         width = event.size.width
         width_class = "narrow" if width <= COMPACT_WIDTH else "medium" if width < WIDE_WIDTH else "wide"
         self.query_one(ToolsTable).set_width_class(width_class)
+        compact = width <= COMPACT_WIDTH or event.size.height < ROOMY_HEIGHT
+        now = self.clock.now()
+        self.query_one(OfficialPanel).set_compact(compact, now)
+        self.query_one(ProxyPanel).set_compact(compact, now)
         self.query_one(Footer).compact = width <= COMPACT_WIDTH
         # The breakpoints may have swapped the countdown's form; bring the newly shown one up to date.
         self.call_after_refresh(self.query_one(RefreshCountdown).tick)
@@ -207,10 +221,13 @@ class DashApp(App[int]):
         with self.batch_update():
             self._render_header(snap)
             self.query_one(RefreshCountdown).set_cycle(snap.cycle)
-            self.query_one(PromptGauge).set_gauge(snap.prompts)
+            official = OfficialView.of(snap.reconciliation, snap.official, snap.thresholds, snap.at)
+            self.query_one(PromptGauge).set_gauge(snap.prompts, official, now)
             self.query_one(ForecastLine).set_snapshot(snap)
             self.query_one(SearchPanel).set_gauge(snap.searches, snap.thresholds)
-            self.query_one(ToolsTable).set_rows(snap.tools, now)
+            self.query_one(OfficialPanel).set_data(snap.official, snap.sources, snap.at, now)
+            self.query_one(ProxyPanel).set_rows(snap.proxies, snap.at, now)
+            self.query_one(ToolsTable).set_rows(snap.tools, now, machine_rows(snap.proxies))
             self.query_one(TimelinePanel).set_snapshot(snap)
             self._render_empty(snap)
             self.query_one("#hdr-demo").display = self.demo or snap.demo
@@ -226,7 +243,8 @@ class DashApp(App[int]):
             window = "no open cycle"
         self.query_one("#hdr-window", Label).update(window)
         badge = self.query_one("#hdr-badge", Label)
-        provenance = snap.prompts.provenance
+        # The figure the gauge leads with: official only while Z.ai's reading is fresh.
+        provenance = snap.reconciliation.get("primary") or snap.prompts.provenance
         badge.update(f" {provenance} ")
         for kind in ("local", "official", "estimate", "proxy"):
             badge.set_class(provenance == kind, f"-{kind}")
@@ -246,7 +264,12 @@ class DashApp(App[int]):
         """Once a second: the countdown, and the "ago" column when its minute changes."""
         countdown = self.query_one(RefreshCountdown)
         countdown.tick()
-        self.query_one(ToolsTable).refresh_ago(self.clock.now())
+        now = self.clock.now()
+        self.query_one(ToolsTable).refresh_ago(now)
+        # Official resets and ages are recomputed from the clock too; each repaints only when its text changes.
+        self.query_one(PromptGauge).tick(now)
+        self.query_one(OfficialPanel).tick(now)
+        self.query_one(ProxyPanel).tick(now)
         cycle = countdown.cycle
         if cycle is not None and cycle.end is not None and countdown.seconds_left() == 0:
             self._cycle_refreshed(cycle.end)

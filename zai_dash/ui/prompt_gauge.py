@@ -1,8 +1,15 @@
-"""The prompt gauge: prompt-equivalents used against the cycle's limit."""
+"""The prompt gauge: prompt-equivalents used against the cycle's limit.
+
+With Z.ai's quota endpoint on, a fresh official percentage is the primary figure and the local
+estimate sits beside it; a stale one is shown with its age after the local figures, never as fresh.
+"""
 
 from __future__ import annotations
 
-from typing import ClassVar
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, ClassVar
 
 from rich.console import RenderableType
 from rich.style import Style
@@ -12,8 +19,10 @@ from textual.renderables.bar import Bar
 from textual.widget import Widget
 from textual.widgets import Static
 
+from zai_dash.domain.plans import Thresholds
 from zai_dash.domain.snapshot import PromptGauge as GaugeData
 from zai_dash.ui import fmt
+from zai_dash.ui.official_panel import age_text, pct, row_age, safe, weekly_blocks
 
 LEVEL_CUES: dict[str, str] = {
     "ok": "",
@@ -24,6 +33,60 @@ LEVEL_CUES: dict[str, str] = {
 """Text cue per level, so the state reads under NO_COLOR and in 16 colours, not by colour alone."""
 
 LEVEL_CLASSES = ("-warning", "-critical", "-exhausted")
+WEEKLY_CUE = "✖ WEEKLY LIMIT REACHED"
+
+
+@dataclass(frozen=True)
+class OfficialView:
+    """What the gauge needs from the official side of a snapshot (empty when the endpoint is off).
+
+    Attributes:
+        reconciliation: `Snapshot.reconciliation`.
+        five_hour: the official 5-hour row, if any (its age is shown when stale).
+        weekly_blocked: the weekly row is used up (requests fail even with 5-hour room).
+        thresholds: warning/critical levels for the official percentage.
+        snap_at: when the snapshot was built.
+    """
+
+    reconciliation: Mapping[str, Any] = field(default_factory=dict)
+    five_hour: Mapping[str, Any] | None = None
+    weekly_blocked: bool = False
+    thresholds: Thresholds = field(default_factory=Thresholds)
+    snap_at: datetime | None = None
+
+    @classmethod
+    def of(
+        cls,
+        reconciliation: Mapping[str, Any],
+        official: Sequence[Mapping[str, Any]],
+        thresholds: Thresholds,
+        snap_at: datetime,
+    ) -> OfficialView:
+        """Pick the parts of a snapshot the gauge shows."""
+        five = next((r for r in official if r.get("kind") == "five-hour"), None)
+        return cls(dict(reconciliation), five, weekly_blocks(official) is not None, thresholds, snap_at)
+
+    @property
+    def primary(self) -> bool:
+        """Whether the fresh official percentage is the figure to lead with."""
+        return self.reconciliation.get("primary") == "official" and self.official_percent is not None
+
+    @property
+    def official_percent(self) -> float | None:
+        value = self.reconciliation.get("official_percent")
+        return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def level_for(percent: float, thresholds: Thresholds) -> str:
+    """`ok`, `warning`, `critical` or `exhausted` for a percentage used."""
+    frac = percent / 100
+    if frac >= 1:
+        return "exhausted"
+    if frac >= thresholds.critical:
+        return "critical"
+    if frac >= thresholds.warning:
+        return "warning"
+    return "ok"
 
 
 class GaugeBar(Widget):
@@ -66,6 +129,7 @@ class PromptGauge(Widget):
         height: auto;
         #gauge-headline { width: 1fr; }
         #gauge-detail { width: 1fr; color: $text-muted; }
+        #gauge-note { width: 1fr; display: none; }
     }
     """
 
@@ -73,35 +137,100 @@ class PromptGauge(Widget):
         super().__init__(id=id)
         self.data: GaugeData | None = None
         """The gauge of the latest snapshot."""
+        self.official = OfficialView()
+        """The official side of the latest snapshot (empty when the endpoint is off)."""
+        self.text = ""
+        """The headline last shown (markup)."""
 
     def compose(self) -> ComposeResult:
         yield Static("—", id="gauge-headline")
         yield GaugeBar(id="gauge-bar")
         yield Static("", id="gauge-detail")
+        yield Static("", id="gauge-note")
 
-    def set_gauge(self, data: GaugeData) -> None:
-        """Show a new gauge; a no-op when nothing changed."""
-        if data == self.data:
+    def set_gauge(self, data: GaugeData, official: OfficialView | None = None, now: datetime | None = None) -> None:
+        """Show a new gauge; a no-op when nothing changed.
+
+        Args:
+            data: the local gauge.
+            official: the official figures, when the quota endpoint is on.
+            now: the clock's time (a stale official value's age is measured to it).
+        """
+        official = official or OfficialView()
+        if data == self.data and official == self.official:
             return
         self.data = data
+        self.official = official
+        level = self.level()
         for cls in LEVEL_CLASSES:
-            self.remove_class(cls)
-        if data.level != "ok":
-            self.add_class(f"-{data.level}")
-        self.query_one("#gauge-headline", Static).update(headline(data))
-        fraction = data.equivalents / data.limit if data.limit else 0.0
+            self.set_class(cls == f"-{level}", cls)
+        if official.primary and official.official_percent is not None:
+            fraction = official.official_percent / 100
+        else:
+            fraction = data.equivalents / data.limit if data.limit else 0.0
         self.query_one("#gauge-bar", GaugeBar).fraction = fraction
         self.query_one("#gauge-detail", Static).update(detail(data))
+        drift = official.reconciliation.get("drift_warning")
+        self.set_class(bool(drift), "-has-note")
+        self.query_one("#gauge-note", Static).update(f"⚠ {safe(drift)}" if drift else "")
+        self.tick(now or official.snap_at)
+
+    def level(self) -> str:
+        """The level shown: the official percentage's when it leads, exhausted when the weekly row blocks."""
+        assert self.data is not None
+        if self.official.weekly_blocked:
+            return "exhausted"
+        percent = self.official.official_percent
+        if self.official.primary and percent is not None:
+            return level_for(percent, self.official.thresholds)
+        return self.data.level
+
+    def tick(self, now: datetime | None) -> None:
+        """Recompute the headline (a stale official value's age follows the clock); repaint when it changed."""
+        if self.data is None:
+            return
+        text = headline(self.data, self.official, now, self.level())
+        if text != self.text:
+            self.text = text
+            self.query_one("#gauge-headline", Static).update(text)
 
 
-def headline(data: GaugeData) -> str:
-    """`412 / 600 used · 188 left · 68.7 %  ▲ WARNING`."""
-    cue = LEVEL_CUES.get(data.level, "")
-    text = (
-        f"[b]{fmt.count(data.left)}[/b] left · {fmt.count(data.equivalents)} / {fmt.count(data.limit)} used"
-        f" · {data.percent:.1f} %"
-    )
+def headline(
+    data: GaugeData, official: OfficialView | None = None, now: datetime | None = None, level: str | None = None
+) -> str:
+    """`188 left · 412 / 600 used · 68.7 %  ▲ WARNING`, or with the official figure leading:
+    `official 42 % · local 38 % · ≈310 prompts left at your current mix`."""
+    official = official or OfficialView()
+    recon = official.reconciliation
+    level = level or data.level
+    cue = WEEKLY_CUE if official.weekly_blocked else LEVEL_CUES.get(level, "")
+    if official.primary:
+        text = f"official [b]{pct(official.official_percent)}[/b] · local {pct(data.percent)}"
+        estimate = recon.get("prompts_left_estimate")
+        if isinstance(estimate, (int, float)) and not isinstance(estimate, bool):
+            text += f" · [b]≈{fmt.count(estimate)}[/b] prompts left at your current mix"
+        else:
+            text += f" · [b]{fmt.count(data.left)}[/b] left by local count"
+    else:
+        text = (
+            f"[b]{fmt.count(data.left)}[/b] left · {fmt.count(data.equivalents)} / {fmt.count(data.limit)} used"
+            f" · {data.percent:.1f} %"
+        )
+        if recon:
+            text += " · " + stale_official(official, now)
     return f"{text}  [b]{cue}[/b]" if cue else text
+
+
+def stale_official(official: OfficialView, now: datetime | None) -> str:
+    """`official 42 % (stale, 4m old)`: the last official value, never passed off as fresh."""
+    percent = official.official_percent
+    if percent is None:
+        return "official: no reading yet"
+    age = ""
+    five, snap_at = official.five_hour, official.snap_at
+    if five is not None and snap_at is not None:
+        age = ", " + age_text(row_age(five, snap_at, now or snap_at))
+    return f"official {pct(percent)} (stale{age})"
 
 
 def detail(data: GaugeData) -> str:

@@ -40,8 +40,10 @@ def search_text(data: SearchGauge, thresholds: Thresholds, tz: tzinfo | None) ->
     # month_end is the first instant of the next month window; the reset date is that day.
     end = fmt.local(data.month_end, tz)
     resets = f"{end:%b} {end.day}"
+    # Z.ai's own monthly MCP row fed the month figures: say so (local counts are only a lower bound).
+    label = "official month" if data.provenance == "official" else "month"
     if data.month_limit <= 0:
-        first = f"month {fmt.count(data.month)} · no search quota on this plan · reset {resets}"
+        first = f"{label} {fmt.count(data.month)} · no search quota on this plan · reset {resets}"
         level = "ok"
     else:
         frac = data.month / data.month_limit
@@ -52,7 +54,7 @@ def search_text(data: SearchGauge, thresholds: Thresholds, tz: tzinfo | None) ->
             level = "warning"
         cue = {"warning": "  ▲ LOW", "critical": "  ‼ VERY LOW"}.get(level, "")
         first = (
-            f"month [b]{fmt.count(data.month)}/{fmt.count(data.month_limit)}[/b]"
+            f"{label} [b]{fmt.count(data.month)}/{fmt.count(data.month_limit)}[/b]"
             f" · {fmt.count(data.month_left)} left · reset {resets}{cue}"
         )
     services = " ".join(f"{s} {fmt.count(data.by_service.get(s, 0))}" for s in SERVICES)
