@@ -16,7 +16,7 @@ HELP = """\
 | Key | Does |
 |---|---|
 | `q` / `Ctrl+C` | quit |
-| `r` | rescan every log now |
+| `r` | rescan every log now, and poll the quota endpoint and proxies (when configured) |
 | `p` | preview another plan (Lite → Pro → Max → configured); config is not touched |
 | `t` | show / hide the tools table |
 | `?` | this help (`Esc` closes it) |
