@@ -127,3 +127,33 @@ def test_long_file_is_entered_near_since_without_losing_relevant_lines(tmp_path:
     short = tmp_path / "short.jsonl"
     short.write_text('{"timestamp":"2026-10-01T00:00:00Z"}\n')
     assert len(list(JsonlTail(short, since=since.timestamp()).read_new())) == 1
+
+
+def test_quiet_file_is_swept_for_the_needle_and_later_appends_are_read_whole(tmp_path: Path) -> None:
+    import time
+    from datetime import datetime, timezone
+
+    p = tmp_path / "old.jsonl"
+    p.write_bytes(b'{"n":1}\n{"n":2,"t":"mcp__x"}\n{"n":3}\n{"n":4,"mcp__y":1}\n{"n":5')
+    old = time.time() - 3 * 86400
+    os.utime(p, (old, old))
+    skips = Skips()
+    quiet = datetime.fromtimestamp(time.time() - 86400, tz=timezone.utc)
+    ts = TailSet(lambda: [p], skips, quiet_before=quiet, needle=b"mcp__")
+    got = [(line.number, line.data) for _, line in ts.poll()]
+    assert got == [(2, b'{"n":2,"t":"mcp__x"}'), (4, b'{"n":4,"mcp__y":1}')]
+    tail = ts.tails[p]
+    assert tail.pending == b'{"n":5' and tail.offset == p.stat().st_size
+    with open(p, "ab") as fh:
+        fh.write(b'}\n{"n":6}\n')
+    assert [line.data for _, line in ts.poll()] == [b'{"n":5}', b'{"n":6}']
+
+
+def test_recent_file_is_read_line_by_line_even_with_a_needle(tmp_path: Path) -> None:
+    from datetime import datetime, timedelta, timezone
+
+    p = tmp_path / "new.jsonl"
+    p.write_bytes(b'{"n":1}\n{"n":2,"t":"mcp__x"}\n')
+    quiet = datetime.now(timezone.utc) - timedelta(days=1)
+    ts = TailSet(lambda: [p], Skips(), quiet_before=quiet, needle=b"mcp__")
+    assert [line.data for _, line in ts.poll()] == [b'{"n":1}', b'{"n":2,"t":"mcp__x"}']

@@ -24,6 +24,8 @@ class TailLine:
     number: int
 
 
+FILTER_MAX_BYTES = 256 * 1024 * 1024
+"""Files up to this size can be swept whole for a needle on their first read."""
 SEEK_MIN_BYTES = 1024 * 1024
 """Files smaller than this are read from the start: a binary search would not pay for itself."""
 SEEK_MARGIN = 3600.0
@@ -111,8 +113,14 @@ class JsonlTail:
         self.seeked = False
         """Whether the first read skipped an old head of the file (line numbers then count from there)."""
 
-    def read_new(self) -> Iterator[TailLine]:
-        """Yield complete lines appended since the last call (empty lines are passed over)."""
+    def read_new(self, needle: bytes | None = None) -> Iterator[TailLine]:
+        """Yield complete lines appended since the last call (empty lines are passed over).
+
+        Args:
+            needle: on a first read of a file that is not being written any more, yield only the lines
+                that contain these bytes (found with one `bytes.find` sweep, not line by line). The
+                offset still ends at the file's end, so later appends are read whole.
+        """
         try:
             st = os.stat(self.path)
         except FileNotFoundError:
@@ -135,6 +143,9 @@ class JsonlTail:
             self.skips.add_file(f"unreadable file ({exc.strerror})", str(self.path))
             return
         try:
+            if needle is not None and self.offset == 0 and st.st_size <= FILTER_MAX_BYTES:
+                yield from self._read_filtered(handle, needle)
+                return
             if self.offset == 0 and self.since is not None and st.st_size >= SEEK_MIN_BYTES:
                 self.offset = first_offset_since(handle, st.st_size, self.since)
                 self.seeked = self.offset > 0
@@ -147,6 +158,24 @@ class JsonlTail:
                 yield from self._split(chunk)
         finally:
             handle.close()
+
+    def _read_filtered(self, handle: BinaryIO, needle: bytes) -> Iterator[TailLine]:
+        data = handle.read()
+        end = data.rfind(b"\n") + 1  # a partial last line stays pending, as in a normal read
+        self._pending = data[end:]
+        self.offset = len(data)
+        self.line_number = data.count(b"\n", 0, end)
+        pos = data.find(needle, 0, end)
+        while pos >= 0:
+            start = data.rfind(b"\n", 0, pos) + 1
+            stop = data.find(b"\n", pos)
+            line = data[start:stop]
+            number = data.count(b"\n", 0, start) + 1
+            if len(line) > self.max_line:
+                self.skips.add("line longer than 8 MiB", f"{self.path}:{number}")
+            else:
+                yield TailLine(line, number)
+            pos = data.find(needle, stop + 1, end)
 
     @property
     def pending(self) -> bytes:
@@ -199,10 +228,21 @@ class TailSet:
         skips: where skipped lines are counted.
     """
 
-    def __init__(self, discover: Callable[[], list[Path]], skips: Skips, since: datetime | None = None) -> None:
+    def __init__(
+        self,
+        discover: Callable[[], list[Path]],
+        skips: Skips,
+        since: datetime | None = None,
+        quiet_before: datetime | None = None,
+        needle: bytes | None = None,
+    ) -> None:
         self._discover = discover
         self.skips = skips
         self.since = since.timestamp() if since is not None else None
+        self.quiet_before = quiet_before.timestamp() if quiet_before is not None else None
+        """Files last modified before this hold only lines older than it …"""
+        self.needle = needle
+        """… so on their first read only lines containing `needle` can matter (e.g. MCP calls)."""
         self.tails: dict[Path, JsonlTail] = {}
 
     def poll(self) -> Iterator[tuple[JsonlTail, TailLine]]:
@@ -214,7 +254,14 @@ class TailSet:
             tail = self.tails.get(path)
             if tail is None:
                 tail = self.tails[path] = JsonlTail(path, self.skips, since=self.since)
-            for line in tail.read_new():
+            needle = None
+            if self.needle is not None and self.quiet_before is not None and tail.offset == 0:
+                try:
+                    if os.stat(path).st_mtime < self.quiet_before:
+                        needle = self.needle
+                except OSError:
+                    continue
+            for line in tail.read_new(needle):
                 yield tail, line
 
     def export_state(self) -> dict[str, list[int]]:

@@ -95,7 +95,11 @@ class ClaudeCodeSource(ToolSource):
     def __init__(self, ctx: SourceContext) -> None:
         super().__init__(ctx)
         self._roots = claude_roots(ctx)
-        self._tails = TailSet(self._discover, self.skips, since=ctx.since)
+        # A transcript untouched since the cycle horizon can only add MCP calls to the month: sweep it
+        # for `mcp__` instead of reading it line by line.
+        self._tails = TailSet(
+            self._discover, self.skips, since=ctx.since, quiet_before=ctx.calls_since, needle=b"mcp__"
+        )
         self._bad_paths: set[str] = set()
         self._msgs: dict[tuple[str, str], _Msg] = {}
         self._extra_keys: dict[str, int] = {}
