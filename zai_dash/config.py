@@ -12,7 +12,6 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import tzinfo
-from importlib import resources
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -32,7 +31,8 @@ class ConfigError(Exception):
 
 def builtin_plans() -> dict[str, Plan]:
     """Lite / Pro / Max from the packaged `data/plans.toml`."""
-    text = resources.files("zai_dash.data").joinpath("plans.toml").read_text(encoding="utf-8")
+    # Read beside this module rather than through importlib.resources: `status` pays for every import.
+    text = (Path(__file__).parent / "data" / "plans.toml").read_text(encoding="utf-8")
     return {name: plan_from_mapping(name, row) for name, row in tomllib.loads(text).items()}
 
 
