@@ -141,3 +141,29 @@ def test_export_command_serves_metrics_and_a_second_dashboard_reads_it(home: Pat
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def _five_hour(percent: int) -> dict[str, object]:
+    import time
+
+    from tests.http_fixtures import envelope
+
+    reset_ms = int((time.time() + 2 * 3600) * 1000)
+    row = {"type": "TOKENS_LIMIT", "unit": 3, "number": 5, "percentage": percent, "nextResetTime": reset_ms}
+    return envelope({"level": "pro", "limits": [row]})
+
+
+def test_status_prefers_the_official_percentage(home: Path, tmp_path: Path) -> None:
+    write_known_fixture(home)
+    cfg = tmp_path / "config.toml"
+    for percent, code in ((42, 0), (80, 10), (100, 11)):
+        with LoopbackServer(fixed(Reply(200, _five_hour(percent)))) as server:
+            cfg.write_text(f'[api]\nenabled = true\nbase_url = "{server.base}"\n')
+            out = run_cli(home, "status", config=cfg, extra_env={"ZAI_API_KEY": FAKE_KEY})
+        assert out.stdout.startswith(f"GLM {percent}% ⟳1h5"), out.stdout
+        assert out.returncode == code
+        fields = run_cli(
+            home, "status", "--format", "{source} {percent} {local_percent}", config=cfg,
+            extra_env={"ZAI_API_KEY": FAKE_KEY},
+        )  # fmt: skip
+        assert fields.stdout.split()[0] == "local"  # the server is gone: no fresh official figure

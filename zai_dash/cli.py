@@ -32,6 +32,9 @@ EXIT_ERROR = 30
 
 DEFAULT_STATUS = "GLM {used}/{limit} ⟳{reset} 🔎{searches}/{search_limit}"
 DEFAULT_STATUS_ASCII = "GLM {used}/{limit} R{reset} S{searches}/{search_limit}"
+OFFICIAL_STATUS = "GLM {percent}% ⟳{reset} 🔎{searches}/{search_limit}"
+OFFICIAL_STATUS_ASCII = "GLM {percent}% R{reset} S{searches}/{search_limit}"
+"""When Z.ai's own figure is fresh it is a percentage (the endpoint never says prompts), so show that."""
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -202,15 +205,18 @@ def status_fields(doc: dict[str, Any], now: datetime, tz: tzinfo) -> dict[str, o
     is_open = c.get("state") == "open" and end is not None and end > now
     tools = [t for t in doc["tools"] if t.get("found") and t.get("model")]
     live = [t for t in tools if t.get("status") == "live"]
+    official = _official_percent(doc)
     return {
         "plan": doc["plan"]["name"],
         "used": p["equivalents"],
         "limit": p["limit"],
         "left": p["left"],
-        "percent": f"{p['percent']:.0f}",
+        "percent": f"{official if official is not None else p['percent']:.0f}",
+        "local_percent": f"{p['percent']:.0f}",
+        "source": "official" if official is not None else "local",
         "prompts": p["used"],
         "calls": p["calls"],
-        "level": p["level"],
+        "level": _status_level(doc),
         "reset": fmt_duration((end - now).total_seconds()) if is_open and end else "idle",
         "reset_at": fmt_clock(end, tz) if is_open else "—",
         "searches": s["month"],
@@ -218,6 +224,29 @@ def status_fields(doc: dict[str, Any], now: datetime, tz: tzinfo) -> dict[str, o
         "searches_left": s["month_left"],
         "model": (live or tools or [{"model": "—"}])[0]["model"],
     }
+
+
+def _official_percent(doc: dict[str, Any]) -> float | None:
+    """Z.ai's fresh 5-hour percentage when the quota endpoint is on and answering, else None."""
+    rec = doc.get("reconciliation") or {}
+    if rec.get("primary") == "official" and rec.get("official_percent") is not None:
+        return float(rec["official_percent"])
+    return None
+
+
+def _status_level(doc: dict[str, Any]) -> str:
+    """The gauge level, from the official percentage when fresh (it is the real meter), else local."""
+    official = _official_percent(doc)
+    if official is None:
+        return str(doc["prompts"]["level"])
+    th = doc.get("thresholds") or {}
+    if official >= 100:
+        return "exhausted"
+    if official >= 100 * float(th.get("critical", 0.9)):
+        return "critical"
+    if official >= 100 * float(th.get("warning", 0.75)):
+        return "warning"
+    return "ok"
 
 
 def _status_doc(config: Config, at: str | None) -> tuple[dict[str, Any], datetime]:
@@ -246,9 +275,14 @@ def cmd_status(config: Config, *, template: str | None, ascii_only: bool, at: st
         print(f"GLM error: {type(exc).__name__}")
         return EXIT_ERROR
     ascii_mode = ascii_only or _wants_ascii()
-    fmt = template or (DEFAULT_STATUS_ASCII if ascii_mode else DEFAULT_STATUS)
+    if _official_percent(doc) is not None:
+        default = OFFICIAL_STATUS_ASCII if ascii_mode else OFFICIAL_STATUS
+    else:
+        default = DEFAULT_STATUS_ASCII if ascii_mode else DEFAULT_STATUS
+    fmt = template or default
     try:
-        line = fmt.format(**status_fields(doc, now, config.tz()))
+        fields = status_fields(doc, now, config.tz())
+        line = fmt.format(**fields)
     except (KeyError, IndexError, ValueError) as exc:
         print(f"zai-dash: --format: unknown field {exc}", file=sys.stderr)
         return EXIT_CONFIG
@@ -257,9 +291,9 @@ def cmd_status(config: Config, *, template: str | None, ascii_only: bool, at: st
     print(line)
     if not any(t.get("found") for t in doc["tools"]):
         return EXIT_NO_DATA
-    if doc["prompts"]["level"] == "exhausted" or doc["cycle"].get("blocked_until"):
+    if fields["level"] == "exhausted" or doc["cycle"].get("blocked_until"):
         return EXIT_EXHAUSTED
-    if doc["prompts"]["level"] in ("warning", "critical"):
+    if fields["level"] in ("warning", "critical"):
         return EXIT_WARNING
     return EXIT_OK
 
