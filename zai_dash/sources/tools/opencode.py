@@ -195,14 +195,22 @@ class Rules:
         parts = store.parts_of(mid) or []
         if any(p.get("type") in ("step-start", "step-finish") for p in parts):
             return None
+        ts = _ts_ms(time.get("created"), created, self.wall())
+        return self._call(f"call:{mid}", ts, session, data, (tin, tout), store)
+
+    def _call(
+        self, key: str, ts: datetime, session: str, info: Mapping[str, Any], tokens: tuple[int, int], store: Store
+    ) -> UsageEvent:
+        """A model-call event; `info` is the assistant message that carries model and agent."""
+        tin, tout = tokens
         return UsageEvent(
             kind=EventKind.CALL,
-            ts=_ts_ms(time.get("created"), created, self.wall()),
+            ts=ts,
             tool=self.tool,
-            key=f"call:{mid}",
+            key=key,
             session=session,
-            model=normalise_model(data.get("modelID")),
-            role=_call_role(session, data, store),
+            model=normalise_model(info.get("modelID")),
+            role=_call_role(session, info, store),
             tokens=tin + tout,
             input_tokens=tin,
             output_tokens=tout,
@@ -215,19 +223,8 @@ class Rules:
         kind = data.get("type")
         if kind == "step-finish":
             info = store.message(mid) or {}
-            tin, tout = _tokens(data.get("tokens"))
-            return UsageEvent(
-                kind=EventKind.CALL,
-                ts=_ts_ms(None, created, self.wall()),
-                tool=self.tool,
-                key=f"call:{pid}",
-                session=session,
-                model=normalise_model(info.get("modelID")),
-                role=_call_role(session, info, store),
-                tokens=tin + tout,
-                input_tokens=tin,
-                output_tokens=tout,
-            )
+            ts = _ts_ms(None, created, self.wall())
+            return self._call(f"call:{pid}", ts, session, info, _tokens(data.get("tokens")), store)
         if kind == "tool":
             state = data.get("state")
             name = data.get("tool")
