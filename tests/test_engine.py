@@ -87,3 +87,24 @@ def test_watch_sees_an_appended_prompt_within_a_second(home: Path, ctx: SourceCo
     took = asyncio.run(run())
     assert took < 1.0
     assert any(e.tool == "claude-code" and "live-1" in e.key for e in engine.ledger.events())
+
+
+def test_a_write_between_the_first_scan_and_the_watcher_is_caught_up(home: Path, ctx: SourceContext) -> None:
+    write_known_fixture(home)
+    log = home / ".claude" / "projects" / "-home-u-proj" / f"{SESSION}.jsonl"
+    engine = Engine(Config(), ctx=SourceContext(home=home, env=ctx.env), clock=SystemClock())
+    engine.scan()
+    rec = {"type": "user", "sessionId": SESSION, "uuid": "gap-1", "timestamp": "2026-11-26T08:58:00.000Z",
+           "message": {"role": "user", "content": "written before the watcher started"}}  # fmt: skip
+    with open(log, "a") as fh:
+        fh.write(json.dumps(rec) + "\n")
+
+    async def run() -> None:
+        stop = asyncio.Event()
+        watcher = engine.watch(stop)
+        await asyncio.wait_for(watcher.__anext__(), timeout=3)
+        stop.set()
+        await watcher.aclose()
+
+    asyncio.run(run())
+    assert any("gap-1" in e.key for e in engine.ledger.events())

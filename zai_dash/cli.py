@@ -365,7 +365,8 @@ def cmd_export(config: Config, *, listen: str, machine: str | None) -> int:
     """`zai-dash export`: keep watching and serve the latest snapshot on `/metrics` until interrupted.
 
     Another zai-dash reads it with a `[[proxy]]` of `preset = "zai-dash"`, so one dashboard can show a
-    laptop and a dev box together.
+    laptop and a dev box together. Like the TUI, it publishes the state file, so it also serves as a
+    headless daemon for a fast `zai-dash status`.
     """
     import asyncio
     import signal
@@ -375,7 +376,6 @@ def cmd_export(config: Config, *, listen: str, machine: str | None) -> int:
 
     parse_listen(listen)  # a bad address is a usage error (ValueError → exit 2) before any scanning
     engine = Engine(config, use_cache=True)
-    engine.publish_state = False
     engine.scan()
     engine.refresh_pollers()
     latest = [engine.snapshot()]

@@ -39,6 +39,8 @@ CALL_HORIZON = timedelta(hours=24)
 The cycle chains from the last gap longer than 5 h; a day of history covers that for anyone who
 sleeps. MCP calls are kept for the whole month window.
 """
+TICK = 1.0
+"""Seconds between the watcher's idle wake-ups (cheap: they only check clocks)."""
 RESCAN_EVERY = 60.0
 """Seconds between slow rescans that catch missed wake-ups and new roots."""
 HEARTBEAT_EVERY = 60.0
@@ -315,7 +317,9 @@ class Engine:
         self._rescan = asyncio.Event()
         loop = asyncio.get_running_loop()
         poll_tasks = [asyncio.ensure_future(p.run(stop)) for p in self.pollers()]
-        last_yield = last_save = loop.time()
+        # Publish at once, so `zai-dash status` can answer from this process from its first second.
+        await asyncio.to_thread(self.published_snapshot)
+        last_yield = last_save = last_full = loop.time()
         try:
             while not stop.is_set():
                 paths = self.watch_paths()
@@ -328,24 +332,34 @@ class Engine:
                         debounce=DEBOUNCE_MS,
                         step=50,
                         stop_event=watch_stop,
-                        rust_timeout=int(RESCAN_EVERY * 1000),
+                        rust_timeout=int(TICK * 1000),
                         yield_on_timeout=True,
                         recursive=True,
                     )
                 else:
-                    waker = self._ticks(RESCAN_EVERY, watch_stop)
+                    waker = self._ticks(TICK, watch_stop)
+                caught_up = False
                 try:
                     async for batch in waker:
-                        # A batch names what changed; an empty one is the slow timer: look everywhere.
-                        woken = {Path(p) for _, p in batch} if batch else None
-                        changed = await asyncio.to_thread(self.scan, woken)
+                        roots_moved = False
+                        if batch:
+                            # A batch names what changed: poll only the sources that live there.
+                            changed = await asyncio.to_thread(self.scan, {Path(p) for _, p in batch})
+                        elif not caught_up or loop.time() - last_full >= RESCAN_EVERY:
+                            # The first tick catches what was written between the caller's first scan and
+                            # the watcher starting; later ones are the slow rescan for lost events and new roots.
+                            caught_up, last_full = True, loop.time()
+                            changed = await asyncio.to_thread(self.scan)
+                            roots_moved = self.watch_paths() != paths
+                        else:
+                            changed = False
                         if changed or loop.time() - last_yield >= HEARTBEAT_EVERY:
                             last_yield = loop.time()
                             yield await asyncio.to_thread(self.published_snapshot)
                         if loop.time() - last_save >= CACHE_SAVE_EVERY:
                             last_save = loop.time()
                             await asyncio.to_thread(self.save_cache)
-                        if stop.is_set() or self.watch_paths() != paths:
+                        if stop.is_set() or roots_moved:
                             break  # stopping, or a root appeared or vanished: watch the new set
                 finally:
                     watch_stop.set()
