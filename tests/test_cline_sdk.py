@@ -26,10 +26,20 @@ def text(t: str) -> dict[str, Any]:
     return {"type": "text", "text": t}
 
 
-def assistant(mid: str, offset: float, content: list[dict[str, Any]], metrics: dict[str, int] | None = None,
-              model: str = "glm-4.6") -> dict[str, Any]:
-    msg: dict[str, Any] = {"id": mid, "role": "assistant", "ts": ms(offset),
-                           "modelInfo": {"id": model, "provider": "openai-compatible"}, "content": content}
+def assistant(
+    mid: str,
+    offset: float,
+    content: list[dict[str, Any]],
+    metrics: dict[str, int] | None = None,
+    model: str = "glm-4.6",
+) -> dict[str, Any]:
+    msg: dict[str, Any] = {
+        "id": mid,
+        "role": "assistant",
+        "ts": ms(offset),
+        "modelInfo": {"id": model, "provider": "openai-compatible"},
+        "content": content,
+    }
     if metrics:
         msg["metrics"] = metrics
     return msg
@@ -39,8 +49,13 @@ def write_session(data: Path, sid: str, agent: str, messages: list[dict[str, Any
     """`writeFileSync` of the whole document, as the SDK's session store does."""
     path = data / "sessions" / sid / f"{sid}.messages.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    doc = {"version": 1, "updated_at": (T0 + timedelta(minutes=30)).isoformat().replace("+00:00", "Z"),
-           "agent": agent, "sessionId": sid, "messages": messages}
+    doc = {
+        "version": 1,
+        "updated_at": (T0 + timedelta(minutes=30)).isoformat().replace("+00:00", "Z"),
+        "agent": agent,
+        "sessionId": sid,
+        "messages": messages,
+    }
     path.write_text(json.dumps(doc))
     return path
 
@@ -53,13 +68,27 @@ def bump(path: Path) -> None:
 def lead_messages() -> list[dict[str, Any]]:
     return [
         {"id": "u1", "role": "user", "content": [text("Inspect the README and summarize it.")]},
-        assistant("a1", 5, [{"type": "tool_use", "id": "tu1", "name": "web-search-prime__webSearchPrime",
-                             "input": {"search_query": "readme"}}]),
+        assistant(
+            "a1",
+            5,
+            [
+                {
+                    "type": "tool_use",
+                    "id": "tu1",
+                    "name": "web-search-prime__webSearchPrime",
+                    "input": {"search_query": "readme"},
+                }
+            ],
+        ),
         {"id": "u2", "role": "user", "content": [{"type": "tool_result", "tool_use_id": "tu1", "content": "[]"}]},
         assistant("a2", 9, [{"type": "tool_use", "id": "tu2", "name": "read_files", "input": {}}]),
         {"id": "u3", "role": "user", "content": [{"type": "tool_result", "tool_use_id": "tu2", "content": "#"}]},
-        assistant("a3", 12, [text("The README describes a fixture.")],
-                  metrics={"inputTokens": 21, "outputTokens": 8, "cacheReadTokens": 3, "cacheWriteTokens": 1}),
+        assistant(
+            "a3",
+            12,
+            [text("The README describes a fixture.")],
+            metrics={"inputTokens": 21, "outputTokens": 8, "cacheReadTokens": 3, "cacheWriteTokens": 1},
+        ),
         {"id": "u4", "role": "user", "content": "now shorten it"},
     ]
 
@@ -81,14 +110,24 @@ def test_sdk_lead_session_prompts_calls_and_search(home: Path, ctx: SourceContex
 
 def test_subagent_sessions_count_calls_but_not_prompts(home: Path, ctx: SourceContext) -> None:
     data = home / ".cline" / "data"
-    write_session(data, "s_sub", "subagent", [
-        {"id": "u1", "role": "user", "content": [text("Find usages of getJson")]},
-        assistant("a1", 3, [text("found 3")]),
-    ])
-    write_session(data, "s_team", "teammate", [
-        {"id": "u1", "role": "user", "content": [text("review this")]},
-        assistant("a1", 4, [text("ok")]),
-    ])
+    write_session(
+        data,
+        "s_sub",
+        "subagent",
+        [
+            {"id": "u1", "role": "user", "content": [text("Find usages of getJson")]},
+            assistant("a1", 3, [text("found 3")]),
+        ],
+    )
+    write_session(
+        data,
+        "s_team",
+        "teammate",
+        [
+            {"id": "u1", "role": "user", "content": [text("review this")]},
+            assistant("a1", 4, [text("ok")]),
+        ],
+    )
     ledger = Ledger()
     ledger.add_all(ClineDataSource(ctx).poll().events)
     c = ledger.count(*WINDOW, tool="cline")
@@ -117,15 +156,28 @@ def test_cline_data_dir_env_and_classic_tasks_there(home: Path, tmp_path: Path) 
     task = data / "tasks" / "1762355683581"
     task.mkdir(parents=True)
     ts = ms(0)
-    task.joinpath("ui_messages.json").write_text(json.dumps([
-        {"ts": ts, "type": "say", "say": "text", "text": "from the CLI"},
-        {"ts": ts + 500, "type": "say", "say": "api_req_started",
-         "text": json.dumps({"tokensIn": 100, "tokensOut": 5}),
-         "modelInfo": {"providerId": "zai", "modelId": "glm-4.6"}},
-        {"ts": ts + 900, "type": "say", "say": "use_mcp_server", "partial": False,
-         "text": json.dumps({"type": "use_mcp_tool", "serverName": "s", "toolName": "webSearchPrime"})},
-        {"ts": ts + 950, "type": "say", "say": "mcp_server_request_started"},
-    ]))
+    task.joinpath("ui_messages.json").write_text(
+        json.dumps(
+            [
+                {"ts": ts, "type": "say", "say": "text", "text": "from the CLI"},
+                {
+                    "ts": ts + 500,
+                    "type": "say",
+                    "say": "api_req_started",
+                    "text": json.dumps({"tokensIn": 100, "tokensOut": 5}),
+                    "modelInfo": {"providerId": "zai", "modelId": "glm-4.6"},
+                },
+                {
+                    "ts": ts + 900,
+                    "type": "say",
+                    "say": "use_mcp_server",
+                    "partial": False,
+                    "text": json.dumps({"type": "use_mcp_tool", "serverName": "s", "toolName": "webSearchPrime"}),
+                },
+                {"ts": ts + 950, "type": "say", "say": "mcp_server_request_started"},
+            ]
+        )
+    )
     write_session(data, "sdk1", "lead", lead_messages())
     ctx = SourceContext(home=home, env={"CLINE_DATA_DIR": str(data)}, clock=lambda: FIXED_NOW)
     (source,) = create_sources(ctx)
@@ -148,13 +200,20 @@ def test_session_dir_env_overrides(home: Path, tmp_path: Path) -> None:
 def test_mcp_alias_from_cline_data_settings(home: Path, ctx: SourceContext) -> None:
     data = home / ".cline" / "data"
     (data / "settings").mkdir(parents=True)
-    (data / "settings" / "cline_mcp_settings.json").write_text(json.dumps(
-        {"mcpServers": {"zr": {"url": "https://api.z.ai/api/mcp/zread/mcp", "headers": {"Authorization": "k"}}}}
-    ))
-    write_session(data, "s2", "lead", [
-        {"id": "u1", "role": "user", "content": [text("how does repo x do it")]},
-        assistant("a1", 2, [{"type": "tool_use", "id": "t", "name": "zr__search_doc", "input": {}}]),
-    ])
+    (data / "settings" / "cline_mcp_settings.json").write_text(
+        json.dumps(
+            {"mcpServers": {"zr": {"url": "https://api.z.ai/api/mcp/zread/mcp", "headers": {"Authorization": "k"}}}}
+        )
+    )
+    write_session(
+        data,
+        "s2",
+        "lead",
+        [
+            {"id": "u1", "role": "user", "content": [text("how does repo x do it")]},
+            assistant("a1", 2, [{"type": "tool_use", "id": "t", "name": "zr__search_doc", "input": {}}]),
+        ],
+    )
     ledger = Ledger()
     ledger.add_all(ClineDataSource(ctx).poll().events)
     assert ledger.count(*WINDOW).mcp_by_service["zread"] == 1
@@ -167,9 +226,11 @@ def test_malformed_session_files_are_skipped(home: Path, ctx: SourceContext) -> 
     (data / "odd").mkdir()
     (data / "odd" / "odd.messages.json").write_text('{"messages": {"x": 1}}')
     (data / "nomsgid").mkdir()
-    (data / "nomsgid" / "nomsgid.messages.json").write_text(json.dumps(
-        {"agent": "lead", "messages": [{"role": "user", "content": "hi"}, "junk", {"id": "a", "role": "assistant"}]}
-    ))
+    (data / "nomsgid" / "nomsgid.messages.json").write_text(
+        json.dumps(
+            {"agent": "lead", "messages": [{"role": "user", "content": "hi"}, "junk", {"id": "a", "role": "assistant"}]}
+        )
+    )
     source = ClineDataSource(ctx)
     source._reader.delay = 0.001
     assert source.poll().events == []

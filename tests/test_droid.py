@@ -24,10 +24,15 @@ def iso(offset_s: float) -> str:
     return (T0 + timedelta(seconds=offset_s)).isoformat().replace("+00:00", "Z")
 
 
-def user(mid: str, offset: float, content: list[dict[str, Any]], outer: str | None = None,
-         inner: str | None = None) -> dict[str, Any]:
-    rec: dict[str, Any] = {"type": "message", "id": mid, "timestamp": iso(offset),
-                           "message": {"role": "user", "content": content}}
+def user(
+    mid: str, offset: float, content: list[dict[str, Any]], outer: str | None = None, inner: str | None = None
+) -> dict[str, Any]:
+    rec: dict[str, Any] = {
+        "type": "message",
+        "id": mid,
+        "timestamp": iso(offset),
+        "message": {"role": "user", "content": content},
+    }
     if outer:
         rec["visibility"] = outer
     if inner:
@@ -36,8 +41,12 @@ def user(mid: str, offset: float, content: list[dict[str, Any]], outer: str | No
 
 
 def asst(mid: str, offset: float, content: list[dict[str, Any]] | None = None, **extra: Any) -> dict[str, Any]:
-    return {"type": "message", "id": mid, "timestamp": iso(offset),
-            "message": {"role": "assistant", "content": content or [{"type": "text", "text": "ok"}], **extra}}
+    return {
+        "type": "message",
+        "id": mid,
+        "timestamp": iso(offset),
+        "message": {"role": "assistant", "content": content or [{"type": "text", "text": "ok"}], **extra},
+    }
 
 
 def text(t: str) -> dict[str, Any]:
@@ -51,8 +60,18 @@ def session_lines() -> list[dict[str, Any]]:
         user("ctx-2", 0.5, [text("<system-reminder>todo list is empty</system-reminder>")], inner="llm_only"),
         user("ctx-3", 0.7, [text("<system-reminder>cwd /home/u/p</system-reminder>\n")]),  # reminder only
         user("m1", 1, [text("<system-reminder>x</system-reminder>add exponential backoff to getJson()")]),
-        asst("m2", 4, [{"type": "tool_use", "id": "call_7d1e", "name": "web-search-prime___webSearchPrime",
-                        "input": {"search_query": "backoff jitter"}}]),
+        asst(
+            "m2",
+            4,
+            [
+                {
+                    "type": "tool_use",
+                    "id": "call_7d1e",
+                    "name": "web-search-prime___webSearchPrime",
+                    "input": {"search_query": "backoff jitter"},
+                }
+            ],
+        ),
         user("m3", 6, [{"type": "tool_result", "tool_use_id": "call_7d1e", "content": "[…]"}]),
         {"type": "todo_state", "id": "td", "timestamp": iso(6.5), "todos": []},
         asst("m4", 8),
@@ -61,8 +80,14 @@ def session_lines() -> list[dict[str, Any]]:
     ]
 
 
-def write_session(home: Path, lines: list[dict[str, Any]], sid: str = SID, slug: str = "-home-u-p",
-                  model: str = "custom:GLM-4.6-[Z.AI]-0", usage: dict[str, int] | None = None) -> Path:
+def write_session(
+    home: Path,
+    lines: list[dict[str, Any]],
+    sid: str = SID,
+    slug: str = "-home-u-p",
+    model: str = "custom:GLM-4.6-[Z.AI]-0",
+    usage: dict[str, int] | None = None,
+) -> Path:
     path = home / ".factory" / "sessions" / slug / f"{sid}.jsonl"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("".join(json.dumps(line) + "\n" for line in lines))
@@ -73,21 +98,44 @@ def write_session(home: Path, lines: list[dict[str, Any]], sid: str = SID, slug:
 def write_settings(session: Path, model: str, usage: dict[str, int]) -> None:
     settings = session.with_name(session.stem + ".settings.json")
     tmp = settings.with_name(settings.name + ".tmp")
-    tmp.write_text(json.dumps({"model": model, "reasoningEffort": "none", "autonomyMode": "auto-low",
-                               "tokenUsage": {"cacheCreationTokens": 0, "cacheReadTokens": 0,
-                                              "thinkingTokens": 0, **usage}}))
+    tmp.write_text(
+        json.dumps(
+            {
+                "model": model,
+                "reasoningEffort": "none",
+                "autonomyMode": "auto-low",
+                "tokenUsage": {"cacheCreationTokens": 0, "cacheReadTokens": 0, "thinkingTokens": 0, **usage},
+            }
+        )
+    )
     os.replace(tmp, settings)
 
 
 def write_factory_settings(home: Path) -> None:
     factory = home / ".factory"
     factory.mkdir(parents=True, exist_ok=True)
-    (factory / "settings.json").write_text(json.dumps({"customModels": [
-        {"model": "glm-4.6", "displayName": "GLM-4.6 [Z.AI]", "baseUrl": "https://api.z.ai/api/anthropic",
-         "apiKey": "sk-never-shown", "provider": "anthropic", "maxOutputTokens": 16384},
-        {"model": "glm-4.5-air", "displayName": "Air", "baseUrl": "https://api.z.ai/api/paas/v4",
-         "provider": "generic-chat-completion-api"},
-    ]}))
+    (factory / "settings.json").write_text(
+        json.dumps(
+            {
+                "customModels": [
+                    {
+                        "model": "glm-4.6",
+                        "displayName": "GLM-4.6 [Z.AI]",
+                        "baseUrl": "https://api.z.ai/api/anthropic",
+                        "apiKey": "sk-never-shown",
+                        "provider": "anthropic",
+                        "maxOutputTokens": 16384,
+                    },
+                    {
+                        "model": "glm-4.5-air",
+                        "displayName": "Air",
+                        "baseUrl": "https://api.z.ai/api/paas/v4",
+                        "provider": "generic-chat-completion-api",
+                    },
+                ]
+            }
+        )
+    )
 
 
 def test_prompts_calls_search_and_model(home: Path, ctx: SourceContext) -> None:
@@ -124,18 +172,32 @@ def test_appended_lines_and_partial_last_line(home: Path, ctx: SourceContext) ->
 
 
 def test_task_subsession_counts_calls_not_prompts(home: Path, ctx: SourceContext) -> None:
-    write_session(home, [
-        {"type": "session_start", "id": "sub-1", "title": "# Task Tool Invocation\nFind usages",
-         "callingSessionId": SID, "callingToolUseId": "toolu_1", "version": 2},
-        user("s1", 1, [text("# Task Tool Invocation\nFind usages of getJson")]),
-        asst("s2", 2),
-    ], sid="sub-1")
-    write_session(home, [  # an older sub-session: only its first prompt says what it is
-        {"type": "session_start", "id": "sub-2", "title": "", "version": 2},
-        user("s1", 1, [text("# Task Tool Invocation\nlist files")]),
-        asst("s2", 2),
-        user("s3", 3, [text("more")]),
-    ], sid="sub-2")
+    write_session(
+        home,
+        [
+            {
+                "type": "session_start",
+                "id": "sub-1",
+                "title": "# Task Tool Invocation\nFind usages",
+                "callingSessionId": SID,
+                "callingToolUseId": "toolu_1",
+                "version": 2,
+            },
+            user("s1", 1, [text("# Task Tool Invocation\nFind usages of getJson")]),
+            asst("s2", 2),
+        ],
+        sid="sub-1",
+    )
+    write_session(
+        home,
+        [  # an older sub-session: only its first prompt says what it is
+            {"type": "session_start", "id": "sub-2", "title": "", "version": 2},
+            user("s1", 1, [text("# Task Tool Invocation\nlist files")]),
+            asst("s2", 2),
+            user("s3", 3, [text("more")]),
+        ],
+        sid="sub-2",
+    )
     ledger = Ledger()
     ledger.add_all(DroidSource(ctx).poll().events)
     c = ledger.count(*WINDOW, tool="droid")
@@ -150,8 +212,9 @@ def test_settings_token_growth_is_added_to_the_latest_call(home: Path, ctx: Sour
     assert ledger.count(*WINDOW).tokens == 0  # history before we started watching: baseline only
     with open(path, "a") as handle:
         handle.write(json.dumps(asst("m9", 30)) + "\n")
-    write_settings(path, "custom:GLM-4.6-[Z.AI]-0",
-                   {"inputTokens": 52_000, "outputTokens": 1_000, "cacheReadTokens": 500})
+    write_settings(
+        path, "custom:GLM-4.6-[Z.AI]-0", {"inputTokens": 52_000, "outputTokens": 1_000, "cacheReadTokens": 500}
+    )
     ledger.add_all(source.poll().events)
     assert ledger.count(*WINDOW).tokens == 2_000 + 100 + 500
     for _ in range(10):
@@ -197,8 +260,10 @@ def test_per_message_usage_wins_over_settings(home: Path) -> None:
 
 
 def test_model_resolution_through_custom_models(home: Path) -> None:
-    models = [{"model": "glm-4.6", "displayName": "GLM-4.6 [Z.AI]", "baseUrl": "https://api.z.ai/api/anthropic"},
-              {"model": "glm-4.5-air", "displayName": "Air"}]
+    models = [
+        {"model": "glm-4.6", "displayName": "GLM-4.6 [Z.AI]", "baseUrl": "https://api.z.ai/api/anthropic"},
+        {"model": "glm-4.5-air", "displayName": "Air"},
+    ]
     assert resolve_model("custom:GLM-4.6-[Z.AI]-0", models).model == "glm-4.6"
     assert resolve_model("custom:GLM-4.6-[Z.AI]-0", models).base_url == "https://api.z.ai/api/anthropic"
     # The list was edited and indexes shifted: the display name still finds it.
@@ -223,9 +288,21 @@ def test_configs_report_model_and_endpoint(home: Path, ctx: SourceContext) -> No
 
 def test_legacy_config_json_and_payg_warning(home: Path, ctx: SourceContext) -> None:
     (home / ".factory").mkdir()
-    (home / ".factory" / "config.json").write_text(json.dumps({"custom_models": [
-        {"model_display_name": "GLM 4.6", "model": "glm-4.6", "base_url": "https://api.z.ai/api/paas/v4",
-         "api_key": "k", "provider": "generic-chat-completion-api"}]}))
+    (home / ".factory" / "config.json").write_text(
+        json.dumps(
+            {
+                "custom_models": [
+                    {
+                        "model_display_name": "GLM 4.6",
+                        "model": "glm-4.6",
+                        "base_url": "https://api.z.ai/api/paas/v4",
+                        "api_key": "k",
+                        "provider": "generic-chat-completion-api",
+                    }
+                ]
+            }
+        )
+    )
     write_session(home, session_lines(), model="custom:GLM 4.6-0")
     source = DroidSource(ctx)
     source.poll()
@@ -234,14 +311,29 @@ def test_legacy_config_json_and_payg_warning(home: Path, ctx: SourceContext) -> 
 
 def test_mcp_alias_from_mcp_json(home: Path, ctx: SourceContext) -> None:
     (home / ".factory").mkdir()
-    (home / ".factory" / "mcp.json").write_text(json.dumps({"mcpServers": {
-        "look": {"type": "stdio", "command": "npx", "args": ["-y", "@z_ai/mcp-server"], "env": {"Z_AI_API_KEY": "k"}},
-    }}))
-    write_session(home, [
-        {"type": "session_start", "id": "v", "title": "see", "version": 2},
-        user("u", 1, [text("what is in this screenshot")]),
-        asst("a", 2, [{"type": "tool_use", "id": "t1", "name": "look___analyze_image", "input": {}}]),
-    ], sid="v")
+    (home / ".factory" / "mcp.json").write_text(
+        json.dumps(
+            {
+                "mcpServers": {
+                    "look": {
+                        "type": "stdio",
+                        "command": "npx",
+                        "args": ["-y", "@z_ai/mcp-server"],
+                        "env": {"Z_AI_API_KEY": "k"},
+                    },
+                }
+            }
+        )
+    )
+    write_session(
+        home,
+        [
+            {"type": "session_start", "id": "v", "title": "see", "version": 2},
+            user("u", 1, [text("what is in this screenshot")]),
+            asst("a", 2, [{"type": "tool_use", "id": "t1", "name": "look___analyze_image", "input": {}}]),
+        ],
+        sid="v",
+    )
     ledger = Ledger()
     ledger.add_all(DroidSource(ctx).poll().events)
     assert ledger.count(*WINDOW).mcp_by_service["vision"] == 1
@@ -252,11 +344,21 @@ def test_flat_old_layout_and_bad_lines(home: Path, ctx: SourceContext) -> None:
     flat.parent.mkdir(parents=True)
     flat.write_text(
         "not json\n[1,2]\n"
-        + json.dumps({"type": "message", "id": "x", "message": {"role": "user", "content": [text("hi")]}}) + "\n"
-        + json.dumps({"type": "message", "id": "y", "timestamp": "2026-11-26T11:00:00",
-                      "message": {"role": "user", "content": [text("no zone")]}}) + "\n"
-        + json.dumps({"type": "message", "message": {"role": "user"}}) + "\n"
-        + json.dumps(user("ok", 1, [text("a real prompt")])) + "\n"
+        + json.dumps({"type": "message", "id": "x", "message": {"role": "user", "content": [text("hi")]}})
+        + "\n"
+        + json.dumps(
+            {
+                "type": "message",
+                "id": "y",
+                "timestamp": "2026-11-26T11:00:00",
+                "message": {"role": "user", "content": [text("no zone")]},
+            }
+        )
+        + "\n"
+        + json.dumps({"type": "message", "message": {"role": "user"}})
+        + "\n"
+        + json.dumps(user("ok", 1, [text("a real prompt")]))
+        + "\n"
     )
     source = DroidSource(ctx)
     ledger = Ledger()
@@ -281,8 +383,13 @@ def test_health(home: Path, ctx: SourceContext) -> None:
 
 def test_resumed_tail_still_knows_a_subsession_from_its_header(home: Path, ctx: SourceContext) -> None:
     lines = [
-        {"type": "session_start", "id": "sub-3", "title": "# Task Tool Invocation\nrun tests",
-         "callingSessionId": SID, "version": 2},
+        {
+            "type": "session_start",
+            "id": "sub-3",
+            "title": "# Task Tool Invocation\nrun tests",
+            "callingSessionId": SID,
+            "version": 2,
+        },
         user("s1", 1, [text("run the tests")]),
         asst("s2", 2),
     ]

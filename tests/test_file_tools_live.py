@@ -56,8 +56,9 @@ async def _see(engine: Engine, tool: str, want: int, change: object) -> int:
 
 async def test_rewritten_cline_task_is_seen_within_a_second(home: Path, ctx: SourceContext) -> None:
     task = write_cline_task(home, [T0])
-    engine = Engine(replace(Config(), timezone="UTC"), ctx=ctx, clock=FixedClock(FIXED_NOW),
-                    sources=[VscodeTasksSource(ctx)])
+    engine = Engine(
+        replace(Config(), timezone="UTC"), ctx=ctx, clock=FixedClock(FIXED_NOW), sources=[VscodeTasksSource(ctx)]
+    )
     engine.scan()
     assert _prompts(engine.snapshot(), "cline") == 1
 
@@ -76,8 +77,7 @@ async def test_rewritten_cline_task_is_seen_within_a_second(home: Path, ctx: Sou
 
 async def test_appended_droid_turn_is_seen_within_a_second(home: Path, ctx: SourceContext) -> None:
     session = write_droid_session(home, [T0])
-    engine = Engine(replace(Config(), timezone="UTC"), ctx=ctx, clock=FixedClock(FIXED_NOW),
-                    sources=[DroidSource(ctx)])
+    engine = Engine(replace(Config(), timezone="UTC"), ctx=ctx, clock=FixedClock(FIXED_NOW), sources=[DroidSource(ctx)])
     engine.scan()
     assert _prompts(engine.snapshot(), "droid") == 1
     assert await _see(engine, "droid", 2, lambda: append_droid_turn(session, T0 + timedelta(minutes=3))) == 2
@@ -86,8 +86,12 @@ async def test_appended_droid_turn_is_seen_within_a_second(home: Path, ctx: Sour
 def test_demo_files_read_back_with_counts_models_and_endpoints(home: Path, ctx: SourceContext) -> None:
     write_cline_task(home, [T0, T0 + timedelta(minutes=4), T0 + timedelta(minutes=9)])
     write_droid_session(home, [T0, T0 + timedelta(minutes=2)])
-    engine = Engine(replace(Config(), timezone="UTC"), ctx=ctx, clock=FixedClock(FIXED_NOW),
-                    sources=[VscodeTasksSource(ctx), DroidSource(ctx)])
+    engine = Engine(
+        replace(Config(), timezone="UTC"),
+        ctx=ctx,
+        clock=FixedClock(FIXED_NOW),
+        sources=[VscodeTasksSource(ctx), DroidSource(ctx)],
+    )
     engine.scan()
     rows = {row.tool: row for row in engine.snapshot().tools}
     assert (rows["cline"].prompts, rows["cline"].calls, rows["cline"].searches) == (3, 6, 1)

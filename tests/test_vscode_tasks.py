@@ -48,8 +48,14 @@ def ask(offset: float, kind: str, text: Any, **extra: Any) -> dict[str, Any]:
 def req(tokens_in: int | None = None, tokens_out: int = 0, reads: int = 0) -> dict[str, Any]:
     if tokens_in is None:
         return {"request": "<task>…</task>"}  # just started: tokens arrive when the stream ends
-    return {"request": "…", "tokensIn": tokens_in, "tokensOut": tokens_out, "cacheWrites": 0,
-            "cacheReads": reads, "cost": 0}
+    return {
+        "request": "…",
+        "tokensIn": tokens_in,
+        "tokensOut": tokens_out,
+        "cacheWrites": 0,
+        "cacheReads": reads,
+        "cost": 0,
+    }
 
 
 def mcp(server: str, tool: str) -> dict[str, Any]:
@@ -121,8 +127,10 @@ def cline_task(home: Path) -> Path:
     )
     write_plain(
         task / "task_metadata.json",
-        {"files_in_context": [], "model_usage": [{"ts": ms(0.9), "model_id": "glm-4.5-air",
-                                                  "model_provider_id": "openai", "mode": "act"}]},
+        {
+            "files_in_context": [],
+            "model_usage": [{"ts": ms(0.9), "model_id": "glm-4.5-air", "model_provider_id": "openai", "mode": "act"}],
+        },
     )
     return task
 
@@ -197,15 +205,26 @@ def test_torn_write_is_skipped_then_read_when_complete(home: Path, ctx: SourceCo
     assert counts(ledger, "cline") == (1, 1, {})
 
 
-def roo_task(home: Path, ext: str, task_id: str, offset: float, parent: str | None, host: str = "Code",
-             base: Path | None = None) -> Path:
+def roo_task(
+    home: Path, ext: str, task_id: str, offset: float, parent: str | None, host: str = "Code", base: Path | None = None
+) -> Path:
     task = (base or storage(home, ext, host)) / "tasks" / task_id
     write_atomic(
         task / "ui_messages.json",
         [
             say(offset, "text", f"task {task_id}", images=[]),
-            say(offset + 1, "api_req_started", {"apiProtocol": "openai", "tokensIn": 100, "tokensOut": 10,
-                                                "cacheWrites": 0, "cacheReads": 0, "cost": 0}),
+            say(
+                offset + 1,
+                "api_req_started",
+                {
+                    "apiProtocol": "openai",
+                    "tokensIn": 100,
+                    "tokensOut": 10,
+                    "cacheWrites": 0,
+                    "cacheReads": 0,
+                    "cost": 0,
+                },
+            ),
             ask(offset + 2, "use_mcp_server", mcp("zai-reader", "webReader"), partial=False, isAnswered=True),
             say(offset + 2.2, "mcp_server_request_started"),
             say(offset + 3, "mcp_server_response", "[]"),
@@ -216,14 +235,22 @@ def roo_task(home: Path, ext: str, task_id: str, offset: float, parent: str | No
     write_atomic(
         task / "api_conversation_history.json",
         [
-            {"role": "user", "ts": ms(offset + 1.01), "content": [
-                {"type": "text", "text": f"<task>task {task_id}</task>"},
-                {"type": "text", "text": "<environment_details>\n<model>glm-4.6</model>\n</environment_details>"},
-            ]},
+            {
+                "role": "user",
+                "ts": ms(offset + 1.01),
+                "content": [
+                    {"type": "text", "text": f"<task>task {task_id}</task>"},
+                    {"type": "text", "text": "<environment_details>\n<model>glm-4.6</model>\n</environment_details>"},
+                ],
+            },
             {"role": "assistant", "ts": ms(offset + 1.5), "content": [{"type": "text", "text": "ok"}]},
-            {"role": "user", "ts": ms(offset + 5.01), "content": [
-                {"type": "text", "text": "<environment_details><model>GLM-4.5-Air</model></environment_details>"},
-            ]},
+            {
+                "role": "user",
+                "ts": ms(offset + 5.01),
+                "content": [
+                    {"type": "text", "text": "<environment_details><model>GLM-4.5-Air</model></environment_details>"},
+                ],
+            },
         ],
     )
     item: dict[str, Any] = {"id": task_id, "number": 1, "ts": ms(offset), "task": f"task {task_id}"}
@@ -234,13 +261,18 @@ def roo_task(home: Path, ext: str, task_id: str, offset: float, parent: str | No
     return task
 
 
-def test_roo_subtask_opening_is_not_a_prompt_and_models_come_from_env_details(
-    home: Path, ctx: SourceContext
-) -> None:
+def test_roo_subtask_opening_is_not_a_prompt_and_models_come_from_env_details(home: Path, ctx: SourceContext) -> None:
     write_atomic(
         storage(home, "rooveterinaryinc.roo-cline") / "settings" / "mcp_settings.json",
-        {"mcpServers": {"zai-reader": {"type": "streamable-http", "url": "https://api.z.ai/api/mcp/web_reader/mcp",
-                                       "headers": {"Authorization": "Bearer not-read"}}}},
+        {
+            "mcpServers": {
+                "zai-reader": {
+                    "type": "streamable-http",
+                    "url": "https://api.z.ai/api/mcp/web_reader/mcp",
+                    "headers": {"Authorization": "Bearer not-read"},
+                }
+            }
+        },
     )
     roo_task(home, "rooveterinaryinc.roo-cline", "parent-uuid", 0, None)
     roo_task(home, "rooveterinaryinc.roo-cline", "child-uuid", 100, "parent-uuid")
@@ -333,8 +365,12 @@ def test_bad_records_are_skipped_and_counted(home: Path, ctx: SourceContext) -> 
     write_plain(tasks / "a" / "ui_messages.json", {"not": "a list"})
     write_plain(
         tasks / "b" / "ui_messages.json",
-        ["string", {"type": "say", "say": "text", "ts": "yesterday"}, say(0, "api_req_started", "not json"),
-         {"type": "say", "say": "user_feedback", "ts": 10**20}],
+        [
+            "string",
+            {"type": "say", "say": "text", "ts": "yesterday"},
+            say(0, "api_req_started", "not json"),
+            {"type": "say", "say": "user_feedback", "ts": 10**20},
+        ],
     )
     (tasks / "_index.json").write_text("[]")
     source = VscodeTasksSource(ctx)
@@ -352,15 +388,22 @@ def test_mcp_alias_by_url_counts_a_custom_server_name(home: Path, ctx: SourceCon
     gs = storage(home, "saoudrizwan.claude-dev")
     write_plain(
         gs / "settings" / "cline_mcp_settings.json",
-        {"mcpServers": {"search": {"url": "https://open.bigmodel.cn/api/mcp/web_search_prime/mcp"},
-                        "eyes": {"command": "npx", "args": ["-y", "@z_ai/mcp-server"], "env": {"Z_AI_API_KEY": "x"}}}},
+        {
+            "mcpServers": {
+                "search": {"url": "https://open.bigmodel.cn/api/mcp/web_search_prime/mcp"},
+                "eyes": {"command": "npx", "args": ["-y", "@z_ai/mcp-server"], "env": {"Z_AI_API_KEY": "x"}},
+            }
+        },
     )
     write_plain(
         gs / "tasks" / "m" / "ui_messages.json",
-        [say(0, "text", "go"), say(1, "use_mcp_server", mcp("search", "search"), partial=False),
-         say(1.1, "mcp_server_request_started"),
-         say(2, "use_mcp_server", mcp("eyes", "analyze_image"), partial=False),
-         say(2.1, "mcp_server_response", "…")],
+        [
+            say(0, "text", "go"),
+            say(1, "use_mcp_server", mcp("search", "search"), partial=False),
+            say(1.1, "mcp_server_request_started"),
+            say(2, "use_mcp_server", mcp("eyes", "analyze_image"), partial=False),
+            say(2.1, "mcp_server_response", "…"),
+        ],
     )
     source = VscodeTasksSource(ctx)
     ledger = Ledger()
@@ -373,8 +416,16 @@ def test_mcp_alias_by_url_counts_a_custom_server_name(home: Path, ctx: SourceCon
 
 def test_cline_classic_zai_provider_is_flagged_pay_as_you_go(home: Path, ctx: SourceContext) -> None:
     db = home / ".config" / "Code" / "User" / "globalStorage" / "state.vscdb"
-    make_state_db(db, {"saoudrizwan.claude-dev": {"actModeApiProvider": "zai", "actModeApiModelId": "glm-4.6",
-                                                  "zaiApiLine": "international"}})
+    make_state_db(
+        db,
+        {
+            "saoudrizwan.claude-dev": {
+                "actModeApiProvider": "zai",
+                "actModeApiModelId": "glm-4.6",
+                "zaiApiLine": "international",
+            }
+        },
+    )
     (db.parent / "saoudrizwan.claude-dev").mkdir()
     (db.parent / "saoudrizwan.claude-dev" / "secrets.json").write_text('{"zaiApiKey": "sk-never-read"}')
     conf = VscodeTasksSource(ctx).configs()["cline"]
@@ -390,8 +441,13 @@ def test_cline_global_state_json_wins_and_honours_cline_dir(home: Path, tmp_path
     cline_dir = tmp_path / "cline-home"
     write_plain(
         cline_dir / "data" / "globalState.json",
-        {"mode": "plan", "planModeApiProvider": "openai-compatible", "planModeOpenAiModelId": "GLM-4.6",
-         "actModeApiProvider": "zai", "openAiBaseUrl": "https://api.z.ai/api/coding/paas/v4"},
+        {
+            "mode": "plan",
+            "planModeApiProvider": "openai-compatible",
+            "planModeOpenAiModelId": "GLM-4.6",
+            "actModeApiProvider": "zai",
+            "openAiBaseUrl": "https://api.z.ai/api/coding/paas/v4",
+        },
     )
     ctx = SourceContext(home=home, env={"CLINE_DIR": str(cline_dir)}, clock=lambda: FIXED_NOW)
     conf = VscodeTasksSource(ctx).configs()["cline"]
@@ -404,12 +460,17 @@ def test_cline_global_state_json_wins_and_honours_cline_dir(home: Path, tmp_path
     [(None, EndpointKind.CODING), ("china_coding", EndpointKind.CODING), ("international_api", EndpointKind.PAYG)],
 )
 def test_roo_zai_api_line_endpoint(home: Path, ctx: SourceContext, line: str | None, kind: EndpointKind) -> None:
-    state: dict[str, Any] = {"apiProvider": "zai", "apiModelId": "glm-4.6", "currentApiConfigName": "default",
-                             "listApiConfigMeta": [{"id": "x", "name": "default", "apiProvider": "zai"}]}
+    state: dict[str, Any] = {
+        "apiProvider": "zai",
+        "apiModelId": "glm-4.6",
+        "currentApiConfigName": "default",
+        "listApiConfigMeta": [{"id": "x", "name": "default", "apiProvider": "zai"}],
+    }
     if line:
         state["zaiApiLine"] = line
-    make_state_db(home / ".config" / "Code" / "User" / "globalStorage" / "state.vscdb",
-                  {"RooVeterinaryInc.roo-cline": state})
+    make_state_db(
+        home / ".config" / "Code" / "User" / "globalStorage" / "state.vscdb", {"RooVeterinaryInc.roo-cline": state}
+    )
     conf = VscodeTasksSource(ctx).configs()["roo-code"]
     assert conf.model == "glm-4.6" and conf.endpoint is kind
 
@@ -417,9 +478,14 @@ def test_roo_zai_api_line_endpoint(home: Path, ctx: SourceContext, line: str | N
 def test_kilo_profile_model_from_list_api_config_meta(home: Path, ctx: SourceContext) -> None:
     make_state_db(
         home / ".config" / "VSCodium" / "User" / "globalStorage" / "state.vscdb",
-        {"kilocode.kilo-code": {"apiProvider": "openai", "openAiBaseUrl": "https://api.z.ai/api/coding/paas/v4",
-                                "currentApiConfigName": "glm",
-                                "listApiConfigMeta": [{"name": "glm", "apiProvider": "openai", "modelId": "glm-4.6"}]}},
+        {
+            "kilocode.kilo-code": {
+                "apiProvider": "openai",
+                "openAiBaseUrl": "https://api.z.ai/api/coding/paas/v4",
+                "currentApiConfigName": "glm",
+                "listApiConfigMeta": [{"name": "glm", "apiProvider": "openai", "modelId": "glm-4.6"}],
+            }
+        },
     )
     conf = VscodeTasksSource(ctx).configs()["kilo-code"]
     assert (conf.model, conf.endpoint) == ("glm-4.6", EndpointKind.CODING)
@@ -451,11 +517,20 @@ def test_locked_or_corrupt_state_db_never_raises(home: Path, ctx: SourceContext)
 
 def test_host_discovery_covers_forks_remote_and_flatpak(home: Path, ctx: SourceContext) -> None:
     paths = {str(h.user_data.relative_to(home)) for h in candidate_hosts(ctx)}
-    for expected in (".config/Code", ".config/Code - Insiders", ".config/Cursor", ".config/Windsurf",
-                     ".config/VSCodium", ".config/Positron", ".config/Antigravity",
-                     "Library/Application Support/Code", "Library/Application Support/Cursor",
-                     ".vscode-server/data", ".cursor-server/data",
-                     ".var/app/com.visualstudio.code/config/Code"):
+    for expected in (
+        ".config/Code",
+        ".config/Code - Insiders",
+        ".config/Cursor",
+        ".config/Windsurf",
+        ".config/VSCodium",
+        ".config/Positron",
+        ".config/Antigravity",
+        "Library/Application Support/Code",
+        "Library/Application Support/Cursor",
+        ".vscode-server/data",
+        ".cursor-server/data",
+        ".var/app/com.visualstudio.code/config/Code",
+    ):
         assert expected in paths
 
 

@@ -56,19 +56,39 @@ def _cline_turn(ts: datetime, text: str, first: bool, search: bool, model: str) 
     records: list[dict[str, Any]] = [{"ts": _ms(ts), "type": "say", "say": say, "text": text, "images": []}]
     if first:
         records[0]["modelInfo"] = info
-    req = {"request": f"<task>\n{text}\n</task>", "tokensIn": 10_512, "tokensOut": 211, "cacheWrites": 0,
-           "cacheReads": 9_984, "cost": 0}
-    records.append({"ts": _ms(ts) + 400, "type": "say", "say": "api_req_started", "text": json.dumps(req),
-                    "modelInfo": info})
+    req = {
+        "request": f"<task>\n{text}\n</task>",
+        "tokensIn": 10_512,
+        "tokensOut": 211,
+        "cacheWrites": 0,
+        "cacheReads": 9_984,
+        "cost": 0,
+    }
+    records.append(
+        {"ts": _ms(ts) + 400, "type": "say", "say": "api_req_started", "text": json.dumps(req), "modelInfo": info}
+    )
     if search:
-        use = {"type": "use_mcp_tool", "serverName": "web-search-prime", "toolName": "webSearchPrime",
-               "arguments": json.dumps({"search_query": text})}
-        records.append({"ts": _ms(ts) + 3_000, "type": "say", "say": "use_mcp_server", "text": json.dumps(use),
-                        "partial": False, "modelInfo": info})
+        use = {
+            "type": "use_mcp_tool",
+            "serverName": "web-search-prime",
+            "toolName": "webSearchPrime",
+            "arguments": json.dumps({"search_query": text}),
+        }
+        records.append(
+            {
+                "ts": _ms(ts) + 3_000,
+                "type": "say",
+                "say": "use_mcp_server",
+                "text": json.dumps(use),
+                "partial": False,
+                "modelInfo": info,
+            }
+        )
         records.append({"ts": _ms(ts) + 3_200, "type": "say", "say": "mcp_server_request_started"})
     req2 = dict(req, tokensIn=12_040, tokensOut=530, cacheReads=10_496)
-    records.append({"ts": _ms(ts) + 9_000, "type": "say", "say": "api_req_started", "text": json.dumps(req2),
-                    "modelInfo": info})
+    records.append(
+        {"ts": _ms(ts) + 9_000, "type": "say", "say": "api_req_started", "text": json.dumps(req2), "modelInfo": info}
+    )
     records.append({"ts": _ms(ts) + 15_000, "type": "say", "say": "text", "text": "Done.", "modelInfo": info})
     return records
 
@@ -96,8 +116,12 @@ def write_cline_task(
     _write_json(task / "ui_messages.json", records)
     _write_json(
         task / "task_metadata.json",
-        {"files_in_context": [], "model_usage": [{"ts": _ms(times[0]) + 390, "model_id": model,
-                                                  "model_provider_id": "openai", "mode": "act"}]},
+        {
+            "files_in_context": [],
+            "model_usage": [
+                {"ts": _ms(times[0]) + 390, "model_id": model, "model_provider_id": "openai", "mode": "act"}
+            ],
+        },
     )
     _write_json(
         home / ".cline" / "data" / "globalState.json",
@@ -130,18 +154,41 @@ def droid_session_file(home: Path, session_id: str, cwd: str = "/home/u/proj") -
 def _droid_turn(ts: datetime, text: str, index: int, search: bool) -> list[dict[str, Any]]:
     iso = lambda t: t.isoformat().replace("+00:00", "Z")  # noqa: E731 - local shorthand
     lines: list[dict[str, Any]] = [
-        {"type": "message", "id": f"u{index}", "timestamp": iso(ts),
-         "message": {"role": "user", "content": [{"type": "text", "text": text}]}},
+        {
+            "type": "message",
+            "id": f"u{index}",
+            "timestamp": iso(ts),
+            "message": {"role": "user", "content": [{"type": "text", "text": text}]},
+        },
     ]
     content: list[dict[str, Any]] = [{"type": "text", "text": "Looking into it."}]
     if search:
-        content.append({"type": "tool_use", "id": f"call_{index}", "name": "web-search-prime___webSearchPrime",
-                        "input": {"search_query": text}})
-    lines.append({"type": "message", "id": f"a{index}", "parentId": f"u{index}",
-                  "timestamp": iso(ts + timedelta(seconds=4)), "message": {"role": "assistant", "content": content}})
-    lines.append({"type": "message", "id": f"a{index}b", "parentId": f"a{index}",
-                  "timestamp": iso(ts + timedelta(seconds=12)),
-                  "message": {"role": "assistant", "content": [{"type": "text", "text": "Done."}]}})
+        content.append(
+            {
+                "type": "tool_use",
+                "id": f"call_{index}",
+                "name": "web-search-prime___webSearchPrime",
+                "input": {"search_query": text},
+            }
+        )
+    lines.append(
+        {
+            "type": "message",
+            "id": f"a{index}",
+            "parentId": f"u{index}",
+            "timestamp": iso(ts + timedelta(seconds=4)),
+            "message": {"role": "assistant", "content": content},
+        }
+    )
+    lines.append(
+        {
+            "type": "message",
+            "id": f"a{index}b",
+            "parentId": f"a{index}",
+            "timestamp": iso(ts + timedelta(seconds=12)),
+            "message": {"role": "assistant", "content": [{"type": "text", "text": "Done."}]},
+        }
+    )
     return lines
 
 
@@ -161,8 +208,14 @@ def write_droid_session(home: Path, times: Sequence[datetime], session_id: str |
     path = droid_session_file(home, session_id)
     path.parent.mkdir(parents=True, exist_ok=True)
     lines: list[dict[str, Any]] = [
-        {"type": "session_start", "id": session_id, "title": _PROMPTS[0], "owner": "u", "version": 2,
-         "cwd": "/home/u/proj"},
+        {
+            "type": "session_start",
+            "id": session_id,
+            "title": _PROMPTS[0],
+            "owner": "u",
+            "version": 2,
+            "cwd": "/home/u/proj",
+        },
     ]
     for i, ts in enumerate(times):
         lines.extend(_droid_turn(ts, _PROMPTS[i % len(_PROMPTS)], i, search=i == 0))
@@ -170,8 +223,17 @@ def write_droid_session(home: Path, times: Sequence[datetime], session_id: str |
     _write_droid_settings(path, turns=len(times))
     _write_json(
         home / ".factory" / "settings.json",
-        {"customModels": [{"model": DEMO_MODEL, "displayName": "GLM-4.6 [Z.AI]", "baseUrl": ANTHROPIC_URL,
-                           "provider": "anthropic", "maxOutputTokens": 16384}]},
+        {
+            "customModels": [
+                {
+                    "model": DEMO_MODEL,
+                    "displayName": "GLM-4.6 [Z.AI]",
+                    "baseUrl": ANTHROPIC_URL,
+                    "provider": "anthropic",
+                    "maxOutputTokens": 16384,
+                }
+            ]
+        },
     )
     servers = {"web-search-prime": {"type": "http", "url": SEARCH_URL}}
     _write_json(home / ".factory" / "mcp.json", {"mcpServers": servers})
@@ -181,10 +243,19 @@ def write_droid_session(home: Path, times: Sequence[datetime], session_id: str |
 def _write_droid_settings(session_file: Path, turns: int) -> None:
     _write_json(
         session_file.with_name(session_file.stem + ".settings.json"),
-        {"model": "custom:GLM-4.6-[Z.AI]-0", "reasoningEffort": "none", "autonomyMode": "auto-low",
-         "providerLock": "anthropic",
-         "tokenUsage": {"inputTokens": 20_000 * turns, "outputTokens": 700 * turns, "cacheCreationTokens": 0,
-                        "cacheReadTokens": 15_000 * turns, "thinkingTokens": 0}},
+        {
+            "model": "custom:GLM-4.6-[Z.AI]-0",
+            "reasoningEffort": "none",
+            "autonomyMode": "auto-low",
+            "providerLock": "anthropic",
+            "tokenUsage": {
+                "inputTokens": 20_000 * turns,
+                "outputTokens": 700 * turns,
+                "cacheCreationTokens": 0,
+                "cacheReadTokens": 15_000 * turns,
+                "thinkingTokens": 0,
+            },
+        },
         atomic=True,
     )
 
