@@ -411,15 +411,8 @@ class Bench:
                 (scratch / "cold" / "state").mkdir(parents=True)
                 (scratch / "cold" / "runtime").mkdir(mode=0o700)
 
-            res.cold = measure(
-                "zai-dash report --json (cold)",
-                [*self.zai_dash, "report", "--json"],
-                cold_env,
-                cwd=ds.home,
-                runs=runs,
-                timeout=timeout,
-                before=fresh_cache,
-                progress=self._progress,
+            res.cold = self._zai(
+                "zai-dash report --json (cold)", ["report", "--json"], cold_env, runs, before=fresh_cache
             )
             if peers:
                 res.ccusage = self._ccusage(ds, scratch, runs)
@@ -440,32 +433,33 @@ class Bench:
                     seed=self.args.seed * 1000 + 100 + next(appended),
                 )
 
-            res.warm = measure(
+            res.warm = self._zai(
                 "zai-dash report --json (warm, 1 new session)",
-                [*self.zai_dash, "report", "--json"],
+                ["report", "--json"],
                 warm_env,
-                cwd=ds.home,
-                runs=runs,
-                timeout=timeout,
+                runs,
                 before=append_session,
-                progress=self._progress,
             )
             if ds.label == FIRST_PAINT_SET and not self.args.no_first_paint:
                 res.first_paint = run_first_paint(ds, self.zai_dash, runs, timeout)
                 log(f"{ds.label}: first paint: {res.first_paint[1]}")
-            res.status = measure(
-                "zai-dash status (warm)",
-                [*self.zai_dash, "status"],
-                warm_env,
-                cwd=ds.home,
-                runs=runs,
-                timeout=timeout,
-                ok_codes=STATUS_OK,
-                progress=self._progress,
-            )
+            res.status = self._zai("zai-dash status (warm)", ["status"], warm_env, runs, ok_codes=STATUS_OK)
             res.status_live = self._status_with_dashboard(ds, warm_env, runs, timeout)
         res.counts = compare_counts(res)
         return res
+
+    def _zai(self, label: str, args: list[str], env: dict[str, str], runs: int, **kw: Any) -> Measurement:
+        """Measure one zai-dash command on the current data set (cwd is irrelevant to it)."""
+        return measure(
+            label,
+            [*self.zai_dash, *args],
+            env,
+            cwd=Path(env["HOME"]),
+            runs=runs,
+            timeout=self.args.timeout,
+            progress=self._progress,
+            **kw,
+        )
 
     def _status_with_dashboard(self, ds: DataSet, env: dict[str, str], runs: int, timeout: float) -> Measurement | None:
         """`status` while a running zai-dash (the headless `export` daemon) publishes its snapshot."""
@@ -482,16 +476,7 @@ class Bench:
             if not state.exists():
                 log(f"{ds.label}: the dashboard never published its state file; status (dashboard running) skipped")
                 return None
-            return measure(
-                "zai-dash status (dashboard running)",
-                [*self.zai_dash, "status"],
-                env,
-                cwd=ds.home,
-                runs=runs,
-                timeout=timeout,
-                ok_codes=STATUS_OK,
-                progress=self._progress,
-            )
+            return self._zai("zai-dash status (dashboard running)", ["status"], env, runs, ok_codes=STATUS_OK)
         finally:
             daemon.terminate()
             try:
