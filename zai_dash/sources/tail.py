@@ -244,16 +244,23 @@ class TailSet:
         self.needle = needle
         """… so on their first read only lines containing `needle` can matter (e.g. MCP calls)."""
         self.tails: dict[Path, JsonlTail] = {}
+        self._resume: dict[str, list[int]] = {}
+        """Cached `[inode, size, mtime_ns, offset, line_number]` of files not yet seen since a restore."""
 
     def poll(self) -> Iterator[tuple[JsonlTail, TailLine]]:
         """Yield `(tail, line)` for every new complete line in every file."""
         current = set(self._discover())
         for gone in [p for p in self.tails if p not in current]:
             del self.tails[gone]
-        for path in sorted(current):
+        if self._resume:
+            # Cached files discovery no longer names (aged out, deleted) are forgotten, not carried forever.
+            names = {str(p) for p in current}
+            for stale in [name for name in self._resume if name not in names]:
+                del self._resume[stale]
+        for path in sorted(current, key=str):  # str() is cached on a Path; Path ordering is not
             tail = self.tails.get(path)
             if tail is None:
-                tail = self.tails[path] = JsonlTail(path, self.skips, since=self.since)
+                tail = self.tails[path] = self._new_tail(path)
             needle = None
             if self.needle is not None and self.quiet_before is not None and tail.offset == 0:
                 try:
@@ -266,7 +273,7 @@ class TailSet:
 
     def export_state(self) -> dict[str, list[int]]:
         """Per file `[inode, size, mtime_ns, offset, line_number]` (offset before any pending partial line)."""
-        state: dict[str, list[int]] = {}
+        state: dict[str, list[int]] = dict(self._resume)
         for path, tail in self.tails.items():
             if tail.inode is None:
                 continue
@@ -293,8 +300,17 @@ class TailSet:
         return True
 
     def restore_state(self, state: dict[str, list[int]]) -> None:
-        """Resume every file at its cached offset (check `can_restore` first)."""
-        for name, (inode, _size, _mtime, offset, line_number) in state.items():
-            tail = JsonlTail(Path(name), self.skips)
+        """Resume every file at its cached offset (check `can_restore` first).
+
+        Tails are made lazily, when discovery next names the file: a long history has thousands of
+        quiet files, and building their objects up front is most of a warm start.
+        """
+        self._resume.update(state)
+
+    def _new_tail(self, path: Path) -> JsonlTail:
+        tail = JsonlTail(path, self.skips, since=self.since)
+        resumed = self._resume.pop(str(path), None)
+        if resumed is not None:
+            inode, _size, _mtime, offset, line_number = resumed
             tail.inode, tail.offset, tail.line_number = inode, offset, line_number
-            self.tails[Path(name)] = tail
+        return tail
