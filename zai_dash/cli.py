@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from zai_dash import __version__
 from zai_dash.clock import Clock, FixedClock, SystemClock
 from zai_dash.config import Config, ConfigError, load_config
+from zai_dash.domain.plans import Thresholds
 from zai_dash.format import fmt_ago, fmt_clock, fmt_duration
 
 if TYPE_CHECKING:
@@ -240,13 +241,8 @@ def _status_level(doc: dict[str, Any]) -> str:
     if official is None:
         return str(doc["prompts"]["level"])
     th = doc.get("thresholds") or {}
-    if official >= 100:
-        return "exhausted"
-    if official >= 100 * float(th.get("critical", 0.9)):
-        return "critical"
-    if official >= 100 * float(th.get("warning", 0.75)):
-        return "warning"
-    return "ok"
+    thresholds = Thresholds(float(th.get("warning", 0.75)), float(th.get("critical", 0.9)))
+    return thresholds.level(official / 100)
 
 
 def _status_doc(config: Config, at: str | None) -> tuple[dict[str, Any], datetime]:

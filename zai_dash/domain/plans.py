@@ -62,3 +62,13 @@ class Thresholds:
 
     warning: float = 0.75
     critical: float = 0.90
+
+    def level(self, fraction: float) -> str:
+        """`ok`, `warning`, `critical` or `exhausted` for the share of a pool used (1.0 = all of it)."""
+        if fraction >= 1:
+            return "exhausted"
+        if fraction >= self.critical:
+            return "critical"
+        if fraction >= self.warning:
+            return "warning"
+        return "ok"

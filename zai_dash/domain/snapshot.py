@@ -236,16 +236,7 @@ def official_searches(local: SearchGauge, monthly: Mapping[str, Any]) -> SearchG
 
 def gauge_level(equivalents: int, limit: int, thresholds: Thresholds) -> str:
     """`ok`, `warning`, `critical` or `exhausted` for a usage level."""
-    if limit <= 0:
-        return "ok"
-    frac = equivalents / limit
-    if frac >= 1:
-        return "exhausted"
-    if frac >= thresholds.critical:
-        return "critical"
-    if frac >= thresholds.warning:
-        return "warning"
-    return "ok"
+    return thresholds.level(equivalents / limit) if limit > 0 else "ok"
 
 
 def tool_status(found: bool, last: datetime | None, now: datetime, error: bool, cycle: timedelta) -> str:

@@ -77,18 +77,6 @@ class OfficialView:
         return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
-def level_for(percent: float, thresholds: Thresholds) -> str:
-    """`ok`, `warning`, `critical` or `exhausted` for a percentage used."""
-    frac = percent / 100
-    if frac >= 1:
-        return "exhausted"
-    if frac >= thresholds.critical:
-        return "critical"
-    if frac >= thresholds.warning:
-        return "warning"
-    return "ok"
-
-
 class GaugeBar(Widget):
     """A one-line bar filled to `fraction`; repaints only when the fraction changes.
 
@@ -182,7 +170,7 @@ class PromptGauge(Widget):
             return "exhausted"
         percent = self.official.official_percent
         if self.official.primary and percent is not None:
-            return level_for(percent, self.official.thresholds)
+            return self.official.thresholds.level(percent / 100)
         return self.data.level
 
     def tick(self, now: datetime | None) -> None:
