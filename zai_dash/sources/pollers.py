@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
+from typing import Any, TypeVar
 
 import httpx
 
@@ -228,6 +229,9 @@ async def _wait_any(stop: asyncio.Event, wake: asyncio.Event, timeout: float) ->
     wake.clear()
 
 
+_S = TypeVar("_S")
+
+
 class HttpPollSource:
     """Plumbing shared by the HTTP sources: one client while the loop runs, one-shot refreshes, `r`.
 
@@ -268,3 +272,15 @@ class HttpPollSource:
     def poll_now(self) -> None:
         """Poll at once (the TUI's `r`)."""
         self.poller.poll_now()
+
+
+def settings_from(cls: type[_S], obj: Any) -> _S:
+    """A settings dataclass built from any object with the same attribute names.
+
+    The engine passes `zai_dash.config.ApiSettings` / `ProxyEndpoint`: config stays free of the HTTP
+    modules (so `status` starts fast), and the sources take what they know from it.
+    """
+    if isinstance(obj, cls):
+        return obj
+    names = cls.__dataclass_fields__  # type: ignore[attr-defined]
+    return cls(**{n: getattr(obj, n) for n in names if hasattr(obj, n)})

@@ -31,7 +31,7 @@ from zai_dash.domain.proxy import (
 from zai_dash.domain.snapshot import SourceHealth
 from zai_dash.redact import Redactor, redact_url
 from zai_dash.sources.base import SourceContext
-from zai_dash.sources.pollers import Attempt, HttpPollSource, Poller, network_reason, parse_retry_after
+from zai_dash.sources.pollers import Attempt, HttpPollSource, Poller, network_reason, parse_retry_after, settings_from
 
 DEFAULT_INTERVAL = 15.0
 MIN_INTERVAL = 5.0
@@ -73,11 +73,8 @@ class ProxySettings:
 
     @classmethod
     def coerce(cls, obj: Any) -> ProxySettings:
-        """Build from any object with the same attribute names (e.g. `zai_dash.config.ProxyEndpoint`)."""
-        if isinstance(obj, cls):
-            return obj
-        names = cls.__dataclass_fields__
-        return cls(**{n: getattr(obj, n) for n in names if hasattr(obj, n)})
+        """Build from any object with the same attribute names (`zai_dash.config` settings)."""
+        return settings_from(cls, obj)
 
 
 def expand_headers(headers: Mapping[str, str], env: Mapping[str, str]) -> tuple[dict[str, str], list[str]]:

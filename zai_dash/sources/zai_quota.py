@@ -37,7 +37,7 @@ from zai_dash.domain.official import (
 from zai_dash.domain.snapshot import SourceHealth
 from zai_dash.redact import Redactor, key_hint, redact_url
 from zai_dash.sources.base import SourceContext
-from zai_dash.sources.pollers import Attempt, HttpPollSource, Poller, network_reason, parse_retry_after
+from zai_dash.sources.pollers import Attempt, HttpPollSource, Poller, network_reason, parse_retry_after, settings_from
 
 NAME = "zai-quota"
 QUOTA_PATH = "/api/monitor/usage/quota/limit"
@@ -76,11 +76,8 @@ class QuotaSettings:
 
     @classmethod
     def coerce(cls, obj: Any) -> QuotaSettings:
-        """Build from any object with the same attribute names (e.g. `zai_dash.config.ApiSettings`)."""
-        if isinstance(obj, cls):
-            return obj
-        names = cls.__dataclass_fields__
-        return cls(**{n: getattr(obj, n) for n in names if hasattr(obj, n)})
+        """Build from any object with the same attribute names (`zai_dash.config` settings)."""
+        return settings_from(cls, obj)
 
 
 @dataclass(frozen=True, slots=True)
