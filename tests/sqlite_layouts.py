@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,6 +23,7 @@ from zai_dash.demo_sqlite import (
     OPENCODE_SESSION_MESSAGE_DDL,
     create_db,
 )
+from zai_dash.domain.events import EventKind, UsageEvent
 
 __all__ = [
     "CRUSH_DDL",
@@ -65,3 +67,15 @@ def hold_write_lock(db: Path) -> Iterator[sqlite3.Connection]:
     finally:
         conn.execute("ROLLBACK")
         conn.close()
+
+
+def summary(events: list[UsageEvent]) -> Counter[str]:
+    """Counts by kind (and service / role), after dedup by key as the ledger does."""
+    out: Counter[str] = Counter()
+    for e in {e.key: e for e in events}.values():
+        out[e.kind.value] += 1
+        if e.service:
+            out[e.service.value] += 1
+        if e.kind is EventKind.CALL:
+            out[f"call:{e.role.value}"] += 1
+    return out

@@ -9,26 +9,15 @@ from datetime import timedelta
 from pathlib import Path
 
 from tests.conftest import FIXED_NOW
-from tests.sqlite_layouts import CRUSH_DDL, create_db, dir_listing, hold_write_lock, js
+from tests.sqlite_layouts import CRUSH_DDL, create_db, dir_listing, hold_write_lock, js, summary
 from zai_dash.demo_sqlite import add_crush_turn, crush_project_db, register_crush_project, write_crush_session
 from zai_dash.domain.endpoints import EndpointKind
-from zai_dash.domain.events import EventKind, UsageEvent
+from zai_dash.domain.events import EventKind
 from zai_dash.sources.base import SourceContext
 from zai_dash.sources.tools.crush import CrushSource, create_sources
 
 START = FIXED_NOW - timedelta(hours=1)
 T0 = int(START.timestamp())
-
-
-def summary(events: list[UsageEvent]) -> Counter[str]:
-    out: Counter[str] = Counter()
-    for e in {e.key: e for e in events}.values():
-        out[e.kind.value] += 1
-        if e.service:
-            out[e.service.value] += 1
-        if e.kind is EventKind.CALL:
-            out[f"call:{e.role.value}"] += 1
-    return out
 
 
 def test_projects_are_found_and_counted(ctx: SourceContext, home: Path) -> None:

@@ -3,30 +3,18 @@
 from __future__ import annotations
 
 import sqlite3
-from collections import Counter
 from datetime import timedelta
 from pathlib import Path
 
 from tests.conftest import FIXED_NOW
-from tests.sqlite_layouts import GOOSE_DDL, GOOSE_USAGE_LEDGER_DDL, create_db, dir_listing, hold_write_lock, js
+from tests.sqlite_layouts import GOOSE_DDL, GOOSE_USAGE_LEDGER_DDL, create_db, dir_listing, hold_write_lock, js, summary
 from zai_dash.domain.endpoints import EndpointKind
-from zai_dash.domain.events import EventKind, UsageEvent
+from zai_dash.domain.events import EventKind
 from zai_dash.sources.base import SourceContext
 from zai_dash.sources.tools.goose import GooseSource, create_sources
 
 START = FIXED_NOW - timedelta(hours=1)
 T0 = int(START.timestamp())
-
-
-def summary(events: list[UsageEvent]) -> Counter[str]:
-    out: Counter[str] = Counter()
-    for e in {e.key: e for e in events}.values():
-        out[e.kind.value] += 1
-        if e.service:
-            out[e.service.value] += 1
-        if e.kind is EventKind.CALL:
-            out[f"call:{e.role.value}"] += 1
-    return out
 
 
 def db_path(home: Path) -> Path:

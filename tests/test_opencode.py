@@ -4,34 +4,20 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections import Counter
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from tests.conftest import FIXED_NOW
-from tests.sqlite_layouts import OPENCODE_SESSION_MESSAGE_DDL, create_db, dir_listing, hold_write_lock, js
+from tests.sqlite_layouts import OPENCODE_SESSION_MESSAGE_DDL, create_db, dir_listing, hold_write_lock, js, summary
 from zai_dash.demo_sqlite import OPENCODE_DDL, add_opencode_turn, opencode_db_path, write_opencode_session
 from zai_dash.domain.endpoints import EndpointKind
-from zai_dash.domain.events import CallRole, EventKind, McpService, UsageEvent
+from zai_dash.domain.events import CallRole, EventKind, McpService
 from zai_dash.domain.ledger import Ledger
 from zai_dash.sources.base import SourceContext
 from zai_dash.sources.tools.opencode import KILO, OPENCODE, OpenCodeSource, create_sources
 
 START = FIXED_NOW - timedelta(hours=1)
 T0 = int(START.timestamp() * 1000)
-
-
-def summary(events: list[UsageEvent]) -> Counter[str]:
-    """Counts by kind (and service / role), after dedup by key as the ledger does."""
-    unique = {e.key: e for e in events}
-    out: Counter[str] = Counter()
-    for e in unique.values():
-        out[e.kind.value] += 1
-        if e.service:
-            out[e.service.value] += 1
-        if e.kind is EventKind.CALL:
-            out[f"call:{e.role.value}"] += 1
-    return out
 
 
 def new_db(home: Path, app: str = "opencode") -> sqlite3.Connection:
