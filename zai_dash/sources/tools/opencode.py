@@ -199,9 +199,19 @@ class Rules:
         return self._call(f"call:{mid}", ts, session, data, (tin, tout), store)
 
     def _call(
-        self, key: str, ts: datetime, session: str, info: Mapping[str, Any], tokens: tuple[int, int], store: Store
+        self,
+        key: str,
+        ts: datetime,
+        session: str,
+        info: Mapping[str, Any],
+        tokens: tuple[int, int],
+        store: Store,
+        model: str | None = None,
     ) -> UsageEvent:
-        """A model-call event; `info` is the assistant message that carries model and agent."""
+        """A model-call event; `info` is the assistant message that carries model and agent.
+
+        `model` overrides `info["modelID"]` where a layout keeps the model elsewhere (`session_message`).
+        """
         tin, tout = tokens
         return UsageEvent(
             kind=EventKind.CALL,
@@ -209,7 +219,7 @@ class Rules:
             tool=self.tool,
             key=key,
             session=session,
-            model=normalise_model(info.get("modelID")),
+            model=model or normalise_model(info.get("modelID")),
             role=_call_role(session, info, store),
             tokens=tin + tout,
             input_tokens=tin,
@@ -267,20 +277,7 @@ class Rules:
         completed = isinstance(time, Mapping) and time.get("completed") is not None
         tin, tout = _tokens(data.get("tokens"))
         if completed or tin + tout:
-            out.append(
-                UsageEvent(
-                    kind=EventKind.CALL,
-                    ts=ts,
-                    tool=self.tool,
-                    key=f"call:{sid}",
-                    session=session,
-                    model=model_id,
-                    role=_call_role(session, data, store),
-                    tokens=tin + tout,
-                    input_tokens=tin,
-                    output_tokens=tout,
-                )
-            )
+            out.append(self._call(f"call:{sid}", ts, session, data, (tin, tout), store, model=model_id))
         content = data.get("content")
         for item in content if isinstance(content, list) else []:
             if not isinstance(item, Mapping) or item.get("type") != "tool":
