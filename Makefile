@@ -21,6 +21,8 @@ test: $(STAMP)
 	$(BIN)/ruff check zai_dash tests bench
 	$(BIN)/mypy
 	$(BIN)/python -m pytest
+	# Again with the wall clock 45 days ahead: a test that only passes on the day it was written fails here.
+	ZAI_DASH_TEST_TRAVEL_DAYS=45 $(BIN)/python -m pytest -m "not wall_clock" -p no:cacheprovider
 
 lint: $(STAMP)
 	$(BIN)/ruff check zai_dash tests bench

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -13,6 +13,26 @@ from zai_dash.sources.base import SourceContext
 
 FIXED_NOW = datetime(2026, 11, 26, 12, 0, 0, tzinfo=timezone.utc)
 """The instant most tests evaluate at."""
+
+
+TRAVEL_DAYS = int(os.environ.get("ZAI_DASH_TEST_TRAVEL_DAYS") or 0)
+"""`make test` runs the date-sensitive tests a second time with the wall clock this many days ahead.
+
+Two engine tests once wrote records with fixed dates and ran on the real clock: they passed for a week
+and broke when the month turned. The second run makes any such test fail on the day it is written.
+"""
+
+
+@pytest.fixture(autouse=True)
+def travelled_wall_clock() -> Iterator[None]:
+    """Move the wall clock (not the monotonic one) `ZAI_DASH_TEST_TRAVEL_DAYS` ahead, when set."""
+    if not TRAVEL_DAYS:
+        yield
+        return
+    import time_machine
+
+    with time_machine.travel(datetime.now(timezone.utc) + timedelta(days=TRAVEL_DAYS), tick=True):
+        yield
 
 
 @pytest.fixture(autouse=True)

@@ -271,6 +271,7 @@ def test_plan_flag(home: Path, plan: str) -> None:
     assert doc["prompts"]["limit"] == {"lite": 120, "max": 2400}[plan]
 
 
+@pytest.mark.wall_clock
 def test_status_reads_a_running_dashboards_state_file(home: Path) -> None:
     """No logs at all, but a live dashboard published a snapshot: status answers from it."""
     from datetime import datetime, timedelta, timezone

@@ -22,7 +22,10 @@ from tests.ui_factories import claude_prompt_line, write_claude_history
 
 REPO = Path(__file__).resolve().parent.parent
 
-pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
+pytestmark = [
+    pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed"),
+    pytest.mark.wall_clock,  # the dashboard runs in its own process, on the real clock
+]
 
 
 class Pane:

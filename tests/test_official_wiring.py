@@ -7,6 +7,8 @@ import os
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import FIXED_NOW
 from tests.http_fixtures import FAKE_KEY, FAKE_SECRET, V1, LiteLLMMetrics, LoopbackServer, Reply, fixed, needs_auth
 from tests.test_cli import run_cli, write_known_fixture
@@ -153,6 +155,7 @@ def _five_hour(percent: int) -> dict[str, object]:
     return envelope({"level": "pro", "limits": [row]})
 
 
+@pytest.mark.wall_clock
 def test_status_prefers_the_official_percentage(home: Path, tmp_path: Path) -> None:
     write_known_fixture(home)
     cfg = tmp_path / "config.toml"

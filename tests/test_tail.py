@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pytest
+
 from zai_dash.sources.base import Skips
 from zai_dash.sources.tail import JsonlTail, TailSet
 
@@ -149,6 +151,7 @@ def test_quiet_file_is_swept_for_the_needle_and_later_appends_are_read_whole(tmp
     assert [line.data for _, line in ts.poll()] == [b'{"n":5}', b'{"n":6}']
 
 
+@pytest.mark.wall_clock
 def test_recent_file_is_read_line_by_line_even_with_a_needle(tmp_path: Path) -> None:
     from datetime import datetime, timedelta, timezone
 

@@ -328,6 +328,7 @@ def test_roo_custom_storage_path_from_jsonc_settings(home: Path, ctx: SourceCont
     assert Path(custom / "tasks") in [r.path for r in source.roots() if r.exists]
 
 
+@pytest.mark.wall_clock
 def test_roo_parent_unknown_waits_then_falls_back_to_global_state(home: Path, ctx: SourceContext) -> None:
     task = roo_task(home, "rooveterinaryinc.roo-cline", "orphan", 0, None)
     (task / "history_item.json").unlink()  # an older Roo build, or not written yet
