@@ -77,8 +77,11 @@ class UsageEvent:
         role: for calls, main / sub-agent / auxiliary.
         service: for MCP calls, which Z.ai service.
         tokens: total tokens of a call (input + output + cache), used to keep the largest duplicate.
-        input_tokens: prompt-side tokens of a call, cache included.
+        input_tokens: prompt-side tokens of a call, cached ones included (cache writes count as input).
         output_tokens: completion tokens of a call.
+        cached_tokens: the part of `input_tokens` read from the prompt cache (billed at the cached rate).
+            Adapters normalise: a tool whose input count excludes cached tokens (Claude Code's
+            `input_tokens`) adds them in; one whose count includes them (OpenAI `prompt_tokens`) does not.
         origin: where the event came from when not this machine (a proxy or exporter name).
     """
 
@@ -94,6 +97,7 @@ class UsageEvent:
     input_tokens: int = 0
     output_tokens: int = 0
     origin: str | None = None
+    cached_tokens: int = 0
 
 
 @dataclass(frozen=True, slots=True)
