@@ -386,10 +386,18 @@ class Tariff:
 
     # ── what doctor prints ───────────────────────────────────────────────────────────────────────────
 
-    def entries(self, at: datetime) -> tuple[TariffEntry, ...]:
-        """Every entry in effect at `at` (and campaigns running or still to come), for `doctor`."""
+    def entries(self, at: datetime, billing: str | None = None, plan: str | None = None) -> tuple[TariffEntry, ...]:
+        """Every entry in effect at `at` (and campaigns running or still to come), for `doctor`.
+
+        Args:
+            at: the instant whose versions are shown.
+            billing: only what meters this generation (its pools; credit prices or legacy prompt rates).
+            plan: only this tier's pools.
+        """
         day = self._day(at)
         out: list[TariffEntry] = []
+        credits = billing is None or billing == "credits"
+        legacy = billing is None or billing != "credits"
 
         def add(section: str, key: str, versions: _Versions, show: Any) -> None:
             valid_from, value = _at(versions, day)
@@ -399,25 +407,28 @@ class Tariff:
 
         add("tariff", "timezone", ((None, self._tz),), _show_offset)
         add("tariff", "default_model", ((None, self.default_model),), lambda v: f"unknown models billed as {v}")
-        for billing, gen in self._billings.items():
-            for plan, windows in gen.plans.items():
+        for name, gen in self._billings.items():
+            for tier, windows in gen.plans.items():
+                if (billing is not None and name != billing) or (plan is not None and tier != plan):
+                    continue
                 for wid in (w for w in WINDOW_IDS if w in windows):
                     unit = "calls" if wid == "monthly-mcp" else gen.unit
-                    add(f"billing.{billing}.plans.{plan}", wid, windows[wid], lambda v, u=unit: f"{v:,g} {u}")
-        for model, versions in self._rates.items():
+                    add(f"billing.{name}.plans.{tier}", wid, windows[wid], lambda v, u=unit: f"{v:,g} {u}")
+        for model, versions in self._rates.items() if credits else ():
             add("rates", model, versions, _show_rates)
         for model, versions in self._routing.items():
             add("routing", model, versions, lambda v: f"billed as {v}")
-        for service, versions in self._mcp.items():
+        for service, versions in self._mcp.items() if credits else ():
             estimate = self.mcp_is_estimate(McpService(service))
             add("mcp", service, versions, lambda v, e=estimate: f"{'≈' if e else ''}{v:g} credits per call")
         tz = _show_offset(self._tz)
         add("tariff", "peak", self._peak, lambda p: f"{_show_days(p.days)} {p.span} {tz}")
-        add("tariff", "off_peak_factor", self._off_peak, lambda v: f"off-peak model usage at {v:.0%}")
-        for model, versions in self._prompt_rates.items():
+        if credits:
+            add("tariff", "off_peak_factor", self._off_peak, lambda v: f"off-peak model usage at {v:.0%}")
+        for model, versions in self._prompt_rates.items() if legacy else ():
             add("prompt_rates", model, versions, lambda r: f"{r.peak:g}× peak, {r.off_peak:g}× off-peak")
         for c in self._campaigns:
-            if c.last is None or c.last >= day:
+            if (c.last is None or c.last >= day) and (credits or c.legacy):
                 add("campaigns", c.name, ((c.first, c),), _show_campaign)
         return tuple(out)
 
