@@ -29,12 +29,14 @@ from typing import Any
 from zai_dash.domain.events import CallRole, EventKind, LimitHit, UsageEvent
 from zai_dash.domain.mcp import McpAliases, classify_mcp
 from zai_dash.domain.snapshot import ToolConfigInfo
+from zai_dash.domain.tools import ToolInfo
 from zai_dash.sources.base import Root, SourceBatch, SourceContext, ToolSource
 from zai_dash.sources.jsonutil import BadTimestamp, int_field, loads, parse_iso
 from zai_dash.sources.tail import JsonlTail, TailLine, TailSet
-from zai_dash.sources.tools.claude_code_config import ClaudeSettings, McpConfig, clean_model
+from zai_dash.sources.tools.claude_code_config import ENV_KEYS, ClaudeSettings, McpConfig, clean_model
 
 TOOL = "claude-code"
+TOOLS = (ToolInfo(TOOL, "Claude Code", ("CLAUDE_CONFIG_DIR", *ENV_KEYS), order=10),)
 
 LEGIT_TYPES = frozenset(
     {

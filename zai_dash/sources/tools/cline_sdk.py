@@ -26,9 +26,10 @@ from zai_dash.domain.mcp import McpAliases, classify_mcp
 from zai_dash.sources.base import Root, SourceBatch, SourceContext, ToolSource
 from zai_dash.sources.jsonutil import BadTimestamp, from_epoch, int_field, normalise_model, parse_iso
 from zai_dash.sources.rewritten import JsonVersion, RewrittenJson
-from zai_dash.sources.tools.vscode_tasks import CLINE, TaskFolders, cline_data_dir, mcp_aliases
+from zai_dash.sources.tools.vscode_tasks import CLINE, CLINE_TOOL, TaskFolders, cline_data_dir, mcp_aliases
 
 TOOL = "cline"
+TOOLS = (CLINE_TOOL,)
 MESSAGES_SUFFIX = ".messages.json"
 
 

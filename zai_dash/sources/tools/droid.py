@@ -30,12 +30,14 @@ from zai_dash.domain.endpoints import classify_base_url
 from zai_dash.domain.events import CallRole, EventKind, UsageEvent
 from zai_dash.domain.mcp import McpAliases, classify_mcp
 from zai_dash.domain.snapshot import ToolConfigInfo
+from zai_dash.domain.tools import ToolInfo
 from zai_dash.sources.base import Root, SourceBatch, SourceContext, ToolSource
 from zai_dash.sources.jsonutil import BadTimestamp, int_field, loads, normalise_model, parse_iso
 from zai_dash.sources.rewritten import RewrittenJson
 from zai_dash.sources.tail import TailSet
 
 TOOL = "droid"
+TOOLS = (ToolInfo(TOOL, "Factory Droid", ("FACTORY_DIR",), order=80),)
 TASK_MARKER = "# Task Tool Invocation"
 """How Droid opens a Task-tool sub-session (its title or first prompt)."""
 SETTINGS_SUFFIX = ".settings.json"

@@ -34,6 +34,7 @@ from zai_dash.domain.endpoints import classify_base_url
 from zai_dash.domain.events import CallRole, EventKind, UsageEvent
 from zai_dash.domain.mcp import McpAliases, classify_mcp
 from zai_dash.domain.snapshot import ToolConfigInfo
+from zai_dash.domain.tools import ToolInfo
 from zai_dash.sources.base import Root, SourceBatch, SourceContext, ToolSource
 from zai_dash.sources.configfiles import first_existing, mcp_targets, read_json
 from zai_dash.sources.jsonutil import BadTimestamp, from_epoch, int_field, loads, normalise_model
@@ -96,6 +97,12 @@ KILO = Flavor(
     config_names=("kilo.jsonc", "kilo.json", "opencode.jsonc", "opencode.json", "config.json"),
     config_env="KILO_CONFIG",
 )
+TOOLS = (
+    ToolInfo(OPENCODE.tool, "OpenCode", (OPENCODE.db_env, OPENCODE.data_env, OPENCODE.config_env), order=50),
+    ToolInfo(KILO.tool, "Kilo Code", (KILO.db_env, KILO.data_env, KILO.config_env), order=40),
+)
+"""OpenCode and Kilo (its CLI and the new extension built on it); the legacy Kilo extension is read by
+`vscode_tasks` under the same id."""
 
 
 # ---------------------------------------------------------------------------------------------------

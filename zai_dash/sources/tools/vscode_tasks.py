@@ -28,6 +28,7 @@ from zai_dash.domain.endpoints import classify_base_url
 from zai_dash.domain.events import CallRole, EventKind, UsageEvent
 from zai_dash.domain.mcp import McpAliases, classify_mcp
 from zai_dash.domain.snapshot import SourceHealth, ToolConfigInfo
+from zai_dash.domain.tools import ToolInfo
 from zai_dash.sources.base import Root, Skips, SourceBatch, SourceContext, ToolSource
 from zai_dash.sources.jsonutil import BadTimestamp, from_epoch, int_field, loads, normalise_model
 from zai_dash.sources.rewritten import RewrittenJson
@@ -74,6 +75,10 @@ CLINE = Extension("cline", "saoudrizwan.claude-dev", None, "cline_mcp_settings.j
 ROO = Extension("roo-code", "RooVeterinaryInc.roo-cline", "roo-cline", "mcp_settings.json", subtasks=True)
 KILO = Extension("kilo-code", "kilocode.kilo-code", "kilo-code", "mcp_settings.json", subtasks=True)
 EXTENSIONS: tuple[Extension, ...] = (CLINE, ROO, KILO)
+CLINE_TOOL = ToolInfo("cline", "Cline", ("CLINE_SESSION_DATA_DIR", "CLINE_DATA_DIR", "CLINE_DIR"), order=20)
+"""Cline, extension and CLI (`cline_sdk` reads the CLI's sessions under the same id)."""
+TOOLS = (CLINE_TOOL, ToolInfo(ROO.tool, "Roo Code", order=30))
+"""Kilo Code is declared by `opencode` (its CLI); its legacy extension's task files are read here."""
 
 
 # -- settings → configured model and endpoint ---------------------------------------------------------
