@@ -170,6 +170,7 @@ def test_reference_example_counts_one_prompt_one_call_one_search(claude: Claude,
     assert call.key == "msg_20251021160103a1b2c3d4e5f6:req_011CUL8x2Hk9"
     assert call.model == "glm-4.6" and call.role is CallRole.MAIN and call.session == SESSION
     assert call.tokens == 100 + 1000 + 88 and call.input_tokens == 1100 and call.output_tokens == 88
+    assert call.cached_tokens == 1000  # cache_read_input_tokens: part of input_tokens, priced apart
     assert fed.source.skips.lines == 0
 
 

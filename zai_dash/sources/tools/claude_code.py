@@ -344,11 +344,9 @@ class ClaudeCodeSource(ToolSource):
         sidechain: bool,
         batch: SourceBatch,
     ) -> None:
-        inp = (
-            int_field(usage.get("input_tokens"))
-            + int_field(usage.get("cache_creation_input_tokens"))
-            + int_field(usage.get("cache_read_input_tokens"))
-        )
+        # `input_tokens` excludes the cache: reads and writes are added back in (metering.md §2).
+        cached = int_field(usage.get("cache_read_input_tokens"))
+        inp = int_field(usage.get("input_tokens")) + int_field(usage.get("cache_creation_input_tokens")) + cached
         out = int_field(usage.get("output_tokens"))
         tokens = inp + out
         key = f"{mid}:{req}" if req else mid
@@ -385,6 +383,7 @@ class ClaudeCodeSource(ToolSource):
                 tokens=tokens,
                 input_tokens=inp,
                 output_tokens=out,
+                cached_tokens=cached,
             )
         )
 

@@ -163,9 +163,10 @@ class ClineDataSource(ToolSource):
         info = msg.get("modelInfo")
         model = normalise_model(info.get("id")) if isinstance(info, Mapping) else None
         metrics: Mapping[str, Any] = msg["metrics"] if isinstance(msg.get("metrics"), Mapping) else {}
+        # Cline CLI 3.x's `inputTokens` already includes cache reads and writes (metering.md §2).
         tokens_in = int_field(metrics.get("inputTokens"))
         tokens_out = int_field(metrics.get("outputTokens"))
-        cache = int_field(metrics.get("cacheReadTokens")) + int_field(metrics.get("cacheWriteTokens"))
+        cached = min(int_field(metrics.get("cacheReadTokens")), tokens_in)
         events = [
             UsageEvent(
                 EventKind.CALL,
@@ -175,9 +176,10 @@ class ClineDataSource(ToolSource):
                 session,
                 model=model,
                 role=CallRole.MAIN if lead else CallRole.SUBAGENT,
-                tokens=tokens_in + tokens_out + cache,
-                input_tokens=tokens_in + cache,
+                tokens=tokens_in + tokens_out,
+                input_tokens=tokens_in,
                 output_tokens=tokens_out,
+                cached_tokens=cached,
             )
         ]
         for n, block in enumerate(blocks):

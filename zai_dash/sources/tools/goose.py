@@ -309,6 +309,7 @@ class GooseSource(ToolSource):
             sid = str(row["session_id"])
             tin = int_field(row["input_tokens"])
             tout = int_field(row["output_tokens"])
+            cached = min(int_field(row["cache_read_tokens"]), tin)
             # A stable key from the row's content: ids are autoincrement and may be reassigned.
             key = f"ledger:{sid}:{row['created_timestamp']}:{row['model']}:{tin}:{tout}"
             if not state.memo.fresh(key, 0, int(row["_t"])):
@@ -333,6 +334,7 @@ class GooseSource(ToolSource):
                     tokens=tin + tout,
                     input_tokens=tin,
                     output_tokens=tout,
+                    cached_tokens=cached,
                 )
             )
         return out

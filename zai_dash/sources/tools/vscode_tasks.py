@@ -391,13 +391,15 @@ class TaskFolders:
         info = _json_text(rec.get("text"))
         tokens_in = int_field(info.get("tokensIn"))
         tokens_out = int_field(info.get("tokensOut"))
-        cache = int_field(info.get("cacheReads")) + int_field(info.get("cacheWrites"))
+        cached = int_field(info.get("cacheReads"))
+        cache = cached + int_field(info.get("cacheWrites"))
         model_info = rec.get("modelInfo")
         model = normalise_model(model_info.get("modelId")) if isinstance(model_info, Mapping) else None
         if model is None and isinstance(raw_ts, (int, float)):
             model = model_at.at(int(raw_ts))
-        # OpenAI-style providers report cached tokens inside tokensIn; the sum is only used to keep the
-        # most complete copy of a call, so an over-count there is harmless.
+        # Anthropic-style handlers put the uncached input in `tokensIn`, the cache in `cacheReads`/`cacheWrites`.
+        # Some OpenAI-style handlers may report `prompt_tokens` (cache included) as `tokensIn` [unverified];
+        # input then over-counts by the cache, which only matters for credits of those providers.
         return UsageEvent(
             EventKind.CALL,
             key=f"{task_id}:{raw_ts}:call",
@@ -406,6 +408,7 @@ class TaskFolders:
             tokens=tokens_in + tokens_out + cache,
             input_tokens=tokens_in + cache,
             output_tokens=tokens_out,
+            cached_tokens=cached,
             **base,
         )
 
