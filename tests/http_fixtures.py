@@ -209,6 +209,20 @@ RESET_CARD_AFTER = envelope(
 """Ten minutes after `RESET_CARD_BEFORE`, reset cards used on both windows: the 5-hour figure fell and a request
 at FIXED_NOW + 8 min opened a new window; the weekly figure fell and its reset moved two days earlier."""
 
+
+def json_numbers(obj: object) -> list[float]:
+    """Every number in a JSON-able structure (booleans and datetimes are not numbers): for "never negative"."""
+    if isinstance(obj, bool):
+        return []
+    if isinstance(obj, (int, float)):
+        return [float(obj)]
+    if isinstance(obj, dict):
+        return [n for v in obj.values() for n in json_numbers(v)]
+    if isinstance(obj, (list, tuple)):
+        return [n for v in obj for n in json_numbers(v)]
+    return []
+
+
 BAD_KEY = {"code": 401, "msg": "token expired or incorrect", "success": False}
 AUTH_FAILED = {"code": 1000, "msg": "Authentication Failed", "success": False}
 NO_PLAN = {"success": False, "code": 500, "msg": "The current user does not have a coding plan"}

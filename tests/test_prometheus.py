@@ -44,6 +44,12 @@ def _source(
     return PrometheusSource(settings, ctx, rng=random.Random(0), floor=0.01)
 
 
+def _keyed_source(home: Path, url: str, clock: FixedClock, key: str = MASTER_KEY) -> PrometheusSource:
+    """A source whose bearer header names `${LITELLM_MASTER_KEY}`, set to `key`."""
+    headers = {"Authorization": "Bearer ${LITELLM_MASTER_KEY}"}
+    return _source(home, url, clock, env={"LITELLM_MASTER_KEY": key}, headers=headers)
+
+
 async def test_litellm_exposition_deltas_rates_and_reset(home: Path) -> None:
     metrics = LiteLLMMetrics()
     metrics.call("glm-4.6", 1000, 200)  # before zai-dash started watching: not this cycle's
@@ -98,15 +104,11 @@ async def test_protected_metrics_401_explained_then_header_from_env(home: Path) 
         assert "require_auth_for_metrics_endpoint" in attempt.message
         assert bare.health(clock.now()).status == "error"
 
-        env = {"LITELLM_MASTER_KEY": MASTER_KEY}
-        headers = {"Authorization": "Bearer ${LITELLM_MASTER_KEY}"}
-        authed = _source(home, server.base + "/metrics", clock, env=env, headers=headers)
+        authed = _keyed_source(home, server.base + "/metrics", clock)
         assert (await authed.refresh()).ok
         assert server.requests[-1]["authorization"] == f"Bearer {MASTER_KEY}"
 
-        wrong = _source(
-            home, server.base + "/metrics", clock, env={"LITELLM_MASTER_KEY": "sk-wrong-000000"}, headers=headers
-        )
+        wrong = _keyed_source(home, server.base + "/metrics", clock, key="sk-wrong-000000")
         attempt = await wrong.refresh()
         assert "configured headers were rejected" in attempt.message
         assert "sk-wrong" not in attempt.message
@@ -255,10 +257,8 @@ def test_label_filter_missing_label_is_empty() -> None:
 async def test_same_host_redirect_followed_with_headers_and_remembered(home: Path) -> None:
     metrics = LiteLLMMetrics()
     clock = FixedClock(FIXED_NOW)
-    env = {"LITELLM_MASTER_KEY": MASTER_KEY}
-    headers = {"Authorization": "Bearer ${LITELLM_MASTER_KEY}"}
     with LoopbackServer(metrics.route(bearer=MASTER_KEY, redirect=True)) as server:
-        src = _source(home, server.base + "/metrics", clock, env=env, headers=headers)
+        src = _keyed_source(home, server.base + "/metrics", clock)
         assert (await src.refresh()).ok
         assert (await src.refresh()).ok
     paths = [(r[":path"], r.get("authorization")) for r in server.requests]
@@ -319,12 +319,10 @@ async def test_deprecated_metric_and_its_replacement_never_summed(home: Path) ->
 async def test_the_scrapes_own_requests_are_not_counted(home: Path) -> None:
     metrics = LiteLLMMetrics()
     clock = FixedClock(FIXED_NOW)
-    env = {"LITELLM_MASTER_KEY": MASTER_KEY}
-    headers = {"Authorization": "Bearer ${LITELLM_MASTER_KEY}"}
     with LoopbackServer(metrics.route(bearer=MASTER_KEY, redirect=True)) as server:
         bare = _source(home, server.base + "/metrics", clock)
         assert (await bare.refresh()).status == "unauthorized"  # LiteLLM counts this refused scrape
-        src = _source(home, server.base + "/metrics", clock, env=env, headers=headers)
+        src = _keyed_source(home, server.base + "/metrics", clock)
         assert (await src.refresh()).ok
         assert (await bare.refresh()).status == "unauthorized"
         for _ in range(3):
