@@ -170,7 +170,7 @@ def test_report_json_known_answer(home: Path) -> None:
     out = run_cli(home, "report", "--json", "--at", AT)
     assert out.returncode == 0, out.stderr
     doc = json.loads(out.stdout)
-    assert doc["schema"] == 1
+    assert doc["schema"] == 2
     assert doc["at"] == "2026-11-26T10:00:00+00:00"
     assert doc["cycle"]["start"] == "2026-11-26T08:13:27+00:00"
     assert doc["cycle"]["end"] == "2026-11-26T13:13:27+00:00"
