@@ -283,8 +283,8 @@ def test_status_reads_a_running_dashboards_state_file(home: Path) -> None:
     doc = json.loads(run_cli(home, "report", "--json", "--at", AT).stdout)
     now = datetime.now(timezone.utc)
     doc["at"] = now.isoformat()
-    doc["cycle"]["end"] = (now + timedelta(hours=1, minutes=5)).isoformat()
-    doc["prompts"]["equivalents"] = 123
+    doc["headline"]["end"] = (now + timedelta(hours=1, minutes=5)).isoformat()
+    doc["headline"]["used"] = 123
     config = load_config(env={"HOME": str(home), "ZAI_DASH_TIMEZONE": "UTC"})
     path = statefile.state_path({"XDG_CACHE_HOME": str(home / ".cache")})
     statefile.publish(doc, config.fingerprint(), path)

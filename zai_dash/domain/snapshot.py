@@ -32,6 +32,7 @@ from zai_dash.domain.windows import (
     estimated_part,
     headline,
     make_row,
+    official_pool,
     official_rows_by_window,
     prompt_equivalents_of,
     resolve_week,
@@ -460,6 +461,10 @@ def build_snapshot(
         cycle_by_service=dict(counts.mcp_by_service),
     )
     fresh = official_rows_by_window(official)
+    for wid, row in fresh.items():
+        # Z.ai meters a window the config does not know (e.g. a weekly pool on a plan set up as V1):
+        # the official row is the truth, so the window is shown and counted (and can block).
+        pools.setdefault(wid, official_pool(wid, row))
     if "monthly-mcp" in fresh:
         searches = official_searches(searches, fresh["monthly-mcp"])
 

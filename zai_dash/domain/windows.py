@@ -25,6 +25,7 @@ FIVE_HOUR_SLACK = timedelta(hours=5, minutes=1)
 """A reset named within this of the hit belongs to the 5-hour window, not the week."""
 
 WINDOW_ORDER = ("5h", "weekly", "monthly-mcp")
+UNITS = frozenset({"credits", "prompts", "calls"})
 GATING = frozenset({"5h", "weekly"})
 """Windows that stop model requests when used up (the monthly MCP pool only stops searches)."""
 OFFICIAL_KINDS = {"five-hour": "5h", "weekly": "weekly", "monthly-mcp": "monthly-mcp"}
@@ -42,6 +43,15 @@ class Pool(Protocol):
 
     @property
     def limit(self) -> float: ...
+
+
+@dataclass(frozen=True, slots=True)
+class LocalPool:
+    """A pool known without a tariff (the plan's own numbers)."""
+
+    id: str
+    unit: str
+    limit: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,6 +207,17 @@ def official_rows_by_window(official: Iterable[Mapping[str, Any]]) -> dict[str, 
     return out
 
 
+def official_pool(wid: str, row: Mapping[str, Any]) -> LocalPool:
+    """The pool of a window only the official endpoint names: its limit and unit, or percent of 100."""
+    unit = row.get("unit")
+    limit = row.get("limit")
+    if not isinstance(unit, str) or unit not in UNITS:
+        unit = "credits" if row.get("type") == "CREDIT_LIMIT" else "calls" if wid == "monthly-mcp" else "prompts"
+    if not isinstance(limit, (int, float)) or isinstance(limit, bool) or limit <= 0:
+        return LocalPool(wid, "percent", 100.0)
+    return LocalPool(wid, unit, float(limit))
+
+
 def make_row(
     *,
     pool: Pool,
@@ -214,18 +235,22 @@ def make_row(
 ) -> WindowRow:
     """One window row from local figures, with a fresh official row (if any) taking the lead.
 
-    The official figures are the integers (`used`, `limit`); a row with only a percentage is scaled to
-    the local pool. An official `next_reset` moves the end (and the start, one window length before).
+    The official figures are the integers (`used`, `limit`) for credits and calls; a prompt pool (the
+    endpoint only gives percentages, or token integers) is the percentage scaled to the local pool.
+    An official `next_reset` moves the end (and the start, one window length before).
     """
     limit = float(pool.limit)
     source, local_used = "local", None
     if official is not None and (official.get("used") is not None or official.get("percent") is not None):
         local_used = used
         source = "official"
-        if official.get("used") is not None and official.get("limit"):
+        # Integers are credits or calls; a token row's integers (old TOKENS_LIMIT) are not prompts.
+        if pool.unit in ("credits", "calls") and official.get("used") is not None and official.get("limit"):
             used, limit = float(official["used"]), float(official["limit"])
-        else:
+        elif official.get("percent") is not None:
             used = limit * float(official["percent"]) / 100.0
+        else:
+            source, local_used = "local", None
         reset = official.get("next_reset")
         if isinstance(reset, datetime) and reset > now:
             span = (end - start) if (start is not None and end is not None) else None
@@ -233,7 +258,7 @@ def make_row(
             start = reset - span if span is not None else start
             state = "open"
         estimated = 0.0
-    if pool.unit != "credits":
+    if pool.unit in ("prompts", "calls"):
         used = round(used)
     left = 0.0 if blocked else max(0.0, limit - used)
     percent = 100.0 * used / limit if limit > 0 else 0.0
@@ -290,15 +315,6 @@ PROMPT_SAMPLE = 50
 """Recent prompts the "≈ prompts left" median is taken over (within the last week)."""
 MIN_PROMPTS = 5
 """Prompts that must have been seen before "≈ prompts left" is shown at all."""
-
-
-@dataclass(frozen=True, slots=True)
-class LocalPool:
-    """A pool known without a tariff (the plan's own numbers)."""
-
-    id: str
-    unit: str
-    limit: float
 
 
 def prompt_equivalents_of(counts: Any, calls_per_prompt: int) -> int:
