@@ -133,6 +133,82 @@ EARLY_TOKENS = envelope(
 )
 """Early 2026: absolute token counts, `planName` instead of `level`, MCP used beyond its limit (102/100)."""
 
+NOW_MS = 1795694400000
+"""`tests.conftest.FIXED_NOW` (2026-11-26T12:00Z) in epoch milliseconds."""
+MINUTE_MS = 60_000
+HOUR_MS = 60 * MINUTE_MS
+DAY_MS = 24 * HOUR_MS
+
+
+def credit_row(
+    span: str, used: int, limit: int, remaining: int | None = None, reset_ms: int | None = None
+) -> dict[str, Any]:
+    """One `CREDIT_LIMIT` row (`span` is `5h` or `weekly`) with its integers and the server-rounded percentage."""
+    unit, number = (3, 5) if span == "5h" else (6, 1)
+    row: dict[str, Any] = {
+        "type": "CREDIT_LIMIT",
+        "unit": unit,
+        "number": number,
+        "usage": limit,
+        "currentValue": used,
+        "remaining": limit - used if remaining is None else remaining,
+        "percentage": int(100 * used / limit),
+    }
+    if reset_ms is not None:
+        row["nextResetTime"] = reset_ms
+    return row
+
+
+V2 = envelope(
+    {
+        "level": "pro",
+        "limits": [
+            {"type": "TOKENS_LIMIT", "unit": 3, "number": 5, "percentage": 35, "nextResetTime": NOW_MS + 3 * HOUR_MS},
+            {"type": "TOKENS_LIMIT", "unit": 6, "number": 1, "percentage": 68, "nextResetTime": NOW_MS + 2 * DAY_MS},
+            {
+                "type": "TIME_LIMIT",
+                "unit": 5,
+                "number": 1,
+                "usage": 1000,
+                "currentValue": 224,
+                "remaining": 776,
+                "percentage": 22,
+                "nextResetTime": 1797422400000,
+                "usageDetails": [{"modelCode": "search-prime", "usage": 210}, {"modelCode": "zread", "usage": 14}],
+            },
+        ],
+    }
+)
+"""Legacy V2, both windows running: percentages only (5 h resets FIXED_NOW + 3 h, the week FIXED_NOW + 2 d)."""
+
+CREDITS_NO_RESET = envelope(
+    {"level": "max", "limits": [credit_row("5h", 0, 28000), credit_row("weekly", 8400, 140000)]}
+)
+"""Credits without `nextResetTime`: an idle 5-hour window, and a weekly row from an account that never sends it."""
+
+RESET_CARD_BEFORE = envelope(
+    {
+        "level": "pro",
+        "limits": [
+            credit_row("5h", 9000, 12000, reset_ms=NOW_MS + 2 * HOUR_MS),
+            credit_row("weekly", 45000, 60000, reset_ms=NOW_MS + 3 * DAY_MS),
+        ],
+    }
+)
+"""A Pro credits reading at FIXED_NOW, three quarters used in both windows."""
+
+RESET_CARD_AFTER = envelope(
+    {
+        "level": "pro",
+        "limits": [
+            credit_row("5h", 240, 12000, reset_ms=NOW_MS + 8 * MINUTE_MS + 5 * HOUR_MS),
+            credit_row("weekly", 300, 60000, reset_ms=NOW_MS + 1 * DAY_MS),
+        ],
+    }
+)
+"""Ten minutes after `RESET_CARD_BEFORE`, reset cards used on both windows: the 5-hour figure fell and a request
+at FIXED_NOW + 8 min opened a new window; the weekly figure fell and its reset moved two days earlier."""
+
 BAD_KEY = {"code": 401, "msg": "token expired or incorrect", "success": False}
 AUTH_FAILED = {"code": 1000, "msg": "Authentication Failed", "success": False}
 NO_PLAN = {"success": False, "code": 500, "msg": "The current user does not have a coding plan"}
