@@ -21,6 +21,7 @@ from zai_dash.domain.ledger import FlatMeter, Ledger, Meter
 from zai_dash.domain.month import month_window
 from zai_dash.domain.plans import Plan
 from zai_dash.domain.snapshot import Metering, Snapshot, SourceHealth, ToolConfigInfo, build_snapshot
+from zai_dash.domain.windows import WINDOW_ORDER
 from zai_dash.sources.base import SourceContext, ToolSource
 from zai_dash.sources.tools import create_all_sources
 
@@ -192,7 +193,7 @@ class Engine:
             now = self.clock.now()
             with self._lock:
                 snap = self._build(now, None, official_only=True)
-            self.quota.observe_local(snap.prompts.equivalents, now)
+            self.quota.observe_local({w.id: w.local_used for w in snap.windows if w.local_used is not None}, now)
         if self._rescan is not None:
             self._rescan.set()
 
@@ -279,7 +280,7 @@ class Engine:
             official=official,
             metering=self.metering(now),
             drift_margin=self.config.api.drift_margin,
-            calibration=self.quota.calibration if self.quota else None,
+            calibrations={w: self.quota.tracker.calibration(w) for w in WINDOW_ORDER} if self.quota else None,
         )
         if official_only or not self.proxies:
             return snap

@@ -17,7 +17,7 @@ from zai_dash.domain.events import MONTHLY_MCP_SERVICES, TOOL_IDS, TOOL_NAMES, E
 from zai_dash.domain.forecast import RECENT, forecast
 from zai_dash.domain.ledger import Counts, Ledger
 from zai_dash.domain.month import month_window
-from zai_dash.domain.official import Calibration, reconcile
+from zai_dash.domain.official import Calibration, billing_warning, detect_billing, reconcile, reconcile_window
 from zai_dash.domain.plans import Plan, Thresholds
 from zai_dash.domain.windows import (
     GATING,
@@ -351,9 +351,8 @@ class Metering:
         weekly_reset: any past weekly reset instant (the week repeats every 7 days from it).
         estimated_services: MCP services whose credits are an estimate (Vision).
         peak: whether `now` is in the peak period (None without a tariff).
-        configured: the billing generation the config names, when explicit.
-        detected: the generation the official rows show, if any.
-        warning: one line when they disagree.
+        configured: the billing generation the config names, when explicit (checked against the one the
+            official rows show).
         tariff: the tariff in effect, for the document (`tariff` key).
     """
 
@@ -363,8 +362,6 @@ class Metering:
     estimated_services: frozenset[str] = frozenset()
     peak: bool | None = None
     configured: str | None = None
-    detected: str | None = None
-    warning: str | None = None
     tariff: Mapping[str, Any] = field(default_factory=dict)
 
     def pools_for(self, plan: Plan) -> tuple[Pool, ...]:
@@ -394,7 +391,7 @@ def build_snapshot(
     demo: bool = False,
     metering: Metering | None = None,
     drift_margin: float = 15.0,
-    calibration: Calibration | None = None,
+    calibrations: Mapping[str, Calibration] | None = None,
 ) -> Snapshot:
     """Compute every number a view shows, as of `now`: the one place the windows and headline are decided.
 
@@ -414,7 +411,7 @@ def build_snapshot(
         demo: whether this is the built-in demo.
         metering: billing generation, pools and weekly anchor (default: the plan's own prompt numbers).
         drift_margin: percentage points between official and local before drift warns.
-        calibration: the official poller's calibration, if any.
+        calibrations: the official poller's calibration of each window (given when the endpoint is on).
     """
     thresholds = thresholds or Thresholds()
     tool_configs = tool_configs or {}
@@ -468,10 +465,12 @@ def build_snapshot(
     if "monthly-mcp" in fresh:
         searches = official_searches(searches, fresh["monthly-mcp"])
 
+    official_week = fresh.get("weekly") or {}
     week = resolve_week(
         now,
         weekly_reset=metering.weekly_reset,
-        official_end=_as_time((fresh.get("weekly") or {}).get("next_reset")),
+        official_end=_as_time(official_week.get("next_reset")),
+        official_start=_as_time(official_week.get("start")),
         limit_hits=hits,
     )
     week_counts = ledger.count(week.start, after_now)
@@ -569,9 +568,22 @@ def build_snapshot(
             five.unit,
         )  # fmt: skip
 
+    calibrations = calibrations or {}
     reconciliation: dict[str, Any] = {}
-    if official or calibration is not None:  # the quota endpoint is on
-        reconciliation = reconcile(official, prompts.percent, margin=drift_margin, calibration=calibration)
+    if official or calibrations:  # the quota endpoint is on
+        reconciliation = reconcile(official, prompts.percent, margin=drift_margin, calibration=calibrations.get("5h"))
+        reconciliation["windows"] = [
+            reconcile_window(
+                fresh[r.id],
+                r.local_used,
+                calibrations.get(r.id),
+                local_limit=float(pools[r.id].limit),
+                margin=drift_margin,
+            ).to_json()
+            for r in rows
+            if r.id in fresh and r.local_used is not None
+        ]
+    detected = detect_billing(official) if official else None
 
     return Snapshot(
         schema=SCHEMA,
@@ -596,7 +608,13 @@ def build_snapshot(
         official=tuple(official),
         proxies=tuple(proxies),
         reconciliation=reconciliation,
-        billing=BillingView(metering.billing, metering.configured, metering.detected, metering.warning, metering.peak),
+        billing=BillingView(
+            metering.billing,
+            metering.configured,
+            detected,
+            billing_warning(detected, metering.configured or metering.billing),
+            metering.peak,
+        ),
         windows=tuple(rows),
         headline=head,
         credits=credits,

@@ -150,16 +150,19 @@ def resolve_week(
     *,
     weekly_reset: datetime | None,
     official_end: datetime | None = None,
+    official_start: datetime | None = None,
     limit_hits: Sequence[LimitHit] = (),
 ) -> WeekSpan:
     """The weekly window holding `now`.
 
-    Best first: the official weekly `nextResetTime`; a weekly limit hit (1310) that names a reset more
-    than five hours after it; the configured `weekly_reset` (cycles repeat every 7 days from it, before
-    and after); else `unknown`: the last seven days, no reset time.
+    Best first: the official weekly `nextResetTime` (and its start, re-anchored after a reset card); a
+    weekly limit hit (1310) that names a reset more than five hours after it; the configured
+    `weekly_reset` (cycles repeat every 7 days from it, before and after); else `unknown`: the last seven
+    days, no reset time.
     """
     if official_end is not None and now < official_end <= now + WEEK:
-        return WeekSpan(official_end - WEEK, official_end, "official")
+        start = official_start if official_start is not None and official_start <= now else official_end - WEEK
+        return WeekSpan(start, official_end, "official")
     for hit in reversed(limit_hits):
         if (
             hit.code == WEEKLY_LIMIT_CODE
@@ -209,13 +212,10 @@ def official_rows_by_window(official: Iterable[Mapping[str, Any]]) -> dict[str, 
 
 def official_pool(wid: str, row: Mapping[str, Any]) -> LocalPool:
     """The pool of a window only the official endpoint names: its limit and unit, or percent of 100."""
-    unit = row.get("unit")
-    limit = row.get("limit")
-    if not isinstance(unit, str) or unit not in UNITS:
-        unit = "credits" if row.get("type") == "CREDIT_LIMIT" else "calls" if wid == "monthly-mcp" else "prompts"
-    if not isinstance(limit, (int, float)) or isinstance(limit, bool) or limit <= 0:
+    unit, limit = row.get("unit"), row.get("limit")
+    if unit not in UNITS or not isinstance(limit, (int, float)) or isinstance(limit, bool) or limit <= 0:
         return LocalPool(wid, "percent", 100.0)
-    return LocalPool(wid, unit, float(limit))
+    return LocalPool(wid, str(unit), float(limit))
 
 
 def make_row(
@@ -235,29 +235,37 @@ def make_row(
 ) -> WindowRow:
     """One window row from local figures, with a fresh official row (if any) taking the lead.
 
-    The official figures are the integers (`used`, `limit`) for credits and calls; a prompt pool (the
-    endpoint only gives percentages, or token integers) is the percentage scaled to the local pool.
-    An official `next_reset` moves the end (and the start, one window length before).
+    The official figures are the integers (`used`, `limit`) when they count the pool's unit (credits,
+    calls); a prompt pool (the endpoint gives only percentages, or token integers) is the percentage
+    scaled to the local pool. An official `next_reset` moves the end, and the start to the official
+    `start` (re-anchored after a reset card) or one window length before the end.
     """
     limit = float(pool.limit)
     source, local_used = "local", None
     if official is not None and (official.get("used") is not None or official.get("percent") is not None):
         local_used = used
         source = "official"
-        # Integers are credits or calls; a token row's integers (old TOKENS_LIMIT) are not prompts.
-        if pool.unit in ("credits", "calls") and official.get("used") is not None and official.get("limit"):
+        # Integers in the pool's own unit (credits, calls) are exact; otherwise the percentage is scaled to
+        # the local pool (legacy rows give only a percentage, or token integers that are not prompts).
+        if official.get("unit") == pool.unit and official.get("used") is not None and official.get("limit"):
             used, limit = float(official["used"]), float(official["limit"])
         elif official.get("percent") is not None:
             used = limit * float(official["percent"]) / 100.0
         else:
             source, local_used = "local", None
         reset = official.get("next_reset")
-        if isinstance(reset, datetime) and reset > now:
+        if source == "official" and isinstance(reset, datetime) and reset > now:
             span = (end - start) if (start is not None and end is not None) else None
-            end, anchor = reset, "official"
-            start = reset - span if span is not None else start
-            state = "open"
-        estimated = 0.0
+            official_start = official.get("start")
+            end, anchor, state = reset, "official", "open"
+            # The official start (re-anchored after a reset card) beats one window length back.
+            if isinstance(official_start, datetime):
+                start = official_start
+            elif span is not None:
+                start = reset - span
+        if source == "official":
+            estimated = 0.0
+            local_used = None if pool.unit == "percent" else local_used
     if pool.unit in ("prompts", "calls"):
         used = round(used)
     left = 0.0 if blocked else max(0.0, limit - used)
