@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -203,26 +204,40 @@ def test_report_human_table(home: Path) -> None:
 
 def test_status_line_and_exit_codes(home: Path, tmp_path: Path) -> None:
     write_known_fixture(home)
-    ok = run_cli(home, "status", "--at", AT)
+    # Legacy V1 counts prompts, each weighted by its model's rate: glm-4.6 and glm-4.5-air bill as
+    # GLM-5.3-Flash, 1.2× at peak (08:13–08:50 UTC is 16:13–16:50 in UTC+8, a Thursday):
+    # max(ceil(2 × 1.2), ceil(5 × 1.2 / 15)) + one vision call = 4.
+    legacy = tmp_path / "legacy.toml"
+    legacy.write_text('billing = "legacy-v1"\n')
+    ok = run_cli(home, "status", "--at", AT, config=legacy)
     assert ok.returncode == 0, ok.stderr
-    assert ok.stdout.strip() == "GLM 3/600 ⟳3h13m 🔎3/1000"
-    ascii_line = run_cli(home, "status", "--ascii", "--at", AT)
-    assert ascii_line.stdout.strip() == "GLM 3/600 R3h13m S3/1000"
-    custom = run_cli(home, "status", "--at", AT, "--format", "{left} left, reset {reset_at}")
-    assert custom.stdout.strip() == "597 left, reset 13:13"
+    assert ok.stdout.strip() == "GLM 4/600 ⟳3h13m 🔎3/1000"
+    ascii_line = run_cli(home, "status", "--ascii", "--at", AT, config=legacy)
+    assert ascii_line.stdout.strip() == "GLM 4/600 R3h13m S3/1000"
+    custom = run_cli(home, "status", "--at", AT, "--format", "{left} left, reset {reset_at}", config=legacy)
+    assert custom.stdout.strip() == "596 left, reset 13:13"
 
     warn_cfg = tmp_path / "warn.toml"
-    warn_cfg.write_text('plan = "tiny"\n[plans.tiny]\nprompts_per_cycle = 4\nsearches_per_month = 10\n')
+    warn_cfg.write_text(
+        'billing = "legacy-v1"\nplan = "tiny"\n[plans.tiny]\nprompts_per_cycle = 5\nsearches_per_month = 10\n'
+    )
     assert run_cli(home, "status", "--at", AT, config=warn_cfg).returncode == 10
     out_cfg = tmp_path / "out.toml"
-    out_cfg.write_text('plan = "tiny"\n[plans.tiny]\nprompts_per_cycle = 3\nsearches_per_month = 10\n')
+    out_cfg.write_text(
+        'billing = "legacy-v1"\nplan = "tiny"\n[plans.tiny]\nprompts_per_cycle = 4\nsearches_per_month = 10\n'
+    )
     assert run_cli(home, "status", "--at", AT, config=out_cfg).returncode == 11
+
+    # The default plan is Pro on credits: the binding 5-hour window in credits, the weekly figure beside it.
+    credits = run_cli(home, "status", "--at", AT)
+    assert credits.returncode == 0, credits.stderr
+    assert re.fullmatch(r"GLM \d+(\.\d)?/12k cr ⟳3h13m wk 0%", credits.stdout.strip()), credits.stdout
 
 
 def test_status_no_data(home: Path) -> None:
     out = run_cli(home, "status")
     assert out.returncode == 20
-    assert out.stdout.startswith("GLM 0/600")
+    assert out.stdout.startswith("GLM 0/12k cr ⟳idle wk 0%")
 
 
 def test_status_does_not_import_textual(home: Path) -> None:
@@ -292,11 +307,11 @@ def test_status_reads_a_running_dashboards_state_file(home: Path) -> None:
         f.unlink()
     out = run_cli(home, "status")
     assert out.returncode == 0, out.stderr
-    assert out.stdout.startswith("GLM 123/600 ⟳1h0")
+    assert out.stdout.startswith("GLM 123/12k cr ⟳1h0")
     # A different plan is a different fingerprint: the file is ignored and the (now empty) logs scanned.
-    assert run_cli(home, "status", "--plan", "max").stdout.startswith("GLM 0/2400 ⟳idle")
+    assert run_cli(home, "status", "--plan", "max").stdout.startswith("GLM 0/28k cr ⟳idle")
     # A dead writer's file is ignored too.
     payload = json.loads(path.read_text())
     payload["pid"] = 2**22 + 12345
     path.write_text(json.dumps(payload))
-    assert run_cli(home, "status").stdout.startswith("GLM 0/600 ⟳idle")
+    assert run_cli(home, "status").stdout.startswith("GLM 0/12k cr ⟳idle")

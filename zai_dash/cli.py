@@ -250,9 +250,9 @@ def _countdown(head: dict[str, Any], five: dict[str, Any] | None, end: datetime 
 
 
 def _binding_text(head: dict[str, Any]) -> str:
-    """`8.2k/12k cr`, `123/600`, `42%` (a percentage-only official figure), `… wk` when the week binds."""
+    """`8.2k/12k cr`, `123/600`, `42%` (an official percentage only), `… wk` when the week binds."""
     unit = head.get("unit")
-    if unit == "percent" or (unit == "prompts" and head.get("source") == "official"):
+    if unit == "percent" or head.get("percent_only"):
         text = f"{head['percent']:.0f}%"
     else:
         text = f"{fmt_amount(head['used'], unit)}/{fmt_amount(head['limit'], unit)}" + (

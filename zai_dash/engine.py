@@ -17,10 +17,11 @@ from typing import TYPE_CHECKING, Any
 from zai_dash import cache, statefile
 from zai_dash.clock import Clock, SystemClock
 from zai_dash.config import Config
-from zai_dash.domain.ledger import FlatMeter, Ledger, Meter
+from zai_dash.domain.events import McpService
+from zai_dash.domain.ledger import Ledger, Meter, TariffMeter
 from zai_dash.domain.month import month_window
 from zai_dash.domain.plans import Plan
-from zai_dash.domain.snapshot import Metering, Snapshot, SourceHealth, ToolConfigInfo, build_snapshot
+from zai_dash.domain.snapshot import PROMPT_BILLINGS, Metering, Snapshot, SourceHealth, ToolConfigInfo, build_snapshot
 from zai_dash.domain.windows import WINDOW_ORDER
 from zai_dash.sources.base import SourceContext, ToolSource
 from zai_dash.sources.tools import create_all_sources
@@ -253,11 +254,26 @@ class Engine:
 
     def _meter(self) -> Meter:
         """How the ledger prices events (credits and legacy weight at each event's own instant)."""
-        return FlatMeter()
+        return TariffMeter(self.config.tariff, weighted=self.config.billing in PROMPT_BILLINGS)
 
-    def metering(self, now: datetime) -> Metering:
-        """Billing generation, pools and weekly anchor in effect at `now`."""
-        return Metering()
+    def metering(self, now: datetime, plan: Plan | None = None) -> Metering:
+        """Billing generation, pools (as valid at `now`: a replay gets that day's) and weekly anchor."""
+        plan = plan or self.config.plan
+        tariff = self.config.tariff
+        try:
+            pools = tariff.pools(plan.billing, plan.name, now)
+        except KeyError:
+            pools = plan.pools
+        priced = (s for s in McpService if tariff.mcp_is_estimate(s) and tariff.mcp_credits(s, now) > 0)
+        return Metering(
+            billing=plan.billing,
+            pools=pools,
+            weekly_reset=self.config.weekly_reset,
+            estimated_services=frozenset(s.value for s in priced),
+            peak=tariff.is_peak(now),
+            configured=self.config.billing if self.config.billing_explicit else None,
+            tariff={"entries": tariff.entries(now), "default_model": tariff.default_model},
+        )
 
     def _build(self, now: datetime, plan: Plan | None, official_only: bool = False) -> Snapshot:
         official = self.quota.rows(now) if self.quota else ()
@@ -278,7 +294,7 @@ class Engine:
             demo=self.demo,
             official_reset=official_reset,
             official=official,
-            metering=self.metering(now),
+            metering=self.metering(now, plan),
             drift_margin=self.config.api.drift_margin,
             calibrations={w: self.quota.tracker.calibration(w) for w in WINDOW_ORDER} if self.quota else None,
         )

@@ -26,6 +26,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Protocol
 
 from zai_dash.domain.events import CallRole, EventKind, LimitHit, McpService, UsageEvent
+from zai_dash.domain.tariff import Tariff
 
 BUCKET_SECONDS = 60
 """Width of a folded bucket."""
@@ -47,6 +48,26 @@ class FlatMeter:
     def price(self, event: UsageEvent, model: str | None) -> tuple[float, float]:
         """Zero credits, weight one."""
         return 0.0, 1.0
+
+
+class TariffMeter:
+    """Prices events with the tariff at each event's own instant.
+
+    Credits: `Tariff.call_credits` (model calls from their tokens, MCP calls per call). Weight, on a legacy
+    prompt plan (`weighted`): the model's prompt rate (`Tariff.prompt_rate`) for prompts and calls; else 1.
+    A Vision MCP call weighs one prompt; the other MCP calls draw on their own pool.
+    """
+
+    def __init__(self, tariff: Tariff, weighted: bool) -> None:
+        self.tariff = tariff
+        self.weighted = weighted
+
+    def price(self, event: UsageEvent, model: str | None) -> tuple[float, float]:
+        """`(credits, weight)` of one event."""
+        credits = self.tariff.call_credits(event)
+        if event.kind is EventKind.MCP or not self.weighted:
+            return credits, 1.0
+        return credits, self.tariff.prompt_rate(model, event.ts)
 
 
 @dataclass(slots=True)

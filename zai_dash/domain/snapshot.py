@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field, replace
-from datetime import datetime, timedelta, tzinfo
+from dataclasses import asdict, dataclass, field, is_dataclass, replace
+from datetime import date, datetime, timedelta, tzinfo
 from typing import Any
 
 from zai_dash.domain.cycle import CycleState, resolve_cycle
@@ -287,6 +287,10 @@ class Snapshot:
 def _jsonable(value: Any, tz: tzinfo | None) -> Any:
     if isinstance(value, datetime):
         return (value.astimezone(tz) if tz else value).isoformat(timespec="seconds")
+    if isinstance(value, date):
+        return value.isoformat()
+    if is_dataclass(value) and not isinstance(value, type):
+        return _jsonable(asdict(value), tz)
     if isinstance(value, Mapping):
         return {str(k): _jsonable(v, tz) for k, v in value.items()}
     if isinstance(value, (list, tuple)):

@@ -75,6 +75,7 @@ class WindowRow:
         blocked_until: a limit hit says requests fail until then.
         local_used: the local count beside an official figure (None when local leads).
         estimated: the part of `used` that is an estimate (Vision MCP credits), in the row's unit.
+        percent_only: the official figure is only a percentage (scaled to the local pool for `used`).
     """
 
     id: str
@@ -93,6 +94,7 @@ class WindowRow:
     blocked_until: datetime | None = None
     local_used: float | None = None
     estimated: float = 0.0
+    percent_only: bool = False
 
     @property
     def fraction_left(self) -> float:
@@ -111,6 +113,7 @@ class Headline:
         unit: its unit.
         used, limit, left, percent, seconds_left, end, source, blocked_until: the binding row's.
         level: the worst level over every window (what `status` exits with).
+        percent_only: the binding figure is an official percentage only (show it as a percentage).
         weekly_percent: the weekly row's percent beside it, when there is one.
         prompts_left: prompts left: native on prompt plans, ≈ credits left ÷ median credits per
             prompt on credit plans (None until enough prompts were seen).
@@ -131,6 +134,7 @@ class Headline:
     weekly_percent: float | None
     prompts_left: int | None
     prompts_left_source: str | None
+    percent_only: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,7 +245,7 @@ def make_row(
     `start` (re-anchored after a reset card) or one window length before the end.
     """
     limit = float(pool.limit)
-    source, local_used = "local", None
+    source, local_used, percent_only = "local", None, False
     if official is not None and (official.get("used") is not None or official.get("percent") is not None):
         local_used = used
         source = "official"
@@ -250,7 +254,7 @@ def make_row(
         if official.get("unit") == pool.unit and official.get("used") is not None and official.get("limit"):
             used, limit = float(official["used"]), float(official["limit"])
         elif official.get("percent") is not None:
-            used = limit * float(official["percent"]) / 100.0
+            used, percent_only = limit * float(official["percent"]) / 100.0, True
         else:
             source, local_used = "local", None
         reset = official.get("next_reset")
@@ -288,6 +292,7 @@ def make_row(
         blocked_until=blocked_until,
         local_used=local_used,
         estimated=estimated,
+        percent_only=percent_only,
     )
 
 
@@ -316,6 +321,7 @@ def headline(rows: Sequence[WindowRow], *, prompts_left: int | None, prompts_lef
         weekly_percent=weekly.percent if weekly is not None else None,
         prompts_left=prompts_left,
         prompts_left_source=prompts_left_source if prompts_left is not None else None,
+        percent_only=bind.percent_only,
     )
 
 
