@@ -193,13 +193,21 @@ def test_report_json_known_answer(home: Path) -> None:
     assert "sk-secret" not in out.stdout
 
 
-def test_report_human_table(home: Path) -> None:
+def test_report_human_table(home: Path, tmp_path: Path) -> None:
     write_known_fixture(home)
     out = run_cli(home, "report", "--at", AT)
     assert out.returncode == 0, out.stderr
-    assert "3/600 used" in out.stdout and "597 left" in out.stdout
     assert "Claude Code" in out.stdout and "glm-4.5-air" in out.stdout
     assert "08:13–13:13" in out.stdout
+    lines = out.stdout.splitlines()
+    five = next(line for line in lines if line.startswith("▶5h"))  # the binding window leads
+    assert "/12k credits" in five and "(first-request, local)" in five and "estimated" in five
+    weekly = next(line for line in lines if line.startswith(" weekly"))
+    assert "last 7 days (reset time unknown: set weekly_reset)" in weekly and "(unknown, local)" in weekly
+    legacy = tmp_path / "legacy.toml"
+    legacy.write_text('billing = "legacy-v1"\n')
+    text = run_cli(home, "report", "--at", AT, config=legacy).stdout
+    assert "4/600 prompts" in text and "596 left" in text and "monthly-mcp 3/1000 calls" in text
 
 
 def test_status_line_and_exit_codes(home: Path, tmp_path: Path) -> None:
