@@ -346,11 +346,17 @@ def cmd_status(config: Config, *, template: str | None, ascii_only: bool, at: st
     if ascii_mode:
         line = line.encode("ascii", "replace").decode("ascii")
     print(line)
+    return status_exit(doc)
+
+
+def status_exit(doc: dict[str, Any]) -> int:
+    """The `status` exit code from every window: the headline's worst level, or a block in any window."""
     if not any(t.get("found") for t in doc["tools"]):
         return EXIT_NO_DATA
-    if fields["level"] == "exhausted" or any(w.get("blocked_until") for w in doc.get("windows", ())):
+    level = doc["headline"]["level"]
+    if level == "exhausted" or any(w.get("blocked_until") for w in doc.get("windows", ())):
         return EXIT_EXHAUSTED
-    if fields["level"] in ("warning", "critical"):
+    if level in ("warning", "critical"):
         return EXIT_WARNING
     return EXIT_OK
 

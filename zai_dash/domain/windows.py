@@ -297,15 +297,22 @@ def make_row(
 
 
 def headline(rows: Sequence[WindowRow], *, prompts_left: int | None, prompts_left_source: str | None) -> Headline:
-    """The binding window (least share left among the gating windows; official first on a tie) and the
-    worst level over every window."""
+    """The binding window (least share left among the gating windows) and the worst level over every window."""
     gating = [r for r in rows if r.id in GATING and r.limit > 0] or [r for r in rows if r.id in GATING]
     worst = max((r.level for r in rows), key=_LEVEL_RANK.__getitem__, default="ok")
     weekly = next((r for r in rows if r.id == "weekly"), None)
     if not gating:
         return Headline(None, None, 0, 0, 0, 0.0, None, None, "local", worst, None, None, prompts_left, None)
     order = {w: i for i, w in enumerate(WINDOW_ORDER)}
-    bind = min(gating, key=lambda r: (r.fraction_left, r.source != "official", order.get(r.id, 9)))
+
+    def frees(r: WindowRow) -> float:
+        """When the window gives room again (later binds harder); unknown counts as latest."""
+        when = r.blocked_until or r.end
+        return when.timestamp() if when is not None else math.inf
+
+    # Least left binds; on a tie the one that frees later (a weekly block outlasts the 5-hour window),
+    # then the official figure, then window order.
+    bind = min(gating, key=lambda r: (r.fraction_left, -frees(r), r.source != "official", order.get(r.id, 9)))
     return Headline(
         window=bind.id,
         unit=bind.unit,
