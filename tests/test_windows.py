@@ -6,10 +6,12 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.test_cli import SESSION, _assistant, _write, run_cli
 from zai_dash.cli import EXIT_EXHAUSTED, EXIT_OK, status_exit, status_fields
 from zai_dash.config import builtin_plans, packaged_tariff
 from zai_dash.domain.events import EventKind, LimitHit, McpService, UsageEvent
@@ -268,3 +270,24 @@ def test_report_document_schema_2_keeps_the_old_keys_and_adds_the_new() -> None:
         "id", "unit", "used", "limit", "left", "percent", "start", "end", "seconds_left", "anchor", "source", "level",
     }  # fmt: skip
     assert doc["billing"]["generation"] == "credits" and doc["forecast"]["unit"] == "credits"
+
+
+def test_report_at_an_old_instant_prices_with_the_rates_valid_then(home: Path, tmp_path: Path) -> None:
+    """GLM-4.7 was billed as itself (4.6 / 1.2 / 16) until routing sent it to GLM-5.3-Flash on 2026-09-01."""
+    proj = home / ".claude" / "projects" / "-home-u-proj"
+    records = []
+    for day in ("2026-08-14", "2026-11-27"):  # two Fridays, 15:00 UTC+8: peak
+        rec = _assistant(f"{day}T07:00:00.000Z", f"msg_{day}", {"type": "text", "text": "x"}, model="glm-4.7")
+        rec["message"]["usage"] = {"input_tokens": 10_000, "cache_read_input_tokens": 0, "output_tokens": 1_000}
+        records.append(rec)
+    _write(proj / f"{SESSION}.jsonl", records)
+    expected = {"2026-08-14": (10_000 * 4.6 + 1_000 * 16) / 10_000, "2026-11-27": (10_000 * 2.3 + 1_000 * 8) / 10_000}
+    for day, credits in expected.items():
+        out = run_cli(home, "report", "--json", "--at", f"{day}T08:00:00+00:00")
+        assert out.returncode == 0, out.stderr
+        doc = json.loads(out.stdout)
+        five = doc["windows"][0]
+        assert (five["id"], five["unit"]) == ("5h", "credits")
+        assert five["used"] == pytest.approx(credits), day
+        tool = next(t for t in doc["tools"] if t["tool"] == "claude-code")
+        assert tool["credits_by_model"] == {"glm-4.7": pytest.approx(credits)}
