@@ -461,7 +461,7 @@ def build_snapshot(
         by_service=dict(month_counts.mcp_by_service),
         cycle_by_service=dict(counts.mcp_by_service),
     )
-    fresh = official_rows_by_window(official)
+    fresh = official_rows_by_window(official, now)
     for wid, row in fresh.items():
         # Z.ai meters a window the config does not know (e.g. a weekly pool on a plan set up as V1):
         # the official row is the truth, so the window is shown and counted (and can block).
