@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime, timezone
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -246,3 +247,36 @@ def test_explicit_zero_is_kept() -> None:
     assert free.mcp_credits(McpService.VISION, utc("2026-11-27T07:00:00")) == 0.0
     assert free.call_credits(call("2026-11-28T07:00:00", "glm-5.3", *GLM53)) == 0.0  # weekend, free off-peak
     assert free.call_credits(call("2026-11-27T07:00:00", "glm-5.3", *GLM53)) == pytest.approx(8.4)
+
+
+def test_doctor_prints_the_tariff_in_effect(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from zai_dash.cli import main
+
+    assert main(["doctor", "--config", str(tmp_path / "none.toml")]) != 0  # a named file must exist
+    capsys.readouterr()
+    config = tmp_path / "config.toml"
+    config.write_text(
+        'timezone = "UTC"\nplan = "max"\nbilling = "legacy-v2"\nweekly_reset = 2026-11-03T09:00:00+08:00\n'
+    )
+    assert main(["doctor", "--config", str(config)]) == 0
+    out = capsys.readouterr().out
+    assert "plan          max, legacy-v2 billing: 5h 1,600 prompts · weekly 8,000 prompts" in out
+    assert "weekly reset  Tue 2026-11-03 01:00 +0000, every 7 days" in out
+    pools = [line for line in out.splitlines() if line.startswith("  pools ")]
+    assert [line.split()[1] for line in pools] == ["5h", "weekly", "monthly-mcp"]
+    assert all(line.endswith("[unverified]") for line in pools)  # the page gives them as approximate
+    assert "the page gives the prompt pools as approximate" in out
+    assert "prompt_rates   glm-5.3         3× peak, 1× off-peak  from 2026-07-30  [unverified]" in out
+    assert "  rates " not in out  # credit prices do not meter a legacy plan
+
+    config.write_text("")
+    assert main(["doctor", "--config", str(config)]) == 0
+    out = capsys.readouterr().out
+    assert "pro, credits billing (assumed: no plan in config)" in out
+    assert "weekly reset  unknown" in out
+    assert "rates          glm-5.4         input 10.35 · cached 2.55 · output 36" in out
+
+
+def test_plan_names_are_case_insensitive_like_the_config() -> None:
+    tariff = with_override({"billing": {"credits": {"plans": {"Solo": {"5h": 100}}}}})
+    assert tariff.pools("credits", "solo", utc("2026-12-01T00:00:00")) == (WindowPool("5h", "credits", 100),)

@@ -35,6 +35,7 @@ from tests.http_fixtures import (
     credit_row,
     envelope,
     fixed,
+    json_numbers,
     needs_auth,
     refused_port,
 )
@@ -627,19 +628,6 @@ def _by_window(rows: tuple[dict[str, Any], ...]) -> dict[str, dict[str, Any]]:
     return {r["window"]: r for r in rows if r["window"] != "other"}
 
 
-def _numbers(obj: object) -> list[float]:
-    """Every number in a JSON-able structure (datetimes are not numbers)."""
-    if isinstance(obj, bool):
-        return []
-    if isinstance(obj, (int, float)):
-        return [float(obj)]
-    if isinstance(obj, dict):
-        return [n for v in obj.values() for n in _numbers(v)]
-    if isinstance(obj, (list, tuple)):
-        return [n for v in obj for n in _numbers(v)]
-    return []
-
-
 # window → (unit, used, limit, remaining, percent, next_reset, start, state)
 SHAPES = [
     pytest.param(
@@ -721,7 +709,7 @@ async def test_each_official_shape_read_exactly_over_http(
         assert row["reset_card"] is False and row["billing"] == billing
     assert detect_billing(rows) == billing
     assert detect_billing(src.reading.rows) == billing  # type: ignore[union-attr]
-    assert all(n >= 0 for n in _numbers(rows))
+    assert all(n >= 0 for n in json_numbers(rows))
 
 
 def test_rows_no_window_maps_to_are_other_and_keep_their_integers() -> None:
@@ -828,8 +816,8 @@ async def test_reset_card_re_anchors_over_two_polls(home: Path) -> None:
         recon = reconcile_window(third[window], local, src.tracker.calibration(window))
         assert recon.reset_card and recon.anchor == "official" and recon.start == third[window]["start"]
         assert recon.factor is None  # one poll before the card, one after: nothing learned yet
-        assert all(n >= 0 for n in _numbers(recon.to_json())), recon
-    assert all(n >= 0 for n in _numbers([first, second, third]))
+        assert all(n >= 0 for n in json_numbers(recon.to_json())), recon
+    assert all(n >= 0 for n in json_numbers([first, second, third]))
 
 
 async def test_calibration_over_a_sequence_of_polls(home: Path) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import re
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone, tzinfo
 from functools import lru_cache
@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from zai_dash.domain.events import TOOL_IDS
 from zai_dash.domain.plans import Plan, Thresholds, plan_from_mapping, plan_from_tariff
 from zai_dash.domain.tariff import BILLINGS, WINDOW_IDS, Tariff, TariffError, merge_tariff, tariff_from_mapping
 
@@ -120,11 +119,6 @@ class Config:
     source_path: Path | None = None
     """The file this came from, if any (shown by `doctor`)."""
 
-    @property
-    def enabled_tools(self) -> frozenset[str]:
-        """Tool ids not switched off in config."""
-        return frozenset(TOOL_IDS) - self.disabled_tools
-
     def fingerprint(self) -> str:
         """A short digest of everything that changes the numbers (for the status fast path)."""
         import hashlib
@@ -177,7 +171,16 @@ _ENV_SETTINGS = ("plan", "billing", "weekly_reset", "renewal_day", "timezone")
 """Settings an environment variable `ZAI_DASH_<NAME>` overrides."""
 
 
-def load_config(path: Path | None = None, env: Mapping[str, str] | None = None, now: datetime | None = None) -> Config:
+KnownTools = Callable[[], Collection[str]]
+"""Gives the registered tool ids (the CLI passes the adapters' registry; called only for a `[tools]` table)."""
+
+
+def load_config(
+    path: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    known_tools: KnownTools | None = None,
+    now: datetime | None = None,
+) -> Config:
     """Read the config file (if any) and apply environment overrides.
 
     Environment: `ZAI_DASH_PLAN`, `ZAI_DASH_BILLING`, `ZAI_DASH_WEEKLY_RESET`, `ZAI_DASH_RENEWAL_DAY`,
@@ -186,6 +189,8 @@ def load_config(path: Path | None = None, env: Mapping[str, str] | None = None, 
     Args:
         path: the config file (default: `$ZAI_DASH_CONFIG`, else the XDG location).
         env: the environment (default: `os.environ`).
+        known_tools: when given, rejects a `[tools.X]` table no adapter declares (config cannot import
+            the adapters itself; asking only when there is such a table keeps `status` fast).
         now: the instant the plan's pools are resolved at (default: the wall clock).
 
     Raises:
@@ -208,7 +213,7 @@ def load_config(path: Path | None = None, env: Mapping[str, str] | None = None, 
             raise ConfigError(_toml_message(path, text, exc)) from None
     overrides = {key: env.get(f"ZAI_DASH_{key.upper()}") for key in _ENV_SETTINGS}
     try:
-        return _build(data, overrides, path if data or text else None, now)
+        return _build(data, overrides, path if data or text else None, known_tools, now)
     except _Problem as problem:
         where = _line_of(text, problem.path) if text else None
         loc = f"{path}:{where}" if where else (str(path) if text else "environment")
@@ -304,7 +309,11 @@ _PLAN_FIELDS = frozenset({"base", *WINDOW_IDS, *_LEGACY_FIELDS})
 
 
 def _build(
-    data: Mapping[str, Any], env: Mapping[str, str | None], source: Path | None, now: datetime | None = None
+    data: Mapping[str, Any],
+    env: Mapping[str, str | None],
+    source: Path | None,
+    known_tools: KnownTools | None,
+    now: datetime | None = None,
 ) -> Config:
     unknown = sorted(set(data) - _KNOWN_TOP)
     if unknown:
@@ -360,9 +369,10 @@ def _build(
     tools = data.get("tools", {})
     if not isinstance(tools, dict):
         raise _Problem("tools", "[tools] must be a table of tool tables")
+    known = known_tools() if tools and known_tools is not None else None
     for tool, row in tools.items():
-        if tool not in TOOL_IDS:
-            raise _Problem(f"tools.{tool}", f"unknown tool {tool!r} (known: {', '.join(TOOL_IDS)})")
+        if known is not None and tool not in known:
+            raise _Problem(f"tools.{tool}", f"unknown tool {tool!r} (known: {', '.join(known)})")
         if not isinstance(row, dict):
             raise _Problem(f"tools.{tool}", f"[tools.{tool}] must be a table")
         if _typed(row, "enabled", bool, f"tools.{tool}.") is False:

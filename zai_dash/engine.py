@@ -24,7 +24,7 @@ from zai_dash.domain.plans import Plan
 from zai_dash.domain.snapshot import PROMPT_BILLINGS, Metering, Snapshot, SourceHealth, ToolConfigInfo, build_snapshot
 from zai_dash.domain.windows import WINDOW_ORDER
 from zai_dash.sources.base import SourceContext, ToolSource
-from zai_dash.sources.tools import create_all_sources
+from zai_dash.sources.tools import create_all_sources, registered_tools
 
 if TYPE_CHECKING:
     import asyncio
@@ -89,7 +89,9 @@ class Engine:
             calls_since=now - CALL_HORIZON,
             extra_roots={**base.extra_roots, **config.extra_roots},
         )
-        self.sources = sources if sources is not None else create_all_sources(self.ctx, config.enabled_tools)
+        self.sources = sources if sources is not None else create_all_sources(self.ctx, config.disabled_tools)
+        self.tools = registered_tools()
+        """Every tool an adapter declares: one row each in the snapshot."""
         self.ledger = Ledger(self._meter())
         self.ledger.calls_floor = now - CALL_HORIZON
         self.ledger.mcp_floor = since
@@ -297,6 +299,7 @@ class Engine:
             metering=self.metering(now, plan),
             drift_margin=self.config.api.drift_margin,
             calibrations={w: self.quota.tracker.calibration(w) for w in WINDOW_ORDER} if self.quota else None,
+            tools=self.tools,
         )
         if official_only or not self.proxies:
             return snap

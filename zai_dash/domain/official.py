@@ -917,8 +917,9 @@ def reconcile(
         calibration: the 5-hour window's calibration against local prompt-equivalents, if any.
 
     Returns:
-        `primary` (`official` or `local`), `official_percent`, `local_percent`, `drift` (official − local,
-        points), `drift_warning` (one line or None), `prompts_left_estimate` (≈N or None), `weekly_percent`.
+        `primary` (`official` or `local`), `official_percent`, `local_percent`, `drift` (|official − local|,
+        points) and `drift_direction`, `drift_warning` (one line or None), `prompts_left_estimate` (≈N or
+        None), `weekly_percent`.
     """
     five = next((r for r in official_rows if r.get("kind") == "five-hour"), None)
     weekly = next((r for r in official_rows if r.get("kind") == "weekly"), None)
@@ -929,13 +930,15 @@ def reconcile(
         "official_stale": bool(five.get("stale")) if five else None,
         "local_percent": local_percent,
         "drift": None,
+        "drift_direction": None,
         "drift_warning": None,
         "prompts_left_estimate": None,
         "weekly_percent": weekly.get("percent") if weekly else None,
     }
     if fresh and five is not None:
         d = drift(float(five["percent"]), local_percent, margin)
-        out["drift"] = d.points
+        out["drift"] = abs(d.points)
+        out["drift_direction"] = d.direction
         out["drift_warning"] = d.message or None
         left = reconcile_window(five, None, calibration).estimate_left_local
         out["prompts_left_estimate"] = math.floor(left) if left is not None else None

@@ -13,12 +13,13 @@ from typing import Any
 
 from zai_dash.domain.cycle import CycleState, resolve_cycle
 from zai_dash.domain.endpoints import EndpointKind, endpoint_warning
-from zai_dash.domain.events import MONTHLY_MCP_SERVICES, TOOL_IDS, TOOL_NAMES, EventKind, McpService
+from zai_dash.domain.events import MONTHLY_MCP_SERVICES, EventKind, McpService
 from zai_dash.domain.forecast import RECENT, forecast
 from zai_dash.domain.ledger import Counts, Ledger
 from zai_dash.domain.month import month_window
 from zai_dash.domain.official import Calibration, billing_warning, detect_billing, reconcile, reconcile_window
 from zai_dash.domain.plans import Plan, Thresholds
+from zai_dash.domain.tools import ToolInfo
 from zai_dash.domain.windows import (
     GATING,
     MIN_PROMPTS,
@@ -283,6 +284,11 @@ class Snapshot:
         """Whether any tool was found."""
         return any(t.found for t in self.tools)
 
+    @property
+    def tool_names(self) -> dict[str, str]:
+        """Tool id → human name, from the tool rows (what views use to name a tool id)."""
+        return {t.tool: t.name for t in self.tools}
+
 
 def _jsonable(value: Any, tz: tzinfo | None) -> Any:
     if isinstance(value, datetime):
@@ -396,6 +402,7 @@ def build_snapshot(
     metering: Metering | None = None,
     drift_margin: float = 15.0,
     calibrations: Mapping[str, Calibration] | None = None,
+    tools: Sequence[ToolInfo] = (),
 ) -> Snapshot:
     """Compute every number a view shows, as of `now`: the one place the windows and headline are decided.
 
@@ -416,6 +423,8 @@ def build_snapshot(
         metering: billing generation, pools and weekly anchor (default: the plan's own prompt numbers).
         drift_margin: percentage points between official and local before drift warns.
         calibrations: the official poller's calibration of each window (given when the endpoint is on).
+        tools: every registered tool, in display order (the engine passes the adapters' registry);
+            a tool named only by a source or a config gets a row after them, named by its id.
     """
     thresholds = thresholds or Thresholds()
     tool_configs = tool_configs or {}
@@ -606,7 +615,7 @@ def build_snapshot(
         searches=searches,
         forecast=fc,
         timeline=_timeline(ledger, window.start if window else None, now, plan.calls_per_prompt),
-        tools=_tool_rows(ledger, start, end, window is not None, now, tool_configs, sources, plan),
+        tools=_tool_rows(ledger, start, end, window is not None, now, tool_configs, sources, plan, tools),
         sources=tuple(sources),
         skipped=dict(skipped or {"lines": 0, "files": 0, "reasons": {}}),
         official=tuple(official),
@@ -642,11 +651,15 @@ def _tool_rows(
     tool_configs: Mapping[str, ToolConfigInfo],
     sources: Sequence[SourceHealth],
     plan: Plan,
+    tools: Sequence[ToolInfo],
 ) -> tuple[ToolRow, ...]:
     errors = {s.tool for s in sources if s.tool and s.status == "error"}
     found_tools = {s.tool for s in sources if s.tool and s.status != "absent"}
+    names = {t.id: t.name for t in tools}
+    for extra in sorted({s.tool for s in sources if s.tool} | set(tool_configs)):
+        names.setdefault(extra, extra)
     rows = []
-    for tool in TOOL_IDS:
+    for tool, name in names.items():
         c = ledger.count(start, end, tool) if open_window else Counts()
         act = ledger.activity(tool, now)
         conf = tool_configs.get(tool, ToolConfigInfo())
@@ -655,7 +668,7 @@ def _tool_rows(
         rows.append(
             ToolRow(
                 tool=tool,
-                name=TOOL_NAMES[tool],
+                name=name,
                 found=found,
                 model=model,
                 model_source=source,

@@ -8,6 +8,7 @@ The file's layout and its dated-value rules are described at its top.
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
@@ -27,6 +28,11 @@ TOKENS_PER_RATE = 10_000
 ALWAYS = "always"
 """The key of a dated value's version with no known start."""
 
+_CALL = EventKind.CALL
+_MCP = EventKind.MCP
+_MINUTES_A_DAY = 24 * 60
+_CACHE_LIMIT = 4096
+"""Entries per lookup cache (keyed by day, model and tool) before it starts over: memory stays bounded."""
 _DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _TOP_KEYS = frozenset(
     {
@@ -233,6 +239,8 @@ class Tariff:
         if self.default_model not in self._rates:
             raise TariffError(["default_model"], f"{self.default_model!r} has no rates")
         self._billed_cache: dict[tuple[str | None, date], BilledModel] = {}
+        self._price_cache: dict[tuple[str | None, date], tuple[str, Rates]] = {}
+        self._factor_cache: dict[tuple[date, str | None, str | None], tuple[list[int], list[float]]] = {}
 
     # ── pools ────────────────────────────────────────────────────────────────────────────────────────
 
@@ -280,6 +288,8 @@ class Tariff:
         key = (model, day)
         found = self._billed_cache.get(key)
         if found is None:
+            if len(self._billed_cache) > _CACHE_LIMIT:
+                self._billed_cache.clear()
             found = self._billed_cache[key] = self._route(model, day)
         return found
 
@@ -311,15 +321,14 @@ class Tariff:
         The peak schedule in effect that day, unless a campaign open to every tool and model charges the
         off-peak rate all day.
         """
-        if not self._scheduled_peak(at):
-            return False
         day, minute = self._local(at)
+        if not self._scheduled_peak(day, minute):
+            return False
         return not any(c.off_peak and c.unconditional and c.covers(day, minute) for c in self._campaigns)
 
-    def _scheduled_peak(self, at: datetime) -> bool:
-        local = at.astimezone(self._tz)
-        peak: _Peak = _at(self._peak, local.date())[1]
-        return local.weekday() in peak.days and peak.span.contains(local.hour * 60 + local.minute)
+    def _scheduled_peak(self, day: date, minute: int) -> bool:
+        peak: _Peak = _at(self._peak, day)[1]
+        return day.weekday() in peak.days and peak.span.contains(minute)
 
     def credit_factor(self, at: datetime, tool: str | None = None, billed: str | None = None) -> float:
         """The share of the peak price charged at `at` (off-peak discount and campaigns) for model usage.
@@ -330,8 +339,25 @@ class Tariff:
             billed: the billed model (campaigns may be for one model only).
         """
         day, minute = self._local(at)
+        starts, factors = self._day_factors(day, tool, billed)
+        return factors[bisect_right(starts, minute) - 1]
+
+    def _day_factors(self, day: date, tool: str | None, billed: str | None) -> tuple[list[int], list[float]]:
+        """The price factor over one local day, as (start minute, factor) steps, cached per day."""
+        key = (day, tool, billed)
+        found = self._factor_cache.get(key)
+        if found is None:
+            if len(self._factor_cache) > _CACHE_LIMIT:
+                self._factor_cache.clear()
+            # The factor can only change where the peak span or a campaign's hours begin or end.
+            spans = [_at(self._peak, day)[1].span, *(c.span for c in self._campaigns if c.span is not None)]
+            starts = sorted({0, *(m for span in spans for m in (span.start, span.end) if m < _MINUTES_A_DAY)})
+            found = self._factor_cache[key] = (starts, [self._factor(day, m, tool, billed) for m in starts])
+        return found
+
+    def _factor(self, day: date, minute: int, tool: str | None, billed: str | None) -> float:
         active = [c for c in self._campaigns if c.covers(day, minute) and c.applies(tool, billed)]
-        peak = self._scheduled_peak(at) and not any(c.off_peak for c in active)
+        peak = self._scheduled_peak(day, minute) and not any(c.off_peak for c in active)
         factor = 1.0 if peak else float(_at(self._off_peak, day)[1])
         for campaign in active:
             factor *= campaign.factor
@@ -343,16 +369,38 @@ class Tariff:
         A model call: `((input − cached) × in + cached × cached + output × out) / 10,000` at the rates of its
         billed model, times `credit_factor`. An MCP call: `mcp_credits`. A prompt costs nothing by itself.
         """
-        if event.kind is EventKind.MCP:
-            return self.mcp_credits(event.service, event.ts) if event.service is not None else 0.0
-        if event.kind is not EventKind.CALL:
-            return 0.0
-        billed = self.billed_model(event.model, event.ts).billed
-        rates: Rates = _at(self._rates[billed], self._day(event.ts))[1]
-        cached = min(max(event.cached_tokens, 0), max(event.input_tokens, 0))
-        uncached = max(event.input_tokens, 0) - cached
-        tokens = uncached * rates.input + cached * rates.cached + max(event.output_tokens, 0) * rates.output
-        return tokens / TOKENS_PER_RATE * self.credit_factor(event.ts, event.tool, billed)
+        kind = event.kind
+        if kind is _CALL:
+            return self.tokens_credits(
+                event.model, event.tool, event.ts, event.input_tokens, event.cached_tokens, event.output_tokens
+            )
+        if kind is _MCP and event.service is not None:
+            return self.mcp_credits(event.service, event.ts)
+        return 0.0
+
+    def tokens_credits(
+        self, model: str | None, tool: str | None, at: datetime, input_tokens: int, cached_tokens: int, output: int
+    ) -> float:
+        """Credits of tokens sent to `model` by `tool` at `at` (`input_tokens` includes `cached_tokens`).
+
+        The price is linear in the tokens and constant within a minute, so a ledger may sum the tokens of a
+        minute (or of any span the peak hours and campaigns do not cut) and price them once.
+        """
+        # The hot path of pricing a whole history: one time-zone conversion, cached lookups per day.
+        day, minute = self._local(at)
+        price = self._price_cache.get((model, day))
+        if price is None:
+            if len(self._price_cache) > _CACHE_LIMIT:
+                self._price_cache.clear()
+            billed = self._route(model, day).billed
+            price = self._price_cache[(model, day)] = (billed, _at(self._rates[billed], day)[1])
+        billed, rates = price
+        starts, factors = self._day_factors(day, tool, billed)
+        inp = input_tokens if input_tokens > 0 else 0
+        cached = cached_tokens if 0 < cached_tokens <= inp else (inp if cached_tokens > inp else 0)
+        out = output if output > 0 else 0
+        tokens = (inp - cached) * rates.input + cached * rates.cached + out * rates.output
+        return tokens / TOKENS_PER_RATE * factors[bisect_right(starts, minute) - 1]
 
     def mcp_credits(self, service: McpService, at: datetime) -> float:
         """Credits one MCP call costs at `at`: flat for search/reader/zread; for vision the estimate, off-peak aware."""
@@ -378,7 +426,7 @@ class Tariff:
             rate = 1.0
         else:
             row: _PromptRate = _at(versions, day)[1]
-            peak = self._scheduled_peak(at) and not any(c.off_peak for c in active)
+            peak = self._scheduled_peak(day, minute) and not any(c.off_peak for c in active)
             rate = row.peak if peak else row.off_peak
         for campaign in active:
             rate *= campaign.factor
@@ -386,10 +434,18 @@ class Tariff:
 
     # ── what doctor prints ───────────────────────────────────────────────────────────────────────────
 
-    def entries(self, at: datetime) -> tuple[TariffEntry, ...]:
-        """Every entry in effect at `at` (and campaigns running or still to come), for `doctor`."""
+    def entries(self, at: datetime, billing: str | None = None, plan: str | None = None) -> tuple[TariffEntry, ...]:
+        """Every entry in effect at `at` (and campaigns running or still to come), for `doctor`.
+
+        Args:
+            at: the instant whose versions are shown.
+            billing: only what meters this generation (its pools; credit prices or legacy prompt rates).
+            plan: only this tier's pools.
+        """
         day = self._day(at)
         out: list[TariffEntry] = []
+        credits = billing is None or billing == "credits"
+        legacy = billing is None or billing != "credits"
 
         def add(section: str, key: str, versions: _Versions, show: Any) -> None:
             valid_from, value = _at(versions, day)
@@ -399,25 +455,28 @@ class Tariff:
 
         add("tariff", "timezone", ((None, self._tz),), _show_offset)
         add("tariff", "default_model", ((None, self.default_model),), lambda v: f"unknown models billed as {v}")
-        for billing, gen in self._billings.items():
-            for plan, windows in gen.plans.items():
+        for name, gen in self._billings.items():
+            for tier, windows in gen.plans.items():
+                if (billing is not None and name != billing) or (plan is not None and tier != plan):
+                    continue
                 for wid in (w for w in WINDOW_IDS if w in windows):
                     unit = "calls" if wid == "monthly-mcp" else gen.unit
-                    add(f"billing.{billing}.plans.{plan}", wid, windows[wid], lambda v, u=unit: f"{v:,g} {u}")
-        for model, versions in self._rates.items():
+                    add(f"billing.{name}.plans.{tier}", wid, windows[wid], lambda v, u=unit: f"{v:,g} {u}")
+        for model, versions in self._rates.items() if credits else ():
             add("rates", model, versions, _show_rates)
         for model, versions in self._routing.items():
             add("routing", model, versions, lambda v: f"billed as {v}")
-        for service, versions in self._mcp.items():
+        for service, versions in self._mcp.items() if credits else ():
             estimate = self.mcp_is_estimate(McpService(service))
             add("mcp", service, versions, lambda v, e=estimate: f"{'≈' if e else ''}{v:g} credits per call")
         tz = _show_offset(self._tz)
         add("tariff", "peak", self._peak, lambda p: f"{_show_days(p.days)} {p.span} {tz}")
-        add("tariff", "off_peak_factor", self._off_peak, lambda v: f"off-peak model usage at {v:.0%}")
-        for model, versions in self._prompt_rates.items():
+        if credits:
+            add("tariff", "off_peak_factor", self._off_peak, lambda v: f"off-peak model usage at {v:.0%}")
+        for model, versions in self._prompt_rates.items() if legacy else ():
             add("prompt_rates", model, versions, lambda r: f"{r.peak:g}× peak, {r.off_peak:g}× off-peak")
         for c in self._campaigns:
-            if c.last is None or c.last >= day:
+            if (c.last is None or c.last >= day) and (credits or c.legacy):
                 add("campaigns", c.name, ((c.first, c),), _show_campaign)
         return tuple(out)
 
@@ -646,7 +705,7 @@ def _billings(raw: Mapping[str, Any]) -> dict[str, _Billing]:
             extra = sorted(set(_table(windows, where)) - set(WINDOW_IDS))
             if extra:
                 raise TariffError([*where, extra[0]], f"unknown window (known: {', '.join(WINDOW_IDS)})")
-            plans[plan] = {w: _dated(v, [*where, w], _number) for w, v in windows.items()}
+            plans[plan.lower()] = {w: _dated(v, [*where, w], _number) for w, v in windows.items()}
         out[billing] = _Billing(unit, per_prompt, plans)
     return out
 
