@@ -113,7 +113,7 @@ def test_prompt_refused_with_429_is_not_billed(claude: Claude, live: Fed) -> Non
     batch = live.poll()
     assert live.events(EventKind.PROMPT) == []
     assert live.source.refused == 1
-    assert live.source.health()[0].skipped == {"prompt refused by the server (API error such as 429): not billed": 1}
+    assert live.source.health()[0].refused == 1 and not live.source.skips.counts
     assert {h.code for h in batch.limit_hits} == {1308, None}  # the code from api_error, the reset from the text
     Claude.append(claude.session_file(), user("later, answered", "p2", 60.0), assistant("m1", "r1", 61.0))
     live.poll()

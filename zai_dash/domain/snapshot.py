@@ -57,6 +57,8 @@ class SourceHealth:
         roots: the locations looked at (found or not).
         files: how many files (or databases) are being read.
         skipped: reason → count of skipped records.
+        refused: prompts in the logs read that the server refused (every attempt answered by an API
+            error such as 429) or the client never sent: not billed, so not in any prompt count.
     """
 
     name: str
@@ -66,6 +68,7 @@ class SourceHealth:
     roots: tuple[tuple[str, bool], ...] = ()
     files: int = 0
     skipped: Mapping[str, int] = field(default_factory=dict)
+    refused: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +144,8 @@ class ToolRow:
     searches: int
     last_activity: datetime | None
     status: str
+    refused: int = 0
+    """Prompts not billed (refused by the server or never sent), in the logs read (`SourceHealth.refused`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -380,6 +385,7 @@ def build_snapshot(
                 searches=sum(c.mcp_by_service[s] for s in monthly),
                 last_activity=act.last_activity,
                 status=tool_status(found, act.last_activity, now, tool in errors, plan.cycle),
+                refused=sum(s.refused for s in sources if s.tool == tool),
             )
         )
 

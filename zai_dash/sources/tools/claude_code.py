@@ -147,8 +147,6 @@ class ClaudeCodeSource(ToolSource):
         """MCP tool_use id → the call, until its result says whether it reached the server."""
         self._last_ts: dict[Path, datetime] = {}
         self._last_model: dict[str, str] = {}
-        self.refused = 0
-        """Prompts the server refused (every attempt answered by an API error such as 429): not billed."""
         self._model_cache: dict[str, str | None] = {}
         home = ctx.home
         settings_dirs = (
@@ -388,7 +386,7 @@ class ClaudeCodeSource(ToolSource):
             if hit is not None:
                 batch.limit_hits.append(hit)
             if not sidechain and rec.get("isApiErrorMessage") is True:
-                self._refuse(session, where)
+                self._refuse(session)
             return
         cwd = rec.get("cwd")
         if isinstance(cwd, str) and cwd and self._mcp.add_project(cwd):
@@ -476,11 +474,10 @@ class ClaudeCodeSource(ToolSource):
         if pending is not None:
             batch.events.append(pending.event)
 
-    def _refuse(self, session: str, where: str) -> None:
+    def _refuse(self, session: str) -> None:
         """The client gave up on `session`'s request (a synthetic API-error answer): the prompt was not billed."""
         if self._prompts.pop(session, None) is not None:
             self.refused += 1
-            self.skips.add("prompt refused by the server (API error such as 429): not billed", where)
 
     def _tool_use(self, block: dict[str, Any], ts: datetime, session: str, model: str | None, path: Path) -> None:
         name = block.get("name")
