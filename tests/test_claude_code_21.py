@@ -3,6 +3,7 @@ refused prompts and the calls the plan bills that no assistant record shows."""
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -158,3 +159,69 @@ def test_compaction_and_title_calls_are_estimated_auxiliary_calls(claude: Claude
     fresh = Fed(ClaudeCodeSource(live.source.ctx))
     fresh.poll()
     assert {e.key for e in fresh.events(EventKind.CALL)} == {e.key for e in calls}  # stable keys on re-read
+
+
+def api_request(ident: str, at: float, source: str = "sdk", base: str | None = None) -> bytes:
+    """An `api-request` record as 2.1 writes it (one per attempt; big `params`/`tail` elided)."""
+    rec: dict[str, Any] = {
+        "type": "api-request",
+        "sessionId": SESSION,
+        "id": ident,
+        "timestamp": iso(at),
+        "version": "2.1.332",
+        "querySource": source,
+        "shapeHash": "8c4f",
+        "params": {"model": "glm-4.6[1m]", "max_tokens": 32000},
+        "thread": {"type": "none"},
+    }
+    if base:
+        rec["base"] = base
+    rec["tail"] = [{"role": "user", "content": "x" * 2000}]
+    return json.dumps(rec, separators=(",", ":")).encode()  # fmt: skip
+
+
+def test_an_attempt_never_answered_is_a_billed_retry(claude: Claude, live: Fed) -> None:
+    Claude.append(
+        claude.session_file(),
+        user("hi", "p1", 0.0),
+        api_request("req-1", 0.5),  # the stream was cut before any block was written
+        api_request("req-2", 2.0, base="req-1"),
+        assistant("m1", "r1", 3.0),
+        api_request("req-3", 4.0),
+        system("api_error", 5.0, error={"status": 429, "body": LIMIT_BODY}),  # refused: not billed
+        api_request("req-4", 6.0),
+        assistant("m2", "r2", 7.0),
+    )
+    live.poll()
+    calls = live.events(EventKind.CALL)
+    assert sorted(e.key for e in calls) == ["estimate:retry:req-1", "m1:r1", "m2:r2"]
+    retry = next(e for e in calls if e.origin == "estimate:retry")
+    assert retry.role is CallRole.MAIN and retry.model == "glm-4.6" and retry.ts == T0 + timedelta(seconds=0.5)
+    assert live.source.skips.lines == 0
+
+
+def test_subagent_attempts_are_subagent_retries(claude: Claude, live: Fed) -> None:
+    Claude.append(
+        claude.subagent_file(),
+        api_request("a-1", 1.0, "agent:builtin:general-purpose"),
+        api_request("a-2", 2.0, "agent:builtin:general-purpose"),
+        assistant("m1", "r1", 3.0, isSidechain=True),
+    )
+    live.poll()
+    [retry] = [e for e in live.events(EventKind.CALL) if e.origin]
+    assert retry.role is CallRole.SUBAGENT and retry.key == "estimate:retry:a-1"
+
+
+def test_title_written_before_any_timed_record_takes_the_next_time(claude: Claude, live: Fed) -> None:
+    title = {"type": "ai-title", "aiTitle": "Hello", "sessionId": SESSION}
+    Claude.append(claude.session_file(), title, user("hi", "p1", 4.0), title, assistant("m1", "r1", 5.0))
+    live.poll()
+    [estimate] = [e for e in live.events(EventKind.CALL) if e.origin == "estimate:title"]
+    assert estimate.ts == T0 + timedelta(seconds=4)
+
+
+def test_attachment_records_are_passed_over_unparsed(claude: Claude, fed: Fed) -> None:
+    big = b'{"parentUuid":"p","isSidechain":false,"attachment":{"type":"environment","text":"user ' + b"x" * 60_000
+    Claude.append(claude.session_file(), big, user("hi", "p1", 1.0), assistant("m1", "r1", 2.0))
+    fed.poll()
+    assert fed.source.skips.lines == 0  # torn, yet not "malformed JSON": never parsed

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -81,10 +81,18 @@ ZAI_ZONE = timezone(timedelta(hours=8))
 # Lines that contain none of these can never be an event (they are progress, snapshots, titles…).
 _MARKERS = (b'"user"', b'"assistant"', b'"remove"', b'"system"', b'"ai-title"')
 _TS_KEY = b'"timestamp":"'
-# The top-level `type` when only scalar keys precede it (how Claude Code writes its records).
-_LEADING_TYPE = re.compile(rb'\{(?:"\w+":(?:"[^"\\]*"|-?\d+(?:\.\d+)?|true|false|null),)*"type":"([\w-]+)"')
+_LEADING_TYPE = re.compile(
+    rb'\{(?:"\w+":(?:"[^"\\]*"|-?\d+(?:\.\d+)?|true|false|null),)*(?:"type":"([\w-]+)"|"(attachment)":\{)'
+)
+"""The top-level `type` when only scalar keys precede it, as Claude Code writes most records; `attachment`
+records (tens of KB each) put their object before their type and are known by that key."""
 _PREFIX_BYTES = 512
 _IGNORED_TYPE_BYTES = frozenset(k.encode() for k in IGNORED_TYPES)
+_API_REQUEST = re.compile(
+    rb'"sessionId":"([^"]*)","id":"([^"]+)","timestamp":"([^"]+)"(?:.*?"querySource":"([^"]*)")?'
+    rb'(?:.*?"params":\{"model":"([^"]*)")?'
+)
+"""What an `api-request` record (2.1) opens with: session, request id, time, caller and model."""
 
 SETTLE = timedelta(minutes=30)
 """A prompt or MCP call whose outcome (an answer, a refusal, a tool result) has not been written this
@@ -146,6 +154,9 @@ class ClaudeCodeSource(ToolSource):
         self._mcp_calls: dict[str, _Pending] = {}
         """MCP tool_use id → the call, until its result says whether it reached the server."""
         self._last_ts: dict[Path, datetime] = {}
+        self._untimed_titles: dict[Path, tuple[str, object]] = {}
+        self._open_request: dict[Path, UsageEvent] = {}
+        """Per file, the last `api-request` attempt not yet answered (an estimated call if it never is)."""
         self._last_model: dict[str, str] = {}
         self._model_cache: dict[str, str | None] = {}
         home = ctx.home
@@ -271,8 +282,13 @@ class ClaudeCodeSource(ToolSource):
     def _line(self, tail: JsonlTail, line: TailLine, batch: SourceBatch) -> None:
         data = line.data
         leading = _LEADING_TYPE.match(data, 0, _PREFIX_BYTES)
-        if leading is not None and leading.group(1) in _IGNORED_TYPE_BYTES:
-            return  # a known non-event record (maybe megabytes of request copy): never parsed
+        if leading is not None:
+            kind = leading.group(1) or leading.group(2)
+            if kind in _IGNORED_TYPE_BYTES:
+                return  # a known non-event record (maybe megabytes of request copy): never parsed
+            if kind == b"api-request":
+                self._api_request(data, tail.path, f"{tail.path}:{line.number}", batch)
+                return
         if not any(m in data for m in _MARKERS):
             if data[:1] == b"{" and data.rstrip()[-1:] == b"}":
                 return  # a well-formed-looking record of a type that is never an event
@@ -347,12 +363,12 @@ class ClaudeCodeSource(ToolSource):
             return None
         return ts
 
-    def _note_ts(self, path: Path, rec: dict[str, Any]) -> None:
-        """Remember the file's latest record time, for records that carry none (`ai-title`)."""
-        try:
-            self._last_ts[path] = parse_iso(rec.get("timestamp"), self._wall)
-        except BadTimestamp:
-            pass
+    def _at(self, path: Path, ts: datetime, batch: SourceBatch) -> None:
+        """The file's latest record time, for records that carry none (`ai-title`, which may come first)."""
+        self._last_ts[path] = ts
+        untimed = self._untimed_titles.pop(path, None)
+        if untimed is not None:
+            self._title_call(untimed[0], untimed[1], ts, batch)
 
     def _session(self, rec: dict[str, Any], path: Path) -> str:
         session = rec.get("sessionId")
@@ -377,7 +393,7 @@ class ClaudeCodeSource(ToolSource):
         ts = self._stamp(rec, where)
         if ts is None:
             return
-        self._last_ts[path] = ts
+        self._at(path, ts, batch)
         raw_model = msg.get("model")
         sidechain = rec.get("isSidechain") is True or _is_subagent_file(path)
         session = self._session(rec, path)
@@ -385,6 +401,7 @@ class ClaudeCodeSource(ToolSource):
             hit = limit_hit(_texts(msg.get("content")), ts)
             if hit is not None:
                 batch.limit_hits.append(hit)
+            self._open_request.pop(path, None)  # the attempt was answered by an error: not billed
             if not sidechain and rec.get("isApiErrorMessage") is True:
                 self._refuse(session)
             return
@@ -402,6 +419,7 @@ class ClaudeCodeSource(ToolSource):
         usage = msg.get("usage")
         if usage is None:
             return
+        self._open_request.pop(path, None)
         self._answered(session, batch)
         if not isinstance(usage, dict):
             self.skips.add("message.usage not an object", where)
@@ -519,9 +537,10 @@ class ClaudeCodeSource(ToolSource):
         ts = self._stamp(rec, where)
         if ts is None:
             return
-        self._last_ts[path] = ts
+        self._at(path, ts, batch)
         session = self._session(rec, path)
         if subtype == "api_error":
+            self._open_request.pop(path, None)  # refused; the retry writes its own api-request
             hit = limit_hit(_flat_text(rec), ts)
             if hit is not None:
                 batch.limit_hits.append(hit)
@@ -531,13 +550,44 @@ class ClaudeCodeSource(ToolSource):
         batch.events.append(self._estimate("compact", f"{session}:{ident}", ts, session, self._last_model.get(session)))
 
     def _title(self, rec: dict[str, Any], path: Path, batch: SourceBatch) -> None:
-        """`ai-title`: the session-title call (interactive sessions), which has no assistant record."""
-        ts = self._last_ts.get(path)
-        title = rec.get("aiTitle", rec.get("title"))
-        if ts is None or (self.ctx.since is not None and ts < self.ctx.since):
-            return
+        """`ai-title`: the session-title call (interactive sessions), which has no assistant record.
+
+        Written again unchanged later in the session (one call); a new title is another call. It has no
+        time of its own: it takes the file's latest (or, written first, the next) record's.
+        """
         session = self._session(rec, path)
-        batch.events.append(self._estimate("title", f"{session}:{title}", ts, session, None))
+        title = rec.get("aiTitle", rec.get("title"))
+        ts = self._last_ts.get(path)
+        if ts is None:
+            self._untimed_titles[path] = (session, title)
+        else:
+            self._title_call(session, title, ts, batch)
+
+    def _title_call(self, session: str, title: object, ts: datetime, batch: SourceBatch) -> None:
+        if self.ctx.since is None or ts >= self.ctx.since:
+            batch.events.append(self._estimate("title", f"{session}:{title}", ts, session, None))
+
+    def _api_request(self, data: bytes, path: Path, where: str, batch: SourceBatch) -> None:
+        """`api-request` (2.1): one per request attempt. One followed by another with neither an answer
+        nor an error between was billed (a stream cut and retried) but left no assistant record."""
+        match = _API_REQUEST.search(data, 0, _PREFIX_BYTES * 4)
+        if match is None:
+            return
+        session, ident, stamp, caller, model = (g.decode("utf-8", "replace") if g else None for g in match.groups())
+        try:
+            ts = parse_iso(stamp, self._wall)
+        except BadTimestamp as exc:
+            self.skips.add(str(exc), where)
+            return
+        self._at(path, ts, batch)
+        unanswered = self._open_request.pop(path, None)
+        if unanswered is not None:
+            batch.events.append(unanswered)
+        if self.ctx.since is not None and ts < self.ctx.since:
+            return
+        sub = _is_subagent_file(path) or (caller or "").startswith("agent:")
+        event = self._estimate("retry", ident or "", ts, session or self._session({}, path), self._model(model))
+        self._open_request[path] = replace(event, role=CallRole.SUBAGENT if sub else CallRole.MAIN)
 
     @staticmethod
     def _estimate(why: str, ident: str, ts: datetime, session: str, model: str | None) -> UsageEvent:
@@ -559,7 +609,7 @@ class ClaudeCodeSource(ToolSource):
         ts = self._stamp(rec, where)
         if ts is None:
             return
-        self._last_ts[path] = ts
+        self._at(path, ts, batch)
         if isinstance(content, list):
             self._tool_results(content, batch)
         if (
