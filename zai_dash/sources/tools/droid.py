@@ -1,5 +1,7 @@
 """Factory Droid (closed source): `~/.factory/sessions/**/<uuid>.jsonl` plus `<uuid>.settings.json`.
 
+`~/.factory` is `$FACTORY_DIR` when set.
+
 The JSONL is appended one record per message and tailed by byte offset (`TailSet`). Line 1 is
 `{"type":"session_start", id, title, cwd, callingSessionId?, …}`; then
 `{"type":"message", id, timestamp, visibility?, message:{role, content[], model?, usage?, visibility?}}`.
@@ -120,7 +122,7 @@ class DroidSource(ToolSource):
 
     def __init__(self, ctx: SourceContext) -> None:
         super().__init__(ctx)
-        self.factory_dir = ctx.home / ".factory"
+        self.factory_dir = factory_dir(ctx)
         self.sessions_dir = self.factory_dir / "sessions"
         self._tails = TailSet(self._discover, self.skips, since=ctx.since)
         self._settings = RewrittenJson(self.skips)
@@ -411,6 +413,12 @@ def _classify(name: str, aliases: McpAliases) -> Any:
     if sep and tool:
         return classify_mcp(server, tool, aliases)
     return classify_mcp(None, name, aliases)
+
+
+def factory_dir(ctx: SourceContext) -> Path:
+    """Droid's home: `$FACTORY_DIR`, else `~/.factory` (sessions, settings, BYOK models, MCP servers)."""
+    explicit = (ctx.env.get("FACTORY_DIR") or "").strip()
+    return Path(explicit).expanduser() if explicit else ctx.home / ".factory"
 
 
 def create_sources(ctx: SourceContext) -> list[ToolSource]:
