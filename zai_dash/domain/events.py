@@ -15,6 +15,7 @@ TOOL_IDS: tuple[str, ...] = (
     "crush",
     "goose",
     "droid",
+    "codex", "pi", "zcode",  # fmt: skip
 )
 """Every tool zai-dash knows, in display order. Each appears in reports, `found: false` when absent."""
 
@@ -27,6 +28,7 @@ TOOL_NAMES: dict[str, str] = {
     "crush": "Crush",
     "goose": "Goose",
     "droid": "Factory Droid",
+    "codex": "Codex CLI", "pi": "Pi", "zcode": "ZCode",  # fmt: skip
 }
 """Human names for the tool ids."""
 
