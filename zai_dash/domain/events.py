@@ -15,7 +15,9 @@ TOOL_IDS: tuple[str, ...] = (
     "crush",
     "goose",
     "droid",
-    "codex", "pi", "zcode",  # fmt: skip
+    "codex",
+    "pi",
+    "zcode",
 )
 """Every tool zai-dash knows, in display order. Each appears in reports, `found: false` when absent."""
 
@@ -28,7 +30,9 @@ TOOL_NAMES: dict[str, str] = {
     "crush": "Crush",
     "goose": "Goose",
     "droid": "Factory Droid",
-    "codex": "Codex CLI", "pi": "Pi", "zcode": "ZCode",  # fmt: skip
+    "codex": "Codex CLI",
+    "pi": "Pi",
+    "zcode": "ZCode",
 }
 """Human names for the tool ids."""
 

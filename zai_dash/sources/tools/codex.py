@@ -28,7 +28,6 @@ once archived, `archived_sessions/`; `exec resume` appends to the session's own 
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
@@ -43,8 +42,8 @@ from zai_dash.domain.snapshot import ToolConfigInfo
 from zai_dash.domain.tools import ToolInfo
 from zai_dash.sources.base import Root, SourceBatch, SourceContext, ToolSource
 from zai_dash.sources.configfiles import MAX_CONFIG_BYTES, mcp_targets
-from zai_dash.sources.jsonutil import BadTimestamp, int_field, loads, normalise_model, parse_iso
-from zai_dash.sources.tail import JsonlTail, TailLine, TailSet
+from zai_dash.sources.jsonl_source import JsonlSource, find_jsonl
+from zai_dash.sources.jsonutil import int_field, normalise_model
 from zai_dash.sources.tools.claude_code import limit_hit
 
 TOOL = "codex"
@@ -108,36 +107,22 @@ def codex_homes(ctx: SourceContext) -> list[Path]:
     return list(dict.fromkeys(homes))
 
 
-class CodexSource(ToolSource):
+class CodexSource(JsonlSource):
     """Codex CLI rollouts under every Codex home."""
 
     name = TOOL
     tools = (TOOL,)
 
     def __init__(self, ctx: SourceContext) -> None:
-        super().__init__(ctx)
+        # Every MCP-call line names its server.
+        super().__init__(ctx, needle=b'"server":')
         self._homes = codex_homes(ctx)
-        # A rollout untouched since the cycle horizon can only add MCP calls to the month.
-        self._tails = TailSet(
-            self._discover, self.skips, since=ctx.since, quiet_before=ctx.calls_since, needle=b'"server":'
-        )
         self._files: dict[Path, _Rollout] = {}
         self._config = CodexConfig()
-        self._wall = ctx.clock()
-
-    # -- ToolSource ------------------------------------------------------------------------------
 
     def roots(self) -> list[Root]:
         """`sessions/` and `archived_sessions/` of every Codex home, found or not."""
         return [Root(h / d, (h / d).is_dir()) for h in self._homes for d in SESSION_DIRS]
-
-    def file_count(self) -> int:
-        """How many rollout files are being tailed."""
-        return len(self._tails.tails)
-
-    def tail_sets(self) -> list[TailSet]:
-        """The rollout tails, whose offsets the engine's cache keeps."""
-        return [self._tails]
 
     def configs(self) -> dict[str, ToolConfigInfo]:
         """The configured model and provider base URL from `config.toml`."""
@@ -153,44 +138,15 @@ class CodexSource(ToolSource):
             )
         }
 
-    def poll(self) -> SourceBatch:
-        """Read every line appended since the last poll; never raises for bad input."""
-        batch = SourceBatch()
-        self._wall = self.ctx.clock()
+    def _refresh(self) -> None:
         self._config = read_config(self._homes[0] / "config.toml")
-        for tail, line in self._tails.poll():
-            try:
-                self._line(tail, line, batch)
-            except Exception as exc:  # one odd record must never stop the tail
-                self.skips.add(f"unexpected record shape ({type(exc).__name__})", f"{tail.path}:{line.number}")
-        return batch
-
-    # -- discovery -------------------------------------------------------------------------------
 
     def _discover(self) -> list[Path]:
         found: list[Path] = []
         for home in self._homes:
             for sub in SESSION_DIRS:
-                self._walk(home / sub, 0, found)
+                find_jsonl(home / sub, MAX_DEPTH, self.ctx, found)
         return found
-
-    def _walk(self, folder: Path, depth: int, found: list[Path]) -> None:
-        try:
-            with os.scandir(folder) as it:
-                entries = list(it)
-        except OSError:
-            return
-        for entry in entries:
-            try:
-                if entry.is_dir():
-                    if depth < MAX_DEPTH:
-                        self._walk(Path(entry.path), depth + 1, found)
-                elif entry.name.endswith(".jsonl") and self.ctx.mtime_relevant(entry.stat().st_mtime):
-                    found.append(Path(entry.path))
-            except OSError:
-                continue  # vanished between listing and stat
-
-    # -- records ---------------------------------------------------------------------------------
 
     def _state(self, path: Path) -> _Rollout:
         state = self._files.get(path)
@@ -200,23 +156,11 @@ class CodexSource(ToolSource):
             state = self._files[path] = _Rollout(session=stem[-36:] if len(stem) > 36 else stem)
         return state
 
-    def _line(self, tail: JsonlTail, line: TailLine, batch: SourceBatch) -> None:
-        where = f"{tail.path}:{line.number}"
-        try:
-            rec = loads(line.data)
-        except ValueError:
-            self.skips.add("malformed JSON", where)
-            return
-        if not isinstance(rec, dict):
-            self.skips.add("not a JSON object", where)
-            return
-        kind, payload = rec.get("type"), rec.get("payload")
-        if not isinstance(kind, str):
-            self.skips.add("record type missing or not a string", where)
-            return
+    def _record(self, path: Path, rec: dict[str, Any], where: str, batch: SourceBatch) -> None:
+        kind, payload = rec["type"], rec.get("payload")
         if kind in IGNORED_TYPES or not isinstance(payload, dict):
             return
-        state = self._state(tail.path)
+        state = self._state(path)
         if kind == "session_meta":
             self._session_meta(state, payload)
         elif kind == "turn_context":
@@ -236,16 +180,6 @@ class CodexSource(ToolSource):
         source = payload.get("source")
         if (isinstance(source, dict) and "subagent" in source) or payload.get("thread_source") == "subagent":
             state.role = CallRole.SUBAGENT
-
-    def _stamp(self, rec: dict[str, Any], where: str) -> datetime | None:
-        try:
-            ts = parse_iso(rec.get("timestamp"), self._wall)
-        except BadTimestamp as exc:
-            self.skips.add(str(exc), where)
-            return None
-        if self.ctx.since is not None and ts < self.ctx.since:
-            return None
-        return ts
 
     def _event(
         self, state: _Rollout, payload: dict[str, Any], rec: dict[str, Any], where: str, batch: SourceBatch

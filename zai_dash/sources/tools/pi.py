@@ -39,8 +39,8 @@ from zai_dash.domain.snapshot import ToolConfigInfo
 from zai_dash.domain.tools import ToolInfo
 from zai_dash.sources.base import Root, SourceBatch, SourceContext, ToolSource
 from zai_dash.sources.configfiles import read_json
-from zai_dash.sources.jsonutil import BadTimestamp, int_field, loads, normalise_model, parse_iso
-from zai_dash.sources.tail import JsonlTail, TailLine, TailSet
+from zai_dash.sources.jsonl_source import JsonlSource, find_jsonl
+from zai_dash.sources.jsonutil import int_field, normalise_model
 from zai_dash.sources.tools.claude_code import limit_hit
 
 TOOL = "pi"
@@ -97,7 +97,7 @@ def pi_locations(ctx: SourceContext) -> PiLocations:
     return PiLocations(agent, tuple(dict.fromkeys(dirs)))
 
 
-class PiSource(ToolSource):
+class PiSource(JsonlSource):
     """Pi's session files in every session folder."""
 
     name = TOOL
@@ -106,23 +106,11 @@ class PiSource(ToolSource):
     def __init__(self, ctx: SourceContext) -> None:
         super().__init__(ctx)
         self._where = pi_locations(ctx)
-        self._tails = TailSet(self._discover, self.skips, since=ctx.since)
         self._files: dict[Path, _Session] = {}
-        self._wall = ctx.clock()
-
-    # -- ToolSource ------------------------------------------------------------------------------
 
     def roots(self) -> list[Root]:
         """Every session folder, found or not."""
         return [Root(d, d.is_dir()) for d in self._where.session_dirs]
-
-    def file_count(self) -> int:
-        """How many session files are being tailed."""
-        return len(self._tails.tails)
-
-    def tail_sets(self) -> list[TailSet]:
-        """The session tails, whose offsets the engine's cache keeps."""
-        return [self._tails]
 
     def configs(self) -> dict[str, ToolConfigInfo]:
         """The default provider's model and base URL from `settings.json` and `models.json`."""
@@ -144,66 +132,22 @@ class PiSource(ToolSource):
             )
         }
 
-    def poll(self) -> SourceBatch:
-        """Read every line appended since the last poll; never raises for bad input."""
-        batch = SourceBatch()
-        self._wall = self.ctx.clock()
-        for tail, line in self._tails.poll():
-            try:
-                self._line(tail, line, batch)
-            except Exception as exc:  # one odd record must never stop the tail
-                self.skips.add(f"unexpected record shape ({type(exc).__name__})", f"{tail.path}:{line.number}")
-        return batch
-
-    # -- discovery -------------------------------------------------------------------------------
-
     def _discover(self) -> list[Path]:
         found: list[Path] = []
         seen: set[str] = set()
         for folder in self._where.session_dirs:
             real = os.path.realpath(folder)
-            if real in seen:
-                continue
-            seen.add(real)
-            self._walk(folder, 0, found)
+            if real not in seen:  # the env, settings and default folders may be one folder
+                seen.add(real)
+                find_jsonl(folder, 1, self.ctx, found)  # `--<cwd>--/` folders, or flat
         return found
 
-    def _walk(self, folder: Path, depth: int, found: list[Path]) -> None:
-        try:
-            with os.scandir(folder) as it:
-                entries = list(it)
-        except OSError:
-            return
-        for entry in entries:
-            try:
-                if entry.is_dir():
-                    if depth == 0:  # `--<cwd>--/` folders under `sessions/`
-                        self._walk(Path(entry.path), 1, found)
-                elif entry.name.endswith(".jsonl") and self.ctx.mtime_relevant(entry.stat().st_mtime):
-                    found.append(Path(entry.path))
-            except OSError:
-                continue
-
-    # -- records ---------------------------------------------------------------------------------
-
-    def _line(self, tail: JsonlTail, line: TailLine, batch: SourceBatch) -> None:
-        where = f"{tail.path}:{line.number}"
-        try:
-            rec = loads(line.data)
-        except ValueError:
-            self.skips.add("malformed JSON", where)
-            return
-        if not isinstance(rec, dict):
-            self.skips.add("not a JSON object", where)
-            return
-        kind = rec.get("type")
-        if not isinstance(kind, str):
-            self.skips.add("record type missing or not a string", where)
-            return
-        state = self._files.get(tail.path)
+    def _record(self, path: Path, rec: dict[str, Any], where: str, batch: SourceBatch) -> None:
+        kind = rec["type"]
+        state = self._files.get(path)
         if state is None:
-            stem = tail.path.stem  # `<time>_<uuid>`, until the header says
-            state = self._files[tail.path] = _Session(session=stem.rpartition("_")[2] or stem)
+            stem = path.stem  # `<time>_<uuid>`, until the header says
+            state = self._files[path] = _Session(session=stem.rpartition("_")[2] or stem)
         if kind == "session":
             if isinstance(rec.get("id"), str) and rec["id"]:
                 state.session = rec["id"]
@@ -218,16 +162,6 @@ class PiSource(ToolSource):
                 self._message(state, rec.get("message"), key, ts, where, batch)
             elif rec.get("fromHook") is not True:
                 batch.events.append(self._event(state, EventKind.CALL, f"summary:{key}", ts, role=CallRole.AUXILIARY))
-
-    def _stamp(self, rec: dict[str, Any], where: str) -> datetime | None:
-        try:
-            ts = parse_iso(rec.get("timestamp"), self._wall)
-        except BadTimestamp as exc:
-            self.skips.add(str(exc), where)
-            return None
-        if self.ctx.since is not None and ts < self.ctx.since:
-            return None
-        return ts
 
     def _event(self, state: _Session, kind: EventKind, key: str, ts: datetime, **kw: Any) -> UsageEvent:
         return UsageEvent(kind=kind, ts=ts, tool=TOOL, key=key, session=state.session, **kw)
