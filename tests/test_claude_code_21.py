@@ -225,3 +225,32 @@ def test_attachment_records_are_passed_over_unparsed(claude: Claude, fed: Fed) -
     Claude.append(claude.session_file(), big, user("hi", "p1", 1.0), assistant("m1", "r1", 2.0))
     fed.poll()
     assert fed.source.skips.lines == 0  # torn, yet not "malformed JSON": never parsed
+
+
+def test_cost_state_prices_the_title_and_compaction_calls(claude: Claude, live: Fed) -> None:
+    """What `cost-state` holds beyond the assistant records is the hidden calls' usage (seen in 2.1.332)."""
+    usage = {
+        "glm-4.5-air": {"inputTokens": 872, "outputTokens": 27, "cacheReadInputTokens": 0},  # the title call
+        # assistant m1: 100 + 1000 cached in, 10 out; the rest is the compaction's.
+        "glm-4.6[1m]": {"inputTokens": 600, "outputTokens": 40, "cacheReadInputTokens": 3000,
+                        "cacheCreationInputTokens": 50},
+    }  # fmt: skip
+    Claude.append(
+        claude.session_file(),
+        {"type": "ai-title", "aiTitle": "Greeting", "sessionId": SESSION},
+        user("hi", "p1", 0.0),
+        assistant("m1", "r1", 1.0),
+        system("compact_boundary", 30.0, compactMetadata={"trigger": "manual"}),
+        {"type": "cost-state", "sessionId": SESSION, "totalCostUSD": 0.03, "modelUsage": usage},
+    )
+    live.poll()
+    by_origin = {e.origin: e for e in live.events(EventKind.CALL)}
+    title, compact = by_origin["estimate:title"], by_origin["estimate:compact"]
+    assert (title.model, title.input_tokens, title.cached_tokens, title.output_tokens) == ("glm-4.5-air", 872, 0, 27)
+    assert (compact.model, compact.input_tokens, compact.cached_tokens, compact.output_tokens) == (
+        "glm-4.6",
+        600 + 3000 + 50 - 1100,
+        3000 - 1000,
+        40 - 10,
+    )
+    assert live.ledger.count(T0, T0 + timedelta(hours=1)).tokens == 872 + 27 + 3650 + 40  # every call, once

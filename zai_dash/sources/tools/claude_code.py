@@ -30,10 +30,11 @@ from zai_dash.domain.events import CallRole, EventKind, LimitHit, UsageEvent
 from zai_dash.domain.mcp import McpAliases, classify_mcp
 from zai_dash.domain.snapshot import ToolConfigInfo
 from zai_dash.domain.tools import ToolInfo
-from zai_dash.sources.base import Root, SourceBatch, SourceContext, ToolSource
+from zai_dash.sources.base import CallTokens, Root, SourceBatch, SourceContext, ToolSource
 from zai_dash.sources.jsonutil import BadTimestamp, int_field, loads, parse_iso
 from zai_dash.sources.tail import JsonlTail, TailLine, TailSet
 from zai_dash.sources.tools.claude_code_config import ENV_KEYS, ClaudeSettings, McpConfig, clean_model
+from zai_dash.sources.tools.claude_code_hidden import HiddenCalls, estimate
 
 TOOL = "claude-code"
 TOOLS = (ToolInfo(TOOL, "Claude Code", ("CLAUDE_CONFIG_DIR", *ENV_KEYS), order=10),)
@@ -43,14 +44,14 @@ IGNORED_TYPES = frozenset(
         "summary", "progress", "file-history-snapshot", "attachment", "custom-title", "agent-name",
         "agent-setting", "pr-link", "last-prompt", "mode", "permission-mode", "tag", "bridge-session",
         "worktree-state", "x-ai-title", "api-request-shape", "api-request-blob", "atis-latch",
-        "tools-used", "cost-state",
+        "tools-used",
     }
 )  # fmt: skip
 """Record types Claude Code writes that are never events, passed over before any JSON parse when the
-line opens with them (2.1's `api-request-blob` copies whole requests, `attachment` whole files).
-`cost-state` holds session-cumulative usage without a timestamp, auxiliary models included: it cannot
-be placed in a window, so calls are counted from the records that can. Any other type a newer client
-adds is ignored quietly too (log-formats.md §11: 2.1's loader knows about 40)."""
+line opens with them (2.1's `api-request-blob` copies whole requests, `attachment` whole files). Any
+other type a newer client adds is ignored quietly too (log-formats.md §11: 2.1's loader knows about 40).
+`cost-state`, `api-request`, `ai-title` and `system` are read: they price and reveal hidden calls
+(`claude_code_hidden`)."""
 
 COMPACTION_PREFIX = "This session is being continued from a previous conversation"
 WRAPPER_PREFIXES = (
@@ -79,7 +80,7 @@ ZAI_ZONE = timezone(timedelta(hours=8))
 """Z.ai writes the reset time as UTC+8 wall-clock time without a zone."""
 
 # Lines that contain none of these can never be an event (they are progress, snapshots, titles…).
-_MARKERS = (b'"user"', b'"assistant"', b'"remove"', b'"system"', b'"ai-title"')
+_MARKERS = (b'"user"', b'"assistant"', b'"remove"', b'"system"', b'"ai-title"', b'"cost-state"')
 _TS_KEY = b'"timestamp":"'
 _LEADING_TYPE = re.compile(
     rb'\{(?:"\w+":(?:"[^"\\]*"|-?\d+(?:\.\d+)?|true|false|null),)*(?:"type":"([\w-]+)"|"(attachment)":\{)'
@@ -158,6 +159,7 @@ class ClaudeCodeSource(ToolSource):
         self._open_request: dict[Path, UsageEvent] = {}
         """Per file, the last `api-request` attempt not yet answered (an estimated call if it never is)."""
         self._last_model: dict[str, str] = {}
+        self._hidden = HiddenCalls()
         self._model_cache: dict[str, str | None] = {}
         home = ctx.home
         settings_dirs = (
@@ -209,6 +211,7 @@ class ClaudeCodeSource(ToolSource):
             except Exception as exc:  # one odd record must never stop the tail
                 self.skips.add(f"unexpected record shape ({type(exc).__name__})", f"{tail.path}:{line.number}")
         self._settle(batch)
+        batch.events.extend(self._hidden.flush())
         return batch
 
     def _settle(self, batch: SourceBatch) -> None:
@@ -319,6 +322,8 @@ class ClaudeCodeSource(ToolSource):
             self._system(rec, tail.path, where, batch)
         elif kind == "ai-title":
             self._title(rec, tail.path, batch)
+        elif kind == "cost-state":
+            self._hidden.cost_state(self._session(rec, tail.path), rec)
         elif not isinstance(kind, str):
             self.skips.add("record type missing or not a string", where)
         # Any other type is known-and-ignored (`IGNORED_TYPES`) or new in a later client: quietly passed over.
@@ -470,6 +475,7 @@ class ClaudeCodeSource(ToolSource):
             if tokens <= best:
                 return
             self._extra_keys[key] = tokens
+        self._hidden.recorded(session, key, model, CallTokens(inp, out, cached))
         batch.events.append(
             UsageEvent(
                 kind=EventKind.CALL,
@@ -547,7 +553,7 @@ class ClaudeCodeSource(ToolSource):
             return
         uuid = rec.get("uuid")
         ident = uuid if isinstance(uuid, str) and uuid else ts.isoformat()
-        batch.events.append(self._estimate("compact", f"{session}:{ident}", ts, session, self._last_model.get(session)))
+        batch.events.append(self._hidden.compaction(session, ident, ts, self._last_model.get(session)))
 
     def _title(self, rec: dict[str, Any], path: Path, batch: SourceBatch) -> None:
         """`ai-title`: the session-title call (interactive sessions), which has no assistant record.
@@ -565,7 +571,7 @@ class ClaudeCodeSource(ToolSource):
 
     def _title_call(self, session: str, title: object, ts: datetime, batch: SourceBatch) -> None:
         if self.ctx.since is None or ts >= self.ctx.since:
-            batch.events.append(self._estimate("title", f"{session}:{title}", ts, session, None))
+            batch.events.append(self._hidden.title(session, title, ts))
 
     def _api_request(self, data: bytes, path: Path, where: str, batch: SourceBatch) -> None:
         """`api-request` (2.1): one per request attempt. One followed by another with neither an answer
@@ -586,16 +592,8 @@ class ClaudeCodeSource(ToolSource):
         if self.ctx.since is not None and ts < self.ctx.since:
             return
         sub = _is_subagent_file(path) or (caller or "").startswith("agent:")
-        event = self._estimate("retry", ident or "", ts, session or self._session({}, path), self._model(model))
+        event = estimate("retry", ident or "", ts, session or self._session({}, path), self._model(model))
         self._open_request[path] = replace(event, role=CallRole.SUBAGENT if sub else CallRole.MAIN)
-
-    @staticmethod
-    def _estimate(why: str, ident: str, ts: datetime, session: str, model: str | None) -> UsageEvent:
-        """A call the plan bills that no assistant record shows, inferred from the record it leaves."""
-        return UsageEvent(
-            kind=EventKind.CALL, ts=ts, tool=TOOL, key=f"estimate:{why}:{ident}", session=session, model=model,
-            role=CallRole.AUXILIARY, origin=f"estimate:{why}",
-        )  # fmt: skip
 
     def _user(self, rec: dict[str, Any], path: Path, where: str, batch: SourceBatch) -> None:
         msg = rec.get("message")
