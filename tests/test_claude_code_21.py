@@ -4,6 +4,7 @@ refused prompts and the calls the plan bills that no assistant record shows."""
 from __future__ import annotations
 
 import json
+import os
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -254,3 +255,25 @@ def test_cost_state_prices_the_title_and_compaction_calls(claude: Claude, live: 
         40 - 10,
     )
     assert live.ledger.count(T0, T0 + timedelta(hours=1)).tokens == 872 + 27 + 3650 + 40  # every call, once
+
+
+def test_quiet_transcript_sweep_still_sees_a_denial(claude: Claude, home: Path) -> None:
+    """A transcript untouched since the cycle horizon is swept, not parsed; a denial is still seen."""
+    search = "mcp__web-search-prime__webSearchPrime"
+    path = claude.session_file()
+    Claude.append(
+        path,
+        user("search twice", "p1", 0.0),
+        assistant("m1", "r1", 1.0, [tool_use("t_no", search)]),
+        result("t_no", "The user doesn't want to proceed with this tool use.", 2.0, error=True),
+        assistant("m2", "r2", 3.0, [tool_use("t_yes", search)]),
+        result("t_yes", "[]", 4.0, error=False),
+    )
+    old = (T0 + timedelta(minutes=1)).timestamp()
+    os.utime(path, (old, old))
+    now = T0 + timedelta(days=3)
+    ctx = SourceContext(home=home, env={}, since=T0 - timedelta(days=1), calls_since=now - timedelta(hours=24),
+                        clock=lambda: now)  # fmt: skip
+    fed = Fed(ClaudeCodeSource(ctx))
+    fed.poll()
+    assert [e.key for e in fed.events(EventKind.MCP)] == ["mcp:t_yes"]

@@ -95,6 +95,8 @@ _API_REQUEST = re.compile(
 )
 """What an `api-request` record (2.1) opens with: session, request id, time, caller and model."""
 
+QUIET_NEEDLES = (b"mcp__", b'"is_error":true')
+"""What a line of a quiet transcript must contain to matter: an MCP call, or an error result."""
 SETTLE = timedelta(minutes=30)
 """A prompt or MCP call whose outcome (an answer, a refusal, a tool result) has not been written this
 long after it is taken as billed: a crashed client writes no outcome, but its request went out."""
@@ -142,9 +144,9 @@ class ClaudeCodeSource(ToolSource):
         super().__init__(ctx)
         self._roots = claude_roots(ctx)
         # A transcript untouched since the cycle horizon can only add MCP calls to the month: sweep it
-        # for `mcp__` instead of reading it line by line.
+        # for them (and the error results that say a call was never sent) instead of reading every line.
         self._tails = TailSet(
-            self._discover, self.skips, since=ctx.since, quiet_before=ctx.calls_since, needle=b"mcp__"
+            self._discover, self.skips, since=ctx.since, quiet_before=ctx.calls_since, needle=QUIET_NEEDLES
         )
         self._bad_paths: set[str] = set()
         self._msgs: dict[tuple[str, str], _Msg] = {}
