@@ -46,6 +46,12 @@ def add_part(conn: sqlite3.Connection, pid: str, mid: str, sid: str, at: int, da
     conn.execute("INSERT INTO part VALUES (?, ?, ?, ?, ?, ?)", (pid, mid, sid, at, at, js(data)))
 
 
+def typed(conn: sqlite3.Connection, mid: str, sid: str, at: int, text: str = "hi") -> None:
+    """A user message with its text part, as OpenCode writes a typed prompt."""
+    add_message(conn, mid, sid, at, user(at))
+    add_part(conn, f"prt_{mid}", mid, sid, at, {"type": "text", "text": text})
+
+
 def user(at: int) -> dict[str, object]:
     return {
         "role": "user",
@@ -410,8 +416,7 @@ def test_legacy_json_tree(ctx: SourceContext, home: Path) -> None:
 def test_user_message_with_no_request_behind_it_is_not_a_prompt(ctx: SourceContext, home: Path) -> None:
     conn = new_db(home)
     add_session(conn, "ses_a")  # keeps its default title: no title call was made either
-    add_message(conn, "msg_1", "ses_a", T0, user(T0))  # an unknown model: written, never sent
-    add_part(conn, "prt_1", "msg_1", "ses_a", T0, {"type": "text", "text": "hi"})
+    typed(conn, "msg_1", "ses_a", T0)  # an unknown model: written, never sent
     source = OpenCodeSource(ctx)
     assert not source.poll().events
     # Rows much later: the unanswered message is given up on, not counted.
@@ -425,8 +430,7 @@ def test_user_message_with_no_request_behind_it_is_not_a_prompt(ctx: SourceConte
 def test_prompt_every_attempt_of_which_was_refused_is_counted_apart(ctx: SourceContext, home: Path) -> None:
     conn = new_db(home)
     add_session(conn, "ses_a")
-    add_message(conn, "msg_1", "ses_a", T0, user(T0))
-    add_part(conn, "prt_1", "msg_1", "ses_a", T0, {"type": "text", "text": "hi"})
+    typed(conn, "msg_1", "ses_a", T0)
     error = {"name": "APIError", "data": {"statusCode": 429, "message": "Usage limit reached for 5 hour"}}
     refused = assistant(T0 + 1, parentID="msg_1", error=error)
     refused["tokens"] = {"input": 0, "output": 0, "reasoning": 0, "cache": {"read": 0, "write": 0}}

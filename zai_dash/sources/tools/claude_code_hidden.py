@@ -94,19 +94,18 @@ class HiddenCalls:
 
     def title(self, session: str, title: object, ts: datetime) -> UsageEvent:
         """The session-title call an `ai-title` record stands for."""
-        event = estimate("title", f"{session}:{title}", ts, session, None)
         state = self._of(session)
-        if all(t.key != event.key for t in state.titles):
-            state.titles.append(event)
-            state.dirty = state.cost is not None
-        return event
+        return self._note(state, state.titles, estimate("title", f"{session}:{title}", ts, session, None))
 
     def compaction(self, session: str, ident: str, ts: datetime, model: str | None) -> UsageEvent:
         """The compaction call a `compact_boundary` record stands for."""
-        event = estimate("compact", f"{session}:{ident}", ts, session, model)
         state = self._of(session)
-        if all(c.key != event.key for c in state.compactions):
-            state.compactions.append(event)
+        return self._note(state, state.compactions, estimate("compact", f"{session}:{ident}", ts, session, model))
+
+    @staticmethod
+    def _note(state: _Session, known: list[UsageEvent], event: UsageEvent) -> UsageEvent:
+        if all(k.key != event.key for k in known):
+            known.append(event)
             state.dirty = state.cost is not None
         return event
 
