@@ -442,3 +442,19 @@ def test_tool_search_loading_an_mcp_tool_is_not_a_search(home: Path, ctx: Source
     ledger = Ledger()
     ledger.add_all(DroidSource(ctx).poll().events)
     assert ledger.count(*WINDOW).mcp_by_service["search"] == 1
+
+
+def test_sessions_named_by_the_discovery_index_are_read(home: Path, ctx: SourceContext, tmp_path: Path) -> None:
+    elsewhere = write_session(home, session_lines(), slug="-srv-work")
+    moved = tmp_path / "kept" / elsewhere.name
+    moved.parent.mkdir()
+    elsewhere.rename(moved)
+    elsewhere.with_name(f"{SID}.settings.json").rename(moved.with_name(f"{SID}.settings.json"))
+    index = {"version": 1, "sessions": [{"id": SID, "cwd": "/srv/work", "path": str(moved)},
+                                        {"id": "gone", "path": "-home-u-p/gone.jsonl"}]}  # fmt: skip
+    (home / ".factory" / "sessions-index.json").write_text(json.dumps(index))
+    source = DroidSource(ctx)
+    ledger = Ledger()
+    ledger.add_all(source.poll().events)
+    assert ledger.count(*WINDOW, tool="droid").prompts == 2
+    assert source.file_count() == 1 and not source.skips.counts
