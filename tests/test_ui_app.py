@@ -405,7 +405,7 @@ def real_engine(home: Path):
 
 @pytest.mark.wall_clock
 async def test_first_scan_runs_in_a_worker_then_appends_show_up(home: Path) -> None:
-    from tests.ui_factories import claude_prompt_line
+    from tests.ui_factories import claude_call_line, claude_prompt_line
 
     engine, clock, path = real_engine(home)
     app = DashApp(engine, clock, theme="textual-dark")
@@ -415,7 +415,7 @@ async def test_first_scan_runs_in_a_worker_then_appends_show_up(home: Path) -> N
         assert app.snap is not None and app.snap.prompts.used == 3
         assert "prompts 3" in text(app, "#gauge-detail")
         with path.open("a", encoding="utf-8") as fh:
-            fh.write(claude_prompt_line(clock.now(), 99) + "\n")
+            fh.write(claude_prompt_line(clock.now(), 99) + "\n" + claude_call_line(clock.now(), 99) + "\n")
         await wait_for(pilot, lambda: "prompts 4" in text(app, "#gauge-detail"), seconds=5)
 
 

@@ -83,6 +83,8 @@ class SourceHealth:
         roots: the locations looked at (found or not).
         files: how many files (or databases) are being read.
         skipped: reason → count of skipped records.
+        refused: prompts in the logs read that the server refused (every attempt answered by an API
+            error such as 429) or the client never sent: not billed, so not in any prompt count.
     """
 
     name: str
@@ -92,6 +94,7 @@ class SourceHealth:
     roots: tuple[tuple[str, bool], ...] = ()
     files: int = 0
     skipped: Mapping[str, int] = field(default_factory=dict)
+    refused: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,6 +170,8 @@ class ToolRow:
     searches: int
     last_activity: datetime | None
     status: str
+    refused: int = 0
+    """Prompts not billed (refused by the server or never sent), in the logs read (`SourceHealth.refused`)."""
     credits: float = 0.0
     """Credits this tool used in the 5-hour window (its calls and MCP calls)."""
     credits_by_model: Mapping[str, float] = field(default_factory=dict)
@@ -680,6 +685,7 @@ def _tool_rows(
                 searches=sum(c.mcp_by_service[s] for s in MONTHLY),
                 last_activity=act.last_activity,
                 status=tool_status(found, act.last_activity, now, tool in errors, plan.cycle),
+                refused=sum(s.refused for s in sources if s.tool == tool),
                 credits=round(c.credits, 3),
                 credits_by_model={k: round(v, 3) for k, v in sorted(c.credits_by_model.items())},
             )
