@@ -594,8 +594,9 @@ class OfficialTracker:
 
     `update` takes every successful reading. When a window's figure falls or its reset time moves
     earlier mid-window, the window restarts at the previous reading's instant (the last time the old
-    window was known to be running: an early bound, so no call after the reset goes uncounted), and
-    its calibration starts over.
+    window was known to be running: an early bound, so no call after the reset goes uncounted), or at
+    the new window's own start (`next_reset − span`) when that is later, as when a request opened a
+    fresh 5-hour window after the card. Its calibration starts over when the figures fall.
     """
 
     def __init__(self) -> None:
