@@ -53,6 +53,8 @@ def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[P
             ("CLAUDE_", "ANTHROPIC_", "OPENCODE_", "KILO_", "CRUSH_", "GOOSE_", "CLINE_", "ZAI_", "Z_AI_", "FACTORY_")
         ) or var in {"ZAI_DASH_CONFIG", "NO_COLOR"}:
             monkeypatch.delenv(var, raising=False)
+        if var.startswith("OTEL_"):  # the OpenTelemetry SDK (tests/test_otlp.py) reads its settings from these
+            monkeypatch.delenv(var, raising=False)
     yield home
 
 

@@ -64,6 +64,27 @@ class ProxyEndpoint:
 
 
 @dataclass(frozen=True)
+class OtlpSettings:
+    """The `[otlp]` receiver for tools' OpenTelemetry (its presence turns it on). The token is named, never held."""
+
+    enabled: bool = False
+    listen: str = "127.0.0.1:4318"
+    token_env: str | None = None
+    machine: str | None = None
+
+
+@dataclass(frozen=True)
+class FleetSettings:
+    """The `[fleet]` Prometheus server that scrapes every box's `zai-dash export`."""
+
+    prometheus: str | None = None
+    interval: float = 30.0
+    timeout: float = 5.0
+    machine: str | None = None
+    """This machine's `machine` label, so its own series count once (default: the host name)."""
+
+
+@dataclass(frozen=True)
 class Config:
     """Everything configurable, with defaults that work with no file at all."""
 
@@ -78,6 +99,8 @@ class Config:
     extra_roots: Mapping[str, tuple[Path, ...]] = field(default_factory=dict)
     api: ApiSettings = field(default_factory=ApiSettings)
     proxies: tuple[ProxyEndpoint, ...] = ()
+    otlp: OtlpSettings = field(default_factory=OtlpSettings)
+    fleet: FleetSettings = field(default_factory=FleetSettings)
     source_path: Path | None = None
     """The file this came from, if any (shown by `doctor`)."""
 
@@ -93,7 +116,7 @@ class Config:
         parts = (
             self.plan, self.renewal_day, self.timezone, self.thresholds,
             sorted(self.disabled_tools), sorted((k, tuple(map(str, v))) for k, v in self.extra_roots.items()),
-            self.api.enabled, tuple(p.url for p in self.proxies),
+            self.api.enabled, tuple(p.url for p in self.proxies), self.otlp.enabled, self.fleet.prometheus,
         )  # fmt: skip
         return hashlib.sha256(repr(parts).encode()).hexdigest()[:16]
 
@@ -226,6 +249,8 @@ _KNOWN_TOP = {
     "tools",
     "api",
     "proxy",
+    "otlp",
+    "fleet",
 }
 
 
@@ -314,6 +339,8 @@ def _build(data: Mapping[str, Any], env: Mapping[str, str | None], source: Path 
         extra_roots=extra,
         api=_api(data.get("api", {})),
         proxies=_proxies(data.get("proxy", [])),
+        otlp=_otlp(data.get("otlp")),
+        fleet=_fleet(data.get("fleet")),
         source_path=source,
     )
 
@@ -352,6 +379,36 @@ def _api(table: Any) -> ApiSettings:
         interval=max(30.0, interval),
         timeout=float(_typed(table, "timeout", (int, float), "api.") or 10),
         drift_margin=float(_typed(table, "drift_margin", (int, float), "api.") or 15),
+    )
+
+
+def _otlp(table: Any) -> OtlpSettings:
+    if table is None:
+        return OtlpSettings()
+    if not isinstance(table, dict):
+        raise _Problem("otlp", "[otlp] must be a table")
+    enabled = _typed(table, "enabled", bool, "otlp.")
+    return OtlpSettings(
+        enabled=enabled is not False,
+        listen=_typed(table, "listen", str, "otlp.") or "127.0.0.1:4318",
+        token_env=_typed(table, "token_env", str, "otlp."),
+        machine=_typed(table, "machine", str, "otlp."),
+    )
+
+
+def _fleet(table: Any) -> FleetSettings:
+    if table is None:
+        return FleetSettings()
+    if not isinstance(table, dict):
+        raise _Problem("fleet", "[fleet] must be a table")
+    url = _typed(table, "prometheus", str, "fleet.")
+    if not url:
+        raise _Problem("fleet", '[fleet] needs prometheus = "http://HOST:9090"')
+    return FleetSettings(
+        prometheus=url,
+        interval=max(5.0, float(_typed(table, "interval", (int, float), "fleet.") or 30)),
+        timeout=float(_typed(table, "timeout", (int, float), "fleet.") or 5),
+        machine=_typed(table, "machine", str, "fleet."),
     )
 
 

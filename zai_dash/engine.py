@@ -28,6 +28,7 @@ from zai_dash.sources.tools import create_all_sources
 if TYPE_CHECKING:
     import asyncio
 
+    from zai_dash.sources.otlp import OtlpSource
     from zai_dash.sources.prometheus import PrometheusSource
     from zai_dash.sources.zai_quota import ZaiQuotaSource
 
@@ -106,6 +107,13 @@ class Engine:
             from zai_dash.sources.prometheus import create_proxy_sources
 
             self.proxies = create_proxy_sources(config.proxies, self.ctx, on_result=self._polled)
+        self.otlp: OtlpSource | None = None
+        """The OTLP receiver (`[otlp]`): a source like the adapters; it listens only while `watch` runs."""
+        if config.otlp.enabled and not demo:
+            from zai_dash.sources.otlp import OtlpSource
+
+            self.otlp = OtlpSource(config.otlp, self.ctx, ledger=self.ledger)
+            self.sources.append(self.otlp)
         self.use_cache = use_cache and not demo
         self.cache_used = self.use_cache and self._load_cache()
         """Whether this engine resumed from the on-disk cache."""
@@ -165,7 +173,11 @@ class Engine:
         """Sources with a root that holds (or is) one of the changed paths."""
         picked = []
         for source in self.sources:
-            roots = [r.path for r in source.roots() if r.exists]
+            declared = source.roots()
+            if not declared:
+                picked.append(source)  # a receiver (OTLP) has no files: polling it only drains its queue
+                continue
+            roots = [r.path for r in declared if r.exists]
             if any(p == root or root in p.parents for p in changed for root in roots):
                 picked.append(source)
         return picked
@@ -316,6 +328,8 @@ class Engine:
 
         self._rescan = asyncio.Event()
         loop = asyncio.get_running_loop()
+        if self.otlp is not None:
+            self.otlp.start()
         poll_tasks = [asyncio.ensure_future(p.run(stop)) for p in self.pollers()]
         # Publish at once, so `zai-dash status` can answer from this process from its first second.
         await asyncio.to_thread(self.published_snapshot)
@@ -351,6 +365,8 @@ class Engine:
                             caught_up, last_full = True, loop.time()
                             changed = await asyncio.to_thread(self.scan)
                             roots_moved = self.watch_paths() != paths
+                        elif self.otlp is not None and self.otlp.has_news():
+                            changed = await asyncio.to_thread(self.scan, set())  # drains the receiver only
                         else:
                             changed = False
                         if changed or loop.time() - last_yield >= HEARTBEAT_EVERY:
@@ -373,6 +389,8 @@ class Engine:
         finally:
             for task in poll_tasks:
                 task.cancel()
+            if self.otlp is not None:
+                self.otlp.close()
             self.save_cache()
 
     async def _relay_stop(self, stop: asyncio.Event, watch_stop: asyncio.Event) -> None:
