@@ -181,6 +181,10 @@ def render_report(snap: Snapshot, tz: object) -> str:
             f"{t.searches:>6}  {fmt_ago(t.last_activity, snap.at):<9} {t.status}"
             + (f"  ! {t.warning}" if t.warning else "")
         )
+    if snap.fleet is not None:
+        from zai_dash.domain.fleet import report_lines
+
+        lines += ["", *report_lines(snap.fleet)]
     if not snap.has_data:
         lines.append("(no tool data found — run `zai-dash doctor` to see where zai-dash looked)")
     skipped = snap.skipped
@@ -375,6 +379,7 @@ def cmd_export(config: Config, *, listen: str, machine: str | None) -> int:
     engine.scan()
     engine.refresh_pollers()
     latest = [engine.snapshot()]
+    machine = machine or config.fleet.machine or config.otlp.machine  # one name for this box everywhere
     exporter = Exporter(listen, provider=lambda: latest[0], machine=machine).start()
     print(f"zai-dash: serving {exporter.url} (Ctrl+C to stop)", file=sys.stderr, flush=True)
 

@@ -28,6 +28,7 @@ from zai_dash.sources.tools import create_all_sources
 if TYPE_CHECKING:
     import asyncio
 
+    from zai_dash.sources.fleet import FleetSource
     from zai_dash.sources.otlp import OtlpSource
     from zai_dash.sources.prometheus import PrometheusSource
     from zai_dash.sources.zai_quota import ZaiQuotaSource
@@ -107,6 +108,12 @@ class Engine:
             from zai_dash.sources.prometheus import create_proxy_sources
 
             self.proxies = create_proxy_sources(config.proxies, self.ctx, on_result=self._polled)
+        self.fleet: FleetSource | None = None
+        """The `[fleet]` Prometheus poller: other machines' exporters (None when off or in the demo)."""
+        if config.fleet.prometheus and not demo:
+            from zai_dash.sources.fleet import FleetSource
+
+            self.fleet = FleetSource(config.fleet, self.ctx, on_result=self._polled)
         self.otlp: OtlpSource | None = None
         """The OTLP receiver (`[otlp]`): a source like the adapters; it listens only while `watch` runs."""
         if config.otlp.enabled and not demo:
@@ -189,9 +196,9 @@ class Engine:
         if self._rescan is not None:
             self._rescan.set()
 
-    def pollers(self) -> list[ZaiQuotaSource | PrometheusSource]:
-        """The HTTP sources: official quota and proxy metrics."""
-        return ([self.quota] if self.quota else []) + list(self.proxies)
+    def pollers(self) -> list[ZaiQuotaSource | PrometheusSource | FleetSource]:
+        """The HTTP sources: official quota, proxy metrics and the fleet's Prometheus."""
+        return [*([self.quota] if self.quota else []), *self.proxies, *([self.fleet] if self.fleet else [])]
 
     def _polled(self, attempt: Any) -> None:
         """A poll finished: feed calibration, and have `watch` send a fresh snapshot."""
@@ -288,7 +295,18 @@ class Engine:
             monthly = next((r for r in official if r.get("kind") == "monthly-mcp" and not r.get("stale")), None)
             if monthly is not None:
                 extra["searches"] = official_searches(snap.searches, monthly)
+        if self.fleet is not None:
+            extra["fleet"] = self._fleet_view(snap, now, extra.get("reconciliation", {}).get("official_percent"))
         return replace(snap, **extra)
+
+    def _fleet_view(self, snap: Snapshot, now: datetime, official: float | None) -> Any:
+        """The fleet rows: this machine and the hosts sending OTLP here count from the local ledger."""
+        from zai_dash.domain.fleet import LocalFigures
+
+        assert self.fleet is not None
+        p = snap.prompts
+        local = LocalFigures(p.equivalents, p.used, p.calls, snap.searches.month, p.limit)
+        return self.fleet.view(now, local, sorted(self.otlp.hosts) if self.otlp else [], official)
 
     def published_snapshot(self) -> Snapshot:
         """A snapshot, also published to the state file for `zai-dash status` (not for the demo)."""

@@ -185,6 +185,9 @@ class Snapshot:
     reconciliation: Mapping[str, Any] = field(default_factory=dict)
     """How official and local figures relate: `primary`, `official_percent`, `local_percent`, `drift`,
     `drift_warning`, `prompts_left_estimate`, `weekly_percent` (empty when the quota endpoint is off)."""
+    fleet: Mapping[str, Any] | None = None
+    """Every machine's exporter read back from Prometheus, and the account totals (`[fleet]`; see
+    `zai_dash.domain.fleet.fleet_view`). None when no fleet is configured."""
 
     def to_json(self, tz: tzinfo | None = None) -> dict[str, Any]:
         """The `report --json` document: plain JSON types, times ISO 8601 with offset."""
