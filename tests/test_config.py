@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from zai_dash.config import ConfigError, load_config
+from zai_dash.sources.tools import registered_tool_ids
 
 
 def _write(tmp_path: Path, text: str) -> Path:
@@ -59,9 +60,9 @@ def test_config_path_from_env(tmp_path: Path) -> None:
 
 def test_tool_roots_and_disable(tmp_path: Path) -> None:
     p = _write(tmp_path, '[tools.claude-code]\nroots = ["/srv/claude"]\n[tools.goose]\nenabled = false\n')
-    cfg = load_config(p, env={})
+    cfg = load_config(p, env={}, known_tools=registered_tool_ids)
     assert cfg.extra_roots["claude-code"] == (Path("/srv/claude"),)
-    assert "goose" not in cfg.enabled_tools and "claude-code" in cfg.enabled_tools
+    assert cfg.disabled_tools == {"goose"}
 
 
 @pytest.mark.parametrize(
@@ -81,7 +82,7 @@ def test_tool_roots_and_disable(tmp_path: Path) -> None:
 def test_broken_config_names_file_line_problem(tmp_path: Path, text: str, line: int, needle: str) -> None:
     p = _write(tmp_path, text)
     with pytest.raises(ConfigError) as err:
-        load_config(p, env={})
+        load_config(p, env={}, known_tools=registered_tool_ids)
     message = str(err.value)
     assert message.startswith(f"{p}:{line}:"), message
     assert needle in message

@@ -72,11 +72,17 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _registered_tool_ids() -> tuple[str, ...]:
+    from zai_dash.sources.tools import registered_tool_ids
+
+    return registered_tool_ids()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `zai-dash` console script."""
     args = _parser().parse_args(argv)
     try:
-        config = load_config(args.config)
+        config = load_config(args.config, known_tools=_registered_tool_ids)
         if args.plan:
             name = args.plan.lower()
             if name not in config.plans:

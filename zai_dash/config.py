@@ -9,14 +9,13 @@ from __future__ import annotations
 import os
 import re
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import tzinfo
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from zai_dash.domain.events import TOOL_IDS
 from zai_dash.domain.plans import Plan, Thresholds, plan_from_mapping
 
 if sys.version_info >= (3, 11):
@@ -104,11 +103,6 @@ class Config:
     source_path: Path | None = None
     """The file this came from, if any (shown by `doctor`)."""
 
-    @property
-    def enabled_tools(self) -> frozenset[str]:
-        """Tool ids not switched off in config."""
-        return frozenset(TOOL_IDS) - self.disabled_tools
-
     def fingerprint(self) -> str:
         """A short digest of everything that changes the numbers (for the status fast path)."""
         import hashlib
@@ -156,10 +150,18 @@ def default_config_path(env: Mapping[str, str]) -> Path:
     return Path(base) / "zai-dash" / "config.toml"
 
 
-def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) -> Config:
+KnownTools = Callable[[], Collection[str]]
+"""Gives the registered tool ids (the CLI passes the adapters' registry; called only for a `[tools]` table)."""
+
+
+def load_config(
+    path: Path | None = None, env: Mapping[str, str] | None = None, known_tools: KnownTools | None = None
+) -> Config:
     """Read the config file (if any) and apply environment overrides.
 
     Environment: `ZAI_DASH_PLAN`, `ZAI_DASH_RENEWAL_DAY`, `ZAI_DASH_TIMEZONE` override the file.
+    `known_tools`, when given, rejects a `[tools.X]` table no adapter declares (config cannot import
+    the adapters itself; asking only when there is such a table keeps `status` fast).
 
     Raises:
         ConfigError: with "FILE:LINE: problem" text.
@@ -185,7 +187,7 @@ def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) 
         "timezone": env.get("ZAI_DASH_TIMEZONE"),
     }
     try:
-        return _build(data, overrides, path if data or text else None)
+        return _build(data, overrides, path if data or text else None, known_tools)
     except _Problem as problem:
         where = _line_of(text, problem.key) if text else None
         loc = f"{path}:{where}" if where else (str(path) if text else "environment")
@@ -254,7 +256,9 @@ _KNOWN_TOP = {
 }
 
 
-def _build(data: Mapping[str, Any], env: Mapping[str, str | None], source: Path | None) -> Config:
+def _build(
+    data: Mapping[str, Any], env: Mapping[str, str | None], source: Path | None, known_tools: KnownTools | None
+) -> Config:
     unknown = sorted(set(data) - _KNOWN_TOP)
     if unknown:
         raise _Problem(unknown[0], f"unknown setting {unknown[0]!r} (known: {', '.join(sorted(_KNOWN_TOP))})")
@@ -315,9 +319,10 @@ def _build(data: Mapping[str, Any], env: Mapping[str, str | None], source: Path 
     tools = data.get("tools", {})
     if not isinstance(tools, dict):
         raise _Problem("tools", "[tools] must be a table of tool tables")
+    known = known_tools() if tools and known_tools is not None else None
     for tool, row in tools.items():
-        if tool not in TOOL_IDS:
-            raise _Problem(f"tools.{tool}", f"unknown tool {tool!r} (known: {', '.join(TOOL_IDS)})")
+        if known is not None and tool not in known:
+            raise _Problem(f"tools.{tool}", f"unknown tool {tool!r} (known: {', '.join(known)})")
         if not isinstance(row, dict):
             raise _Problem(f"tools.{tool}", f"[tools.{tool}] must be a table")
         if _typed(row, "enabled", bool, f"tools.{tool}.") is False:
