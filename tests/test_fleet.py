@@ -279,3 +279,31 @@ async def test_the_dashboard_shows_the_fleet_panel() -> None:
         shown = text(app, "#fleet")
         assert app.query_one("#fleet").display
         assert "devbox" in shown and "laptop (here)" in shown and "= local 4 + fleet 7" in shown
+
+
+DEPLOY = Path(__file__).resolve().parents[1] / "deploy"
+
+
+@needs_prometheus
+@pytest.mark.wall_clock
+def test_the_shipped_grafana_dashboard_queries_run_on_prometheus(fleet: Fleet) -> None:
+    import json
+
+    dashboard = json.loads((DEPLOY / "grafana-dashboard.json").read_text())
+    exprs = [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
+    assert exprs
+    for expr in exprs:
+        doc = httpx.get(f"{fleet.url}/api/v1/query", params={"query": expr}, timeout=10).json()
+        assert doc["status"] == "success", (expr, doc)
+    machines = httpx.get(f"{fleet.url}/api/v1/query", params={"query": exprs[2]}, timeout=10).json()
+    assert machines["data"]["result"][0]["value"][1] == "2"  # devbox scraped twice still counts once
+
+
+@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool (Debian's prometheus package) not installed")
+def test_the_shipped_scrape_config_is_valid() -> None:
+    promtool = shutil.which("promtool")
+    assert promtool is not None
+    result = subprocess.run(
+        [promtool, "check", "config", str(DEPLOY / "prometheus.yml")], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
