@@ -307,3 +307,32 @@ def test_the_shipped_scrape_config_is_valid() -> None:
         [promtool, "check", "config", str(DEPLOY / "prometheus.yml")], capture_output=True, text=True
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_a_dashboard_scraping_its_own_exporter_counts_it_once(home: Path) -> None:
+    """`[[proxy]] preset = "zai-dash"` at this machine's own `zai-dash export`: shown, never added again."""
+    from zai_dash.config import ProxyEndpoint
+    from zai_dash.ui.proxy_panel import machine_rows, merged_lines
+
+    write_known_fixture(home)
+    ctx = SourceContext(home=home, env={}, clock=lambda: FIXED_NOW)
+    own = Engine(Config(), ctx=ctx, clock=FixedClock(FIXED_NOW))
+    own.scan()
+    local_snap = own.snapshot()
+    with (
+        Exporter("127.0.0.1:0", provider=lambda: local_snap, machine="laptop") as mine,
+        Exporter("127.0.0.1:0", provider=lambda: _snapshot(5, 20), machine="devbox") as theirs,
+    ):
+        proxies = (
+            ProxyEndpoint(name="me", url=mine.url, preset="zai-dash"),
+            ProxyEndpoint(name="devbox", url=theirs.url, preset="zai-dash"),
+        )
+        config = Config(proxies=proxies, fleet=FleetSettings(machine="laptop"))  # no fleet, but this box's name
+        engine = Engine(config, ctx=ctx, clock=FixedClock(FIXED_NOW))
+        engine.scan()
+        engine.refresh_pollers()
+        snap = engine.snapshot()
+    rows = {r["name"]: r for r in snap.proxies}
+    assert rows["me"]["counted"] == "local" and "counted" not in rows["devbox"]
+    assert {m.machine for m in machine_rows(snap.proxies)} == {"devbox"}
+    assert "me" not in "\n".join(merged_lines(snap.proxies))

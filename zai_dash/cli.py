@@ -412,8 +412,7 @@ def cmd_export(config: Config, *, listen: str, machine: str | None) -> int:
     engine.scan()
     engine.refresh_pollers()
     latest = [engine.snapshot()]
-    machine = machine or config.fleet.machine or config.otlp.machine  # one name for this box everywhere
-    exporter = Exporter(listen, provider=lambda: latest[0], machine=machine).start()
+    exporter = Exporter(listen, provider=lambda: latest[0], machine=machine or engine.machine).start()
     print(f"zai-dash: serving {exporter.url} (Ctrl+C to stop)", file=sys.stderr, flush=True)
 
     async def follow() -> None:

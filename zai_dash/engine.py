@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import socket
 import threading
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -110,18 +111,22 @@ class Engine:
             from zai_dash.sources.prometheus import create_proxy_sources
 
             self.proxies = create_proxy_sources(config.proxies, self.ctx, on_result=self._polled)
+        self.machine = config.fleet.machine or config.otlp.machine or socket.gethostname()
+        """This machine's name: the exporter's `machine` label, the fleet's own row, OTLP's default host."""
         self.fleet: FleetSource | None = None
         """The `[fleet]` Prometheus poller: other machines' exporters (None when off or in the demo)."""
         if config.fleet.prometheus and not demo:
             from zai_dash.sources.fleet import FleetSource
 
-            self.fleet = FleetSource(config.fleet, self.ctx, on_result=self._polled)
+            fleet = replace(config.fleet, machine=self.machine)
+            self.fleet = FleetSource(fleet, self.ctx, on_result=self._polled)
         self.otlp: OtlpSource | None = None
         """The OTLP receiver (`[otlp]`): a source like the adapters; it listens only while `watch` runs."""
         if config.otlp.enabled and not demo:
             from zai_dash.sources.otlp import OtlpSource
 
-            self.otlp = OtlpSource(config.otlp, self.ctx, ledger=self.ledger)
+            otlp = replace(config.otlp, machine=self.machine)
+            self.otlp = OtlpSource(otlp, self.ctx, ledger=self.ledger)
             self.sources.append(self.otlp)
         self.use_cache = use_cache and not demo
         self.cache_used = self.use_cache and self._load_cache()
@@ -290,7 +295,7 @@ class Engine:
         if official_only or not self.pollers():
             return snap
         cycle_start = snap.cycle.start if snap.cycle.state == "open" else None
-        extra: dict[str, Any] = {"proxies": tuple(p.row(now, cycle_start) for p in self.proxies)}
+        extra: dict[str, Any] = {"proxies": self._proxy_rows(now, cycle_start)}
         if self.quota is not None:
             extra["reconciliation"] = reconcile(
                 official, snap.prompts.percent, margin=self.config.api.drift_margin, calibration=self.quota.calibration
@@ -301,6 +306,13 @@ class Engine:
         if self.fleet is not None:
             extra["fleet"] = self._fleet_view(snap, now, extra.get("reconciliation", {}).get("official_percent"))
         return replace(snap, **extra)
+
+    def _proxy_rows(self, now: datetime, cycle_start: datetime | None) -> tuple[dict[str, Any], ...]:
+        """Proxy rows; a zai-dash exporter of this machine (or an OTLP sender) is marked counted locally."""
+        from zai_dash.domain.fleet import mark_self_scrapes
+
+        rows = [p.row(now, cycle_start) for p in self.proxies]
+        return mark_self_scrapes(rows, [self.machine, *(self.otlp.hosts if self.otlp else ())])
 
     def _fleet_view(self, snap: Snapshot, now: datetime, official: float | None) -> Any:
         """The fleet rows: this machine and the hosts sending OTLP here count from the local ledger."""

@@ -262,6 +262,22 @@ def _official(mine: float | None, fleet: Sequence[tuple[float, str]]) -> dict[st
     return None
 
 
+def mark_self_scrapes(rows: Sequence[Mapping[str, Any]], local_machines: Iterable[str]) -> tuple[dict[str, Any], ...]:
+    """Proxy rows (`Snapshot.proxies`) with `counted = "local"` on a zai-dash exporter of a local machine.
+
+    A `[[proxy]] preset = "zai-dash"` pointed at this dashboard's own `zai-dash export` would otherwise add
+    this machine's counts a second time; the views leave such rows out of machine rows and merges.
+    """
+    local = set(local_machines)
+    out = []
+    for row in rows:
+        machines = set((row.get("since_cycle") or {}).get("machines") or {})
+        if machines and machines <= local:
+            row = {**row, "counted": "local"}
+        out.append(dict(row))
+    return tuple(out)
+
+
 def _age_text(seconds: float | None) -> str:
     if seconds is None:
         return "—"
