@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import socket
 from collections.abc import Iterator, Mapping
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -247,6 +248,40 @@ def test_an_oversized_body_is_refused_unread(receiver: OtlpSource) -> None:
     )
     assert reply.status_code == 413
     assert receiver.skips.counts["OTLP body too large"] == 1
+
+
+def test_chunked_bodies_as_claude_code_sends_them(receiver: OtlpSource) -> None:
+    """Claude Code's Bun runtime sends OTLP without Content-Length, chunked (seen with 2.1.197)."""
+    body = logs_body([api_request(FIXED_NOW, "req_chunked")], host="devbox")
+    headers = {"Content-Type": "application/x-protobuf"}
+
+    def chunks(data: bytes, size: int) -> Iterator[bytes]:
+        yield from (data[i : i + size] for i in range(0, len(data), size))
+
+    reply = httpx.post(f"{receiver.url}/v1/logs", content=chunks(body, 100), headers=headers)
+    assert reply.status_code == 200
+    assert [e.key for e in receiver.poll().events] == ["req:req_chunked"]
+    big = httpx.post(f"{receiver.url}/v1/logs", content=chunks(b"\0" * (MAX_BODY + 1), 1 << 20), headers=headers)
+    assert big.status_code == 413
+
+
+def test_a_malformed_chunk_or_no_length_is_refused(receiver: OtlpSource) -> None:
+    host, port = "127.0.0.1", receiver.port
+
+    def raw(request: bytes) -> bytes:
+        with socket.create_connection((host, port), timeout=10) as conn:
+            conn.sendall(request)
+            return conn.recv(1024)
+
+    head = b"POST /v1/logs HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\n"
+    assert raw(head + b"Transfer-Encoding: chunked\r\n\r\nzz\r\n").startswith(b"HTTP/1.0 400")
+    assert raw(head + b"\r\n").startswith(b"HTTP/1.0 411")
+    assert receiver.skips.lines == 2
+
+
+def test_host_name_on_the_event_when_the_resource_has_none(receiver: OtlpSource) -> None:
+    send_logs(receiver.url, [api_request(FIXED_NOW, "req_1", **{"host.name": "devbox"})], host=None)
+    assert [e.origin for e in receiver.poll().events] == ["devbox"]
 
 
 def test_unknown_paths_are_404(receiver: OtlpSource) -> None:

@@ -25,6 +25,7 @@ usage: they are aggregates of the same requests the events already count.
 from __future__ import annotations
 
 import hmac
+import io
 import logging
 import socket
 import threading
@@ -257,10 +258,12 @@ def telemetry_from_logs(request: Any, machine: str) -> tuple[list[Telemetry], di
     skips: dict[str, int] = {}
     for rl in request.resource_logs:
         resource = attributes(rl.resource.attributes)
-        host = _str(resource.get("host.name")) or machine
+        named = _str(resource.get("host.name"))
         for sl in rl.scope_logs:
             for record in sl.log_records:
                 attrs = attributes(record.attributes)
+                # Claude Code copies OTEL_RESOURCE_ATTRIBUTES onto each event too; either names the host.
+                host = named or _str(attrs.get("host.name")) or machine
                 name = _event_name(attrs, record)
                 if name not in ("api_request", "user_prompt", "api_error"):
                     continue
@@ -512,6 +515,44 @@ class OtlpSource(ToolSource):
         self._thread = None
 
 
+class TooLarge(Exception):
+    """A body over `MAX_BODY` (413)."""
+
+
+class LengthRequired(BadBody):
+    """Neither `Content-Length` nor chunked transfer encoding (411)."""
+
+
+def read_chunked(stream: io.BufferedIOBase, limit: int) -> bytes:
+    """Read an HTTP/1.1 chunked body, refusing more than `limit` bytes.
+
+    Raises:
+        TooLarge: the chunks add up to more than `limit`.
+        BadBody: a chunk header or terminator is malformed.
+    """
+    parts: list[bytes] = []
+    total = 0
+    while True:
+        line = stream.readline(1024)
+        try:
+            size = int(line.split(b";", 1)[0].strip(), 16)
+        except ValueError:
+            raise BadBody("malformed chunk header") from None
+        if size < 0:
+            raise BadBody("malformed chunk header")
+        if size == 0:
+            while stream.readline(1024).strip():  # trailers, up to the blank line
+                pass
+            return b"".join(parts)
+        total += size
+        if total > limit:
+            raise TooLarge
+        chunk = stream.read(size)
+        if len(chunk) != size or stream.readline(1024).strip():
+            raise BadBody("truncated or malformed chunk")
+        parts.append(chunk)
+
+
 def _handler(source: OtlpSource, token: str | None) -> type[BaseHTTPRequestHandler]:
     expected = f"Bearer {token}".encode() if token else None
 
@@ -529,16 +570,17 @@ def _handler(source: OtlpSource, token: str | None) -> type[BaseHTTPRequestHandl
                     self._reply(401, b"bearer token required")
                     return
             try:
-                length = int(self.headers.get("Content-Length") or "")
-            except ValueError:
-                self._reply(411, b"Content-Length required")
-                return
-            if length < 0 or length > MAX_BODY:
+                body = self._body()
+            except TooLarge:
                 source.skips.add("OTLP body too large", f"POST {self.path}")
-                self.close_connection = True  # the unread body must not be parsed as the next request
+                self.close_connection = True  # the unread rest must not be parsed as the next request
                 self._reply(413, b"body too large")
                 return
-            body = self.rfile.read(length)
+            except BadBody as exc:
+                source.skips.add(str(exc), f"POST {self.path}")
+                self.close_connection = True
+                self._reply(411 if isinstance(exc, LengthRequired) else 400, str(exc).encode())
+                return
             content_type = self.headers.get("Content-Type") or ""
             try:
                 source.accept(kind, body, content_type, self.headers.get("Content-Encoding") or "")
@@ -553,6 +595,18 @@ def _handler(source: OtlpSource, token: str | None) -> type[BaseHTTPRequestHandl
                 self._reply(200, b"{}", "application/json")
             else:
                 self._reply(200, _response_type(kind)().SerializeToString(), "application/x-protobuf")
+
+        def _body(self) -> bytes:
+            """The request body: `Content-Length` bytes, or a chunked body (Claude Code's Bun runtime sends one)."""
+            if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+                return read_chunked(self.rfile, MAX_BODY)
+            try:
+                length = int(self.headers.get("Content-Length") or "")
+            except ValueError:
+                raise LengthRequired("Content-Length or chunked transfer encoding required") from None
+            if length < 0 or length > MAX_BODY:
+                raise TooLarge
+            return self.rfile.read(length)
 
         def _reply(self, code: int, body: bytes, content_type: str = "text/plain; charset=utf-8") -> None:
             self.send_response(code)
