@@ -596,32 +596,36 @@ def _api(table: Any) -> ApiSettings:
     )
 
 
-def _otlp(table: Any) -> OtlpSettings:
+def _optional_table(table: Any, name: str) -> dict[str, Any] | None:
+    """An optional `[name]` table: None when absent; a value that is not a table is a problem."""
+    if table is not None and not isinstance(table, dict):
+        raise _Problem(name, f"[{name}] must be a table")
+    return table
+
+
+def _otlp(raw: Any) -> OtlpSettings:
+    table = _optional_table(raw, "otlp")
     if table is None:
         return OtlpSettings()
-    if not isinstance(table, dict):
-        raise _Problem("otlp", "[otlp] must be a table")
-    enabled = _typed(table, "enabled", bool, "otlp.")
     return OtlpSettings(
-        enabled=enabled is not False,
+        enabled=_typed(table, "enabled", bool, "otlp.") is not False,  # the table's presence turns it on
         listen=_typed(table, "listen", str, "otlp.") or "127.0.0.1:4318",
         token_env=_typed(table, "token_env", str, "otlp."),
         machine=_typed(table, "machine", str, "otlp."),
     )
 
 
-def _fleet(table: Any) -> FleetSettings:
+def _fleet(raw: Any) -> FleetSettings:
+    table = _optional_table(raw, "fleet")
     if table is None:
         return FleetSettings()
-    if not isinstance(table, dict):
-        raise _Problem("fleet", "[fleet] must be a table")
     url = _typed(table, "prometheus", str, "fleet.")
     if not url:
         raise _Problem("fleet", '[fleet] needs prometheus = "http://HOST:9090"')
     return FleetSettings(
         prometheus=url,
-        interval=max(5.0, float(_typed(table, "interval", (int, float), "fleet.") or 30)),
-        timeout=float(_typed(table, "timeout", (int, float), "fleet.") or 5),
+        interval=max(5.0, _number_or(table, "interval", 30.0, "fleet.", positive=True)),
+        timeout=_number_or(table, "timeout", 5.0, "fleet.", positive=True),
         machine=_typed(table, "machine", str, "fleet."),
     )
 

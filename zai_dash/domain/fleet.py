@@ -15,7 +15,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any, NamedTuple
+from typing import Any
+
+from zai_dash.domain.proxy import MetricSample
 
 PROVENANCE = "fleet"
 SERIES = (
@@ -39,12 +41,8 @@ STALE_SNAPSHOT = timedelta(minutes=5)
 """A machine whose exporter's snapshot is older than this is stale (its engine stopped, or its scrapes)."""
 
 
-class FleetSample(NamedTuple):
-    """One series of the query's result: name without the `zai_dash_` prefix, labels, value."""
-
-    name: str
-    labels: Mapping[str, str]
-    value: float
+FleetSample = MetricSample
+"""One series of the query's result: the name without the `zai_dash_` prefix, labels, value."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,7 +20,7 @@ from zai_dash.domain.fleet import FLEET_QUERY, FleetSample, FleetState, LocalFig
 from zai_dash.domain.snapshot import SourceHealth
 from zai_dash.redact import redact_url
 from zai_dash.sources.base import SourceContext
-from zai_dash.sources.pollers import Attempt, HttpPollSource, Poller, network_reason, settings_from
+from zai_dash.sources.pollers import Attempt, HttpPollSource, Poller, network_reason, poll_health, settings_from
 
 PREFIX = "zai_dash_"
 MIN_INTERVAL = 5.0
@@ -143,15 +143,9 @@ class FleetSource(HttpPollSource):
     def health(self, now: datetime | None = None) -> SourceHealth:
         """One line for `doctor` and `Snapshot.sources`."""
         now = now or self._clock()
-        last = self.poller.last
-        age = self.poller.age(now)
-        if last is None:
-            status, detail = "stale", "not queried yet"
-        elif last.ok and age is not None and age <= self.stale_after.total_seconds():
-            status, detail = "ok", last.message
-        elif self.state.fetched_at is not None:
-            status, detail = "stale", f"{last.message}; showing machines as of {age or 0:.0f} s ago"
-        else:
-            status, detail = "error", last.message
         reached = self.state.fetched_at is not None
+        if self.poller.last is None:
+            status, detail = "stale", "not queried yet"
+        else:
+            status, detail = poll_health(self.poller, self.stale_after.total_seconds(), reached, now)
         return SourceHealth(name="fleet", tool=None, status=status, detail=detail, roots=((self.url, reached),))

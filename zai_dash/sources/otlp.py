@@ -25,6 +25,7 @@ usage: they are aggregates of the same requests the events already count.
 from __future__ import annotations
 
 import hmac
+import importlib
 import io
 import logging
 import socket
@@ -154,32 +155,25 @@ def decode(kind: str, body: bytes, content_type: str, encoding: str = "") -> Any
     return request
 
 
+_SERVICES = {
+    "logs": ("opentelemetry.proto.collector.logs.v1.logs_service_pb2", "ExportLogsService"),
+    "metrics": ("opentelemetry.proto.collector.metrics.v1.metrics_service_pb2", "ExportMetricsService"),
+    "traces": ("opentelemetry.proto.collector.trace.v1.trace_service_pb2", "ExportTraceService"),
+}
+
+
+def _message(kind: str, part: str) -> Any:
+    """The protobuf class `Export<Kind>Service<part>` (`Request` or `Response`), imported on first use."""
+    module, prefix = _SERVICES[kind]
+    return getattr(importlib.import_module(module), f"{prefix}{part}")
+
+
 def _request_type(kind: str) -> Any:
-    if kind == "logs":
-        from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
-
-        return ExportLogsServiceRequest
-    if kind == "metrics":
-        from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
-
-        return ExportMetricsServiceRequest
-    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-
-    return ExportTraceServiceRequest
+    return _message(kind, "Request")
 
 
 def _response_type(kind: str) -> Any:
-    if kind == "logs":
-        from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
-
-        return ExportLogsServiceResponse
-    if kind == "metrics":
-        from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceResponse
-
-        return ExportMetricsServiceResponse
-    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
-
-    return ExportTraceServiceResponse
+    return _message(kind, "Response")
 
 
 def metric_points(request: Any) -> dict[str, int]:
