@@ -312,7 +312,7 @@ class Engine:
         from zai_dash.domain.fleet import mark_self_scrapes
 
         rows = [p.row(now, cycle_start) for p in self.proxies]
-        return mark_self_scrapes(rows, [self.machine, *(self.otlp.hosts if self.otlp else ())])
+        return mark_self_scrapes(rows, [self.machine, *(self.otlp.hosts() if self.otlp else ())])
 
     def _fleet_view(self, snap: Snapshot, now: datetime, official: float | None) -> Any:
         """The fleet rows: this machine and the hosts sending OTLP here count from the local ledger."""
@@ -321,7 +321,7 @@ class Engine:
         assert self.fleet is not None
         p = snap.prompts
         local = LocalFigures(p.equivalents, p.used, p.calls, snap.searches.month, p.limit)
-        return self.fleet.view(now, local, sorted(self.otlp.hosts) if self.otlp else [], official)
+        return self.fleet.view(now, local, self.otlp.hosts() if self.otlp else [], official)
 
     def published_snapshot(self) -> Snapshot:
         """A snapshot, also published to the state file for `zai-dash status` (not for the demo)."""

@@ -352,8 +352,9 @@ class OtlpSource(ToolSource):
         self.duplicates = 0
         """Events dropped because a transcript already had them."""
         self.metric_points = 0
-        self.hosts: dict[str, datetime] = {}
-        """Host → when its last batch arrived."""
+        self._hosts: dict[str, datetime] = {}
+        self._skipped: list[tuple[str, str, int]] = []
+        """Skips seen on the receiver thread, folded into `skips` by `poll` (the engine's thread reads those)."""
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -370,6 +371,9 @@ class OtlpSource(ToolSource):
         now = self.ctx.clock()
         with self._lock:
             inbox, self._inbox = self._inbox, []
+            skipped, self._skipped = self._skipped, []
+        for reason, where, n in skipped:
+            self.skips.add(reason, where, n)
         for arrived, item in inbox:
             if item.hit is not None or item.host != self.machine or item.ref is None:
                 self._pending.append((arrived - SETTLE, item))  # nothing to wait for
@@ -397,13 +401,13 @@ class OtlpSource(ToolSource):
         """Whether a `poll` now would hand something over (arrivals, or a pending event now settled)."""
         now = self.ctx.clock()
         with self._lock:
-            if self._inbox:
+            if self._inbox or self._skipped:
                 return True
         return any(now - arrived >= SETTLE for arrived, _ in self._pending)
 
     def health(self) -> list[SourceHealth]:
         where = self.url if self._server is not None else self.settings.listen
-        hosts = ", ".join(sorted(self.hosts)) or "none yet"
+        hosts = ", ".join(self.hosts()) or "none yet"
         detail = (
             f"{where}: {self.received} event(s), {self.duplicates} already in transcripts, "
             f"{self.metric_points} metric point(s); hosts: {hosts}"
@@ -422,7 +426,17 @@ class OtlpSource(ToolSource):
             )
         ]  # fmt: skip
 
+    def hosts(self) -> list[str]:
+        """Every host a batch came from (sorted): their usage is in this ledger."""
+        with self._lock:
+            return sorted(self._hosts)
+
     # -- receiving -------------------------------------------------------------------------------
+
+    def skipped(self, reason: str, where: str, n: int = 1) -> None:
+        """Count a skipped body or record (receiver thread); the next `poll` adds it to `skips`."""
+        with self._lock:
+            self._skipped.append((reason, where, n))
 
     def accept(self, kind: str, body: bytes, content_type: str, encoding: str = "") -> None:
         """Decode one request body and queue its events (the HTTP handler's work, callable directly).
@@ -434,25 +448,25 @@ class OtlpSource(ToolSource):
         try:
             request = decode(kind, body, content_type, encoding)
         except BadBody as exc:
-            self.skips.add(str(exc), f"POST /v1/{kind}")
+            self.skipped(str(exc), f"POST /v1/{kind}")
             raise
         if kind == "metrics":
             points = metric_points(request)
             with self._lock:
                 self.metric_points += sum(points.values())
                 for host in points:
-                    self.hosts[host or self.machine] = now
+                    self._hosts[host or self.machine] = now
             return
         if kind != "logs":
             return
         items, skipped = telemetry_from_logs(request, self.machine)
         for reason, n in skipped.items():
-            self.skips.add(reason, f"POST /v1/{kind}", n)
+            self.skipped(reason, f"POST /v1/{kind}", n)
         with self._lock:
             self.received += len(items)
             self._inbox.extend((now, item) for item in items)
             for item in items:
-                self.hosts[item.host] = now
+                self._hosts[item.host] = now
         if items and self.on_arrival is not None:
             self.on_arrival()
 
@@ -566,12 +580,12 @@ def _handler(source: OtlpSource, token: str | None) -> type[BaseHTTPRequestHandl
             try:
                 body = self._body()
             except TooLarge:
-                source.skips.add("OTLP body too large", f"POST {self.path}")
+                source.skipped("OTLP body too large", f"POST {self.path}")
                 self.close_connection = True  # the unread rest must not be parsed as the next request
                 self._reply(413, b"body too large")
                 return
             except BadBody as exc:
-                source.skips.add(str(exc), f"POST {self.path}")
+                source.skipped(str(exc), f"POST {self.path}")
                 self.close_connection = True
                 self._reply(411 if isinstance(exc, LengthRequired) else 400, str(exc).encode())
                 return

@@ -7,6 +7,7 @@ thing it does on a timer is repaint the countdown (from the deadline, once a sec
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 import sys
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
@@ -18,6 +19,7 @@ from textual import work
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
+from textual.css.query import NoMatches
 from textual.events import Resize
 from textual.widgets import Footer, Label, LoadingIndicator, Static
 from textual.worker import Worker, WorkerState
@@ -265,6 +267,10 @@ class DashApp(App[int]):
 
     def tick(self) -> None:
         """Once a second: the countdown, and the "ago" column when its minute changes."""
+        with contextlib.suppress(NoMatches):  # a late tick while the app exits finds its widgets gone
+            self._tick()
+
+    def _tick(self) -> None:
         countdown = self.query_one(RefreshCountdown)
         countdown.tick()
         now = self.clock.now()
