@@ -207,3 +207,13 @@ def test_explicit_zero_is_kept_where_zero_is_legal(tmp_path: Path) -> None:
     assert cfg.plan.pool("monthly-mcp") == WindowPool("monthly-mcp", "calls", 0)
     assert cfg.tariff.mcp_credits(McpService.VISION, AT) == 0.0
     assert cfg.api.drift_margin == 0.0
+
+
+def test_the_readme_config_example_loads(tmp_path: Path) -> None:
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## Configuration") :]
+    example = section[section.index("```toml") + len("```toml") : section.index("```\n", section.index("```toml") + 7)]
+    cfg = load_config(_write(tmp_path, example), env={}, known_tools=registered_tool_ids)
+    assert cfg.plan_explicit and cfg.billing == "credits" and cfg.weekly_reset is not None
+    assert cfg.plan.pool("weekly") == WindowPool("weekly", "credits", 65000)
+    assert cfg.plans["solo"].pool("5h") == WindowPool("5h", "credits", 5000)

@@ -69,14 +69,18 @@ def _wait_for_machines(url: str, want: set[str], guard: float = 90.0) -> None:
 def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
     if PROMETHEUS is None:
         pytest.skip("the prometheus binary is not installed")
-    snaps = {"laptop": _snapshot(3, 40), "devbox": _snapshot(5, 20, official=True)}
+    ci_home = tmp_path_factory.mktemp("ci-home")
+    write_known_fixture(ci_home)  # real transcripts with tokens: credits per window and model
+    ci = Engine(Config(), ctx=SourceContext(home=ci_home, env={}, clock=lambda: FIXED_NOW), clock=FixedClock(FIXED_NOW))
+    ci.scan()
+    snaps = {"laptop": _snapshot(3, 40), "devbox": _snapshot(5, 20, official=True), "ci": ci.snapshot()}
     exporters = [Exporter("127.0.0.1:0", provider=lambda s=s: s, machine=name).start() for name, s in snaps.items()]
     work = tmp_path_factory.mktemp("prometheus")
-    laptop, devbox = (f"127.0.0.1:{e.port}" for e in exporters)
+    laptop, devbox, ci_box = (f"127.0.0.1:{e.port}" for e in exporters)
     (work / "prometheus.yml").write_text(
         "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
         "scrape_configs:\n"
-        f"  - job_name: boxes\n    static_configs: [{{targets: ['{laptop}', '{devbox}']}}]\n"
+        f"  - job_name: boxes\n    static_configs: [{{targets: ['{laptop}', '{devbox}', '{ci_box}']}}]\n"
         # The same exporter under a second job: its series must still count once.
         f"  - job_name: devbox-again\n    static_configs: [{{targets: ['{devbox}']}}]\n"
     )
@@ -88,7 +92,7 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     try:
-        _wait_for_machines(url, {"laptop", "devbox"})
+        _wait_for_machines(url, {"laptop", "devbox", "ci"})
         yield Fleet(url, snaps)
     finally:
         proc.terminate()
@@ -115,7 +119,7 @@ def test_per_machine_rows_and_account_totals_from_a_real_prometheus(fleet: Fleet
     view = source.view(FIXED_NOW, LOCAL, [], None)
     rows = _rows(view)
     laptop, devbox = fleet.snaps["laptop"], fleet.snaps["devbox"]
-    assert set(rows) == {"laptop", "devbox"}
+    assert set(rows) == {"laptop", "devbox", "ci"}
     # devbox is scraped by two jobs: one row, its values once.
     assert rows["devbox"]["counted"] == "fleet" and rows["devbox"]["stale"] is False
     assert rows["devbox"]["prompt_equivalents"] == devbox.prompts.equivalents
@@ -125,9 +129,19 @@ def test_per_machine_rows_and_account_totals_from_a_real_prometheus(fleet: Fleet
     assert rows["laptop"]["counted"] == "local"
     assert rows["laptop"]["prompt_equivalents"] == laptop.prompts.equivalents
     totals = view["totals"]
-    assert totals["prompt_equivalents"] == LOCAL.prompt_equivalents + devbox.prompts.equivalents
-    assert totals["calls"] == LOCAL.calls + 20
+    assert (
+        totals["prompt_equivalents"]
+        == LOCAL.prompt_equivalents + devbox.prompts.equivalents + fleet.snaps["ci"].prompts.equivalents
+    )
+    assert totals["calls"] == LOCAL.calls + 20 + fleet.snaps["ci"].prompts.calls
     assert totals["local"]["provenance"] == "local" and totals["fleet"]["provenance"] == "fleet"
+    # Credits per window and per model, as `zai-dash export` publishes them (the metering work's series).
+    ci = fleet.snaps["ci"]
+    assert ci.credits.window_5h > 0
+    assert rows["ci"]["credits"]["5h"] == ci.credits.window_5h and rows["ci"]["credits"]["weekly"] == ci.credits.week
+    [ci_tool] = [t for t in ci.tools if t.found]
+    assert rows["ci"]["credits_by_model"] == dict(ci_tool.credits_by_model)
+    assert totals["credits"]["5h"] == round(ci.credits.window_5h + devbox.credits.window_5h, 3)
     # The official meter devbox exported is the account's: shown with where it came from.
     assert view["official"] is not None and view["official"]["via"] == "devbox"
     assert view["official"]["provenance"] == "official"
@@ -159,7 +173,9 @@ def test_report_shows_the_fleet_beside_the_local_figures(fleet: Fleet, home: Pat
     assert snap.fleet is not None
     rows = _rows(dict(snap.fleet))
     assert rows["laptop"]["counted"] == "local" and rows["devbox"]["counted"] == "fleet"
-    expected = snap.prompts.equivalents + fleet.snaps["devbox"].prompts.equivalents
+    expected = (
+        snap.prompts.equivalents + fleet.snaps["devbox"].prompts.equivalents + fleet.snaps["ci"].prompts.equivalents
+    )
     assert snap.fleet["totals"]["prompt_equivalents"] == expected
     text = render_report(snap, None)
     assert "devbox" in text and "laptop (here)" in text and "= local" in text
@@ -197,7 +213,8 @@ def _samples(machine: str, eq: float, calls: float, at: float) -> list[FleetSamp
         FleetSample("cycle_prompt_equivalents", {"machine": machine}, eq),
         FleetSample("cycle_calls", {"machine": machine, "tool": "claude-code", "model": "glm-4.6"}, calls),
         FleetSample("snapshot_timestamp_seconds", {"machine": machine}, at),
-        FleetSample("window_credits", {"machine": machine, "window": "5h", "model": "glm-4.6"}, 12.5),
+        FleetSample("credits", {"machine": machine, "window": "5h"}, 12.5),
+        FleetSample("cycle_credits", {"machine": machine, "tool": "claude-code", "model": "glm-4.6"}, 12.5),
     ]
 
 
@@ -296,7 +313,7 @@ def test_the_shipped_grafana_dashboard_queries_run_on_prometheus(fleet: Fleet) -
         doc = httpx.get(f"{fleet.url}/api/v1/query", params={"query": expr}, timeout=10).json()
         assert doc["status"] == "success", (expr, doc)
     machines = httpx.get(f"{fleet.url}/api/v1/query", params={"query": exprs[2]}, timeout=10).json()
-    assert machines["data"]["result"][0]["value"][1] == "2"  # devbox scraped twice still counts once
+    assert machines["data"]["result"][0]["value"][1] == "3"  # devbox scraped twice still counts once
 
 
 @pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool (Debian's prometheus package) not installed")

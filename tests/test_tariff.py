@@ -275,3 +275,8 @@ def test_doctor_prints_the_tariff_in_effect(tmp_path: Path, capsys: pytest.Captu
     assert "pro, credits billing (assumed: no plan in config)" in out
     assert "weekly reset  unknown" in out
     assert "rates          glm-5.4         input 10.35 · cached 2.55 · output 36" in out
+
+
+def test_plan_names_are_case_insensitive_like_the_config() -> None:
+    tariff = with_override({"billing": {"credits": {"plans": {"Solo": {"5h": 100}}}}})
+    assert tariff.pools("credits", "solo", utc("2026-12-01T00:00:00")) == (WindowPool("5h", "credits", 100),)

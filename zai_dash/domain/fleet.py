@@ -28,10 +28,11 @@ SERIES = (
     "month_mcp_calls",
     "cycle_end_timestamp_seconds",
     "official_percent",
-    "window_credits",
+    "credits",
+    "cycle_credits",
 )
-"""The exporter's series the fleet reads (`zai_dash_<name>`); `window_credits` only from exporters that
-meter credits (per window and model)."""
+"""The exporter's series the fleet reads (`zai_dash_<name>`): `credits` is per window (`5h`, `weekly`, …),
+`cycle_credits` per tool and model in the 5-hour window."""
 GROUP_LABELS = ("machine", "tool", "model", "service", "kind", "window")
 FLEET_QUERY = f'max by (__name__, {", ".join(GROUP_LABELS)}) ({{__name__=~"zai_dash_({"|".join(SERIES)})"}})'
 """One instant query for every machine: `max` folds one exporter scraped twice into one series."""
@@ -56,7 +57,9 @@ class MachineFigures:
     month_searches: float = 0.0
     calls_by_model: Mapping[str, float] = field(default_factory=dict)
     credits: Mapping[str, float] = field(default_factory=dict)
-    """Credits per window (`5h`, `weekly`, …), summed over models."""
+    """Credits per window (`5h`, `weekly`, `previous-week`)."""
+    credits_by_model: Mapping[str, float] = field(default_factory=dict)
+    """Credits in the 5-hour window by the model each call asked for."""
     snapshot_at: datetime | None = None
     cycle_end: datetime | None = None
     official_percent: Mapping[str, float] = field(default_factory=dict)
@@ -73,7 +76,9 @@ def machines_from(samples: Iterable[FleetSample]) -> dict[str, MachineFigures]:
         machine = s.labels.get("machine")
         if not machine:
             continue
-        m = acc.setdefault(machine, {"calls_by_model": {}, "credits": {}, "official_percent": {}})
+        m = acc.setdefault(
+            machine, {"calls_by_model": {}, "credits": {}, "credits_by_model": {}, "official_percent": {}}
+        )
         if s.name == "cycle_prompt_equivalents":
             m["prompt_equivalents"] = s.value
         elif s.name == "cycle_prompts":
@@ -84,9 +89,12 @@ def machines_from(samples: Iterable[FleetSample]) -> dict[str, MachineFigures]:
             m["calls_by_model"][model] = m["calls_by_model"].get(model, 0.0) + s.value
         elif s.name == "month_mcp_calls" and s.labels.get("service") != "vision":
             m["month_searches"] = m.get("month_searches", 0.0) + s.value
-        elif s.name == "window_credits":
+        elif s.name == "credits":
             window = s.labels.get("window") or "5h"
             m["credits"][window] = m["credits"].get(window, 0.0) + s.value
+        elif s.name == "cycle_credits":
+            model = s.labels.get("model") or "unknown"
+            m["credits_by_model"][model] = m["credits_by_model"].get(model, 0.0) + s.value
         elif s.name == "official_percent":
             m["official_percent"][s.labels.get("kind") or ""] = s.value
         elif s.name == "snapshot_timestamp_seconds":
@@ -124,6 +132,7 @@ class LocalFigures:
     month_searches: float
     prompt_limit: float
     credits: Mapping[str, float] = field(default_factory=dict)
+    credits_by_model: Mapping[str, float] = field(default_factory=dict)
 
 
 def _row(m: MachineFigures, *, counted: str, stale: bool, now: datetime, seen_at: datetime | None) -> dict[str, Any]:
@@ -138,6 +147,7 @@ def _row(m: MachineFigures, *, counted: str, stale: bool, now: datetime, seen_at
         "month_searches": m.month_searches,
         "calls_by_model": dict(sorted(m.calls_by_model.items())),
         "credits": dict(m.credits),
+        "credits_by_model": dict(sorted(m.credits_by_model.items())),
         "official_percent": dict(m.official_percent),
         "snapshot_at": m.snapshot_at,
         "age_seconds": round(age, 1) if age is not None else None,
@@ -178,6 +188,7 @@ def fleet_view(
     rows: list[dict[str, Any]] = []
     remote = LocalFigures(0, 0, 0, 0, local.prompt_limit)
     credits: dict[str, float] = dict(local.credits)
+    by_model: dict[str, float] = dict(local.credits_by_model)
     stale_counted = False
     for name in sorted(state.machines, key=lambda n: (n != here, n)):
         m = state.machines[name]
@@ -189,7 +200,7 @@ def fleet_view(
             or now - m.snapshot_at > max(stale_after, STALE_SNAPSHOT)
         )
         counted = "local" if name in in_ledger else "fleet"
-        rows.append(_row(m, counted=counted, stale=stale, now=now, seen_at=seen))
+        rows.append({**_row(m, counted=counted, stale=stale, now=now, seen_at=seen), "here": name == here})
         if counted == "fleet":
             stale_counted = stale_counted or stale
             remote = LocalFigures(
@@ -201,6 +212,8 @@ def fleet_view(
             )
             for window, value in m.credits.items():
                 credits[window] = credits.get(window, 0.0) + value
+            for model, value in m.credits_by_model.items():
+                by_model[model] = by_model.get(model, 0.0) + value
     if here is not None and here not in state.machines:
         rows.insert(0, _local_row(here, local, now))
     equivalents = local.prompt_equivalents + remote.prompt_equivalents
@@ -228,7 +241,8 @@ def fleet_view(
             "prompts": local.prompts + remote.prompts,
             "calls": local.calls + remote.calls,
             "month_searches": local.month_searches + remote.month_searches,
-            "credits": credits,
+            "credits": {w: round(v, 3) for w, v in credits.items()},
+            "credits_by_model": {k: round(v, 3) for k, v in sorted(by_model.items())},
             "local": {"prompt_equivalents": local.prompt_equivalents, "provenance": "local"},
             "fleet": {"prompt_equivalents": round(remote.prompt_equivalents, 3), "provenance": PROVENANCE},
         },
@@ -240,10 +254,12 @@ def _local_row(name: str, local: LocalFigures, now: datetime) -> dict[str, Any]:
     """This machine's row when Prometheus does not scrape it: its figures come from the ledger anyway."""
     m = MachineFigures(
         machine=name, prompt_equivalents=local.prompt_equivalents, prompts=local.prompts, calls=local.calls,
-        month_searches=local.month_searches, credits=local.credits, snapshot_at=now,
+        month_searches=local.month_searches, credits=local.credits, credits_by_model=local.credits_by_model,
+        snapshot_at=now,
     )  # fmt: skip
     row = _row(m, counted="local", stale=False, now=now, seen_at=None)
     row["provenance"] = "local"
+    row["here"] = True
     return row
 
 
@@ -287,35 +303,48 @@ def _num(value: float) -> str:
     return f"{value:,.1f}" if value != int(value) else f"{int(value):,}"
 
 
+def _cells(name: str, figures: Mapping[str, Any]) -> str:
+    """One row of the fleet table: prompt-equivalents, 5-hour credits, prompts, calls, searches."""
+    credits = round((figures.get("credits") or {}).get("5h", 0), 1)
+    return (
+        f"  {name[:18]:<18} {_num(figures.get('prompt_equivalents', 0)):>9} {_num(credits):>8} "
+        f"{_num(figures.get('prompts', 0)):>7} {_num(figures.get('calls', 0)):>6} "
+        f"{_num(figures.get('month_searches', 0)):>6}"
+    )
+
+
 def report_lines(fleet: Mapping[str, Any]) -> list[str]:
     """`Snapshot.fleet` as text: one row per machine, then the account's totals, each with its source.
 
     `report` prints these; the dashboard's fleet panel shows them.
     """
     stale = " STALE" if fleet.get("stale") else ""
+    header = f"{'machine':<18} {'prompt-eq':>9} {'cr 5h':>8} {'prompts':>7} {'calls':>6} {'search':>6}"
     lines = [
         f"fleet     Prometheus {fleet.get('url')}: {fleet.get('message')} "
         f"({_age_text(fleet.get('age_seconds'))} ago){stale}",
-        f"  {'machine':<18} {'prompt-eq':>9} {'prompts':>7} {'calls':>6} {'search':>6}  {'age':>4}  counted",
+        f"  {header}  {'age':>4}  counted",
     ]
     for row in fleet.get("machines", ()):
-        here = " (here)" if row.get("provenance") == "local" or row.get("counted") == "local" else ""
+        here = " (here)" if row.get("here") else ""
         lines.append(
-            f"  {(str(row.get('machine')) + here)[:18]:<18} {_num(row.get('prompt_equivalents', 0)):>9} "
-            f"{_num(row.get('prompts', 0)):>7} {_num(row.get('calls', 0)):>6} {_num(row.get('month_searches', 0)):>6}"
-            f"  {_age_text(row.get('age_seconds')):>4}  {row.get('counted')}" + (" STALE" if row.get("stale") else "")
+            _cells(str(row.get("machine")) + here, row)
+            + f"  {_age_text(row.get('age_seconds')):>4}  {row.get('counted')}"
+            + (" STALE" if row.get("stale") else "")
         )
     t = fleet.get("totals", {})
     local, remote = t.get("local", {}), t.get("fleet", {})
     official = fleet.get("official")
     meter = f"  official {official['percent']:.0f}% (via {official['via']})" if official else ""
     lines.append(
-        f"  {'account':<18} {_num(t.get('prompt_equivalents', 0)):>9} {_num(t.get('prompts', 0)):>7} "
-        f"{_num(t.get('calls', 0)):>6} {_num(t.get('month_searches', 0)):>6}  = local "
-        f"{_num(local.get('prompt_equivalents', 0))} + fleet {_num(remote.get('prompt_equivalents', 0))}"
-        f" ({t.get('percent', 0):.0f}% of the pool){meter}" + (" STALE" if t.get("stale") else "")
+        _cells("account", t)
+        + f"  = local {_num(local.get('prompt_equivalents', 0))} + fleet {_num(remote.get('prompt_equivalents', 0))}"
+        + f" ({t.get('percent', 0):.0f}% of the pool){meter}"
+        + (" STALE" if t.get("stale") else "")
     )
     credits = t.get("credits") or {}
     if credits:
-        lines.append("  credits   " + " · ".join(f"{w} {_num(round(v, 1))}" for w, v in sorted(credits.items())))
+        by_window = " · ".join(f"{w} {_num(round(v, 1))}" for w, v in sorted(credits.items()))
+        models = " · ".join(f"{m} {_num(round(v, 1))}" for m, v in (t.get("credits_by_model") or {}).items())
+        lines.append(f"  credits   {by_window}" + (f"  (5h by model: {models})" if models else ""))
     return lines

@@ -705,7 +705,7 @@ def _billings(raw: Mapping[str, Any]) -> dict[str, _Billing]:
             extra = sorted(set(_table(windows, where)) - set(WINDOW_IDS))
             if extra:
                 raise TariffError([*where, extra[0]], f"unknown window (known: {', '.join(WINDOW_IDS)})")
-            plans[plan] = {w: _dated(v, [*where, w], _number) for w, v in windows.items()}
+            plans[plan.lower()] = {w: _dated(v, [*where, w], _number) for w, v in windows.items()}
         out[billing] = _Billing(unit, per_prompt, plans)
     return out
 
