@@ -27,7 +27,7 @@ from typing import Any
 
 from conformance import clients
 from conformance.clients.base import Driver, RunLog, Skip, cache_dir
-from conformance.sandbox import Sandbox, export_fixture
+from conformance.sandbox import Sandbox, end_strays, export_fixture
 from conformance.server import FakeGlmServer
 from conformance.truth import FieldResult, Truth, build_truth, compare, hidden_ratio, ledger_view, report_json
 
@@ -77,7 +77,12 @@ def run_client(driver: Driver, *, record: bool, keep: bool) -> ClientResult:
     try:
         with FakeGlmServer(str(box.workdir), log_path=str(root / "requests.jsonl")) as srv:
             env = driver.configure(box, srv)
-            driver.scenarios(box, srv, env, result.log)
+            try:
+                driver.scenarios(box, srv, env, result.log)
+            finally:
+                strays = end_strays(root)
+                if strays:
+                    result.log.notes.append(f"left {len(strays)} process(es) running (ended)")
             exchanges = srv.recorder.snapshot()
         traced = box.files_containing([e.nonce for e in exchanges])
         truth = build_truth(
@@ -107,6 +112,41 @@ def run_client(driver: Driver, *, record: bool, keep: bool) -> ClientResult:
         if not keep and result.error is None:
             shutil.rmtree(root, ignore_errors=True)
     return result
+
+
+def _result_path(driver: Driver) -> Path:
+    return cache_dir() / "results" / f"{driver.tool_dir}.json"
+
+
+def save_result(r: ClientResult) -> None:
+    """Keep a client's outcome in the cache, so the document covers clients not re-run this time."""
+    doc = {
+        "version": r.driver.version,
+        "skipped": r.skipped,
+        "error": r.error,
+        "truth": r.truth.to_json() if r.truth else None,
+        "fields": [asdict(f) for f in r.fields],
+        "scenarios": r.log.scenarios,
+        "failures": r.log.failures,
+        "notes": r.log.notes,
+    }
+    path = _result_path(r.driver)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(doc, indent=1))
+
+
+def load_result(driver: Driver) -> ClientResult | None:
+    """The last saved outcome of this driver's pinned version, if any."""
+    try:
+        doc = json.loads(_result_path(driver).read_text())
+    except (OSError, ValueError):
+        return None
+    if doc.get("version") != driver.version:
+        return None
+    log = RunLog(scenarios=doc["scenarios"], failures=doc["failures"], notes=doc["notes"])
+    truth = Truth.from_json(doc["truth"]) if doc.get("truth") else None
+    fields = [FieldResult(**f) for f in doc["fields"]]
+    return ClientResult(driver, doc.get("skipped"), truth, fields, log, None, doc.get("error"))
 
 
 def litellm_section(report_dir: Path) -> dict[str, Any] | None:
@@ -216,9 +256,18 @@ def render(results: list[ClientResult], litellm: dict[str, Any] | None, when: da
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="conformance", description=__doc__.splitlines()[0])
     parser.add_argument("--clients", help="comma-separated driver names (default: all)")
-    parser.add_argument("--record", action="store_true", help="write fixtures under tests/fixtures/real/")
+    parser.add_argument(
+        "--record",
+        nargs="?",
+        const="all",
+        default="",
+        help="write fixtures under tests/fixtures/real/ (all run clients, or a comma-separated subset)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temp HOMEs")
     parser.add_argument("--doc", type=Path, default=DOC, help="where to write the report")
+    parser.add_argument(
+        "--render", action="store_true", help="only rewrite the report from the last saved results of each client"
+    )
     args = parser.parse_args(argv)
     available = drivers()
     wanted = args.clients.split(",") if args.clients else list(available)
@@ -227,9 +276,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown client(s): {', '.join(unknown)} (known: {', '.join(available)})")
     print(f"clients cached in {cache_dir()}", flush=True)
     results = []
-    for name in wanted:
+    for name in [] if args.render else wanted:
         print(f"== {name}", flush=True)
-        r = run_client(available[name], record=args.record, keep=args.keep)
+        record = args.record == "all" or name in args.record.split(",")
+        r = run_client(available[name], record=record, keep=args.keep)
+        save_result(r)
         results.append(r)
         if r.skipped:
             print(f"   skipped: {r.skipped}")
@@ -241,6 +292,12 @@ def main(argv: list[str] | None = None) -> int:
             print(r.error)
         if args.keep and r.home:
             print(f"   home: {r.home}")
+    ran = {r.driver.tool_dir for r in results}
+    for name, driver in available.items():  # clients not run this time: their last saved outcome
+        saved = None if name in ran else load_result(driver)
+        if saved is not None:
+            results.append(saved)
+    results.sort(key=lambda r: list(available).index(r.driver.tool_dir))
     report_dir = Path(tempfile.mkdtemp(prefix="zdconf-litellm-"))
     litellm = litellm_section(report_dir)
     args.doc.write_text(render(results, litellm, datetime.now(timezone.utc)))

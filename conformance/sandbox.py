@@ -116,6 +116,28 @@ class Sandbox:
         return found
 
 
+def end_strays(root: Path) -> list[int]:
+    """End processes a client left running (daemons it spawned), found by the sandbox path in their
+    command line or working directory, so only this run's processes. Returns their ids."""
+    ended = []
+    marker = str(root).encode()
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or int(proc.name) == os.getpid():
+            continue
+        try:
+            cmdline = (proc / "cmdline").read_bytes()
+            cwd = os.readlink(proc / "cwd").encode()
+        except OSError:
+            continue
+        if marker in cmdline or cwd.startswith(marker):
+            try:
+                os.kill(int(proc.name), signal.SIGTERM)
+                ended.append(int(proc.name))
+            except OSError:
+                pass
+    return ended
+
+
 class PtySession:
     """A client on a pseudo-terminal (120×40), with its screen output collected by a reader thread."""
 

@@ -36,10 +36,10 @@ class RunLog:
     notes: list[str] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
 
-    def check(self, scenario: str, proc: subprocess.CompletedProcess[str], ok: bool = True) -> None:
-        """Record a scenario and, when its command failed, why (the tail of its output)."""
+    def check(self, scenario: str, proc: subprocess.CompletedProcess[str], ok: bool | None = None) -> None:
+        """Record a scenario and, when it failed (by default: a non-zero exit), why (its output's tail)."""
         self.scenarios.append(scenario)
-        if proc.returncode != 0 or not ok:
+        if not (proc.returncode == 0 if ok is None else ok):
             tail = (proc.stderr or proc.stdout or "").strip().splitlines()[-3:]
             self.failures.append(f"{scenario}: exit {proc.returncode}: {' | '.join(tail)[:300]}")
 
@@ -52,7 +52,8 @@ class Driver:
         client: the client's name.
         package: the npm package installed (a platform package where the wrapper's binary is missing).
         version: the pinned version.
-        binary: the executable, relative to `node_modules/.bin`.
+        binary: the executable, relative to `node_modules/.bin` (or to `node_modules` when it has a `/`:
+            platform packages link no `.bin`).
         data_paths: what the client writes (and the user configures) under HOME, for the fixture.
     """
 
@@ -74,7 +75,8 @@ class Driver:
 
     @property
     def exe(self) -> Path:
-        return self.prefix / "node_modules" / ".bin" / self.binary
+        modules = self.prefix / "node_modules"
+        return modules / self.binary if "/" in self.binary else modules / ".bin" / self.binary
 
     def install(self) -> None:
         """`npm install <package>@<version>` into the cache (once); `Skip` when it cannot be done here."""
@@ -115,11 +117,12 @@ class Driver:
         text: str,
         expect: str = "billed",
         timeout: float = 180,
+        stdin: str | None = None,
     ) -> subprocess.CompletedProcess[str]:
-        """Run one headless command that sends `text` and record it as typed."""
-        proc = box.run(argv, env, timeout=timeout)
+        """Run one headless command that sends `text` (in `argv`, or as `stdin`) and record it as typed."""
+        proc = box.run(argv, env, timeout=timeout, stdin=stdin)
         log.typed.append(Typed(text, expect, scenario))
-        log.check(scenario, proc, ok=expect != "billed" or proc.returncode == 0)
+        log.check(scenario, proc, ok=proc.returncode == 0 if expect == "billed" else proc.returncode != 124)
         return proc
 
 

@@ -1,0 +1,90 @@
+"""Factory Droid (`@factory/cli`), offline with a custom model and no login: `droid exec`.
+
+The wrapper `@factory/cli` 0.225.1 pins a `@factory/cli-linux-x64` 0.225.1 that is not on the registry, so
+the platform package (0.225.2) is installed directly. `~/.factory/settings.json` declares the Z.ai model as
+a `customModels` entry (Anthropic format, the fake's `/api/anthropic`, a fake key), `~/.factory/mcp.json`
+the `web-search-prime` HTTP server. `--auto high` lets the tools run.
+"""
+
+from __future__ import annotations
+
+import json
+
+from conformance.clients.base import Driver, RunLog
+from conformance.sandbox import FAKE_TOKEN, Sandbox
+from conformance.server import FakeGlmServer
+
+MODEL = "custom:GLM-4.6-[Z.AI]-0"
+
+
+class Droid(Driver):
+    tool = "droid"
+    client = "Factory Droid"
+    package = "@factory/cli-linux-x64"
+    version = "0.225.2"
+    binary = "@factory/cli-linux-x64/bin/droid"
+    data_paths = (".factory/sessions", ".factory/settings.json", ".factory/mcp.json")
+
+    def configure(self, box: Sandbox, srv: FakeGlmServer) -> dict[str, str]:
+        settings = {
+            "model": MODEL,
+            "customModels": [
+                {
+                    "model": "glm-4.6",
+                    "displayName": "GLM-4.6 [Z.AI]",
+                    "baseUrl": srv.anthropic_url,
+                    "apiKey": FAKE_TOKEN,
+                    "provider": "anthropic",
+                    "maxOutputTokens": 32000,
+                }
+            ],
+        }
+        box.write(".factory/settings.json", json.dumps(settings, indent=2))
+        mcp = {
+            "mcpServers": {
+                "web-search-prime": {
+                    "type": "http",
+                    "url": srv.mcp_url,
+                    "headers": {"Authorization": f"Bearer {FAKE_TOKEN}"},
+                }
+            }
+        }
+        box.write(".factory/mcp.json", json.dumps(mcp, indent=2))
+        return box.env(FACTORY_DISABLE_TELEMETRY="1", DISABLE_AUTOUPDATER="1")
+
+    def _exec(self, text: str, *extra: str) -> list[str]:
+        return [str(self.exe), "exec", "-m", MODEL, "--auto", "high", "-o", "json", *extra, text]
+
+    def scenarios(self, box: Sandbox, srv: FakeGlmServer, env: dict[str, str], log: RunLog) -> None:
+        text = "zd:plain say hello"
+        proc = self.prompt(box, env, log, "plain", self._exec(text), text)
+        session = _session_id(proc.stdout)
+        if session:
+            text = "zd:plain and once more"
+            self.prompt(box, env, log, "resumed", self._exec(text, "-s", session), text)
+        else:
+            log.notes.append("no session id in `-o json` output: resume not run")
+        for scenario, text in (
+            ("multi-call", "zd:multi run a command, then answer"),
+            ("sub-agent", "zd:agent delegate this to a sub-agent"),
+            ("mcp-search", "zd:search look this up on the web"),
+        ):
+            self.prompt(box, env, log, scenario, self._exec(text), text)
+        text = "zd:refuse this one hits the 5-hour limit"
+        self.prompt(box, env, log, "refused", self._exec(text), text, expect="refused", timeout=90)
+
+
+def _session_id(stdout: str) -> str | None:
+    for line in reversed(stdout.splitlines()):
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict):
+            for key in ("session_id", "sessionId"):
+                if record.get(key):
+                    return str(record[key])
+    return None
+
+
+DRIVER = Droid()
