@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -139,5 +140,93 @@ def wait_idle(srv: FakeGlmServer, pty: PtySession, grew_from: int, timeout: floa
     return pty.wait(settled, timeout)
 
 
-def screen_has(pty: PtySession, text: str) -> Callable[[], bool]:
-    return lambda: text in pty.output
+HEADLESS = (
+    ("multi-call", "zd:multi run a command, then answer"),
+    ("sub-agent", "zd:agent delegate this to a sub-agent"),
+    ("mcp-search", "zd:search look this up on the web"),
+)
+"""The headless scenarios every client with tools runs (markers: see `conformance/server.py`)."""
+REFUSED = "zd:refuse this one hits the 5-hour limit"
+
+
+def json_value(stdout: str, keys: tuple[str, ...], last: bool = False) -> str | None:
+    """The first (or last) value of any of `keys` in a client's JSON-lines output."""
+    lines = stdout.splitlines()
+    for line in reversed(lines) if last else lines:
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict):
+            for key in keys:
+                if record.get(key):
+                    return str(record[key])
+    return None
+
+
+def run_headless(
+    driver: Driver,
+    box: Sandbox,
+    env: dict[str, str],
+    log: RunLog,
+    argv: Callable[[str], list[str]],
+    resume: Callable[[str, str], tuple[list[str], str | None]] | None,
+    session_of: Callable[[str], str | None],
+    scenarios: tuple[tuple[str, str], ...] = HEADLESS,
+) -> None:
+    """A plain prompt, the same session resumed, then `scenarios`, each one headless command.
+
+    Args:
+        argv: the command that sends a prompt in a new session.
+        resume: (session id, prompt) → (command, stdin) that continues that session.
+        session_of: the session id in the first command's output.
+    """
+    text = "zd:plain say hello"
+    proc = driver.prompt(box, env, log, "plain", argv(text), text)
+    session = session_of(proc.stdout)
+    if session and resume:
+        text = "zd:plain and once more"
+        command, stdin = resume(session, text)
+        driver.prompt(box, env, log, "resumed", command, text, stdin=stdin)
+    elif resume:
+        log.notes.append("no session id in the client's output: resume not run")
+    for scenario, text in scenarios:
+        driver.prompt(box, env, log, scenario, argv(text), text)
+
+
+def interactive_compact(
+    box: Sandbox,
+    srv: FakeGlmServer,
+    env: dict[str, str],
+    log: RunLog,
+    argv: list[str],
+    ready: Callable[[PtySession], bool],
+    exit_keys: tuple[str, ...],
+) -> None:
+    """An interactive session on a pty: one prompt, `/compact`, then `exit_keys` (title and compaction
+    calls are the hidden ones). The screen is kept in `<sandbox>/interactive.screen.txt`."""
+    pty = PtySession(argv, box.workdir, env)
+    try:
+        # Keys typed before the input box is drawn are lost.
+        pty.wait(lambda: ready(pty), 60)
+        pty.wait_quiet(2, 20)
+        before = len(srv.recorder.snapshot())
+        text = "zd:plain hello from the terminal"
+        pty.send(text)
+        pty.send("\r", pause=0.5)
+        log.typed.append(Typed(text, "billed", "interactive", interactive=True))
+        answered = wait_idle(srv, pty, before, 90)
+        before = len(srv.recorder.snapshot())
+        pty.send("/compact")
+        pty.wait_quiet(1, 5)
+        pty.send("\r", pause=0.5)
+        compacted = wait_idle(srv, pty, before, 120)
+        for key in exit_keys:
+            pty.send(key, pause=0.5)
+        log.scenarios.append("interactive+compact")
+        log.interactive_sessions += 1
+        if not (answered and compacted):
+            log.failures.append(f"interactive: answered={answered} compacted={compacted}")
+    finally:
+        pty.close()
+        (box.root / "interactive.screen.txt").write_text(pty.output)

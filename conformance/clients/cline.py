@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 
-from conformance.clients.base import Driver, RunLog
+from conformance.clients.base import REFUSED, Driver, RunLog, json_value, run_headless
 from conformance.sandbox import FAKE_TOKEN, Sandbox
 from conformance.server import FakeGlmServer
 
@@ -52,36 +52,17 @@ class Cline(Driver):
         return [str(self.exe), "--json", *extra, text]
 
     def scenarios(self, box: Sandbox, srv: FakeGlmServer, env: dict[str, str], log: RunLog) -> None:
-        text = "zd:plain say hello"
-        proc = self.prompt(box, env, log, "plain", self._run(text), text)
-        session = _session_id(proc.stdout)
-        if session:
-            text = "zd:plain and once more"
+        run_headless(
+            self,
+            box,
+            env,
+            log,
+            argv=self._run,
             # With `--id` the positional prompt is not taken in JSON mode; piped stdin is.
-            resume = [str(self.exe), "--json", "--id", session]
-            self.prompt(box, env, log, "resumed", resume, text, stdin=text + "\n")
-        else:
-            log.notes.append("no session id in `--json` output: resume not run")
-        for scenario, text in (
-            ("multi-call", "zd:multi run a command, then answer"),
-            ("sub-agent", "zd:agent delegate this to a sub-agent"),
-            ("mcp-search", "zd:search look this up on the web"),
-        ):
-            self.prompt(box, env, log, scenario, self._run(text), text)
-        text = "zd:refuse this one hits the 5-hour limit"
-        self.prompt(box, env, log, "refused", self._run(text, "--retries", "1"), text, expect="refused", timeout=90)
-
-
-def _session_id(stdout: str) -> str | None:
-    for line in stdout.splitlines():
-        try:
-            record = json.loads(line)
-        except ValueError:
-            continue
-        for key in ("sessionId", "session_id", "taskId"):
-            if isinstance(record, dict) and record.get(key):
-                return str(record[key])
-    return None
+            resume=lambda session, text: ([str(self.exe), "--json", "--id", session], text + "\n"),
+            session_of=lambda out: json_value(out, ("sessionId", "session_id", "taskId")),
+        )
+        self.prompt(box, env, log, "refused", self._run(REFUSED, "--retries", "1"), REFUSED, "refused", timeout=90)
 
 
 DRIVER = Cline()

@@ -8,9 +8,7 @@ Rollouts go to `~/.codex/sessions/YYYY/MM/DD/rollout-*.jsonl`.
 
 from __future__ import annotations
 
-import json
-
-from conformance.clients.base import Driver, RunLog
+from conformance.clients.base import HEADLESS, REFUSED, Driver, RunLog, json_value, run_headless
 from conformance.sandbox import FAKE_TOKEN, Sandbox
 from conformance.server import FakeGlmServer
 
@@ -55,34 +53,17 @@ class Codex(Driver):
         return [str(self.exe), "exec", *sub, *flags, text]
 
     def scenarios(self, box: Sandbox, srv: FakeGlmServer, env: dict[str, str], log: RunLog) -> None:
-        text = "zd:plain say hello"
-        proc = self.prompt(box, env, log, "plain", self._exec(text), text)
-        thread = _thread_id(proc.stdout)
-        if thread:
-            text = "zd:plain and once more"
-            self.prompt(box, env, log, "resumed", self._exec(text, "resume", thread), text)
-        else:
-            log.notes.append("no thread id in `--json` output: resume not run")
-        for scenario, text in (
-            ("multi-call", "zd:multi run a command, then answer"),
-            ("mcp-search", "zd:search look this up on the web"),
-        ):
-            self.prompt(box, env, log, scenario, self._exec(text), text)
-        text = "zd:refuse this one hits the 5-hour limit"
-        self.prompt(box, env, log, "refused", self._exec(text), text, expect="refused", timeout=90)
-
-
-def _thread_id(stdout: str) -> str | None:
-    for line in stdout.splitlines():
-        try:
-            record = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(record, dict):
-            for key in ("thread_id", "session_id"):
-                if record.get(key):
-                    return str(record[key])
-    return None
+        run_headless(
+            self,
+            box,
+            env,
+            log,
+            argv=self._exec,
+            resume=lambda thread, text: (self._exec(text, "resume", thread), None),
+            session_of=lambda out: json_value(out, ("thread_id", "session_id")),
+            scenarios=tuple(s for s in HEADLESS if s[0] != "sub-agent"),
+        )
+        self.prompt(box, env, log, "refused", self._exec(REFUSED), REFUSED, expect="refused", timeout=90)
 
 
 DRIVER = Codex()

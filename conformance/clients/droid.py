@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 
-from conformance.clients.base import Driver, RunLog
+from conformance.clients.base import REFUSED, Driver, RunLog, json_value, run_headless
 from conformance.sandbox import FAKE_TOKEN, Sandbox
 from conformance.server import FakeGlmServer
 
@@ -56,35 +56,16 @@ class Droid(Driver):
         return [str(self.exe), "exec", "-m", MODEL, "--auto", "high", "-o", "json", *extra, text]
 
     def scenarios(self, box: Sandbox, srv: FakeGlmServer, env: dict[str, str], log: RunLog) -> None:
-        text = "zd:plain say hello"
-        proc = self.prompt(box, env, log, "plain", self._exec(text), text)
-        session = _session_id(proc.stdout)
-        if session:
-            text = "zd:plain and once more"
-            self.prompt(box, env, log, "resumed", self._exec(text, "-s", session), text)
-        else:
-            log.notes.append("no session id in `-o json` output: resume not run")
-        for scenario, text in (
-            ("multi-call", "zd:multi run a command, then answer"),
-            ("sub-agent", "zd:agent delegate this to a sub-agent"),
-            ("mcp-search", "zd:search look this up on the web"),
-        ):
-            self.prompt(box, env, log, scenario, self._exec(text), text)
-        text = "zd:refuse this one hits the 5-hour limit"
-        self.prompt(box, env, log, "refused", self._exec(text), text, expect="refused", timeout=90)
-
-
-def _session_id(stdout: str) -> str | None:
-    for line in reversed(stdout.splitlines()):
-        try:
-            record = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(record, dict):
-            for key in ("session_id", "sessionId"):
-                if record.get(key):
-                    return str(record[key])
-    return None
+        run_headless(
+            self,
+            box,
+            env,
+            log,
+            argv=self._exec,
+            resume=lambda session, text: (self._exec(text, "-s", session), None),
+            session_of=lambda out: json_value(out, ("session_id", "sessionId"), last=True),
+        )
+        self.prompt(box, env, log, "refused", self._exec(REFUSED), REFUSED, expect="refused", timeout=90)
 
 
 DRIVER = Droid()

@@ -12,10 +12,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from conformance.clients.base import Driver, RunLog, wait_idle
-from conformance.sandbox import FAKE_TOKEN, PtySession, Sandbox
+from conformance.clients.base import REFUSED, Driver, RunLog, interactive_compact, json_value, run_headless
+from conformance.sandbox import FAKE_TOKEN, Sandbox
 from conformance.server import FakeGlmServer
-from conformance.truth import Typed
 
 
 def _model(mid: str, name: str, context: int) -> dict[str, Any]:
@@ -98,62 +97,27 @@ class OpenCode(Driver):
         return [str(self.exe), "run", "--format", "json", "--auto", *extra, text]
 
     def scenarios(self, box: Sandbox, srv: FakeGlmServer, env: dict[str, str], log: RunLog) -> None:
-        text = "zd:plain say hello"
-        proc = self.prompt(box, env, log, "plain", self._run(text), text)
-        session = _session_id(proc.stdout)
-        if session:
-            text = "zd:plain and once more"
-            self.prompt(box, env, log, "resumed", self._run(text, "--session", session), text)
-        for scenario, text in (
-            ("multi-call", "zd:multi run a command, then answer"),
-            ("sub-agent", "zd:agent delegate this to a sub-agent"),
-            ("mcp-search", "zd:search look this up on the web"),
-        ):
-            self.prompt(box, env, log, scenario, self._run(text), text)
+        run_headless(
+            self,
+            box,
+            env,
+            log,
+            argv=self._run,
+            resume=lambda session, text: (self._run(text, "--session", session), None),
+            session_of=lambda out: json_value(out, ("sessionID",)),
+        )
         text = "zd:plain with a model that does not exist"
         self.prompt(box, env, log, "unknown-model", self._run(text, "-m", "zai-coding-plan/glm-0"), text, "local")
-        text = "zd:refuse this one hits the 5-hour limit"
-        self.prompt(box, env, log, "refused", self._run(text), text, expect="refused", timeout=90)
-        self._interactive(box, srv, env, log)
-
-    def _interactive(self, box: Sandbox, srv: FakeGlmServer, env: dict[str, str], log: RunLog) -> None:
-        """The TUI: one prompt, `/compact`, then Ctrl-C twice."""
-        pty = PtySession([str(self.exe)], box.workdir, env)
-        try:
-            # Keys typed before the input box is drawn are lost: wait for its placeholder.
-            pty.wait(lambda: "Ask anything" in pty.output, 60)
-            pty.wait_quiet(2, 20)
-            before = len(srv.recorder.snapshot())
-            text = "zd:plain hello from the terminal"
-            pty.send(text)
-            pty.send("\r", pause=0.5)
-            log.typed.append(Typed(text, "billed", "interactive", interactive=True))
-            answered = wait_idle(srv, pty, before, 90)
-            before = len(srv.recorder.snapshot())
-            pty.send("/compact")
-            pty.wait_quiet(1, 5)
-            pty.send("\r", pause=0.5)
-            compacted = wait_idle(srv, pty, before, 90)
-            pty.send("\x03", pause=0.5)
-            pty.send("\x03", pause=1)
-            log.scenarios.append("interactive+compact")
-            log.interactive_sessions += 1
-            if not (answered and compacted):
-                log.failures.append(f"interactive: answered={answered} compacted={compacted}")
-        finally:
-            pty.close()
-            (box.root / "interactive.screen.txt").write_text(pty.output)
-
-
-def _session_id(stdout: str) -> str | None:
-    for line in stdout.splitlines():
-        try:
-            sid = json.loads(line).get("sessionID")
-        except (ValueError, AttributeError):
-            continue
-        if sid:
-            return str(sid)
-    return None
+        self.prompt(box, env, log, "refused", self._run(REFUSED), REFUSED, expect="refused", timeout=90)
+        interactive_compact(
+            box,
+            srv,
+            env,
+            log,
+            [str(self.exe)],
+            ready=lambda pty: "Ask anything" in pty.output,
+            exit_keys=("\x03", "\x03"),
+        )
 
 
 DRIVER = OpenCode()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 
-from conformance.clients.base import Driver, RunLog
+from conformance.clients.base import HEADLESS, REFUSED, Driver, RunLog, run_headless
 from conformance.sandbox import FAKE_TOKEN, Sandbox
 from conformance.server import FakeGlmServer
 
@@ -32,14 +32,17 @@ class Pi(Driver):
         return [str(self.exe), "--offline", "--provider", "zai", "--model", "glm-4.6", "-p", *extra, text]
 
     def scenarios(self, box: Sandbox, srv: FakeGlmServer, env: dict[str, str], log: RunLog) -> None:
-        for scenario, text, extra in (
-            ("plain", "zd:plain say hello", ()),
-            ("resumed", "zd:plain and once more", ("--continue",)),
-            ("multi-call", "zd:multi run a command, then answer", ()),
-        ):
-            self.prompt(box, env, log, scenario, self._p(text, *extra), text)
-        text = "zd:refuse this one hits the 5-hour limit"
-        self.prompt(box, env, log, "refused", self._p(text), text, expect="refused", timeout=90)
+        run_headless(
+            self,
+            box,
+            env,
+            log,
+            argv=self._p,
+            resume=lambda _session, text: (self._p(text, "--continue"), None),
+            session_of=lambda _out: "last",
+            scenarios=HEADLESS[:1],
+        )
+        self.prompt(box, env, log, "refused", self._p(REFUSED), REFUSED, expect="refused", timeout=90)
 
 
 DRIVER = Pi()
