@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from conformance.sandbox import PtySession, Sandbox
+from conformance.sandbox import FAKE_TOKEN, PtySession, Sandbox
 from conformance.server import FakeGlmServer
 from conformance.truth import Typed
 
@@ -103,9 +103,49 @@ class Driver:
         """Write the client's settings into the sandbox; return the environment to run it with."""
         raise NotImplementedError
 
-    def scenarios(self, box: Sandbox, srv: FakeGlmServer, env: dict[str, str], log: RunLog) -> None:
-        """Drive every scenario, recording what was typed in `log`."""
+    def command(self, text: str, *extra: str) -> list[str]:
+        """The headless command that sends `text` (with `extra` options) in a new session."""
         raise NotImplementedError
+
+    def resume(self, session: str, text: str) -> tuple[list[str], str | None]:
+        """(command, stdin) that sends `text` in an existing session."""
+        return self.command(text, *self.resume_options(session)), None
+
+    def resume_options(self, session: str) -> tuple[str, ...]:
+        raise NotImplementedError
+
+    session_keys: tuple[str, ...] = ()
+    """Keys of the session id in the headless command's JSON-lines output (none: no resume scenario)."""
+    headless: tuple[tuple[str, str], ...] = ()
+    """The tool scenarios after plain and resumed (see `HEADLESS`)."""
+
+    def scenarios(self, box: Sandbox, srv: FakeGlmServer, env: dict[str, str], log: RunLog) -> None:
+        """Drive every scenario, recording what was typed in `log`: a plain prompt, the same session
+        resumed, the `headless` ones, `more_scenarios`, and a refused prompt."""
+        text = "zd:plain say hello"
+        proc = self.prompt(box, env, log, "plain", self.command(text), text)
+        session = self.session_of(proc.stdout)
+        if session:
+            text = "zd:plain and once more"
+            command, stdin = self.resume(session, text)
+            self.prompt(box, env, log, "resumed", command, text, stdin=stdin)
+        else:
+            log.notes.append("no session id in the client's output: resume not run")
+        for scenario, text in self.headless:
+            self.prompt(box, env, log, scenario, self.command(text), text)
+        self.more_scenarios(box, srv, env, log)
+        self.prompt(box, env, log, "refused", self.command(REFUSED), REFUSED, expect="refused", timeout=90)
+        self.interactive(box, srv, env, log)
+
+    def session_of(self, stdout: str) -> str | None:
+        """The session id in a headless command's output (None: the resume scenario is not run)."""
+        return json_value(stdout, self.session_keys, last=True) if self.session_keys else None
+
+    def more_scenarios(self, box: Sandbox, srv: FakeGlmServer, env: dict[str, str], log: RunLog) -> None:
+        """Client-specific headless scenarios (a denied tool, an unknown model)."""
+
+    def interactive(self, box: Sandbox, srv: FakeGlmServer, env: dict[str, str], log: RunLog) -> None:
+        """The interactive session with `/compact`, where the client has one (see `interactive_compact`)."""
 
     # -- helpers ------------------------------------------------------------------------------
     def prompt(
@@ -145,7 +185,7 @@ HEADLESS = (
     ("sub-agent", "zd:agent delegate this to a sub-agent"),
     ("mcp-search", "zd:search look this up on the web"),
 )
-"""The headless scenarios every client with tools runs (markers: see `conformance/server.py`)."""
+"""The headless tool scenarios (markers: see `conformance/server.py`)."""
 REFUSED = "zd:refuse this one hits the 5-hour limit"
 
 
@@ -162,36 +202,6 @@ def json_value(stdout: str, keys: tuple[str, ...], last: bool = False) -> str | 
                 if record.get(key):
                     return str(record[key])
     return None
-
-
-def run_headless(
-    driver: Driver,
-    box: Sandbox,
-    env: dict[str, str],
-    log: RunLog,
-    argv: Callable[[str], list[str]],
-    resume: Callable[[str, str], tuple[list[str], str | None]] | None,
-    session_of: Callable[[str], str | None],
-    scenarios: tuple[tuple[str, str], ...] = HEADLESS,
-) -> None:
-    """A plain prompt, the same session resumed, then `scenarios`, each one headless command.
-
-    Args:
-        argv: the command that sends a prompt in a new session.
-        resume: (session id, prompt) → (command, stdin) that continues that session.
-        session_of: the session id in the first command's output.
-    """
-    text = "zd:plain say hello"
-    proc = driver.prompt(box, env, log, "plain", argv(text), text)
-    session = session_of(proc.stdout)
-    if session and resume:
-        text = "zd:plain and once more"
-        command, stdin = resume(session, text)
-        driver.prompt(box, env, log, "resumed", command, text, stdin=stdin)
-    elif resume:
-        log.notes.append("no session id in the client's output: resume not run")
-    for scenario, text in scenarios:
-        driver.prompt(box, env, log, scenario, argv(text), text)
 
 
 def interactive_compact(
@@ -230,3 +240,8 @@ def interactive_compact(
     finally:
         pty.close()
         (box.root / "interactive.screen.txt").write_text(pty.output)
+
+
+def mcp_server(srv: FakeGlmServer, kind: str, **extra: object) -> dict[str, object]:
+    """The `web-search-prime` entry of a client's MCP config: the fake's URL, a fake bearer token."""
+    return {"type": kind, "url": srv.mcp_url, "headers": {"Authorization": f"Bearer {FAKE_TOKEN}"}, **extra}

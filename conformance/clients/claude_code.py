@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 
-from conformance.clients.base import REFUSED, Driver, RunLog, interactive_compact, json_value, run_headless
+from conformance.clients.base import HEADLESS, Driver, RunLog, interactive_compact, mcp_server
 from conformance.sandbox import FAKE_TOKEN, Sandbox
 from conformance.server import FakeGlmServer
 
@@ -40,13 +40,7 @@ class ClaudeCode(Driver):
         box.write(".claude/settings.json", json.dumps(settings, indent=2))
         user = {
             "hasCompletedOnboarding": True,
-            "mcpServers": {
-                "web-search-prime": {
-                    "type": "http",
-                    "url": srv.mcp_url,
-                    "headers": {"Authorization": f"Bearer {FAKE_TOKEN}"},
-                }
-            },
+            "mcpServers": {"web-search-prime": mcp_server(srv, "http")},
             "projects": {str(box.workdir): {"hasTrustDialogAccepted": True, "hasCompletedProjectOnboarding": True}},
         }
         box.write(".claude.json", json.dumps(user, indent=2))
@@ -58,33 +52,24 @@ class ClaudeCode(Driver):
             IS_SANDBOX="1",
         )
 
-    def _p(self, *args: str) -> list[str]:
-        return [str(self.exe), "-p", *args, "--output-format", "json"]
+    session_keys = ("session_id",)
+    headless = HEADLESS
 
-    def scenarios(self, box: Sandbox, srv: FakeGlmServer, env: dict[str, str], log: RunLog) -> None:
-        yolo = "--dangerously-skip-permissions"
-        run_headless(
-            self,
-            box,
-            env,
-            log,
-            argv=lambda text: self._p(text, yolo),
-            resume=lambda session, text: (self._p("--resume", session, text, yolo), None),
-            session_of=lambda out: json_value(out, ("session_id",), last=True),
-        )
+    def command(self, text: str, *extra: str) -> list[str]:
+        options = extra or ("--dangerously-skip-permissions",)
+        return [str(self.exe), "-p", text, *options, "--output-format", "json"]
+
+    def resume_options(self, session: str) -> tuple[str, ...]:
+        return ("--resume", session, "--dangerously-skip-permissions")
+
+    def more_scenarios(self, box: Sandbox, srv: FakeGlmServer, env: dict[str, str], log: RunLog) -> None:
         # Without permission the MCP call is denied by the client: a tool_use with an error result, no search.
         text = "zd:search look it up (the user denies the tool)"
-        self.prompt(box, env, log, "mcp-denied", self._p(text, "--permission-mode", "default"), text)
-        self.prompt(box, env, log, "refused", self._p(REFUSED, yolo), REFUSED, expect="refused")
-        interactive_compact(
-            box,
-            srv,
-            env,
-            log,
-            [str(self.exe)],
-            ready=lambda pty: "for agents" in pty.output,
-            exit_keys=("/exit", "\r"),
-        )
+        self.prompt(box, env, log, "mcp-denied", self.command(text, "--permission-mode", "default"), text)
+
+    def interactive(self, box: Sandbox, srv: FakeGlmServer, env: dict[str, str], log: RunLog) -> None:
+        ready = lambda pty: "for agents" in pty.output  # noqa: E731
+        interactive_compact(box, srv, env, log, [str(self.exe)], ready, exit_keys=("/exit", "\r"))
 
 
 DRIVER = ClaudeCode()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 
-from conformance.clients.base import REFUSED, Driver, RunLog, json_value, run_headless
+from conformance.clients.base import HEADLESS, Driver, mcp_server
 from conformance.sandbox import FAKE_TOKEN, Sandbox
 from conformance.server import FakeGlmServer
 
@@ -36,33 +36,21 @@ class Cline(Driver):
             raise RuntimeError(f"cline auth failed: {proc.stderr[-300:]}")
         mcp = {
             "mcpServers": {
-                "web-search-prime": {
-                    "type": "streamableHttp",
-                    "url": srv.mcp_url,
-                    "headers": {"Authorization": f"Bearer {FAKE_TOKEN}"},
-                    "disabled": False,
-                    "autoApprove": ["webSearchPrime"],
-                }
+                "web-search-prime": mcp_server(srv, "streamableHttp", disabled=False, autoApprove=["webSearchPrime"])
             }
         }
         box.write(".cline/data/settings/cline_mcp_settings.json", json.dumps(mcp, indent=2))
         return env
 
-    def _run(self, text: str, *extra: str) -> list[str]:
+    session_keys = ("sessionId", "session_id", "taskId")
+    headless = HEADLESS
+
+    def command(self, text: str, *extra: str) -> list[str]:
         return [str(self.exe), "--json", *extra, text]
 
-    def scenarios(self, box: Sandbox, srv: FakeGlmServer, env: dict[str, str], log: RunLog) -> None:
-        run_headless(
-            self,
-            box,
-            env,
-            log,
-            argv=self._run,
-            # With `--id` the positional prompt is not taken in JSON mode; piped stdin is.
-            resume=lambda session, text: ([str(self.exe), "--json", "--id", session], text + "\n"),
-            session_of=lambda out: json_value(out, ("sessionId", "session_id", "taskId")),
-        )
-        self.prompt(box, env, log, "refused", self._run(REFUSED, "--retries", "1"), REFUSED, "refused", timeout=90)
+    def resume(self, session: str, text: str) -> tuple[list[str], str | None]:
+        # With `--id` the positional prompt is not taken in JSON mode; piped stdin is.
+        return [str(self.exe), "--json", "--id", session], text + "\n"
 
 
 DRIVER = Cline()

@@ -8,7 +8,7 @@ Rollouts go to `~/.codex/sessions/YYYY/MM/DD/rollout-*.jsonl`.
 
 from __future__ import annotations
 
-from conformance.clients.base import HEADLESS, REFUSED, Driver, RunLog, json_value, run_headless
+from conformance.clients.base import HEADLESS, Driver
 from conformance.sandbox import FAKE_TOKEN, Sandbox
 from conformance.server import FakeGlmServer
 
@@ -48,22 +48,15 @@ class Codex(Driver):
         )
         return box.env(ZAI_API_KEY=FAKE_TOKEN, CODEX_HOME=str(box.home / ".codex"))
 
-    def _exec(self, text: str, *sub: str) -> list[str]:
+    session_keys = ("thread_id", "session_id")
+    headless = tuple(s for s in HEADLESS if s[0] != "sub-agent")
+
+    def command(self, text: str, *sub: str) -> list[str]:
         flags = ["--json", "--skip-git-repo-check", "--dangerously-bypass-approvals-and-sandbox"]
         return [str(self.exe), "exec", *sub, *flags, text]
 
-    def scenarios(self, box: Sandbox, srv: FakeGlmServer, env: dict[str, str], log: RunLog) -> None:
-        run_headless(
-            self,
-            box,
-            env,
-            log,
-            argv=self._exec,
-            resume=lambda thread, text: (self._exec(text, "resume", thread), None),
-            session_of=lambda out: json_value(out, ("thread_id", "session_id")),
-            scenarios=tuple(s for s in HEADLESS if s[0] != "sub-agent"),
-        )
-        self.prompt(box, env, log, "refused", self._exec(REFUSED), REFUSED, expect="refused", timeout=90)
+    def resume_options(self, session: str) -> tuple[str, ...]:
+        return ("resume", session)
 
 
 DRIVER = Codex()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 
-from conformance.clients.base import REFUSED, Driver, RunLog, json_value, run_headless
+from conformance.clients.base import HEADLESS, Driver, mcp_server
 from conformance.sandbox import FAKE_TOKEN, Sandbox
 from conformance.server import FakeGlmServer
 
@@ -40,32 +40,18 @@ class Droid(Driver):
             ],
         }
         box.write(".factory/settings.json", json.dumps(settings, indent=2))
-        mcp = {
-            "mcpServers": {
-                "web-search-prime": {
-                    "type": "http",
-                    "url": srv.mcp_url,
-                    "headers": {"Authorization": f"Bearer {FAKE_TOKEN}"},
-                }
-            }
-        }
+        mcp = {"mcpServers": {"web-search-prime": mcp_server(srv, "http")}}
         box.write(".factory/mcp.json", json.dumps(mcp, indent=2))
         return box.env(FACTORY_DISABLE_TELEMETRY="1", DISABLE_AUTOUPDATER="1")
 
-    def _exec(self, text: str, *extra: str) -> list[str]:
+    session_keys = ("session_id", "sessionId")
+    headless = HEADLESS
+
+    def command(self, text: str, *extra: str) -> list[str]:
         return [str(self.exe), "exec", "-m", MODEL, "--auto", "high", "-o", "json", *extra, text]
 
-    def scenarios(self, box: Sandbox, srv: FakeGlmServer, env: dict[str, str], log: RunLog) -> None:
-        run_headless(
-            self,
-            box,
-            env,
-            log,
-            argv=self._exec,
-            resume=lambda session, text: (self._exec(text, "-s", session), None),
-            session_of=lambda out: json_value(out, ("session_id", "sessionId"), last=True),
-        )
-        self.prompt(box, env, log, "refused", self._exec(REFUSED), REFUSED, expect="refused", timeout=90)
+    def resume_options(self, session: str) -> tuple[str, ...]:
+        return ("-s", session)
 
 
 DRIVER = Droid()

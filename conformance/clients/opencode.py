@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from conformance.clients.base import REFUSED, Driver, RunLog, interactive_compact, json_value, run_headless
+from conformance.clients.base import HEADLESS, Driver, RunLog, interactive_compact, mcp_server
 from conformance.sandbox import FAKE_TOKEN, Sandbox
 from conformance.server import FakeGlmServer
 
@@ -70,14 +70,7 @@ class OpenCode(Driver):
             "model": "zai-coding-plan/glm-4.6",
             "small_model": "zai-coding-plan/glm-4.5-air",
             "provider": {"zai-coding-plan": {"options": {"baseURL": srv.openai_url, "apiKey": FAKE_TOKEN}}},
-            "mcp": {
-                "web-search-prime": {
-                    "type": "remote",
-                    "url": srv.mcp_url,
-                    "headers": {"Authorization": f"Bearer {FAKE_TOKEN}"},
-                    "enabled": True,
-                }
-            },
+            "mcp": {"web-search-prime": mcp_server(srv, "remote", enabled=True)},
         }
         box.write(self.config_file, json.dumps(config, indent=2))
         catalogue = box.write(".cache/conformance-models.json", json.dumps(CATALOGUE))
@@ -93,31 +86,22 @@ class OpenCode(Driver):
             }
         )
 
-    def _run(self, text: str, *extra: str) -> list[str]:
+    session_keys = ("sessionID",)
+    headless = HEADLESS
+
+    def command(self, text: str, *extra: str) -> list[str]:
         return [str(self.exe), "run", "--format", "json", "--auto", *extra, text]
 
-    def scenarios(self, box: Sandbox, srv: FakeGlmServer, env: dict[str, str], log: RunLog) -> None:
-        run_headless(
-            self,
-            box,
-            env,
-            log,
-            argv=self._run,
-            resume=lambda session, text: (self._run(text, "--session", session), None),
-            session_of=lambda out: json_value(out, ("sessionID",)),
-        )
+    def resume_options(self, session: str) -> tuple[str, ...]:
+        return ("--session", session)
+
+    def more_scenarios(self, box: Sandbox, srv: FakeGlmServer, env: dict[str, str], log: RunLog) -> None:
         text = "zd:plain with a model that does not exist"
-        self.prompt(box, env, log, "unknown-model", self._run(text, "-m", "zai-coding-plan/glm-0"), text, "local")
-        self.prompt(box, env, log, "refused", self._run(REFUSED), REFUSED, expect="refused", timeout=90)
-        interactive_compact(
-            box,
-            srv,
-            env,
-            log,
-            [str(self.exe)],
-            ready=lambda pty: "Ask anything" in pty.output,
-            exit_keys=("\x03", "\x03"),
-        )
+        self.prompt(box, env, log, "unknown-model", self.command(text, "-m", "zai-coding-plan/glm-0"), text, "local")
+
+    def interactive(self, box: Sandbox, srv: FakeGlmServer, env: dict[str, str], log: RunLog) -> None:
+        ready = lambda pty: "Ask anything" in pty.output  # noqa: E731
+        interactive_compact(box, srv, env, log, [str(self.exe)], ready, exit_keys=("\x03", "\x03"))
 
 
 DRIVER = OpenCode()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 
-from conformance.clients.base import HEADLESS, REFUSED, Driver, RunLog, run_headless
+from conformance.clients.base import HEADLESS, Driver
 from conformance.sandbox import FAKE_TOKEN, Sandbox
 from conformance.server import FakeGlmServer
 
@@ -28,21 +28,16 @@ class Pi(Driver):
         box.write(".pi/agent/settings.json", json.dumps({"defaultProvider": "zai", "defaultModel": "glm-4.6"}))
         return box.env(ZAI_API_KEY=FAKE_TOKEN, PI_OFFLINE="1")
 
-    def _p(self, text: str, *extra: str) -> list[str]:
+    headless = HEADLESS[:1]
+
+    def command(self, text: str, *extra: str) -> list[str]:
         return [str(self.exe), "--offline", "--provider", "zai", "--model", "glm-4.6", "-p", *extra, text]
 
-    def scenarios(self, box: Sandbox, srv: FakeGlmServer, env: dict[str, str], log: RunLog) -> None:
-        run_headless(
-            self,
-            box,
-            env,
-            log,
-            argv=self._p,
-            resume=lambda _session, text: (self._p(text, "--continue"), None),
-            session_of=lambda _out: "last",
-            scenarios=HEADLESS[:1],
-        )
-        self.prompt(box, env, log, "refused", self._p(REFUSED), REFUSED, expect="refused", timeout=90)
+    def session_of(self, stdout: str) -> str | None:
+        return "latest"  # Pi prints no session id; `--continue` resumes the folder's latest session
+
+    def resume_options(self, session: str) -> tuple[str, ...]:
+        return ("--continue",)
 
 
 DRIVER = Pi()
