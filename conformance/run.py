@@ -240,7 +240,7 @@ def render(results: list[ClientResult], litellm: dict[str, Any] | None, when: da
         "",
     ]
     if litellm is not None:
-        lines += ["## LiteLLM proxy", "", "```", json.dumps(litellm, indent=2, default=str), "```", ""]
+        lines += render_litellm(litellm)
     troubles = [r for r in results if r.error or r.log.failures]
     if troubles:
         lines += ["## Driver notes", ""]
@@ -251,6 +251,23 @@ def render(results: list[ClientResult], litellm: dict[str, Any] | None, when: da
                 lines.append(f"- {r.driver.client}: driver error: `{r.error.strip().splitlines()[-1]}`")
         lines.append("")
     return "\n".join(lines)
+
+
+def render_litellm(result: dict[str, Any]) -> list[str]:
+    """The LiteLLM proxy section (`conformance/litellm_check.py`'s result)."""
+    head = f"{result.get('client', 'litellm')} {result.get('version') or ''}".strip()
+    lines = ["## LiteLLM proxy", "", f"{head}: **{result.get('status', '?')}** {result.get('reason') or ''}".rstrip()]
+    checks = result.get("checks") or []
+    if checks:
+        lines += ["", "| check | expected | zai-dash | ok |", "|---|---|---|---|"]
+        for c in checks:
+            mark = "✓" if c.get("ok") else "✗"
+            lines.append(f"| {c.get('name')} | {_cell(c.get('expected'))} | {_cell(c.get('actual'))} | {mark} |")
+    findings = result.get("findings") or []
+    if findings:
+        lines += ["", "What the real proxy does:", ""]
+        lines += [f"- {f if isinstance(f, str) else json.dumps(f, default=str)}" for f in findings]
+    return [*lines, ""]
 
 
 def main(argv: list[str] | None = None) -> int:
