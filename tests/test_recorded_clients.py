@@ -51,7 +51,6 @@ FIELDS = (
 )
 
 KNOWN_WRONG: dict[tuple[str, str], str] = {
-    ("claude-code", "prompts"): "conformance finding: a prompt refused with 429 (1308) is counted as a prompt",
     ("claude-code", "calls"): "conformance finding: the session-title and /compact calls are not counted",
     ("claude-code", "searches"): "conformance finding: an MCP call the user denied is counted as a search",
 }
