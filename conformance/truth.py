@@ -44,8 +44,8 @@ class Typed:
 
     Attributes:
         text: the prompt.
-        expect: `billed` (sent and answered), `refused` (sent, every attempt answered 429) or `local`
-            (the client should not send it).
+        expect: `billed` (sent and answered), `refused` (sent, every attempt answered 429), `local`
+            (the client should not send it) or `unsent` (meant to be billed, but the client sent nothing).
         scenario: the scenario it belongs to.
         interactive: typed into an interactive session.
     """
