@@ -235,8 +235,8 @@ def interactive_compact(
         text = "zd:plain hello from the terminal"
         pty.send(text)
         pty.send("\r", pause=0.5)
-        log.typed.append(Typed(text, "billed", "interactive", interactive=True))
         answered = wait_idle(srv, pty, before, 90)
+        log.typed.append(Typed(text, "billed" if answered else "unsent", "interactive", interactive=True))
         before = len(srv.recorder.snapshot())
         pty.send("/compact")
         pty.wait_quiet(1, 5)
