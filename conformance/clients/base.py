@@ -118,6 +118,8 @@ class Driver:
     """The fake server of the run in progress (set by `scenarios`)."""
     session_keys: tuple[str, ...] = ()
     """Keys of the session id in the headless command's JSON-lines output (none: no resume scenario)."""
+    no_resume = ""
+    """Why the client cannot resume a session headless, when it cannot."""
     headless: tuple[tuple[str, str], ...] = ()
     """The tool scenarios after plain and resumed (see `HEADLESS`)."""
 
@@ -133,7 +135,7 @@ class Driver:
             command, stdin = self.resume(session, text)
             self.prompt(box, env, log, "resumed", command, text, stdin=stdin)
         else:
-            log.notes.append("no session id in the client's output: resume not run")
+            log.notes.append(self.no_resume or "no session id in the client's output: resume not run")
         for scenario, text in self.headless:
             self.prompt(box, env, log, scenario, self.command(text), text)
         self.more_scenarios(box, srv, env, log)

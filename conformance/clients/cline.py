@@ -42,15 +42,11 @@ class Cline(Driver):
         box.write(".cline/data/settings/cline_mcp_settings.json", json.dumps(mcp, indent=2))
         return env
 
-    session_keys = ("sessionId", "session_id", "taskId")
+    no_resume = "resume not run: `cline --id <session>` always opens the TUI (JSON mode refuses, plain needs a TTY)"
     headless = HEADLESS
 
     def command(self, text: str, *extra: str) -> list[str]:
         return [str(self.exe), "--json", *extra, text]
-
-    def resume(self, session: str, text: str) -> tuple[list[str], str | None]:
-        # With `--id` the positional prompt is not taken in JSON mode; piped stdin is.
-        return [str(self.exe), "--json", "--id", session], text + "\n"
 
 
 DRIVER = Cline()
