@@ -37,6 +37,7 @@ from conformance.truth import (
     compare,
     hidden_ratio,
     ledger_view,
+    refusal_logged,
     report_json,
 )
 
@@ -108,7 +109,7 @@ def run_client(driver: Driver, *, record: bool, keep: bool) -> ClientResult:
         result.truth = truth
         report = report_json(box.home, truth.report_at)
         ledger = ledger_view(box.home, env, truth.report_at)
-        result.fields = compare(truth, report, ledger)
+        result.fields = compare(truth, report, ledger, logged=refusal_logged(box.home, driver.data_paths))
         (root / "report.json").write_text(json.dumps(report, indent=2))
         if record:
             dest = FIXTURES / driver.tool_dir

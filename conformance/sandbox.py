@@ -221,8 +221,13 @@ class PtySession:
 # --- fixtures -------------------------------------------------------------------------------------
 
 
+def _spellings(old: str, new: str) -> list[tuple[str, str]]:
+    """The ways a client writes the HOME path: as is, slugged (`-tmp-…`), and relative (`tmp/…`, OpenCode)."""
+    return [(old, new), (slug(old), slug(new)), (old.lstrip("/"), new.lstrip("/"))]
+
+
 def _rewrite_bytes(data: bytes, old: str, new: str) -> bytes:
-    for a, b in ((old, new), (slug(old), slug(new))):
+    for a, b in _spellings(old, new):
         data = data.replace(a.encode(), b.encode())
     return data
 
@@ -235,7 +240,7 @@ def _rewrite_sqlite(path: Path, old: str, new: str) -> None:
         for table in tables:
             cols = [r[1] for r in con.execute(f'PRAGMA table_info("{table}")') if r[2].upper() in ("TEXT", "")]
             for col in cols:
-                for a, b in ((old, new), (slug(old), slug(new))):
+                for a, b in _spellings(old, new):
                     con.execute(
                         f'UPDATE "{table}" SET "{col}" = replace("{col}", ?, ?) WHERE typeof("{col}")=\'text\'', (a, b)
                     )

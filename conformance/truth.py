@@ -244,8 +244,36 @@ def tool_row(report: Mapping[str, Any], tool: str) -> dict[str, Any]:
     return next((dict(t) for t in report.get("tools", []) if t.get("tool") == tool), {})
 
 
-def compare(truth: Truth, report: Mapping[str, Any], ledger: Mapping[str, Mapping[str, int]]) -> list[FieldResult]:
-    """Every field of one client run: truth against zai-dash."""
+REFUSAL_TEXTS = ("Usage limit reached", "Limit Exhausted")
+"""What Z.ai's 1308/1310 messages say (`server.refusal_message`): a client file with one logged a refusal."""
+
+
+def refusal_logged(home: Path, data_paths: Iterable[str] = ("",)) -> bool:
+    """Whether the client's data files (`data_paths` under `home`; debug logs are not data) keep a
+    refusal's message at all: some clients keep none."""
+    needles = [t.encode() for t in REFUSAL_TEXTS]
+    roots = [home / rel for rel in data_paths]
+    paths = [p for root in roots for p in ([root] if root.is_file() else root.rglob("*"))]
+    for path in paths:
+        if path.is_file() and "proj" not in path.relative_to(home).parts[:1]:
+            try:
+                data = path.read_bytes()
+            except OSError:
+                continue
+            if any(n in data for n in needles):
+                return True
+    return False
+
+
+def compare(
+    truth: Truth, report: Mapping[str, Any], ledger: Mapping[str, Mapping[str, int]], logged: bool = True
+) -> list[FieldResult]:
+    """Every field of one client run: truth against zai-dash.
+
+    Args:
+        logged: whether the client's files keep the refusal at all (`refusal_logged`); when not, no
+            reader could see the limit hit and `limit_seen` is not compared.
+    """
     row = tool_row(report, truth.tool)
     if not row:  # this build has no adapter for the tool: nothing to compare
         facts = {**truth.to_json(), "limit_seen": truth.refused_requests > 0}
@@ -274,7 +302,10 @@ def compare(truth: Truth, report: Mapping[str, Any], ledger: Mapping[str, Mappin
     )
     seen = extra.get("limit_hits", 0) > 0
     refusals = truth.refused_requests > 0
-    results.append(FieldResult("limit_seen", refusals, seen, seen == refusals, LIMIT_TOLERANCE))
+    if refusals and not logged:
+        results.append(FieldResult("limit_seen", refusals, seen, None, "the client keeps no trace of the refusal"))
+    else:
+        results.append(FieldResult("limit_seen", refusals, seen, seen == refusals, LIMIT_TOLERANCE))
     for name in TOKEN_FIELDS:
         want = getattr(truth, name)
         visible = want - truth.hidden_tokens.get(name, 0)
