@@ -35,6 +35,7 @@ from conformance.truth import (
     Truth,
     build_truth,
     compare,
+    compare_fixture,
     hidden_ratio,
     ledger_view,
     refusal_logged,
@@ -157,6 +158,16 @@ def load_result(driver: Driver) -> ClientResult | None:
     truth = Truth.from_json(doc["truth"]) if doc.get("truth") else None
     fields = [FieldResult(**f) for f in doc["fields"]]
     return ClientResult(driver, doc.get("skipped"), truth, fields, log, None, doc.get("error"))
+
+
+def recompared(saved: ClientResult) -> ClientResult:
+    """A saved outcome whose client has a recorded fixture, compared again with today's zai-dash."""
+    folder = FIXTURES / saved.driver.tool_dir
+    if not (folder / "home.tar.xz").is_file() or saved.truth is None:
+        return saved
+    with tempfile.TemporaryDirectory(prefix="zdconf-fixture-") as tmp:
+        saved.truth, saved.fields = compare_fixture(folder, Path(tmp))
+    return saved
 
 
 def litellm_section(report_dir: Path) -> dict[str, Any] | None:
@@ -325,7 +336,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, driver in available.items():  # clients not run this time: their last saved outcome
         saved = None if name in ran else load_result(driver)
         if saved is not None:
-            results.append(saved)
+            results.append(recompared(saved))
     results.sort(key=lambda r: list(available).index(r.driver.tool_dir))
     saved_litellm = cache_dir() / "results" / "litellm.json"
     if args.render or args.no_litellm:

@@ -150,6 +150,23 @@ def build_truth(
 # --- zai-dash's view -----------------------------------------------------------------------------
 
 
+TOOL_ENV = ("CLAUDE_", "ANTHROPIC_", "OPENCODE", "KILO", "CLINE_", "FACTORY_", "CODEX_", "PI_", "ZAI_")
+"""Environment prefixes that would point zai-dash at the real user's tool data: dropped."""
+
+
+def sandbox_env(home: Path) -> dict[str, str]:
+    """This process's environment with HOME and XDG in `home` and no tool's own variables."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(TOOL_ENV)}
+    env.update(
+        HOME=str(home),
+        XDG_CONFIG_HOME=str(home / ".config"),
+        XDG_DATA_HOME=str(home / ".local/share"),
+        XDG_CACHE_HOME=str(home / ".cache"),
+        XDG_STATE_HOME=str(home / ".local/state"),
+    )
+    return env
+
+
 def report_json(home: Path, at: str, *, in_process: bool = False) -> dict[str, Any]:
     """`zai-dash report --json --at AT` over `home` (a subprocess with HOME and XDG there).
 
@@ -167,16 +184,13 @@ def report_json(home: Path, at: str, *, in_process: bool = False) -> dict[str, A
         with contextlib.redirect_stdout(buf):
             main(argv)
         return json.loads(buf.getvalue())
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("CLAUDE_", "ANTHROPIC_", "OPENCODE", "CLINE_"))}
-    env.update(
-        HOME=str(home),
-        XDG_CONFIG_HOME=str(home / ".config"),
-        XDG_DATA_HOME=str(home / ".local/share"),
-        XDG_CACHE_HOME=str(home / ".cache"),
-        XDG_STATE_HOME=str(home / ".local/state"),
-    )
     out = subprocess.run(
-        [sys.executable, "-m", "zai_dash", *argv], env=env, capture_output=True, text=True, timeout=120, check=True
+        [sys.executable, "-m", "zai_dash", *argv],
+        env=sandbox_env(home),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
     )
     return json.loads(out.stdout)
 
@@ -318,3 +332,20 @@ def compare(
 def hidden_ratio(truth: Truth) -> float:
     """Share of answered calls the client's files show no trace of."""
     return truth.hidden_calls / truth.calls if truth.calls else 0.0
+
+
+def compare_fixture(folder: Path, home: Path, *, in_process: bool = False) -> tuple[Truth, list[FieldResult]]:
+    """Unpack a recorded fixture (`home.tar.xz`, `truth.json`) into an empty `home` and compare it.
+
+    Args:
+        in_process: run the report in this process (tests, where HOME is already `home`).
+    """
+    from conformance.sandbox import install_fixture
+
+    truth = Truth.from_json(json.loads((folder / "truth.json").read_text()))
+    at = datetime.fromisoformat(truth.report_at)
+    install_fixture(folder / "home.tar.xz", home, mtime=at.timestamp() - 30)
+    env = dict(os.environ) if in_process else sandbox_env(home)
+    report = report_json(home, truth.report_at, in_process=in_process)
+    ledger = ledger_view(home, env, truth.report_at)
+    return truth, compare(truth, report, ledger, logged=refusal_logged(home))
