@@ -199,6 +199,14 @@ def render(results: list[ClientResult], litellm: dict[str, Any] | None, when: da
         "the driver typed; zai-dash's figures are `zai-dash report --json` over the same HOME (tokens and limit",
         "hits from the engine's ledger where the report has no per-tool field).",
         "",
+        "Scenarios: `plain` one prompt; `resumed` the same session continued; `multi-call` a tool call then an",
+        "answer; `sub-agent` the client's own sub-agent tool; `mcp-search` a `web-search-prime` MCP call;",
+        "`mcp-denied` the same call denied by the client's permissions; `unknown-model` a prompt the client",
+        "rejects locally; `refused` every attempt answered 429 with Z.ai's 1308 body; `interactive+compact` a",
+        "TUI session on a pty with one prompt and `/compact`. A client that cannot do one says why below.",
+        "Clients with a recorded fixture (`tests/fixtures/real/<tool>/`) are compared again with the current",
+        "zai-dash on every `--render`, and by `make test` (`tests/test_recorded_clients.py`).",
+        "",
         "## Clients",
         "",
         "| client | package | version | scenarios | result |",
@@ -245,8 +253,9 @@ def render(results: list[ClientResult], litellm: dict[str, Any] | None, when: da
             lines.append(f"| {t.client} | {t.calls} | {t.hidden_calls} | {hidden_ratio(t):.0%} | {purposes} |")
         lines += [
             "",
-            "A call is *hidden* when the nonce the server put in its response id and tool-call ids appears in",
-            "none of the files the client wrote. zai-dash can only count those from indirect evidence.",
+            "A call is *hidden* when the nonce the server put in its response id, tool-call ids and answer text",
+            "(never in a title, nor in Claude Code's compaction summary, which it stores as a user record) appears",
+            "in none of the files the client wrote. zai-dash can only count those from indirect evidence.",
             "",
         ]
     lines += ["## Tolerances", ""]
@@ -263,11 +272,11 @@ def render(results: list[ClientResult], litellm: dict[str, Any] | None, when: da
     ]
     if litellm is not None:
         lines += render_litellm(litellm)
-    troubles = [r for r in results if r.error or r.log.failures]
+    troubles = [r for r in results if r.error or r.log.failures or r.log.notes]
     if troubles:
         lines += ["## Driver notes", ""]
         for r in troubles:
-            for failure in r.log.failures:
+            for failure in [*r.log.notes, *r.log.failures]:
                 lines.append(f"- {r.driver.client}: {failure}")
             if r.error:
                 lines.append(f"- {r.driver.client}: driver error: `{r.error.strip().splitlines()[-1]}`")

@@ -317,7 +317,15 @@ def compare(
     seen = extra.get("limit_hits", 0) > 0
     refusals = truth.refused_requests > 0
     if refusals and not logged:
-        results.append(FieldResult("limit_seen", refusals, seen, None, "the client keeps no trace of the refusal"))
+        results.append(
+            FieldResult(
+                "limit_seen",
+                refusals,
+                seen,
+                None,
+                "not compared where the client's files keep no trace of the refusal (nothing to read it from)",
+            )
+        )
     else:
         results.append(FieldResult("limit_seen", refusals, seen, seen == refusals, LIMIT_TOLERANCE))
     for name in TOKEN_FIELDS:
