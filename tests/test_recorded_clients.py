@@ -52,6 +52,7 @@ KNOWN_WRONG: dict[tuple[str, str], str] = {
     ("claude-code", "searches"): "conformance finding: an MCP call the user denied is counted as a search",
     ("opencode", "prompts"): "conformance finding: a prompt never sent (unknown model) and a refused one are counted",
     ("opencode", "calls"): "conformance finding: session-title calls (no message row) are not counted",
+    ("kilo", "prompts"): "conformance finding: a prompt never sent (unknown model) and a refused one are counted",
     ("cline", "prompts"): "conformance finding: a prompt refused with 429 (error message, no reply) is counted",
     (
         "cline",
@@ -106,7 +107,7 @@ def test_recorded_client_field(folder: Path, name: str, home: Path) -> None:
 def test_fixtures_exist_for_the_main_clients() -> None:
     """The recorded set covers the clients the suite can run here (codex/pi come from their own helper)."""
     names = {f.name for f in _recorded()}
-    assert {"claude-code", "opencode", "cline", "droid"} <= names
+    assert {"claude-code", "opencode", "kilo", "cline", "droid"} <= names
 
 
 def test_fixture_archives_hold_no_sandbox_paths_or_keys() -> None:
