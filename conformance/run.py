@@ -107,6 +107,8 @@ def run_client(driver: Driver, *, record: bool, keep: bool) -> ClientResult:
             scenarios=result.log.scenarios,
             notes=result.log.notes,
         )
+        if "mcp-search" in truth.scenarios and truth.searches == 0:
+            result.log.notes.append("mcp-search: no call reached the MCP server (the model was offered no MCP tool)")
         result.truth = truth
         report = report_json(box.home, truth.report_at)
         ledger = ledger_view(box.home, env, truth.report_at)
@@ -167,6 +169,8 @@ def recompared(saved: ClientResult) -> ClientResult:
         return saved
     with tempfile.TemporaryDirectory(prefix="zdconf-fixture-") as tmp:
         saved.truth, saved.fields = compare_fixture(folder, Path(tmp))
+    saved.log.scenarios = list(saved.truth.scenarios)
+    saved.log.notes = list(dict.fromkeys([*saved.log.notes, *saved.truth.notes]))
     return saved
 
 
