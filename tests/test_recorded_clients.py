@@ -48,20 +48,18 @@ FIELDS = (
 )
 
 KNOWN_WRONG: dict[tuple[str, str], str] = {
-    ("claude-code", "calls"): "conformance finding: the session-title and /compact calls are not counted",
-    ("claude-code", "searches"): "conformance finding: an MCP call the user denied is counted as a search",
-    ("opencode", "prompts"): "conformance finding: a prompt never sent (unknown model) and a refused one are counted",
-    ("opencode", "calls"): "conformance finding: session-title calls (no message row) are not counted",
-    ("kilo", "prompts"): "conformance finding: a prompt never sent (unknown model) and a refused one are counted",
+    ("claude-code", "prompts"): (
+        "conformance finding: a window anchored on a 1308 reset time (first request + 5 h, whole seconds) "
+        "leaves out the prompt written 2.5 s before that request"
+    ),
+    ("opencode", "refused"): "conformance finding: a refused prompt (user message, no reply) is not counted as refused",
+    ("kilo", "refused"): "conformance finding: a refused prompt (user message, no reply) is not counted as refused",
     ("cline", "prompts"): "conformance finding: a prompt refused with 429 (error message, no reply) is counted",
-    (
-        "cline",
-        "limit_seen",
-    ): "conformance finding: the 'Usage limit reached … reset at' error message is not a limit hit",
-    ("cline", "input_tokens"): "conformance finding: sub-agent (agent_<id>.messages.json) tokens are not counted",
-    ("cline", "cached_tokens"): "conformance finding: sub-agent (agent_<id>.messages.json) tokens are not counted",
-    ("cline", "output_tokens"): "conformance finding: sub-agent (agent_<id>.messages.json) tokens are not counted",
+    ("cline", "calls"): "conformance finding: the refusal's error message (displayRole error) is counted as a call",
+    ("cline", "refused"): "conformance finding: a refused prompt is not counted as refused",
+    ("cline", "limit_seen"): "conformance finding: the 'Usage limit reached … reset at' error text is not a limit hit",
     ("droid", "prompts"): "conformance finding: a prompt refused with 429 (user message only) is counted",
+    ("droid", "refused"): "conformance finding: a refused prompt (user message only) is not counted as refused",
     ("droid", "input_tokens"): "conformance finding: tokens in <uuid>.settings.json tokenUsage are not read",
     ("droid", "cached_tokens"): "conformance finding: tokens in <uuid>.settings.json tokenUsage are not read",
     ("droid", "output_tokens"): "conformance finding: tokens in <uuid>.settings.json tokenUsage are not read",
