@@ -47,24 +47,7 @@ FIELDS = (
     "output_tokens",
 )
 
-KNOWN_WRONG: dict[tuple[str, str], str] = {
-    ("claude-code", "calls"): "conformance finding: the session-title and /compact calls are not counted",
-    ("claude-code", "searches"): "conformance finding: an MCP call the user denied is counted as a search",
-    ("opencode", "prompts"): "conformance finding: a prompt never sent (unknown model) and a refused one are counted",
-    ("opencode", "calls"): "conformance finding: session-title calls (no message row) are not counted",
-    ("cline", "prompts"): "conformance finding: a prompt refused with 429 (error message, no reply) is counted",
-    (
-        "cline",
-        "limit_seen",
-    ): "conformance finding: the 'Usage limit reached … reset at' error message is not a limit hit",
-    ("cline", "input_tokens"): "conformance finding: sub-agent (agent_<id>.messages.json) tokens are not counted",
-    ("cline", "cached_tokens"): "conformance finding: sub-agent (agent_<id>.messages.json) tokens are not counted",
-    ("cline", "output_tokens"): "conformance finding: sub-agent (agent_<id>.messages.json) tokens are not counted",
-    ("droid", "prompts"): "conformance finding: a prompt refused with 429 (user message only) is counted",
-    ("droid", "input_tokens"): "conformance finding: tokens in <uuid>.settings.json tokenUsage are not read",
-    ("droid", "cached_tokens"): "conformance finding: tokens in <uuid>.settings.json tokenUsage are not read",
-    ("droid", "output_tokens"): "conformance finding: tokens in <uuid>.settings.json tokenUsage are not read",
-}
+KNOWN_WRONG: dict[tuple[str, str], str] = {}
 """(fixture folder, field) → the finding, for fields today's adapters get wrong."""
 
 
