@@ -107,6 +107,8 @@ def run_client(driver: Driver, *, record: bool, keep: bool) -> ClientResult:
             scenarios=result.log.scenarios,
             notes=result.log.notes,
         )
+        if "mcp-search" in truth.scenarios and truth.searches == 0:
+            result.log.notes.append("mcp-search: no call reached the MCP server (the model was offered no MCP tool)")
         result.truth = truth
         report = report_json(box.home, truth.report_at)
         ledger = ledger_view(box.home, env, truth.report_at)
@@ -167,6 +169,10 @@ def recompared(saved: ClientResult) -> ClientResult:
         return saved
     with tempfile.TemporaryDirectory(prefix="zdconf-fixture-") as tmp:
         saved.truth, saved.fields = compare_fixture(folder, Path(tmp))
+    saved.log.scenarios = list(saved.truth.scenarios)
+    ran = {name.split("+")[0] for name in saved.log.scenarios}
+    saved.log.failures = [f for f in saved.log.failures if f.split(":", 1)[0] in ran]
+    saved.log.notes = list(dict.fromkeys([*saved.log.notes, *saved.truth.notes]))
     return saved
 
 
@@ -264,7 +270,8 @@ def render(results: list[ClientResult], litellm: dict[str, Any] | None, when: da
         for f in r.fields:
             if f.tolerance and f.tolerance not in seen and f.tolerance not in ("exact", "no adapter"):
                 seen.add(f.tolerance)
-                lines.append(f"- `{f.field}`: {f.tolerance}.")
+                label = "tokens" if f.field.endswith("_tokens") else f.field
+                lines.append(f"- `{label}`: {f.tolerance}.")
     lines += [
         "- Everything else is exact: prompts, searches, refused, the model, and every count in `-p` runs.",
         "- The model is compared after zai-dash's normalisation (lower case, no `[1m]` suffix).",

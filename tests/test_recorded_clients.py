@@ -89,7 +89,7 @@ def test_recorded_client_field(folder: Path, name: str, home: Path) -> None:
 def test_fixtures_exist_for_the_main_clients() -> None:
     """The recorded set covers the clients the suite can run here (codex/pi come from their own helper)."""
     names = {f.name for f in _recorded()}
-    assert {"claude-code", "opencode", "cline", "droid"} <= names
+    assert {"claude-code", "opencode", "kilo", "cline", "droid"} <= names
 
 
 def test_fixture_archives_hold_no_sandbox_paths_or_keys() -> None:

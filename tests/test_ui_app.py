@@ -424,17 +424,18 @@ async def test_key_p_previews_plans_without_touching_config(home: Path) -> None:
     app = DashApp(engine, clock, theme="textual-dark")
     async with app.run_test(size=(120, 36)) as pilot:
         await wait_for(pilot, lambda: app.snap is not None)
-        assert text(app, "#hdr-plan") == "Pro plan · 600/cycle"
+        # The default plan is Pro on credits: its 5-hour and weekly pools (the tariff's).
+        assert text(app, "#hdr-plan") == "Pro plan · 12k cr/5h · 60k cr/weekly"
         seen = []
         for _ in range(4):
             await pilot.press("p")
             await pilot.pause()
             seen.append((text(app, "#hdr-plan"), app.query_one("#hdr-preview").display))
         assert seen == [
-            ("Lite plan · 120/cycle", True),
-            ("Pro plan · 600/cycle", True),
-            ("Max plan · 2,400/cycle", True),
-            ("Pro plan · 600/cycle", False),
+            ("Lite plan · 2k cr/5h · 10k cr/weekly", True),
+            ("Pro plan · 12k cr/5h · 60k cr/weekly", True),
+            ("Max plan · 28k cr/5h · 140k cr/weekly", True),
+            ("Pro plan · 12k cr/5h · 60k cr/weekly", False),
         ]
         assert engine.config.plan.name == "pro"
 
