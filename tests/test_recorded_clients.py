@@ -47,23 +47,7 @@ FIELDS = (
     "output_tokens",
 )
 
-KNOWN_WRONG: dict[tuple[str, str], str] = {
-    ("claude-code", "prompts"): (
-        "conformance finding: a window anchored on a 1308 reset time (first request + 5 h, whole seconds) "
-        "leaves out the prompt written 2.5 s before that request"
-    ),
-    ("opencode", "refused"): "conformance finding: a refused prompt (user message, no reply) is not counted as refused",
-    ("kilo", "refused"): "conformance finding: a refused prompt (user message, no reply) is not counted as refused",
-    ("cline", "prompts"): "conformance finding: a prompt refused with 429 (error message, no reply) is counted",
-    ("cline", "calls"): "conformance finding: the refusal's error message (displayRole error) is counted as a call",
-    ("cline", "refused"): "conformance finding: a refused prompt is not counted as refused",
-    ("cline", "limit_seen"): "conformance finding: the 'Usage limit reached … reset at' error text is not a limit hit",
-    ("droid", "prompts"): "conformance finding: a prompt refused with 429 (user message only) is counted",
-    ("droid", "refused"): "conformance finding: a refused prompt (user message only) is not counted as refused",
-    ("droid", "input_tokens"): "conformance finding: tokens in <uuid>.settings.json tokenUsage are not read",
-    ("droid", "cached_tokens"): "conformance finding: tokens in <uuid>.settings.json tokenUsage are not read",
-    ("droid", "output_tokens"): "conformance finding: tokens in <uuid>.settings.json tokenUsage are not read",
-}
+KNOWN_WRONG: dict[tuple[str, str], str] = {}
 """(fixture folder, field) → the finding, for fields today's adapters get wrong."""
 
 
