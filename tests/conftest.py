@@ -50,8 +50,21 @@ def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[P
         monkeypatch.setenv(var, str(home / sub))
     for var in list(os.environ):
         if var.startswith(
-            ("CLAUDE_", "ANTHROPIC_", "OPENCODE_", "KILO_", "CRUSH_", "GOOSE_", "CLINE_", "ZAI_", "Z_AI_", "FACTORY_")
-            + ("CODEX_", "PI_", "ZCODE_")
+            (
+                "CLAUDE_",
+                "ANTHROPIC_",
+                "OPENCODE_",
+                "KILO_",
+                "CRUSH_",
+                "GOOSE_",
+                "CLINE_",
+                "ZAI_",
+                "Z_AI_",
+                "FACTORY_",
+                "CODEX_",
+                "PI_",
+                "ZCODE_",
+            )
         ) or var in {"ZAI_DASH_CONFIG", "NO_COLOR"}:
             monkeypatch.delenv(var, raising=False)
     yield home
