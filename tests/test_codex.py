@@ -120,6 +120,8 @@ def test_real_rollouts_match_what_the_server_answered(real_home: Path) -> None:
     assert {e.model for e in found} == set(total["models"])
     # One MCP search reached the server; the one the approval policy refused did not.
     assert [e.service for e in batch.events if e.kind is EventKind.MCP] == [McpService.SEARCH] * total["mcp_calls"]
+    # The spawned agent wrote its own rollout: its one call is a sub-agent call, its task no prompt.
+    assert [e.role for e in found].count(CallRole.SUBAGENT) == 1
     # Every scenario's prompt was billed except the one the server refused with 429.
     billed = [name for name, s in scenarios.items() if s["answered"]]
     assert kinds(batch)["prompt"] == len(billed) == len(scenarios) - 1
@@ -138,8 +140,9 @@ def test_real_rollouts_read_once(real_home: Path) -> None:
 
 def test_resume_appends_to_the_same_file(real_home: Path) -> None:
     by_session = Counter(e.session for e in calls(source(real_home, now=RECORDED_AT).poll()))
-    # mcp-denied (2 calls) and its resume (1 call) share one rollout and one session id.
-    assert sorted(by_session.values()) == [1, 2, 3]  # plain, mcp-search, mcp-denied + resumed
+    # mcp-denied (2 calls) and its resume (1 call) share one rollout and one session id; the spawned
+    # agent's call (its own rollout) belongs to its parent's session (3 calls of its own).
+    assert sorted(by_session.values()) == [1, 2, 3, 4]
 
 
 # -- rules ---------------------------------------------------------------------------------------------
