@@ -353,3 +353,14 @@ def test_declares_its_tool() -> None:
     assert [(t.id, t.name, t.env_vars) for t in TOOLS] == [("codex", "Codex CLI", ("CODEX_HOME",))]
     [src] = create_sources(SourceContext(home=Path("/nonexistent"), env={}))
     assert src.tools == ("codex",) and src.health()[0].status == "absent"
+
+
+def test_a_quiet_rollout_only_adds_its_mcp_calls_under_the_same_keys(home: Path) -> None:
+    write_codex_session(home, T0 - timedelta(days=5), "07")
+    [path] = (home / ".codex" / "sessions").rglob("*.jsonl")
+    old = (T0 - timedelta(days=5)).timestamp()
+    os.utime(path, (old, old))
+    full = source(home).poll().events
+    quiet = source(home, calls_since=T0 - timedelta(days=1)).poll().events
+    assert [e.kind for e in quiet] == [EventKind.MCP]
+    assert quiet[0].key in {e.key for e in full}

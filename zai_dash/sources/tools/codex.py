@@ -62,6 +62,8 @@ IGNORED_TYPES = frozenset({"response_item", "world_state", "compacted", "session
 class _Rollout:
     """What is known of one rollout file."""
 
+    rollout: str
+    """The file's own id (the uuid in its name): MCP keys use it, so a needle-only read keys them alike."""
     session: str
     model: str | None = None
     role: CallRole = CallRole.MAIN
@@ -155,7 +157,8 @@ class CodexSource(JsonlSource):
         if state is None:
             # `rollout-<time>-<uuid>.jsonl`: the session id is the uuid, until `session_meta` says.
             stem = path.stem
-            state = self._files[path] = _Rollout(session=stem[-36:] if len(stem) > 36 else stem)
+            rollout = stem[-36:] if len(stem) > 36 else stem
+            state = self._files[path] = _Rollout(rollout=rollout, session=rollout)
         return state
 
     def _record(self, path: Path, rec: dict[str, Any], where: str, batch: SourceBatch) -> None:
@@ -280,7 +283,7 @@ class CodexSource(JsonlSource):
             return
         batch.events.append(
             UsageEvent(
-                kind=EventKind.MCP, ts=ts, tool=TOOL, key=f"mcp:{state.session}:{call_id}", session=state.session,
+                kind=EventKind.MCP, ts=ts, tool=TOOL, key=f"mcp:{state.rollout}:{call_id}", session=state.session,
                 model=state.model, service=service,
             )
         )  # fmt: skip
