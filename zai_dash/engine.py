@@ -23,7 +23,7 @@ from zai_dash.domain.official import reconcile
 from zai_dash.domain.plans import Plan
 from zai_dash.domain.snapshot import Snapshot, SourceHealth, ToolConfigInfo, build_snapshot, official_searches
 from zai_dash.sources.base import SourceContext, ToolSource
-from zai_dash.sources.tools import create_all_sources
+from zai_dash.sources.tools import create_all_sources, registered_tools
 
 if TYPE_CHECKING:
     import asyncio
@@ -85,7 +85,9 @@ class Engine:
             calls_since=now - CALL_HORIZON,
             extra_roots={**base.extra_roots, **config.extra_roots},
         )
-        self.sources = sources if sources is not None else create_all_sources(self.ctx, config.enabled_tools)
+        self.sources = sources if sources is not None else create_all_sources(self.ctx, config.disabled_tools)
+        self.tools = registered_tools()
+        """Every tool an adapter declares: one row each in the snapshot."""
         self.ledger = Ledger()
         self.ledger.calls_floor = now - CALL_HORIZON
         self.ledger.mcp_floor = since
@@ -264,6 +266,7 @@ class Engine:
             demo=self.demo,
             official_reset=official_reset,
             official=official,
+            tools=self.tools,
         )
         if official_only or not self.pollers():
             return snap
