@@ -13,25 +13,20 @@ from typing import Any
 import pytest
 
 from tests.conftest import FIXED_NOW
+from tests.recorded import FIXTURES, RECORDED_AT, iso, truth
 from zai_dash.domain.endpoints import EndpointKind
 from zai_dash.domain.events import CallRole, EventKind, McpService, UsageEvent
 from zai_dash.sources.base import SourceBatch, SourceContext
 from zai_dash.sources.tools.codex import TOOLS, CodexSource, create_sources
 
-REAL = Path(__file__).parent / "fixtures" / "real" / "codex"
-TRUTH = json.loads((REAL / "truth.json").read_text())
-RECORDED_AT = datetime(2026, 12, 2, 12, 0, tzinfo=timezone.utc)
-"""A clock just after the recording (the fixtures' timestamps are real, from that day)."""
+REAL = FIXTURES / "codex"
+TRUTH = truth("codex")
 T0 = FIXED_NOW - timedelta(hours=1)
 SID = "01a23416-bdcf-7013-ba7a-5c72c4aba652"
 
 
-def _iso(at: datetime) -> str:
-    return at.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
 def rec(at: datetime, kind: str, payload: dict[str, Any]) -> dict[str, Any]:
-    return {"timestamp": _iso(at), "type": kind, "payload": payload}
+    return {"timestamp": iso(at), "type": kind, "payload": payload}
 
 
 def usage(inp: int, cached: int, out: int) -> dict[str, int]:
