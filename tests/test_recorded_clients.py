@@ -14,16 +14,13 @@ A field today's adapter gets wrong is marked `xfail(strict=True)` with the findi
 from __future__ import annotations
 
 import json
-import os
 import re
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from conformance.sandbox import install_fixture
-from conformance.truth import FieldResult, Truth, compare, ledger_view, report_json
+from conformance.truth import FieldResult, compare_fixture
 
 FIXTURES = Path(__file__).parent / "fixtures" / "real"
 
@@ -50,7 +47,23 @@ FIELDS = (
     "output_tokens",
 )
 
-KNOWN_WRONG: dict[tuple[str, str], str] = {}
+KNOWN_WRONG: dict[tuple[str, str], str] = {
+    ("claude-code", "prompts"): (
+        "conformance finding: a window anchored on a 1308 reset time (first request + 5 h, whole seconds) "
+        "leaves out the prompt written 2.5 s before that request"
+    ),
+    ("opencode", "refused"): "conformance finding: a refused prompt (user message, no reply) is not counted as refused",
+    ("kilo", "refused"): "conformance finding: a refused prompt (user message, no reply) is not counted as refused",
+    ("cline", "prompts"): "conformance finding: a prompt refused with 429 (error message, no reply) is counted",
+    ("cline", "calls"): "conformance finding: the refusal's error message (displayRole error) is counted as a call",
+    ("cline", "refused"): "conformance finding: a refused prompt is not counted as refused",
+    ("cline", "limit_seen"): "conformance finding: the 'Usage limit reached … reset at' error text is not a limit hit",
+    ("droid", "prompts"): "conformance finding: a prompt refused with 429 (user message only) is counted",
+    ("droid", "refused"): "conformance finding: a refused prompt (user message only) is not counted as refused",
+    ("droid", "input_tokens"): "conformance finding: tokens in <uuid>.settings.json tokenUsage are not read",
+    ("droid", "cached_tokens"): "conformance finding: tokens in <uuid>.settings.json tokenUsage are not read",
+    ("droid", "output_tokens"): "conformance finding: tokens in <uuid>.settings.json tokenUsage are not read",
+}
 """(fixture folder, field) → the finding, for fields today's adapters get wrong."""
 
 
@@ -72,12 +85,8 @@ _RESULTS: dict[Path, dict[str, FieldResult]] = {}
 
 
 def _compared(folder: Path, home: Path) -> dict[str, FieldResult]:
-    truth = Truth.from_json(json.loads((folder / "truth.json").read_text()))
-    at = datetime.fromisoformat(truth.report_at)
-    install_fixture(folder / "home.tar.xz", home, mtime=at.timestamp() - 30)
-    report = report_json(home, truth.report_at, in_process=True)
-    ledger = ledger_view(home, dict(os.environ), truth.report_at)
-    return {f.field: f for f in compare(truth, report, ledger)}
+    _, fields = compare_fixture(folder, home, in_process=True)
+    return {f.field: f for f in fields}
 
 
 @pytest.mark.parametrize(("folder", "name"), _cases())
@@ -96,7 +105,7 @@ def test_recorded_client_field(folder: Path, name: str, home: Path) -> None:
 def test_fixtures_exist_for_the_main_clients() -> None:
     """The recorded set covers the clients the suite can run here (codex/pi come from their own helper)."""
     names = {f.name for f in _recorded()}
-    assert {"claude-code"} <= names
+    assert {"claude-code", "opencode", "kilo", "cline", "droid"} <= names
 
 
 def test_fixture_archives_hold_no_sandbox_paths_or_keys() -> None:

@@ -275,6 +275,9 @@ class Snapshot:
     credits: CreditsView = field(default_factory=CreditsView)
     tariff: Mapping[str, Any] = field(default_factory=dict)
     """The tariff in effect at `at` (rates, peak schedule, pools), for the document."""
+    fleet: Mapping[str, Any] | None = None
+    """Every machine's exporter read back from Prometheus, and the account totals (`[fleet]`; see
+    `zai_dash.domain.fleet.fleet_view`). None when no fleet is configured."""
 
     def window(self, wid: str) -> WindowRow | None:
         """The row of one window, if the plan has it."""

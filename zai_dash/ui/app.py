@@ -29,6 +29,7 @@ from zai_dash.format import fmt_amount
 from zai_dash.ui import fmt
 from zai_dash.ui.commands import DashCommands
 from zai_dash.ui.countdown import RefreshCountdown
+from zai_dash.ui.fleet_panel import FleetPanel
 from zai_dash.ui.forecast_line import ForecastLine
 from zai_dash.ui.help_screen import HelpScreen
 from zai_dash.ui.messages import ScanFinished, SnapshotReady
@@ -160,6 +161,7 @@ class DashApp(App[int]):
             with Horizontal(id="row-extra"):
                 yield OfficialPanel(self.tz, id="official")
                 yield ProxyPanel(id="proxies")
+            yield FleetPanel(id="fleet")
             yield Static("", id="empty")
             yield ToolsTable(id="tools")
             yield TimelinePanel(self.tz, id="timeline")
@@ -173,6 +175,7 @@ class DashApp(App[int]):
             "search": "Search MCP",
             "official": "Official quota (Z.ai)",
             "proxies": "Proxies",
+            "fleet": "Fleet (Prometheus)",
             "tools": "Tools",
             "timeline": "Timeline",
         }
@@ -228,6 +231,7 @@ class DashApp(App[int]):
             self.query_one(SearchPanel).set_gauge(snap.searches, snap.thresholds)
             self.query_one(OfficialPanel).set_data(snap.official, snap.sources, snap.at, now)
             self.query_one(ProxyPanel).set_rows(snap.proxies, snap.at, now, snap.tool_names)
+            self.query_one(FleetPanel).set_fleet(snap.fleet)
             self.query_one(ToolsTable).set_rows(snap.tools, now, machine_rows(snap.proxies, snap.tool_names))
             self.query_one(TimelinePanel).set_snapshot(snap)
             self._render_empty(snap)

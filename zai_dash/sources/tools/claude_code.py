@@ -624,7 +624,8 @@ class ClaudeCodeSource(ToolSource):
         if text is None:
             return
         session = self._session(rec, path)
-        uuid = rec.get("uuid")
+        # `promptId` is the `prompt.id` of Claude Code's OpenTelemetry events: one key for both (sources/otlp.py).
+        uuid = rec.get("promptId") or rec.get("uuid")
         key = f"prompt:{uuid}" if isinstance(uuid, str) and uuid else f"prompt:{session}:{ts.isoformat()}"
         event = UsageEvent(kind=EventKind.PROMPT, ts=ts, tool=TOOL, key=key, session=session)
         previous = self._prompts.get(session)
