@@ -254,9 +254,13 @@ def _status_doc(config: Config, at: str | None) -> tuple[dict[str, Any], datetim
 
         doc = statefile.read_fresh(config.fingerprint(), now)
         if doc is not None:
-            end = doc["cycle"].get("end")
-            if end is None or datetime.fromisoformat(end) > now:
-                return doc, now
+            try:
+                status_fields(doc, now, config.tz())  # a state file of the wrong shape: scan instead
+                end = doc["cycle"].get("end")
+                if end is None or datetime.fromisoformat(end) > now:
+                    return doc, now
+            except Exception:  # a wrongly shaped state file: the scan below is the answer
+                pass
     snap, _ = _scan(config, clock)
     return snap.to_json(config.tz()), now
 

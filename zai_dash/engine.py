@@ -22,6 +22,7 @@ from zai_dash.domain.month import month_window
 from zai_dash.domain.official import reconcile
 from zai_dash.domain.plans import Plan
 from zai_dash.domain.snapshot import Snapshot, SourceHealth, ToolConfigInfo, build_snapshot, official_searches
+from zai_dash.scan import ClockGuard, poll_transaction
 from zai_dash.sources.base import SourceContext, ToolSource
 from zai_dash.sources.tools import create_all_sources
 
@@ -86,6 +87,8 @@ class Engine:
             extra_roots={**base.extra_roots, **config.extra_roots},
         )
         self.sources = sources if sources is not None else create_all_sources(self.ctx, config.enabled_tools)
+        self.clock_guard = ClockGuard(now, getattr(self.clock, "ticks", None))
+        """Tells a wall clock that jumped or went back (the cache is not written meanwhile)."""
         self.ledger = Ledger()
         self.ledger.calls_floor = now - CALL_HORIZON
         self.ledger.mcp_floor = since
@@ -109,6 +112,8 @@ class Engine:
         self.use_cache = use_cache and not demo
         self.cache_used = self.use_cache and self._load_cache()
         """Whether this engine resumed from the on-disk cache."""
+        self._newest: datetime | None = max((e.ts for e in self.ledger.events()), default=None)
+        """The newest event seen: pruning never measures its horizon past it (see `ClockGuard`)."""
         self._saved_version = self.ledger.version if self.cache_used else -1
 
     # -- reading -----------------------------------------------------------------------------
@@ -126,19 +131,21 @@ class Engine:
         changed = False
         with self._lock:
             now = self.clock.now()
-            month_start, _ = month_window(now, self.config.renewal_day, self.tz)
             for source in self.sources if paths is None else self._sources_under(paths):
-                try:
-                    batch = source.poll()
-                except Exception as exc:  # a bug in one adapter must not take the others down
-                    log.exception("source %s failed", source.name)
-                    source.error = f"internal error: {type(exc).__name__}: {exc}"
+                batch = poll_transaction(source)
+                if batch is None:
                     continue
                 for event in batch.events:
                     changed |= self.ledger.add(event)
+                    if self._newest is None or event.ts > self._newest:
+                        self._newest = event.ts
                 for hit in batch.limit_hits:
                     changed |= self.ledger.add_limit_hit(hit)
-            horizon = now - CALL_HORIZON
+            # Prune against the newest event, not the wall clock alone: a clock that jumps two days
+            # ahead must not drop the day's events (and then, back on time, count nothing).
+            prune_at = self.clock_guard.prune_reference(now, self._newest)
+            month_start, _ = month_window(prune_at, self.config.renewal_day, self.tz)
+            horizon = prune_at - CALL_HORIZON
             self.ledger.prune(calls_before=horizon, mcp_before=min(month_start, horizon))
             self.scans += 1
         return changed
@@ -151,14 +158,23 @@ class Engine:
     def _load_cache(self) -> bool:
         path = cache.cache_path(dict(self.ctx.env))
         with self._lock:
-            return cache.load(path, self._cache_fingerprint(), self.ledger, self.sources)
+            return cache.load(path, self._cache_fingerprint(), self.ledger, self.sources, now=self.clock.now())
 
     def save_cache(self) -> None:
-        """Write the on-disk cache if anything changed since the last write."""
+        """Write the on-disk cache if anything changed since the last write (and the clock is sane)."""
         if not self.use_cache or self.ledger.version == self._saved_version:
             return
         with self._lock:
-            cache.save(cache.cache_path(dict(self.ctx.env)), self._cache_fingerprint(), self.ledger, self.sources)
+            if self.clock_guard.jumped(self.clock.now()):
+                log.warning("cache not written: the wall clock moved %s", self.clock_guard.describe(self.clock.now()))
+                return
+            cache.save(
+                cache.cache_path(dict(self.ctx.env)),
+                self._cache_fingerprint(),
+                self.ledger,
+                self.sources,
+                saved_at=self.clock.now(),
+            )
             self._saved_version = self.ledger.version
 
     def _sources_under(self, changed: set[Path]) -> list[ToolSource]:
