@@ -62,12 +62,12 @@ def test_opencode_bad_time_column_is_one_skip(ctx: SourceContext, home: Path, ba
 def test_goose_bad_time_column_is_one_skip(ctx: SourceContext, home: Path, bad_time: object) -> None:
     conn = goose_db(home)
     t0 = int(START.timestamp())
-    user = "20261126_1"
-    msg(conn, user, "user", t0, TEXT)
-    msg(conn, user, "assistant", t0 + 3, TEXT)
-    msg(conn, user, "user", bad_time, TEXT, mid="msg_bad")  # type: ignore[arg-type]
-    msg(conn, user, "user", t0 + 10, TEXT)
-    msg(conn, user, "assistant", t0 + 13, TEXT)
+    user, text = "20261126_1", list[object](TEXT)
+    msg(conn, user, "user", t0, text)
+    msg(conn, user, "assistant", t0 + 3, text)
+    msg(conn, user, "user", bad_time, text, mid="msg_bad")  # type: ignore[arg-type]
+    msg(conn, user, "user", t0 + 10, text)
+    msg(conn, user, "assistant", t0 + 13, text)
     source = GooseSource(ctx)
     counts = summary(source.poll().events)
     conn.close()
