@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from zai_dash.domain.events import TOOL_IDS
 from zai_dash.domain.plans import Plan, Thresholds, plan_from_mapping
+from zai_dash.sources.safeio import read_text_capped  # stdlib only: checked opens, no adapters
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -148,7 +149,7 @@ def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) 
     text = ""
     if path.exists() or explicit:
         try:
-            text = path.read_text(encoding="utf-8")
+            text = read_text_capped(path)  # a FIFO or /dev/zero here must be an error, not a hang
             data = tomllib.loads(text)
         except FileNotFoundError:
             raise ConfigError(f"{path}: config file not found") from None

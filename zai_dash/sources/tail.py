@@ -122,6 +122,7 @@ class JsonlTail:
         """The file's mtime when it was last read (a same-size rewrite changes it)."""
         self.fingerprint = b""
         """The `FINGERPRINT_BYTES` before the last line boundary read (see `boundary`)."""
+        self._failed: tuple[int, int, int] | None = None
         self.offset = 0
         self.line_number = 0
         self._pending = b""
@@ -152,17 +153,20 @@ class JsonlTail:
         self.inode = st.st_ino
         if st.st_size == self.offset and st.st_mtime_ns == self.mtime_ns:
             return
+        stamp = (st.st_ino, st.st_size, st.st_mtime_ns)
+        if stamp == self._failed:
+            return  # counted once per version of the file, not once per poll
         try:
             handle = open_regular(self.path)
-        except IsADirectoryError:
-            self.skips.add_file("a directory where a file was expected", str(self.path))
-            return
-        except UnsafeFile as exc:
+        except UnsafeFile as exc:  # a directory, FIFO (would block), socket or device
+            self._failed = stamp
             self.skips.add_file(exc.reason, str(self.path))
             return
         except OSError as exc:
+            self._failed = stamp
             self.skips.add_file(f"unreadable file ({exc.strerror})", str(self.path))
             return
+        self._failed = None
         try:
             if self.offset and not self._same_prefix(handle):
                 # Truncated and written again (maybe longer than before): what we read is gone.

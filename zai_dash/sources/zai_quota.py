@@ -38,6 +38,7 @@ from zai_dash.domain.snapshot import SourceHealth
 from zai_dash.redact import Redactor, key_hint, redact_url
 from zai_dash.sources.base import SourceContext
 from zai_dash.sources.pollers import Attempt, HttpPollSource, Poller, network_reason, parse_retry_after, settings_from
+from zai_dash.sources.safeio import read_text_capped
 
 NAME = "zai-quota"
 QUOTA_PATH = "/api/monitor/usage/quota/limit"
@@ -105,7 +106,7 @@ def _claude_settings_env(ctx: SourceContext) -> Mapping[str, Any]:
     base = ctx.env.get("CLAUDE_CONFIG_DIR")
     path = Path(base) / "settings.json" if base else ctx.home / ".claude" / "settings.json"
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(read_text_capped(path))
     except (OSError, ValueError, UnicodeDecodeError):
         return {}
     env = data.get("env") if isinstance(data, dict) else None

@@ -33,6 +33,7 @@ from zai_dash.domain.snapshot import ToolConfigInfo
 from zai_dash.sources.base import Root, SourceBatch, SourceContext, ToolSource
 from zai_dash.sources.jsonutil import BadTimestamp, int_field, loads, normalise_model, parse_iso
 from zai_dash.sources.rewritten import RewrittenJson
+from zai_dash.sources.safeio import open_regular
 from zai_dash.sources.tail import TailSet
 
 TOOL = "droid"
@@ -370,7 +371,7 @@ class DroidSource(ToolSource):
 def _read_header(path: Path) -> dict[str, Any] | None:
     """The file's first line when it is a `session_start` record, else None."""
     try:
-        with open(path, "rb") as handle:
+        with open_regular(path) as handle:
             first = handle.readline(HEADER_MAX_BYTES)
         rec = loads(first)
     except (OSError, ValueError):
