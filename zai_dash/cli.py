@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from zai_dash import __version__
 from zai_dash.clock import Clock, FixedClock, SystemClock
 from zai_dash.config import Config, ConfigError, load_config
+from zai_dash.domain.bounds import EARLIEST, LATEST, instant_in_range
 from zai_dash.domain.plans import Thresholds
 from zai_dash.format import fmt_ago, fmt_clock, fmt_duration
 
@@ -115,6 +116,12 @@ def _clock_for(at: str | None) -> Clock:
         raise ValueError(f"--at: not an ISO 8601 time: {at!r}") from None
     if when.tzinfo is None:
         when = when.replace(tzinfo=datetime.now().astimezone().tzinfo or timezone.utc)
+    try:
+        sane = instant_in_range(when.astimezone(timezone.utc))
+    except OverflowError:  # 9999-12-31T23:59:59-01:00 is past the end of time in UTC
+        sane = False
+    if not sane:
+        raise ValueError(f"--at: {at!r} is outside {EARLIEST:%Y}–{LATEST:%Y}")
     return FixedClock(when)
 
 
@@ -375,11 +382,16 @@ def cmd_export(config: Config, *, listen: str, machine: str | None) -> int:
     from zai_dash.exporter import Exporter, parse_listen
 
     parse_listen(listen)  # a bad address is a usage error (ValueError → exit 2) before any scanning
+    latest: list[Snapshot | None] = [None]
+    try:  # bind before scanning: a port in use is a one-line error now, not a traceback after a scan
+        exporter = Exporter(listen, provider=lambda: latest[0], machine=machine)
+    except OSError as exc:
+        raise ValueError(f"--listen {listen}: cannot listen there ({exc.strerror or exc})") from None
     engine = Engine(config, use_cache=True)
     engine.scan()
     engine.refresh_pollers()
-    latest = [engine.snapshot()]
-    exporter = Exporter(listen, provider=lambda: latest[0], machine=machine).start()
+    latest[0] = engine.snapshot()
+    exporter.start()
     print(f"zai-dash: serving {exporter.url} (Ctrl+C to stop)", file=sys.stderr, flush=True)
 
     async def follow() -> None:

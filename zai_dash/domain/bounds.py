@@ -22,8 +22,9 @@ LATEST = datetime(2200, 1, 1, tzinfo=timezone.utc)
 EARLIEST_S = EARLIEST.timestamp()
 LATEST_S = LATEST.timestamp()
 
-MAX_OFFICIAL = 1e12
-"""Upper bound of any figure the official endpoint reports (counts, limits, tokens, percentages)."""
+MAX_OFFICIAL = 1e15
+"""Bound of any figure the official endpoint reports: counts, limits, tokens, percentages, and reset
+times in epoch milliseconds (~1.8e12; those are checked against `EARLIEST`/`LATEST` as well)."""
 
 
 def token_count(value: object) -> int | None:
@@ -53,9 +54,15 @@ def instant_in_range(ts: datetime) -> bool:
     return EARLIEST <= ts < LATEST
 
 
-def official_value(value: object, upper: float = MAX_OFFICIAL) -> float | None:
-    """A figure from the official endpoint as a float, or None outside `[0, upper]` (or not a number)."""
+def official_value(value: object, bound: float = MAX_OFFICIAL) -> float | None:
+    """A figure from the official endpoint as a float, or None when not a finite number within ±`bound`.
+
+    `1e300` used of a limit is not a quota anyone has: it must not reach the status line.
+    """
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
-    number = float(value)
-    return number if math.isfinite(number) and 0 <= number <= upper else None
+    try:
+        number = float(value)
+    except OverflowError:  # an int beyond float range
+        return None
+    return number if math.isfinite(number) and -bound <= number <= bound else None
