@@ -308,6 +308,7 @@ def cmd_status(config: Config, *, template: str | None, ascii_only: bool, at: st
 def cmd_doctor(config: Config) -> int:
     """`zai-dash doctor`: what was found where, what was skipped and why, config in effect."""
     from zai_dash.engine import Engine
+    from zai_dash.redact import redact_url
 
     engine = Engine(config)
     engine.scan()
@@ -330,7 +331,7 @@ def cmd_doctor(config: Config) -> int:
         + (f" (key from ${api.key_env}, region {api.region})" if api.enabled else "")
     )
     for proxy in config.proxies:
-        out.append(f"  proxy         {proxy.name}: {proxy.url} ({proxy.preset or 'custom map'})")
+        out.append(f"  proxy         {proxy.name}: {redact_url(proxy.url)} ({proxy.preset or 'custom map'})")
     disabled = ", ".join(sorted(config.disabled_tools))
     if disabled:
         out.append(f"  disabled      {disabled}")

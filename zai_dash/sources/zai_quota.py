@@ -320,7 +320,7 @@ class ZaiQuotaSource(HttpPollSource):
         return f"ok: {len(reading.rows)} quota row(s) from {route.label} ({plan}{reading.version})"
 
     def _error_message(self, d: Decision, route: _Route, retry_after: float | None) -> str:
-        server = f": {d.msg[:120]}" if d.msg else ""
+        server = f": {self.redact(d.msg)[:120]}" if d.msg else ""  # mask first: a cut key is still a key
         host = route.label
         if d.status is QuotaStatus.INVALID_KEY:
             text = f"{host} rejected the API key {self.key.hint}{server}"
