@@ -34,8 +34,8 @@ EXIT_ERROR = 30
 
 DEFAULT_STATUS = "GLM {used}/{limit} ⟳{reset} 🔎{searches}/{search_limit}"
 DEFAULT_STATUS_ASCII = "GLM {used}/{limit} R{reset} S{searches}/{search_limit}"
-OFFICIAL_STATUS = "GLM {percent}% ⟳{reset} 🔎{searches}/{search_limit}"
-OFFICIAL_STATUS_ASCII = "GLM {percent}% R{reset} S{searches}/{search_limit}"
+OFFICIAL_STATUS = "GLM {percent}% ⟳{reset} 🔎{searches}/{search_limit}{official_age}"
+OFFICIAL_STATUS_ASCII = "GLM {percent}% R{reset} S{searches}/{search_limit}{official_age}"
 """When Z.ai's own figure is fresh it is a percentage (the endpoint never says prompts), so show that."""
 
 
@@ -125,14 +125,20 @@ def _clock_for(at: str | None) -> Clock:
     return FixedClock(when)
 
 
-def _scan(config: Config, clock: Clock) -> tuple[Snapshot, object]:
+STATUS_NETWORK_BUDGET = 0.08
+"""Seconds `status` gives the HTTP sources in all: a status bar must never wait on a slow endpoint."""
+
+
+def _scan(config: Config, clock: Clock, network_budget: float | None = None) -> tuple[Snapshot, object]:
     from zai_dash.engine import Engine
 
     # A replay (`--at`) evaluates another instant: the cache's horizon is for now, so scan cold.
     engine = Engine(config, clock=clock, use_cache=isinstance(clock, SystemClock))
+    if network_budget is not None and engine.use_cache:
+        engine.restore_official()  # the last reading, with its age, unless the short poll below lands
     engine.scan()
     engine.save_cache()
-    engine.refresh_pollers()
+    engine.refresh_pollers(network_budget)
     return engine.snapshot(), engine
 
 
@@ -231,7 +237,22 @@ def status_fields(doc: dict[str, Any], now: datetime, tz: tzinfo) -> dict[str, o
         "search_limit": s["month_limit"],
         "searches_left": s["month_left"],
         "model": (live or tools or [{"model": "—"}])[0]["model"],
+        "official_age": _official_age(doc),
     }
+
+
+OFFICIAL_AGE_SHOWN_AFTER = 60.0
+"""An official figure older than this says how old it is on the status line."""
+
+
+def _official_age(doc: dict[str, Any]) -> str:
+    """` (3m old)` when the official figure shown is older than a minute, else empty."""
+    rows = doc.get("official") or ()
+    ages = [r.get("age_seconds") for r in rows if isinstance(r, dict) and r.get("kind") == "five-hour"]
+    age = next((a for a in ages if isinstance(a, (int, float))), None)
+    if _official_percent(doc) is None or age is None or age < OFFICIAL_AGE_SHOWN_AFTER:
+        return ""
+    return f" ({fmt_duration(age)} old)"
 
 
 def _official_percent(doc: dict[str, Any]) -> float | None:
@@ -268,7 +289,7 @@ def _status_doc(config: Config, at: str | None) -> tuple[dict[str, Any], datetim
                     return doc, now
             except Exception:  # a wrongly shaped state file: the scan below is the answer
                 pass
-    snap, _ = _scan(config, clock)
+    snap, _ = _scan(config, clock, network_budget=STATUS_NETWORK_BUDGET)
     return snap.to_json(config.tz()), now
 
 

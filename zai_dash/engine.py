@@ -201,20 +201,55 @@ class Engine:
         """A poll finished: feed calibration, and have `watch` send a fresh snapshot."""
         if self.quota is not None and attempt is not None and getattr(attempt, "ok", False):
             now = self.clock.now()
+            if self.use_cache and self.quota.last_data is not None:
+                self._official_memory("save", now)
             with self._lock:
                 snap = self._build(now, None, official_only=True)
             self.quota.observe_local(snap.prompts.equivalents, now)
         if self._rescan is not None:
             self._rescan.set()
 
-    def refresh_pollers(self) -> None:
-        """Poll every HTTP source once (blocking): `report`, `status` and `doctor` use this."""
-        if not self.pollers():
+    def restore_official(self) -> bool:
+        """Show the last official reading saved by any zai-dash process (with its age) until a poll lands."""
+        return self.quota is not None and self._official_memory("load", self.clock.now())
+
+    def _official_memory(self, action: str, now: datetime) -> bool:
+        from zai_dash import official_memory
+
+        assert self.quota is not None
+        path = official_memory.memory_path(dict(self.ctx.env))
+        who = official_memory.identity(self.quota.key.key, self.quota.endpoint())
+        if action == "save":
+            official_memory.save(path, who, self.quota.last_data, now)
+            return True
+        saved = official_memory.load(path, who, now)
+        return saved is not None and self.quota.adopt(*saved)
+
+    def refresh_pollers(self, budget: float | None = None) -> None:
+        """Poll every HTTP source once (blocking): `report`, `status` and `doctor` use this.
+
+        Args:
+            budget: seconds to wait in all; polls still running then are abandoned, and an official
+                reading restored fresh (`restore_official`) is not polled again (`status` must never
+                wait on the network). None: poll all; each source's own total deadline bounds it.
+        """
+        now = self.clock.now()
+        pollers = [p for p in self.pollers() if budget is None or p is not self.quota or not p.is_fresh(now)]
+        if not pollers:
             return
         import asyncio
+        import contextlib
 
         async def once() -> None:
-            await asyncio.gather(*(p.refresh() for p in self.pollers()), return_exceptions=True)
+            async with contextlib.AsyncExitStack() as stack:
+                for poller in pollers:
+                    # Clients are made before the clock starts: TLS set-up is local work, not waiting.
+                    await stack.enter_async_context(poller.session())
+                tasks = [asyncio.ensure_future(p.refresh()) for p in pollers]
+                _, pending = await asyncio.wait(tasks, timeout=budget)
+                for task in pending:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
 
         asyncio.run(once())
 

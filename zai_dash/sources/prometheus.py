@@ -31,7 +31,15 @@ from zai_dash.domain.proxy import (
 from zai_dash.domain.snapshot import SourceHealth
 from zai_dash.redact import Redactor, redact_url
 from zai_dash.sources.base import SourceContext
-from zai_dash.sources.pollers import Attempt, HttpPollSource, Poller, network_reason, parse_retry_after, settings_from
+from zai_dash.sources.pollers import (
+    Attempt,
+    HttpPollSource,
+    Poller,
+    get_bounded,
+    network_reason,
+    parse_retry_after,
+    settings_from,
+)
 
 DEFAULT_INTERVAL = 15.0
 MIN_INTERVAL = 5.0
@@ -180,7 +188,7 @@ class PrometheusSource(HttpPollSource):
         name, timeout = self.name, self.settings.timeout
         headers = {"Accept": ACCEPT, **self.headers}
         try:
-            response = await client.get(self.settings.url, headers=headers)
+            response = await get_bounded(client, self.settings.url, headers=headers, deadline=timeout)
         except httpx.TimeoutException:
             return Attempt(False, "timeout", f"no answer from {name} ({self.url}) within {timeout:g} s")
         except httpx.HTTPError as exc:

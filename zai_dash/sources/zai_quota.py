@@ -37,7 +37,15 @@ from zai_dash.domain.official import (
 from zai_dash.domain.snapshot import SourceHealth
 from zai_dash.redact import Redactor, key_hint, redact_url
 from zai_dash.sources.base import SourceContext
-from zai_dash.sources.pollers import Attempt, HttpPollSource, Poller, network_reason, parse_retry_after, settings_from
+from zai_dash.sources.pollers import (
+    Attempt,
+    HttpPollSource,
+    Poller,
+    get_bounded,
+    network_reason,
+    parse_retry_after,
+    settings_from,
+)
 from zai_dash.sources.safeio import read_text_capped
 
 NAME = "zai-quota"
@@ -209,6 +217,8 @@ class ZaiQuotaSource(HttpPollSource):
         self.timeout = settings.timeout
         self.reading: QuotaReading | None = None
         """The last successful reading."""
+        self.last_data: Any = None
+        """The `data` of the last successful response (what `official_memory` keeps for `status`)."""
         self.skipped: dict[str, int] = {}
         self.calibration = Calibration()
         stale = settings.stale_after
@@ -297,7 +307,7 @@ class ZaiQuotaSource(HttpPollSource):
         }
         timeout = self.settings.timeout
         try:
-            response = await client.get(route.url, headers=headers)
+            response = await get_bounded(client, route.url, headers=headers, deadline=timeout)
         except httpx.TimeoutException:
             return Attempt(False, QuotaStatus.TIMEOUT.value, f"no answer from {route.label} within {timeout:g} s"), None
         except httpx.HTTPError as exc:
@@ -308,7 +318,7 @@ class ZaiQuotaSource(HttpPollSource):
         decision = decide(response.status_code, response.content)
         if decision.status is QuotaStatus.OK:
             reading = parse_limits(decision.data, now)
-            self.reading = reading
+            self.reading, self.last_data = reading, decision.data
             for reason, n in reading.skipped.items():
                 self.skipped[reason] = self.skipped.get(reason, 0) + n
             return Attempt(True, "ok", self._ok_message(reading, route), due_in=self._due_in(reading, now)), decision
@@ -345,6 +355,21 @@ class ZaiQuotaSource(HttpPollSource):
             return None
         seconds = (five.next_reset - now).total_seconds()
         return seconds + RESET_GRACE if seconds >= 0 else None
+
+    def endpoint(self) -> str:
+        """What identifies where readings come from (base URL or region), for `official_memory`."""
+        return self.settings.base_url or self.region
+
+    def adopt(self, data: Any, fetched_at: datetime) -> bool:
+        """Take a reading an earlier process saved: shown with its age (and stale once old), not polled."""
+        try:
+            reading = parse_limits(data, fetched_at)
+        except Exception:  # a saved reading of any shape is only a missed shortcut
+            return False
+        self.reading = reading
+        self.poller.last = Attempt(True, "ok", "saved reading")
+        self.poller.last_at = self.poller.last_ok_at = fetched_at
+        return True
 
     # --- views ------------------------------------------------------------------------------------
 
