@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from zai_dash.sources.base import SourceContext
+from zai_dash.sources.tools import registered_tools
 
 FIXED_NOW = datetime(2026, 11, 26, 12, 0, 0, tzinfo=timezone.utc)
 """The instant most tests evaluate at."""
@@ -35,6 +36,15 @@ def travelled_wall_clock() -> Iterator[None]:
         yield
 
 
+def tool_env_prefixes() -> tuple[str, ...]:
+    """Env var prefixes to clear: each registered tool env var's first word (`CLAUDE_CONFIG_DIR` → `CLAUDE_`).
+
+    A whole prefix, not the one name, so a tool's sibling variables (`ANTHROPIC_AUTH_TOKEN`) go too.
+    """
+    words = {var.split("_", 1)[0] + "_" for tool in registered_tools() for var in tool.env_vars}
+    return tuple(sorted(words | {"ZAI_", "Z_AI_"}))
+
+
 @pytest.fixture(autouse=True)
 def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """Point HOME, XDG_* and every tool's env var at a temp dir for every test."""
@@ -48,10 +58,9 @@ def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[P
         ("XDG_STATE_HOME", ".local/state"),
     ):
         monkeypatch.setenv(var, str(home / sub))
+    prefixes = tool_env_prefixes()
     for var in list(os.environ):
-        if var.startswith(
-            ("CLAUDE_", "ANTHROPIC_", "OPENCODE_", "KILO_", "CRUSH_", "GOOSE_", "CLINE_", "ZAI_", "Z_AI_", "FACTORY_")
-        ) or var in {"ZAI_DASH_CONFIG", "NO_COLOR"}:
+        if var.startswith(prefixes) or var in {"ZAI_DASH_CONFIG", "NO_COLOR"}:
             monkeypatch.delenv(var, raising=False)
     yield home
 

@@ -133,6 +133,96 @@ EARLY_TOKENS = envelope(
 )
 """Early 2026: absolute token counts, `planName` instead of `level`, MCP used beyond its limit (102/100)."""
 
+NOW_MS = 1795694400000
+"""`tests.conftest.FIXED_NOW` (2026-11-26T12:00Z) in epoch milliseconds."""
+MINUTE_MS = 60_000
+HOUR_MS = 60 * MINUTE_MS
+DAY_MS = 24 * HOUR_MS
+
+
+def credit_row(
+    span: str, used: int, limit: int, remaining: int | None = None, reset_ms: int | None = None
+) -> dict[str, Any]:
+    """One `CREDIT_LIMIT` row (`span` is `5h` or `weekly`) with its integers and the server-rounded percentage."""
+    unit, number = (3, 5) if span == "5h" else (6, 1)
+    row: dict[str, Any] = {
+        "type": "CREDIT_LIMIT",
+        "unit": unit,
+        "number": number,
+        "usage": limit,
+        "currentValue": used,
+        "remaining": limit - used if remaining is None else remaining,
+        "percentage": int(100 * used / limit),
+    }
+    if reset_ms is not None:
+        row["nextResetTime"] = reset_ms
+    return row
+
+
+V2 = envelope(
+    {
+        "level": "pro",
+        "limits": [
+            {"type": "TOKENS_LIMIT", "unit": 3, "number": 5, "percentage": 35, "nextResetTime": NOW_MS + 3 * HOUR_MS},
+            {"type": "TOKENS_LIMIT", "unit": 6, "number": 1, "percentage": 68, "nextResetTime": NOW_MS + 2 * DAY_MS},
+            {
+                "type": "TIME_LIMIT",
+                "unit": 5,
+                "number": 1,
+                "usage": 1000,
+                "currentValue": 224,
+                "remaining": 776,
+                "percentage": 22,
+                "nextResetTime": 1797422400000,
+                "usageDetails": [{"modelCode": "search-prime", "usage": 210}, {"modelCode": "zread", "usage": 14}],
+            },
+        ],
+    }
+)
+"""Legacy V2, both windows running: percentages only (5 h resets FIXED_NOW + 3 h, the week FIXED_NOW + 2 d)."""
+
+CREDITS_NO_RESET = envelope(
+    {"level": "max", "limits": [credit_row("5h", 0, 28000), credit_row("weekly", 8400, 140000)]}
+)
+"""Credits without `nextResetTime`: an idle 5-hour window, and a weekly row from an account that never sends it."""
+
+RESET_CARD_BEFORE = envelope(
+    {
+        "level": "pro",
+        "limits": [
+            credit_row("5h", 9000, 12000, reset_ms=NOW_MS + 2 * HOUR_MS),
+            credit_row("weekly", 45000, 60000, reset_ms=NOW_MS + 3 * DAY_MS),
+        ],
+    }
+)
+"""A Pro credits reading at FIXED_NOW, three quarters used in both windows."""
+
+RESET_CARD_AFTER = envelope(
+    {
+        "level": "pro",
+        "limits": [
+            credit_row("5h", 240, 12000, reset_ms=NOW_MS + 8 * MINUTE_MS + 5 * HOUR_MS),
+            credit_row("weekly", 300, 60000, reset_ms=NOW_MS + 1 * DAY_MS),
+        ],
+    }
+)
+"""Ten minutes after `RESET_CARD_BEFORE`, reset cards used on both windows: the 5-hour figure fell and a request
+at FIXED_NOW + 8 min opened a new window; the weekly figure fell and its reset moved two days earlier."""
+
+
+def json_numbers(obj: object) -> list[float]:
+    """Every number in a JSON-able structure (booleans and datetimes are not numbers): for "never negative"."""
+    if isinstance(obj, bool):
+        return []
+    if isinstance(obj, (int, float)):
+        return [float(obj)]
+    if isinstance(obj, dict):
+        return [n for v in obj.values() for n in json_numbers(v)]
+    if isinstance(obj, (list, tuple)):
+        return [n for v in obj for n in json_numbers(v)]
+    return []
+
+
 BAD_KEY = {"code": 401, "msg": "token expired or incorrect", "success": False}
 AUTH_FAILED = {"code": 1000, "msg": "Authentication Failed", "success": False}
 NO_PLAN = {"success": False, "code": 500, "msg": "The current user does not have a coding plan"}
@@ -238,7 +328,8 @@ def refused_port() -> int:
 
 LITELLM_TOKEN_LABELS = ("end_user", "hashed_api_key", "model", "requested_model", "api_provider", "model_id")
 LITELLM_REQUEST_LABELS = ("requested_model", "status_code", "route", "api_provider")
-LITELLM_FAILED_LABELS = ("requested_model", "exception_status", "exception_class", "api_provider")
+LITELLM_FAILED_LABELS = ("requested_model", "exception_status", "exception_class", "api_provider", "route")
+LITELLM_DEPRECATED_LABELS = ("requested_model", "model", "api_provider")
 LITELLM_401_BODY = (
     '{"error":{"message":"Authentication Error, Prometheus /metrics endpoint requires authentication. '
     'Set litellm_settings.require_auth_for_metrics_endpoint: false to disable.","type":"auth_error","code":"401"}}'
@@ -246,9 +337,12 @@ LITELLM_401_BODY = (
 
 
 class LiteLLMMetrics:
-    """A registry with LiteLLM's metric names and labels (1.110.2, reference §2.3).
+    """A registry with LiteLLM's metric names and labels, behaving as a real 1.110.2 proxy does.
 
-    `restart()` swaps in a fresh registry, as a proxy restart does: every counter starts from zero.
+    Checked against the real proxy (`conformance/litellm_check.py`): `/metrics` answers 307 to `/metrics/`;
+    the deprecated `litellm_requests_metric` is still emitted beside its replacement with the same counts;
+    a refused scrape is itself counted as a 401 request on route `/metrics`. `restart()` swaps in a fresh
+    registry, as a proxy restart does: every counter starts from zero.
     """
 
     def __init__(self) -> None:
@@ -263,6 +357,10 @@ class LiteLLMMetrics:
         self.failed = Counter(
             "litellm_proxy_failed_requests_metric", "Failed requests", LITELLM_FAILED_LABELS, registry=r
         )
+        self.deprecated = Counter(
+            "litellm_requests_metric", "Deprecated: use litellm_proxy_total_requests_metric", LITELLM_DEPRECATED_LABELS,
+            registry=r,
+        )  # fmt: skip
         self.input = Counter("litellm_input_tokens_metric", "Input tokens", LITELLM_TOKEN_LABELS, registry=r)
         self.output = Counter("litellm_output_tokens_metric", "Output tokens", LITELLM_TOKEN_LABELS, registry=r)
         self.total = Counter("litellm_total_tokens_metric", "Total tokens", LITELLM_TOKEN_LABELS, registry=r)
@@ -271,18 +369,25 @@ class LiteLLMMetrics:
         """One proxied request."""
         self.requests.labels(model, status, "/v1/messages", "zai").inc()
         if status != "200":
-            self.failed.labels(model, status, "RateLimitError", "zai").inc()
+            self.failed.labels(model, status, "RateLimitError", "zai", "/v1/messages").inc()
             return
+        self.deprecated.labels(model, model, "zai").inc()
         labels = ("", "abc123", model, model, "zai", "m1")
         self.input.labels(*labels).inc(tokens_in)
         self.output.labels(*labels).inc(tokens_out)
         self.total.labels(*labels).inc(tokens_in + tokens_out)
 
-    def route(self, bearer: str | None = None) -> Route:
-        """Serve the exposition; when `bearer` is set, demand `Authorization: Bearer <bearer>` like LiteLLM."""
+    def route(self, bearer: str | None = None, redirect: bool = False) -> Route:
+        """Serve the exposition; when `bearer` is set, demand `Authorization: Bearer <bearer>` like LiteLLM
+        (counting the refused scrape); with `redirect`, `/metrics` answers 307 to `/metrics/` first."""
 
         def handle(headers: dict[str, str]) -> Reply:
+            path = headers.get(":path", "")
+            if redirect and path == "/metrics":
+                return Reply(307, b"", {"Location": "/metrics/"})
             if bearer is not None and headers.get("authorization") != f"Bearer {bearer}":
+                self.requests.labels("", "401", path, "None").inc()
+                self.failed.labels("", "401", "ProxyException", "None", path).inc()
                 return Reply(401, LITELLM_401_BODY)
             return Reply(200, generate_latest(self.registry), {"Content-Type": CONTENT_TYPE_LATEST})
 

@@ -170,6 +170,7 @@ def test_reference_example_counts_one_prompt_one_call_one_search(claude: Claude,
     assert call.key == "msg_20251021160103a1b2c3d4e5f6:req_011CUL8x2Hk9"
     assert call.model == "glm-4.6" and call.role is CallRole.MAIN and call.session == SESSION
     assert call.tokens == 100 + 1000 + 88 and call.input_tokens == 1100 and call.output_tokens == 88
+    assert call.cached_tokens == 1000  # cache_read_input_tokens: part of input_tokens, priced apart
     assert fed.source.skips.lines == 0
 
 
@@ -443,17 +444,22 @@ def write_settings(root: Path, doc: dict[str, Any], name: str = "settings.json")
          "glm-4.6", "~/.claude/settings.json env.ANTHROPIC_MODEL"),
         ({"env": {"ANTHROPIC_DEFAULT_OPUS_MODEL": "glm-4.6", "ANTHROPIC_DEFAULT_SONNET_MODEL": "glm-4.5",
                   "ANTHROPIC_DEFAULT_HAIKU_MODEL": "glm-4.5-air"}},
-         "glm-4.5", "~/.claude/settings.json env.ANTHROPIC_DEFAULT_SONNET_MODEL"),
+         "glm-4.6", "~/.claude/settings.json env.ANTHROPIC_DEFAULT_OPUS_MODEL"),
+        # Seen in 2.1: with only the sonnet remap set, the client still sends its opus-class default.
+        ({"env": {"ANTHROPIC_DEFAULT_SONNET_MODEL": "glm-4.5"}},
+         "opus", "Claude Code's default (opus); ANTHROPIC_DEFAULT_OPUS_MODEL not set"),
         ({"env": {"ANTHROPIC_DEFAULT_OPUS_MODEL": "glm-4.6", "ANTHROPIC_DEFAULT_HAIKU_MODEL": "glm-4.5-air"}},
          "glm-4.6", "~/.claude/settings.json env.ANTHROPIC_DEFAULT_OPUS_MODEL"),
-        ({"env": {"ANTHROPIC_DEFAULT_HAIKU_MODEL": "glm-4.5-air"}},
+        ({"env": {"ANTHROPIC_DEFAULT_HAIKU_MODEL": "glm-4.5-air"}, "model": "haiku"},
          "glm-4.5-air", "~/.claude/settings.json env.ANTHROPIC_DEFAULT_HAIKU_MODEL"),
         ({"env": {"ANTHROPIC_DEFAULT_SONNET_MODEL": "glm-4.5", "ANTHROPIC_DEFAULT_OPUS_MODEL": "glm-5.3[1m]"},
           "model": "opus"}, "glm-5.3", "~/.claude/settings.json env.ANTHROPIC_DEFAULT_OPUS_MODEL"),
-        ({"model": "sonnet"}, "sonnet", "~/.claude/settings.json model"),
+        ({"model": "sonnet"}, "sonnet", "~/.claude/settings.json model; ANTHROPIC_DEFAULT_SONNET_MODEL not set"),
+        ({"model": "glm-4.7"}, "glm-4.7", "~/.claude/settings.json model"),
         ({}, None, None),
     ],
-    ids=["anthropic-model", "sonnet-default", "opus-default", "haiku-default", "alias-remap", "top-level", "none"],
+    ids=["anthropic-model", "all-remaps", "only-sonnet", "opus-default", "haiku-alias", "alias-remap", "top-level",
+         "full-id", "none"],
 )  # fmt: skip
 def test_configured_model(home: Path, ctx: SourceContext, doc: dict[str, Any], model: str | None,
                           detail: str | None) -> None:  # fmt: skip
@@ -521,7 +527,7 @@ def test_settings_reread_only_when_the_file_changes(home: Path, ctx: SourceConte
 
 
 def test_model_from_log_and_from_config_both_available(home: Path, claude: Claude, fed: Fed) -> None:
-    write_settings(home / ".claude", {"env": {"ANTHROPIC_DEFAULT_SONNET_MODEL": "glm-4.6"}})
+    write_settings(home / ".claude", {"env": {"ANTHROPIC_DEFAULT_OPUS_MODEL": "glm-4.6"}})
     Claude.append(claude.session_file(), assistant("m1", "r1", 1.0, model="glm-4.5-air"),
                   assistant("m2", "r2", 2.0, model="glm-4.6"))  # fmt: skip
     fed.poll()

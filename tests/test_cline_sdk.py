@@ -100,7 +100,9 @@ def test_sdk_lead_session_prompts_calls_and_search(home: Path, ctx: SourceContex
     ledger.add_all(ClineDataSource(ctx).poll().events)
     c = ledger.count(*WINDOW, tool="cline")
     assert (c.prompts, c.calls, c.mcp_by_service["search"]) == (2, 3, 1)
-    assert c.tokens == 33
+    assert c.tokens == 21 + 8  # Cline CLI's inputTokens already include the cache (metering.md §2)
+    [call] = [e for e in ledger.events(*WINDOW) if e.kind is EventKind.CALL and e.input_tokens]
+    assert (call.input_tokens, call.cached_tokens, call.output_tokens) == (21, 3, 8)
     prompts = [e for e in ledger.events(*WINDOW) if e.kind is EventKind.PROMPT]
     # The first prompt takes the next reply's ts; the last (no reply yet) the document's updated_at.
     assert prompts[0].ts == datetime.fromtimestamp(ms(5) / 1000, tz=timezone.utc)
@@ -148,7 +150,7 @@ def test_rewrite_adds_only_new_messages_and_rereads_are_idempotent(home: Path, c
         ledger.add_all(source.poll().events)
         ledger.add_all(ClineDataSource(ctx).poll().events)
     c = ledger.count(*WINDOW)
-    assert (c.prompts, c.calls, c.mcp_by_service["search"], c.tokens) == (2, 3, 1, 33)
+    assert (c.prompts, c.calls, c.mcp_by_service["search"], c.tokens) == (2, 3, 1, 29)
 
 
 def test_cline_data_dir_env_and_classic_tasks_there(home: Path, tmp_path: Path) -> None:

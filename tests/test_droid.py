@@ -217,6 +217,8 @@ def test_settings_token_growth_is_added_to_the_latest_call(home: Path, ctx: Sour
     )
     ledger.add_all(source.poll().events)
     assert ledger.count(*WINDOW).tokens == 2_000 + 100 + 500
+    [call] = [e for e in ledger.events(*WINDOW) if e.tokens]
+    assert (call.input_tokens, call.cached_tokens, call.output_tokens) == (2_500, 500, 100)
     for _ in range(10):
         ledger.add_all(source.poll().events)
     assert ledger.count(*WINDOW).tokens == 2_600
@@ -252,11 +254,14 @@ def test_per_message_usage_wins_over_settings(home: Path) -> None:
     ctx = SourceContext(home=home, env={}, clock=lambda: T0 - timedelta(minutes=5))
     source = DroidSource(ctx)
     source.poll()  # watching before the session begins, so settings growth would count
-    lines = [*session_lines()[:5], asst("m2", 4, usage={"input_tokens": 10, "output_tokens": 5})]
+    usage = {"input_tokens": 10, "cache_read_input_tokens": 30, "output_tokens": 5}
+    lines = [*session_lines()[:5], asst("m2", 4, usage=usage)]
     write_session(home, lines, usage={"inputTokens": 9_999, "outputTokens": 9_999})
     ledger = Ledger()
     ledger.add_all(source.poll().events)
-    assert ledger.count(*WINDOW).tokens == 15
+    assert ledger.count(*WINDOW).tokens == 45
+    [call] = [e for e in ledger.events(*WINDOW) if e.tokens]
+    assert (call.input_tokens, call.cached_tokens) == (40, 30)  # Anthropic-style: the cache added back in
 
 
 def test_model_resolution_through_custom_models(home: Path) -> None:

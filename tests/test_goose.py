@@ -102,7 +102,8 @@ def test_usage_ledger_rows_are_the_calls(ctx: SourceContext, home: Path) -> None
     conn.close()
     counts = summary(events)
     assert counts["call"] == 3 and counts["call:auxiliary"] == 1 and counts["search"] == 1 and counts["prompt"] == 1
-    assert next(e for e in events if e.kind is EventKind.CALL).tokens == 10555
+    call = next(e for e in events if e.kind is EventKind.CALL)
+    assert call.tokens == 10555 and (call.input_tokens, call.cached_tokens) == (10234, 8192)
 
 
 def test_replace_conversation_does_not_double_count(ctx: SourceContext, home: Path) -> None:

@@ -5,12 +5,25 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import FIXED_NOW
-from tests.http_fixtures import FAKE_KEY, FAKE_SECRET, V1, LiteLLMMetrics, LoopbackServer, Reply, fixed, needs_auth
+from tests.http_fixtures import (
+    FAKE_KEY,
+    FAKE_SECRET,
+    RESET_CARD_AFTER,
+    RESET_CARD_BEFORE,
+    V1,
+    LiteLLMMetrics,
+    LoopbackServer,
+    Reply,
+    fixed,
+    json_numbers,
+    needs_auth,
+)
 from tests.test_cli import run_cli, write_known_fixture
 from zai_dash.clock import FixedClock
 from zai_dash.config import ApiSettings, Config, ProxyEndpoint
@@ -43,7 +56,7 @@ def test_official_reading_anchors_cycle_and_feeds_gauges(home: Path) -> None:
     assert FAKE_SECRET not in json.dumps(snap.to_json())
 
 
-def test_dead_endpoint_keeps_local_numbers(home: Path) -> None:
+def test_dead_endpoint_keeps_localjson_numbers(home: Path) -> None:
     write_known_fixture(home)
     ctx = SourceContext(home=home, env=dict(os.environ, ZAI_API_KEY=FAKE_KEY), clock=lambda: FIXED_NOW)
     config = replace(Config(), timezone="UTC", api=ApiSettings(enabled=True, base_url="http://127.0.0.1:9", timeout=1))
@@ -104,6 +117,36 @@ def test_server_ok_via_cli(home: Path, tmp_path: Path) -> None:
     kinds = {r["kind"] for r in doc["official"]}
     assert {"five-hour", "monthly-mcp"} <= kinds
     assert "primary" in doc["reconciliation"]
+    windows = {r["window"]: r for r in doc["official"]}
+    assert windows["5h"]["unit"] == "percent" and windows["monthly-mcp"]["unit"] == "calls"
+    assert windows["5h"]["start"] is not None and windows["5h"]["billing"] == "legacy-v1"
+
+
+def test_reset_card_re_anchors_the_engines_windows(home: Path) -> None:
+    """Two polls through the engine: reset cards on both windows move their starts; nothing goes negative."""
+    write_known_fixture(home)
+    clock = FixedClock(FIXED_NOW)
+    ctx = SourceContext(home=home, env=dict(os.environ, ZAI_API_KEY=FAKE_KEY), clock=clock.now)
+    replies = [RESET_CARD_BEFORE, RESET_CARD_AFTER]
+    with LoopbackServer(lambda _h: Reply(200, replies.pop(0))) as server:
+        config = replace(Config(), timezone="UTC", api=ApiSettings(enabled=True, base_url=server.base))
+        engine = Engine(config, ctx=ctx, clock=clock)
+        engine.scan()
+        engine.refresh_pollers()
+        before = {r["window"]: r for r in engine.snapshot().official}
+        clock.advance(timedelta(minutes=10))
+        engine.refresh_pollers()
+        snap = engine.snapshot()
+    after = {r["window"]: r for r in snap.official}
+    assert before["weekly"]["start"] == FIXED_NOW - timedelta(days=4) and not before["weekly"]["reset_card"]
+    assert after["weekly"]["start"] == FIXED_NOW and after["weekly"]["reset_card"]
+    assert after["5h"]["start"] == FIXED_NOW + timedelta(minutes=8) and after["5h"]["reset_card"]
+    assert snap.cycle.anchor == "official"
+    assert snap.cycle.end == FIXED_NOW + timedelta(minutes=8, hours=5)
+    doc = snap.to_json()
+    assert all(n >= 0 for n in json_numbers(doc["official"])) and all(
+        n >= 0 for n in json_numbers(doc["reconciliation"])
+    )
 
 
 def test_export_command_serves_metrics_and_a_second_dashboard_reads_it(home: Path) -> None:

@@ -135,6 +135,8 @@ def test_subsessions_synthetic_and_compaction_are_not_prompts(ctx: SourceContext
     assert counts["call:subagent"] == 1 and counts["call:auxiliary"] == 1
     sub = next(e for e in events if e.key == "call:prt_5")
     assert sub.model == "glm-4.6" and sub.tokens == 165 and sub.role is CallRole.SUBAGENT
+    # OpenCode's `input` excludes the cache: input = 100 + 50 cached, output = 10 + 5 reasoning.
+    assert (sub.input_tokens, sub.cached_tokens, sub.output_tokens) == (150, 50, 15)
 
 
 def test_user_message_waits_for_its_parts(ctx: SourceContext, home: Path) -> None:

@@ -6,6 +6,7 @@ import random
 from datetime import timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 from prometheus_client.openmetrics.exposition import CONTENT_TYPE_LATEST as OM_CONTENT_TYPE
 from prometheus_client.openmetrics.exposition import generate_latest as om_generate_latest
@@ -20,8 +21,10 @@ from zai_dash.domain.proxy import (
     SeriesSpec,
     build_metric_map,
     parse_metric_map,
+    without_scrape_requests,
 )
 from zai_dash.sources.base import SourceContext
+from zai_dash.sources.pollers import same_host
 from zai_dash.sources.prometheus import (
     PrometheusSource,
     ProxySettings,
@@ -39,6 +42,12 @@ def _source(
     settings = ProxySettings(name="litellm", url=url, **kw)  # type: ignore[arg-type]
     ctx = SourceContext(home=home, env=env or {}, clock=clock.now)
     return PrometheusSource(settings, ctx, rng=random.Random(0), floor=0.01)
+
+
+def _keyed_source(home: Path, url: str, clock: FixedClock, key: str = MASTER_KEY) -> PrometheusSource:
+    """A source whose bearer header names `${LITELLM_MASTER_KEY}`, set to `key`."""
+    headers = {"Authorization": "Bearer ${LITELLM_MASTER_KEY}"}
+    return _source(home, url, clock, env={"LITELLM_MASTER_KEY": key}, headers=headers)
 
 
 async def test_litellm_exposition_deltas_rates_and_reset(home: Path) -> None:
@@ -95,15 +104,11 @@ async def test_protected_metrics_401_explained_then_header_from_env(home: Path) 
         assert "require_auth_for_metrics_endpoint" in attempt.message
         assert bare.health(clock.now()).status == "error"
 
-        env = {"LITELLM_MASTER_KEY": MASTER_KEY}
-        headers = {"Authorization": "Bearer ${LITELLM_MASTER_KEY}"}
-        authed = _source(home, server.base + "/metrics", clock, env=env, headers=headers)
+        authed = _keyed_source(home, server.base + "/metrics", clock)
         assert (await authed.refresh()).ok
         assert server.requests[-1]["authorization"] == f"Bearer {MASTER_KEY}"
 
-        wrong = _source(
-            home, server.base + "/metrics", clock, env={"LITELLM_MASTER_KEY": "sk-wrong-000000"}, headers=headers
-        )
+        wrong = _keyed_source(home, server.base + "/metrics", clock, key="sk-wrong-000000")
         attempt = await wrong.refresh()
         assert "configured headers were rejected" in attempt.message
         assert "sk-wrong" not in attempt.message
@@ -244,3 +249,92 @@ def test_create_sources_from_config_endpoints(home: Path) -> None:
 def test_label_filter_missing_label_is_empty() -> None:
     assert LabelFilter("x", "").matches({})
     assert not LabelFilter("x", "1").matches({})
+
+
+# --- what a real LiteLLM proxy does (conformance/litellm_check.py runs the real one) ---------------
+
+
+async def test_same_host_redirect_followed_with_headers_and_remembered(home: Path) -> None:
+    metrics = LiteLLMMetrics()
+    clock = FixedClock(FIXED_NOW)
+    with LoopbackServer(metrics.route(bearer=MASTER_KEY, redirect=True)) as server:
+        src = _keyed_source(home, server.base + "/metrics", clock)
+        assert (await src.refresh()).ok
+        assert (await src.refresh()).ok
+    paths = [(r[":path"], r.get("authorization")) for r in server.requests]
+    auth = f"Bearer {MASTER_KEY}"
+    # The 307 to /metrics/ is followed with the key; the next poll asks /metrics/ straight away.
+    assert paths == [("/metrics", auth), ("/metrics/", auth), ("/metrics/", auth)]
+
+
+async def test_redirect_to_another_host_not_followed(home: Path) -> None:
+    clock = FixedClock(FIXED_NOW)
+    metrics = LiteLLMMetrics()
+    with LoopbackServer(metrics.route()) as elsewhere:
+        port = elsewhere.base.rsplit(":", 1)[1]
+        target = f"http://localhost:{port}/metrics"
+        with LoopbackServer(fixed(Reply(302, b"", {"Location": target}))) as server:
+            src = _source(home, server.base + "/metrics", clock, headers={"Authorization": "Bearer sk-secret-1"})
+            attempt = await src.refresh()
+    assert attempt.status == "redirect" and not attempt.ok
+    assert "another host" in attempt.message and "sk-secret-1" not in attempt.message
+    assert elsewhere.requests == []  # the key never left for the other host
+    assert src.health(clock.now()).status == "error"
+
+
+@pytest.mark.parametrize(
+    ("origin", "target", "same"),
+    [
+        ("http://127.0.0.1:4000/metrics", "http://127.0.0.1:4000/metrics/", True),
+        ("http://proxy.lan/metrics", "https://proxy.lan/metrics", True),  # an upgrade to https
+        ("https://proxy.lan/metrics", "http://proxy.lan/metrics", False),  # never a downgrade
+        ("http://127.0.0.1:4000/metrics", "http://127.0.0.1:4001/metrics", False),
+        ("http://127.0.0.1:4000/metrics", "http://localhost:4000/metrics", False),
+        ("http://Proxy.LAN/metrics", "http://proxy.lan/x", True),
+    ],
+)
+def test_same_host(origin: str, target: str, same: bool) -> None:
+    assert same_host(httpx.URL(origin), httpx.URL(target)) is same
+
+
+async def test_deprecated_metric_and_its_replacement_never_summed(home: Path) -> None:
+    metrics = LiteLLMMetrics()
+    clock = FixedClock(FIXED_NOW)
+    with LoopbackServer(metrics.route()) as server:
+        src = _source(home, server.base + "/metrics", clock)
+        assert (await src.refresh()).ok
+        for _ in range(5):
+            metrics.call("glm-4.6", 10, 2)
+        assert (await src.refresh()).ok
+    row = src.row(clock.now(), FIXED_NOW - timedelta(minutes=1))
+    assert row["since_cycle"]["requests_total"] == {"glm-4.6": 5}
+    assert row["totals"]["requests_total"] == {"glm-4.6": 5}
+    # An older proxy with only the deprecated name is still read.
+    only_old = [MetricSample("litellm_requests_metric_total", {"requested_model": "glm-4.6"}, 7.0)]
+    state = ProxyState(build_metric_map("litellm"))
+    state.update(only_old, FIXED_NOW)
+    assert state.totals()["requests_total"] == {"glm-4.6": 7}
+
+
+async def test_the_scrapes_own_requests_are_not_counted(home: Path) -> None:
+    metrics = LiteLLMMetrics()
+    clock = FixedClock(FIXED_NOW)
+    with LoopbackServer(metrics.route(bearer=MASTER_KEY, redirect=True)) as server:
+        bare = _source(home, server.base + "/metrics", clock)
+        assert (await bare.refresh()).status == "unauthorized"  # LiteLLM counts this refused scrape
+        src = _keyed_source(home, server.base + "/metrics", clock)
+        assert (await src.refresh()).ok
+        assert (await bare.refresh()).status == "unauthorized"
+        for _ in range(3):
+            metrics.call("glm-4.6", 10, 2)
+        assert (await src.refresh()).ok
+    row = src.row(clock.now(), FIXED_NOW - timedelta(minutes=1))
+    assert row["since_cycle"]["requests_total"] == {"glm-4.6": 3}
+    assert row["totals"]["requests_total"] == {"glm-4.6": 3}
+    assert row["since_cycle"]["requests_failed_total"] == {}
+    samples = [
+        MetricSample("litellm_proxy_total_requests_metric_total", {"route": "/metrics/"}, 2.0),
+        MetricSample("litellm_proxy_total_requests_metric_total", {"route": "/v1/messages"}, 3.0),
+        MetricSample("litellm_total_tokens_metric_total", {}, 9.0),
+    ]
+    assert without_scrape_requests(samples, ["/metrics"]) == samples[1:]

@@ -8,9 +8,10 @@ from zoneinfo import ZoneInfo
 
 from zai_dash.config import builtin_plans
 from zai_dash.domain.endpoints import EndpointKind
-from zai_dash.domain.events import TOOL_IDS, CallRole, EventKind, McpService, UsageEvent
+from zai_dash.domain.events import CallRole, EventKind, McpService, UsageEvent
 from zai_dash.domain.ledger import Ledger
 from zai_dash.domain.snapshot import SourceHealth, Thresholds, ToolConfigInfo, build_snapshot, gauge_level
+from zai_dash.sources.tools import registered_tool_ids, registered_tools
 
 START = datetime(2026, 11, 26, 9, 17, 3, tzinfo=timezone.utc)
 NOW = START + timedelta(hours=2)
@@ -48,6 +49,7 @@ def test_snapshot_numbers_and_document() -> None:
         tz=ZoneInfo("UTC"),
         tool_configs={"claude-code": ToolConfigInfo("glm-4.6", "settings.json", "https://x", EndpointKind.CODING)},
         sources=[SourceHealth("claude-code", "claude-code", "ok", "1 file(s)")],
+        tools=registered_tools(),
     )
     assert snap.cycle.state == "open" and snap.cycle.start == START
     p = snap.prompts
@@ -78,7 +80,7 @@ def test_snapshot_numbers_and_document() -> None:
     assert set(doc["prompts"]) >= {"used", "calls", "equivalents", "limit", "left"}
     assert set(doc["searches"]) >= {"cycle", "month", "month_limit", "month_start", "by_service"}
     assert set(doc["searches"]["by_service"]) == {"search", "reader", "zread", "vision"}
-    assert [t["tool"] for t in doc["tools"]] == list(TOOL_IDS)
+    assert [t["tool"] for t in doc["tools"]] == list(registered_tool_ids())
     cc = doc["tools"][0]
     assert set(cc) >= {"tool", "found", "model", "model_source", "prompts", "calls", "searches", "last_activity"}
     assert cc["found"] is True and doc["tools"][1]["found"] is False

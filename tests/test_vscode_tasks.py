@@ -144,6 +144,7 @@ def test_cline_task_counts_prompts_calls_searches_and_models(home: Path, ctx: So
     calls = [e for e in ledger.events(*WINDOW) if e.kind is EventKind.CALL]
     assert [e.model for e in calls] == ["glm-4.6", "glm-4.5-air", "glm-4.6", "glm-4.6"]
     assert calls[0].tokens == 10_512 + 211 + 9_984 and calls[0].output_tokens == 211
+    assert calls[0].input_tokens == 10_512 + 9_984 and calls[0].cached_tokens == 9_984
     assert {e.session for e in calls} == {str(ms(0))}
     assert counts(ledger, "roo-code") == (0, 0, {})
 

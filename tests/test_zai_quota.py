@@ -8,8 +8,10 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-from datetime import timedelta
+from dataclasses import replace
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -17,27 +19,41 @@ from tests.conftest import FIXED_NOW
 from tests.http_fixtures import (
     AUTH_FAILED,
     BAD_KEY,
+    CREDITS_NO_RESET,
     EARLY_TOKENS,
     FAKE_KEY,
     NO_PLAN,
+    NOW_MS,
+    RESET_CARD_AFTER,
+    RESET_CARD_BEFORE,
     V1,
+    V2,
     V2_IDLE,
     V3_CREDIT,
     LoopbackServer,
     Reply,
+    credit_row,
+    envelope,
     fixed,
+    json_numbers,
     needs_auth,
     refused_port,
 )
 from zai_dash.clock import FixedClock
 from zai_dash.domain.official import (
     Calibration,
+    OfficialRow,
     QuotaStatus,
+    billing_warning,
     decide,
+    detect_billing,
     drift,
+    is_reset_card,
     official_reset_for_cycle,
     parse_limits,
     reconcile,
+    reconcile_window,
+    row_json,
     window_kind,
 )
 from zai_dash.sources.base import SourceContext
@@ -201,18 +217,22 @@ def test_drift_warns_beyond_margin_only() -> None:
     assert drift(10, 40, margin=15).warn
 
 
-def test_calibration_from_official_change_against_local_equivalents() -> None:
+def test_calibration_factor_from_successive_polls() -> None:
     cal = Calibration()
-    end = FIXED_NOW + timedelta(hours=3)
-    cal.observe(10, 30, end)
-    assert cal.prompts_left(10) is None  # one observation says nothing
-    cal.observe(11, 33, end)
-    assert cal.prompts_left(11) is None  # 1 point of a rounded meter is too little
-    cal.observe(20, 60, end)  # 10 points for 30 prompt-equivalents → 3 per point
-    assert cal.per_point == pytest.approx(3.0)
-    assert cal.prompts_left(20) == 240
-    cal.observe(2, 65, end + timedelta(hours=5))  # new window: starts over
-    assert cal.per_point is None
+    start = FIXED_NOW - timedelta(hours=2)
+    cal.observe(10, 30, start)
+    assert cal.factor is None  # one observation says nothing
+    cal.observe(11, 33, start)
+    assert cal.factor is None  # 1 point of a rounded meter is too little
+    cal.observe(20, 60, start)  # 10 points for 30 prompt-equivalents
+    assert cal.factor == pytest.approx(1 / 3) and cal.factor_from == "this-window" and cal.polls == 3
+    cal.observe(2, 65, start + timedelta(hours=5))  # new window: the old factor is carried over
+    assert cal.factor == pytest.approx(1 / 3) and cal.factor_from == "previous-window" and cal.polls == 1
+    cal.observe(14, 101, start + timedelta(hours=5))  # 12 points for 36: this window's own factor
+    assert cal.factor == pytest.approx(1 / 3) and cal.factor_from == "this-window"
+    cal.observe(float("nan"), 5, start)
+    cal.observe(5, 5, None)  # no window, nothing learned
+    assert cal.polls == 2
 
 
 def test_reconcile_prefers_fresh_official_and_falls_back_to_local() -> None:
@@ -381,7 +401,8 @@ async def test_other_region_used_on_auth_failure_and_remembered(home: Path) -> N
         assert (await src.refresh()).ok
     assert len(intl.requests) == 2  # raw + bearer on the first poll only
     assert len(cn.requests) == 2
-    assert "open.bigmodel.cn" in src.doctor_lines(FIXED_NOW)[-1] or cn.base in src.doctor_lines(FIXED_NOW)[-1]
+    route = next(line for line in src.doctor_lines(FIXED_NOW) if "working route" in line)
+    assert "open.bigmodel.cn" in route or cn.base in route
 
 
 @pytest.mark.parametrize(
@@ -595,3 +616,267 @@ def test_settings_coerced_from_config_dataclass(home: Path) -> None:
 
     src = ZaiQuotaSource(ApiSettings(enabled=True, region="cn"), _ctx(home, {}))
     assert src.settings.region == "cn" and src.region == "cn"
+
+
+# --- the official meter, exact: every shape, billing, reset cards, calibration ------------------------
+
+H, D, M = timedelta(hours=1), timedelta(days=1), timedelta(minutes=1)
+MONTHLY_RESET = datetime(2026, 12, 16, 12, tzinfo=timezone.utc)
+
+
+def _by_window(rows: tuple[dict[str, Any], ...]) -> dict[str, dict[str, Any]]:
+    return {r["window"]: r for r in rows if r["window"] != "other"}
+
+
+# window → (unit, used, limit, remaining, percent, next_reset, start, state)
+SHAPES = [
+    pytest.param(
+        V1,
+        "legacy-v1",
+        {
+            "5h": ("percent", None, None, None, 12.0, FIXED_NOW + H, FIXED_NOW - 4 * H, "active"),
+            "monthly-mcp": ("calls", 28, 100, 72, 28.0, MONTHLY_RESET, None, "active"),
+        },
+        id="v1",
+    ),
+    pytest.param(
+        V2,
+        "legacy-v2",
+        {
+            "5h": ("percent", None, None, None, 35.0, FIXED_NOW + 3 * H, FIXED_NOW - 2 * H, "active"),
+            "weekly": ("percent", None, None, None, 68.0, FIXED_NOW + 2 * D, FIXED_NOW - 5 * D, "active"),
+            "monthly-mcp": ("calls", 224, 1000, 776, 22.4, MONTHLY_RESET, None, "active"),
+        },
+        id="v2",
+    ),
+    pytest.param(
+        V2_IDLE,
+        "legacy-v2",
+        {
+            "5h": ("percent", None, None, None, 0.0, None, None, "not-started"),
+            "weekly": ("percent", None, None, None, 68.0, FIXED_NOW + 4 * D, FIXED_NOW - 3 * D, "active"),
+            "monthly-mcp": ("calls", 82, 4000, 3918, 2.05, MONTHLY_RESET, None, "active"),
+        },
+        id="v2-idle",
+    ),
+    pytest.param(
+        V3_CREDIT,
+        "credits",
+        {
+            "5h": ("credits", 1438, 12000, 10562, 1438 / 120, FIXED_NOW + 2 * H, FIXED_NOW - 3 * H, "active"),
+            "weekly": ("credits", 1226, 60000, 58791, 1226 / 600, FIXED_NOW + 5 * D, FIXED_NOW - 2 * D, "active"),
+        },
+        id="credits",
+    ),
+    pytest.param(
+        CREDITS_NO_RESET,
+        "credits",
+        {
+            "5h": ("credits", 0, 28000, 28000, 0.0, None, None, "not-started"),
+            "weekly": ("credits", 8400, 140000, 131600, 6.0, None, None, "active"),
+        },
+        id="credits-without-next-reset",
+    ),
+    pytest.param(
+        EARLY_TOKENS,
+        "legacy-v1",
+        {
+            "5h": ("tokens", 13628365, 40000000, 26371635, 13628365 / 4e5, FIXED_NOW + H, FIXED_NOW - 4 * H, "active"),
+            "monthly-mcp": ("calls", 102, 100, 0, 100.0, None, None, "active"),
+        },
+        id="early-tokens",
+    ),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("payload", "billing", "expected"), SHAPES)
+async def test_each_official_shape_read_exactly_over_http(
+    home: Path, payload: dict[str, object], billing: str, expected: dict[str, tuple[object, ...]]
+) -> None:
+    with LoopbackServer(fixed(Reply(body=payload))) as server:
+        src = _source(home, server.base)
+        assert (await src.refresh()).ok
+    rows = src.rows(FIXED_NOW)
+    windows = _by_window(rows)
+    assert set(windows) == set(expected)
+    for window, (unit, used, limit, remaining, percent, next_reset, start, state) in expected.items():
+        row = windows[window]
+        got = (row["unit"], row["used"], row["limit"], row["remaining"], row["next_reset"], row["start"], row["state"])
+        assert got == (unit, used, limit, remaining, next_reset, start, state), window
+        assert row["percent"] == pytest.approx(percent), window
+        assert row["percent_exact"] is (unit != "percent"), window
+        assert row["anchor"] == ("official" if start is not None else None)
+        assert row["reset_card"] is False and row["billing"] == billing
+    assert detect_billing(rows) == billing
+    assert detect_billing(src.reading.rows) == billing  # type: ignore[union-attr]
+    assert all(n >= 0 for n in json_numbers(rows))
+
+
+def test_rows_no_window_maps_to_are_other_and_keep_their_integers() -> None:
+    reading = parse_limits(V3_CREDIT["data"], FIXED_NOW)
+    other = [r for r in reading.rows if r.window == "other"]
+    assert [(r.type, r.unit, r.used, r.limit, r.remaining) for r in other] == [
+        ("CREDIT_LIMIT", "credits", 5, 100, 95),  # remaining not sent: limit − used
+        ("MYSTERY_LIMIT", "percent", None, None, None),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("detected", "configured", "warns"),
+    [
+        ("credits", "credits", False),
+        ("credits", "legacy-v2", True),
+        ("legacy-v2", "credits", True),
+        ("legacy-v1", "legacy-v2", True),
+        (None, "credits", False),  # nothing read: nothing to disagree with
+        ("credits", None, False),
+    ],
+)
+def test_billing_warning_only_on_disagreement(detected: str | None, configured: str | None, warns: bool) -> None:
+    warning = billing_warning(detected, configured)
+    assert (warning is not None) is warns
+    if warning:
+        assert f'billing = "{configured}"' in warning and f'set billing = "{detected}"' in warning
+
+
+def test_detect_billing_needs_a_meter_row() -> None:
+    only_mcp = {"limits": [V1["data"]["limits"][1]]}
+    assert detect_billing(parse_limits(only_mcp, FIXED_NOW).rows) is None
+    assert detect_billing(()) is None
+    # Mixed responses exist (reference §7): any credit row decides.
+    mixed = {"limits": [*V2["data"]["limits"], credit_row("5h", 1, 2000)]}
+    assert detect_billing(parse_limits(mixed, FIXED_NOW).rows) == "credits"
+
+
+async def test_doctor_warns_when_billing_disagrees(home: Path) -> None:
+    with LoopbackServer(fixed(Reply(body=V3_CREDIT))) as server:
+        src = _source(home, server.base)
+        attempt = await src.refresh()
+    assert "credits billing" in attempt.message
+    assert src.billing_warning("credits") is None
+    warning = src.billing_warning("legacy-v2")
+    assert warning and "CREDIT_LIMIT" in warning
+    lines = src.doctor_lines(FIXED_NOW, billing="legacy-v2")
+    assert any(line.startswith("  warning: ") and "credits plan" in line for line in lines)
+
+
+def _row(payload: dict[str, Any], window: str, at: datetime) -> OfficialRow:
+    reading = parse_limits(payload["data"], at)
+    return next(r for r in reading.rows if r.window == window)
+
+
+def test_reset_card_detection_rules() -> None:
+    before = _row(RESET_CARD_BEFORE, "weekly", FIXED_NOW)
+    after = _row(RESET_CARD_AFTER, "weekly", FIXED_NOW + 10 * M)
+    assert is_reset_card(before, after)
+    # The figure rising, or the same figure, is no card.
+    assert not is_reset_card(before, before) and not is_reset_card(after, before)
+    # Only the reset moving earlier (the figure still rising) is a card too.
+    moved = replace(before, used=46000.0, next_reset=FIXED_NOW + D, fetched_at=FIXED_NOW + M)
+    assert is_reset_card(before, moved)
+    # A window that reached its own reset time reset normally.
+    five = _row(V1, "5h", FIXED_NOW)
+    natural = replace(five, percent=3.0, next_reset=FIXED_NOW + 6 * H, fetched_at=FIXED_NOW + H + M)
+    assert not is_reset_card(five, natural)
+    # Percent-only rows: a fall is a card; a rounded 11 after an exact 11.98 is not.
+    assert is_reset_card(five, replace(five, percent=0.0, next_reset=None, state="not-started"))
+    exact = replace(five, percent=11.98, percent_exact=True)
+    assert not is_reset_card(exact, five)
+
+
+async def test_reset_card_re_anchors_over_two_polls(home: Path) -> None:
+    clock = FixedClock(FIXED_NOW)
+    replies = [Reply(body=RESET_CARD_BEFORE), Reply(body=RESET_CARD_AFTER), Reply(body=RESET_CARD_AFTER)]
+    with LoopbackServer(lambda _h: replies.pop(0)) as server:
+        src = _source(home, server.base, clock=clock)
+        assert (await src.refresh()).ok
+        first = _by_window(src.rows(clock.now()))
+        assert first["5h"]["start"] == FIXED_NOW - 3 * H and first["weekly"]["start"] == FIXED_NOW - 4 * D
+        src.observe_local({"5h": 7200, "weekly": 36000}, clock.now())
+        clock.advance(10 * M)
+        assert (await src.refresh()).ok
+        second = _by_window(src.rows(clock.now()))
+        src.observe_local({"5h": 190, "weekly": 250}, clock.now())  # local counts from the new starts
+        clock.advance(10 * M)
+        assert (await src.refresh()).ok  # the same figures again: no second card
+        third = _by_window(src.rows(clock.now()))
+    assert src.tracker.reset_cards == {"5h": 1, "weekly": 1}
+    five, week = second["5h"], second["weekly"]
+    # 5 h: the new window opened at the first request after the card (FIXED_NOW + 8 min).
+    assert (five["used"], five["start"], five["reset_card"]) == (240, FIXED_NOW + 8 * M, True)
+    # Weekly: the figure fell mid-cycle; the window restarts at the last reading before the card.
+    assert (week["used"], week["start"], week["next_reset"], week["reset_card"]) == (
+        300,
+        FIXED_NOW,
+        FIXED_NOW + D,
+        True,
+    )
+    assert third["weekly"]["start"] == FIXED_NOW and third["weekly"]["reset_card"] is True
+    for window, local in (("5h", 190.0), ("weekly", 250.0)):
+        recon = reconcile_window(third[window], local, src.tracker.calibration(window))
+        assert recon.reset_card and recon.anchor == "official" and recon.start == third[window]["start"]
+        assert recon.factor is None  # one poll before the card, one after: nothing learned yet
+        assert all(n >= 0 for n in json_numbers(recon.to_json())), recon
+    assert all(n >= 0 for n in json_numbers([first, second, third]))
+
+
+async def test_calibration_over_a_sequence_of_polls(home: Path) -> None:
+    clock = FixedClock(FIXED_NOW)
+    reset = NOW_MS + 2 * 3_600_000
+    official = [1000, 1300, 1600, 2200]
+    local = [800, 1040, 1280, 1760]  # the plan bills 1.25× what the logs show (hidden calls)
+    replies = [
+        Reply(body=envelope({"level": "pro", "limits": [credit_row("5h", u, 12000, reset_ms=reset)]})) for u in official
+    ]
+    factors = []
+    with LoopbackServer(lambda _h: replies.pop(0)) as server:
+        src = _source(home, server.base, clock=clock)
+        for amount in local:
+            assert (await src.refresh()).ok
+            src.observe_local({"5h": amount}, clock.now())
+            factors.append(src.tracker.calibration("5h").factor)
+            clock.advance(2 * M)
+    assert factors[0] is None
+    assert factors[1:] == [pytest.approx(1.25)] * 3
+    five = _by_window(src.rows(clock.now()))["5h"]
+    recon = reconcile_window(five, 1760, src.tracker.calibration("5h"))
+    assert recon.factor_from == "this-window" and recon.factor_polls == 4
+    assert recon.estimate_used == pytest.approx(2200)
+    assert recon.estimate_left_local == pytest.approx((12000 - 2200) / 1.25)
+    assert recon.local_percent == pytest.approx(100 * 1760 / 12000)
+    assert recon.drift_points == pytest.approx(100 * 440 / 12000, abs=0.05)
+    assert recon.drift_direction == "official-above" and recon.drift_warning is None
+    doc = recon.to_json()
+    assert doc["calibration"]["provenance"] == "estimate" and doc["calibration"]["factor"] == pytest.approx(1.25)
+
+
+def test_reconcile_window_legacy_percent_against_local_prompts() -> None:
+    five = row_json(
+        _row(V2, "5h", FIXED_NOW), FIXED_NOW, stale=False, level="pro", version="V2", start=FIXED_NOW - 2 * H
+    )
+    cal = Calibration()
+    for percent, prompts in ((20, 120), (35, 210)):  # 15 points for 90 prompt-equivalents
+        cal.observe(percent, prompts, FIXED_NOW - 2 * H)
+    recon = reconcile_window(five, 300, cal, local_limit=600, margin=10)
+    assert recon.unit == "percent" and recon.official_used is None
+    assert recon.local_percent == 50 and recon.drift_points == 15 and recon.drift_direction == "local-above"
+    assert recon.drift_warning and "50%" in recon.drift_warning
+    assert recon.factor == pytest.approx(15 / 90)
+    assert recon.estimate_left_local == pytest.approx(65 / (15 / 90))  # ≈ 390 prompts left at this mix
+    assert recon.estimate_used == 50.0  # 300 × 1/6 percent, clamped to the pool
+    stale = reconcile_window({**five, "stale": True}, 300, cal, local_limit=600)
+    assert stale.stale and stale.drift_points is None and stale.drift_warning is None
+    # Without a local pool a percent-only row gives no local percent (the units differ).
+    assert reconcile_window(five, 300, None).local_percent is None
+
+
+def test_reconcile_gauge_prompts_left_from_the_calibration() -> None:
+    rows = [
+        row_json(r, FIXED_NOW, stale=False, level="pro", version="V2") for r in parse_limits(V2["data"], FIXED_NOW).rows
+    ]
+    cal = Calibration()
+    cal.observe(20, 120, FIXED_NOW - 2 * H)
+    cal.observe(35, 210, FIXED_NOW - 2 * H)
+    out = reconcile(rows, 30.0, calibration=cal)
+    assert out["primary"] == "official" and out["drift"] == 5.0
+    assert out["prompts_left_estimate"] == 390

@@ -15,6 +15,7 @@ from zai_dash.domain.events import CallRole, EventKind, LimitHit, McpService, Us
 from zai_dash.domain.ledger import Ledger
 from zai_dash.domain.plans import Plan
 from zai_dash.domain.snapshot import Snapshot, SourceHealth, Thresholds, ToolConfigInfo, build_snapshot
+from zai_dash.sources.tools import registered_tools
 
 NOW = datetime(2026, 11, 26, 12, 0, 0, tzinfo=timezone.utc)
 """Same instant as `tests.conftest.FIXED_NOW`."""
@@ -135,6 +136,7 @@ def make_snapshot(
         sources=sources,
         demo=demo,
         official_reset=official_reset,
+        tools=registered_tools(),
     )
 
 
@@ -150,7 +152,9 @@ def empty_snapshot(now: datetime = NOW) -> Snapshot:
         SourceHealth("claude-code", "claude-code", "absent", roots=(("/home/u/.claude/projects", False),)),
         SourceHealth("opencode", "opencode", "absent", roots=(("/home/u/.local/share/opencode", False),)),
     ]
-    return build_snapshot(now=now, plan=PLANS["pro"], ledger=Ledger(), tz=timezone.utc, sources=sources)
+    return build_snapshot(
+        now=now, plan=PLANS["pro"], ledger=Ledger(), tz=timezone.utc, sources=sources, tools=registered_tools()
+    )
 
 
 def not_started_snapshot(now: datetime = NOW) -> Snapshot:
@@ -159,7 +163,9 @@ def not_started_snapshot(now: datetime = NOW) -> Snapshot:
     ledger = ledger_for(old, now - timedelta(hours=9), now - timedelta(hours=7))
     root = ("/home/u/.claude/projects", True)
     sources = [SourceHealth("claude-code", "claude-code", "ok", roots=(root,), files=1)]
-    return build_snapshot(now=now, plan=PLANS["pro"], ledger=ledger, tz=timezone.utc, sources=sources)
+    return build_snapshot(
+        now=now, plan=PLANS["pro"], ledger=ledger, tz=timezone.utc, sources=sources, tools=registered_tools()
+    )
 
 
 def claude_prompt_line(ts: datetime, n: int, session: str = "3f1c2a9e-8d7b-4c1e-9a55-0e6f2b7d4c11") -> str:

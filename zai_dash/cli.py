@@ -73,18 +73,24 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _registered_tool_ids() -> tuple[str, ...]:
+    from zai_dash.sources.tools import registered_tool_ids
+
+    return registered_tool_ids()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `zai-dash` console script."""
     args = _parser().parse_args(argv)
     try:
-        config = load_config(args.config)
+        config = load_config(args.config, known_tools=_registered_tool_ids)
         if args.plan:
             name = args.plan.lower()
             if name not in config.plans:
                 raise ConfigError(f"--plan: unknown plan {name!r} (known: {', '.join(sorted(config.plans))})")
             from dataclasses import replace
 
-            config = replace(config, plan=config.plans[name])
+            config = replace(config, plan=config.plans[name], plan_explicit=True)
     except ConfigError as exc:
         print(f"zai-dash: {exc}", file=sys.stderr)
         return EXIT_CONFIG
@@ -339,11 +345,7 @@ def cmd_doctor(config: Config) -> int:
     out = [f"zai-dash {__version__} doctor", ""]
     out.append("config")
     out.append(f"  file          {config.source_path or '(none: defaults)'}")
-    p = config.plan
-    out.append(
-        f"  plan          {p.name}: {p.prompts_per_cycle} prompts / {p.cycle.total_seconds() / 3600:g} h, "
-        f"{p.searches_per_month} searches / month, {p.calls_per_prompt} calls per prompt"
-    )
+    out.extend(_doctor_plan_lines(config))
     out.append(f"  renewal day   {config.renewal_day}   timezone {config.timezone or tz}")
     out.append(f"  thresholds    warning {config.thresholds.warning:.0%}, critical {config.thresholds.critical:.0%}")
     api = config.api
@@ -358,6 +360,8 @@ def cmd_doctor(config: Config) -> int:
         out.append(f"  disabled      {disabled}")
     if engine.quota is not None:
         out.extend("  " + line for line in engine.quota.doctor_lines())
+    out.append("")
+    out.extend(_doctor_tariff_lines(config, snap.at))
     out.append("")
     out.append("sources")
     for h in snap.sources:
@@ -388,6 +392,35 @@ def cmd_doctor(config: Config) -> int:
         out.append("skipped: nothing")
     print("\n".join(out))
     return EXIT_OK
+
+
+def _doctor_plan_lines(config: Config) -> list[str]:
+    """The plan, its billing generation and pools, and the weekly anchor, as `doctor` shows them."""
+    p = config.plan
+    assumed = "" if config.plan_explicit else " (assumed: no plan in config)"
+    pools = " · ".join(f"{pool.id} {pool.limit:,g} {pool.unit}" for pool in p.pools) or "no pools"
+    lines = [f"  plan          {p.name}, {p.billing} billing{assumed}: {pools}"]
+    if p.billing != "credits":
+        hours = p.cycle.total_seconds() / 3600
+        lines.append(f"                {p.calls_per_prompt} calls per prompt, {hours:g} h cycle")
+    reset = config.weekly_reset
+    if reset is not None:
+        lines.append(f"  weekly reset  {reset.astimezone(config.tz()):%a %Y-%m-%d %H:%M %z}, every 7 days")
+    elif p.pool("weekly") is not None:
+        lines.append("  weekly reset  unknown (set weekly_reset, or enable the quota API)")
+    return lines
+
+
+def _doctor_tariff_lines(config: Config, at: datetime) -> list[str]:
+    """The tariff in effect at `at`: the user's own plan's pools, then every rate, route and schedule."""
+    lines = [f"tariff in effect {at.astimezone(config.tz()):%Y-%m-%d %H:%M %Z} ({config.billing} billing)"]
+    for e in config.tariff.entries(at, config.billing, config.plan.name):
+        since = f"  from {e.valid_from}" if e.valid_from else ""
+        section = "pools" if e.section.startswith("billing.") else e.section  # only the user's own plan's
+        lines.append(f"  {section:<14} {e.key:<15} {e.value}{since}{'  [unverified]' if e.unverified else ''}")
+        if e.note:
+            lines.append(f"{'':<33}{e.note}")
+    return lines
 
 
 def cmd_export(config: Config, *, listen: str, machine: str | None) -> int:

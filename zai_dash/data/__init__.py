@@ -1,1 +1,1 @@
-"""Packaged data files (built-in plans)."""
+"""Packaged data files (the tariff: plans, pools, rates, peak hours, campaigns)."""

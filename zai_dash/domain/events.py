@@ -6,30 +6,6 @@ import enum
 from dataclasses import dataclass
 from datetime import datetime
 
-TOOL_IDS: tuple[str, ...] = (
-    "claude-code",
-    "cline",
-    "roo-code",
-    "kilo-code",
-    "opencode",
-    "crush",
-    "goose",
-    "droid",
-)
-"""Every tool zai-dash knows, in display order. Each appears in reports, `found: false` when absent."""
-
-TOOL_NAMES: dict[str, str] = {
-    "claude-code": "Claude Code",
-    "cline": "Cline",
-    "roo-code": "Roo Code",
-    "kilo-code": "Kilo Code",
-    "opencode": "OpenCode",
-    "crush": "Crush",
-    "goose": "Goose",
-    "droid": "Factory Droid",
-}
-"""Human names for the tool ids."""
-
 
 class EventKind(str, enum.Enum):
     """What happened."""
@@ -70,7 +46,7 @@ class UsageEvent:
     Attributes:
         kind: prompt, model call or MCP call.
         ts: when, timezone-aware (UTC by convention).
-        tool: tool id from `TOOL_IDS`.
+        tool: tool id, as its adapter declares it (`zai_dash.domain.tools.ToolInfo.id`).
         key: dedup key, unique within the tool (e.g. Claude Code `message.id:requestId`).
         session: the tool's session id, if known.
         model: normalised model id (`glm-4.6`), if known.

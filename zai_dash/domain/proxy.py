@@ -4,6 +4,11 @@ Samples arrive already parsed (`zai_dash.sources.prometheus` does the HTTP and t
 metric maps and presets, matching samples to logical series, per-series deltas that survive counter
 resets, "since this cycle started" sums, per-group rates, and merging several machines.
 See `reference/proxy-metrics.md` §2, §4–§6.
+
+Checked against a real LiteLLM 1.110.2 proxy (`conformance/litellm_check.py`): it still emits the
+deprecated `litellm_requests_metric_total` beside its replacement with the same counts, so a series'
+sample names are alternatives (the first one present wins), never summed; and it counts requests to
+`/metrics` itself (a refused scrape shows up as a 401 request), so the scrape's own route is dropped.
 """
 
 from __future__ import annotations
@@ -48,7 +53,9 @@ class SeriesSpec:
     """How to compute one logical series.
 
     Attributes:
-        samples: sample names to sum; `X` also matches `X_total` and the other way round.
+        samples: alternative sample names, best first: the first one present in a scrape is read and
+            the others ignored (a deprecated name and its replacement count the same requests); `X`
+            also matches `X_total` and the other way round.
         labels: filters every sample must pass (a subset: extra labels never stop a match).
         group_by: labels tried in order; the first present and non-empty one groups the values.
         kind: `counter` (deltas, resets detected) or `gauge` (read as is).
@@ -59,11 +66,18 @@ class SeriesSpec:
     group_by: tuple[str, ...] = ()
     kind: str = "counter"
 
-    def matches(self, sample: MetricSample) -> bool:
-        """Whether a sample feeds this series."""
-        if not _name_matches(sample.name, self.samples):
+    def matches(self, sample: MetricSample, names: Sequence[str] | None = None) -> bool:
+        """Whether a sample feeds this series (`names`: the alternative chosen for this scrape)."""
+        if not _name_matches(sample.name, self.samples if names is None else names):
             return False
         return all(f.matches(sample.labels) for f in self.labels)
+
+    def chosen(self, samples: Sequence[MetricSample]) -> tuple[str, ...]:
+        """The first alternative name with a matching sample in this scrape (all of them when none has)."""
+        for name in self.samples:
+            if any(self.matches(s, (name,)) for s in samples):
+                return (name,)
+        return self.samples
 
     def group(self, labels: Mapping[str, str]) -> str:
         """The group a sample belongs to."""
@@ -197,14 +211,30 @@ def build_metric_map(
     return base
 
 
-def select(samples: Iterable[MetricSample], spec: SeriesSpec) -> dict[str, float]:
-    """Sum the matching samples' values per group (current absolute values)."""
+def select(samples: Sequence[MetricSample], spec: SeriesSpec) -> dict[str, float]:
+    """Sum the matching samples' values per group (current absolute values), of one alternative name."""
     out: dict[str, float] = {}
+    names = spec.chosen(samples)
     for s in samples:
-        if spec.matches(s):
+        if spec.matches(s, names):
             group = spec.group(s.labels)
             out[group] = out.get(group, 0.0) + s.value
     return out
+
+
+def without_scrape_requests(samples: Iterable[MetricSample], paths: Iterable[str]) -> list[MetricSample]:
+    """Drop the samples that count requests to the metrics endpoint itself (their `route` is its path).
+
+    A proxy that counts every request (LiteLLM does) would otherwise show each scrape, or each refused
+    one, as traffic. `paths` are the scraped paths (the configured one and any redirect target); a
+    trailing slash does not matter.
+    """
+    own = {_path(p) for p in paths}
+    return [s for s in samples if "route" not in s.labels or _path(s.labels["route"]) not in own]
+
+
+def _path(path: str) -> str:
+    return path.rstrip("/") or "/"
 
 
 SeriesId = tuple[str, tuple[tuple[str, str], ...]]
@@ -255,8 +285,9 @@ class ProxyState:
         for logical, spec in self.metric_map.items():
             cur = current.setdefault(logical, {})
             step = deltas.setdefault(logical, {})
+            names = spec.chosen(samples)
             for s in samples:
-                if not spec.matches(s):
+                if not spec.matches(s, names):
                     continue
                 group = spec.group(s.labels)
                 cur[group] = cur.get(group, 0.0) + s.value

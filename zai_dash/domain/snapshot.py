@@ -13,11 +13,12 @@ from typing import Any
 
 from zai_dash.domain.cycle import CycleState, resolve_cycle
 from zai_dash.domain.endpoints import EndpointKind, endpoint_warning
-from zai_dash.domain.events import TOOL_IDS, TOOL_NAMES, EventKind, McpService
+from zai_dash.domain.events import EventKind, McpService
 from zai_dash.domain.forecast import RECENT, forecast, prompt_equivalents
 from zai_dash.domain.ledger import Ledger
 from zai_dash.domain.month import month_window
 from zai_dash.domain.plans import Plan, Thresholds
+from zai_dash.domain.tools import ToolInfo
 
 SCHEMA = 1
 """Version of the snapshot document; bumped on incompatible changes."""
@@ -195,6 +196,11 @@ class Snapshot:
         """Whether any tool was found."""
         return any(t.found for t in self.tools)
 
+    @property
+    def tool_names(self) -> dict[str, str]:
+        """Tool id → human name, from the tool rows (what views use to name a tool id)."""
+        return {t.tool: t.name for t in self.tools}
+
 
 def _jsonable(value: Any, tz: tzinfo | None) -> Any:
     if isinstance(value, datetime):
@@ -267,6 +273,7 @@ def build_snapshot(
     official: Sequence[Mapping[str, Any]] = (),
     proxies: Sequence[Mapping[str, Any]] = (),
     demo: bool = False,
+    tools: Sequence[ToolInfo] = (),
 ) -> Snapshot:
     """Compute every number a view shows, as of `now`.
 
@@ -284,6 +291,8 @@ def build_snapshot(
         official: official quota rows (opt-in endpoint).
         proxies: proxy metric rows.
         demo: whether this is the built-in demo.
+        tools: every registered tool, in display order (the engine passes the adapters' registry);
+            a tool named only by a source or a config gets a row after them, named by its id.
     """
     thresholds = thresholds or Thresholds()
     tool_configs = tool_configs or {}
@@ -347,7 +356,10 @@ def build_snapshot(
     errors = {s.tool for s in sources if s.tool and s.status == "error"}
     found_tools = {s.tool for s in sources if s.tool and s.status != "absent"}
     rows = []
-    for tool in TOOL_IDS:
+    names = {t.id: t.name for t in tools}
+    for extra in sorted({s.tool for s in sources if s.tool} | set(tool_configs)):
+        names.setdefault(extra, extra)
+    for tool, name in names.items():
         c = ledger.count(start, end, tool) if window else ledger.count(now, now, tool)
         act = ledger.activity(tool, now)
         conf = tool_configs.get(tool, ToolConfigInfo())
@@ -356,7 +368,7 @@ def build_snapshot(
         rows.append(
             ToolRow(
                 tool=tool,
-                name=TOOL_NAMES[tool],
+                name=name,
                 found=found,
                 model=model,
                 model_source=source,

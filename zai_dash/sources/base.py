@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from zai_dash.domain.events import LimitHit, UsageEvent
 from zai_dash.domain.snapshot import SourceHealth, ToolConfigInfo
@@ -65,6 +65,29 @@ class SourceContext:
     def mtime_relevant(self, mtime: float) -> bool:
         """Whether a file last modified at `mtime` (epoch s) may hold records newer than `since`."""
         return self.since is None or mtime >= self.since.timestamp()
+
+
+class CallTokens(NamedTuple):
+    """One call's tokens, normalised as `UsageEvent` wants them.
+
+    Attributes:
+        input: prompt-side tokens, cached reads and cache writes included.
+        output: completion tokens (reasoning included).
+        cached: the part of `input` read from the prompt cache.
+    """
+
+    input: int = 0
+    output: int = 0
+    cached: int = 0
+
+    @property
+    def total(self) -> int:
+        """Input plus output."""
+        return self.input + self.output
+
+    def plus(self, other: CallTokens) -> CallTokens:
+        """Field-wise sum."""
+        return CallTokens(self.input + other.input, self.output + other.output, self.cached + other.cached)
 
 
 class Skips:

@@ -92,6 +92,11 @@ async def get_bounded(
         raise httpx.ReadTimeout(f"no complete answer within {deadline:g} s") from None
 
 
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+MAX_REDIRECTS = 3
+"""Same-host redirects followed per request (LiteLLM answers `/metrics` with a 307 to `/metrics/`)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Attempt:
     """The outcome of one poll.
@@ -290,6 +295,67 @@ async def _wait_any(stop: asyncio.Event, wake: asyncio.Event, timeout: float) ->
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
     wake.clear()
+
+
+class OffHostRedirect(Exception):
+    """A redirect to another host (or from https to http), not followed: the headers may carry a secret.
+
+    Attributes:
+        target: where the server pointed.
+    """
+
+    def __init__(self, target: str) -> None:
+        super().__init__(target)
+        self.target = target
+
+
+def same_host(origin: httpx.URL, target: httpx.URL) -> bool:
+    """Whether a redirect from `origin` to `target` stays on the same host, without leaving https.
+
+    An upgrade from http to https on the same host is allowed (the port then follows the scheme).
+    """
+    if (target.host or "").lower() != (origin.host or "").lower():
+        return False
+    if target.scheme == origin.scheme:
+        return target.port == origin.port
+    return origin.scheme == "http" and target.scheme == "https"
+
+
+async def get_same_host(
+    client: httpx.AsyncClient,
+    url: str,
+    headers: dict[str, str],
+    max_redirects: int = MAX_REDIRECTS,
+    *,
+    deadline: float,
+) -> tuple[httpx.Response, str]:
+    """GET `url`, following redirects only within its host (the headers go along only there).
+
+    Args:
+        client: a client that does not follow redirects itself.
+        url: the configured URL.
+        headers: request headers (may hold a key).
+        max_redirects: hops followed before the last redirect response is returned as is.
+        deadline: seconds each hop may take in all (`get_bounded`: a trickling server is cut off).
+
+    Returns:
+        The final response and the URL that answered it.
+
+    Raises:
+        OffHostRedirect: the server pointed to another host.
+        httpx.HTTPError: as `client.get`.
+    """
+    current = httpx.URL(url)
+    for _ in range(max_redirects):
+        response = await get_bounded(client, str(current), headers=headers, deadline=deadline)
+        location = response.headers.get("location")
+        if response.status_code not in REDIRECT_STATUSES or not location:
+            return response, str(current)
+        target = current.join(location)
+        if not same_host(current, target):
+            raise OffHostRedirect(str(target))
+        current = target
+    return await get_bounded(client, str(current), headers=headers, deadline=deadline), str(current)
 
 
 _S = TypeVar("_S")

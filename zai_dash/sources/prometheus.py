@@ -27,6 +27,7 @@ from zai_dash.domain.proxy import (
     build_metric_map,
     parse_metric_map,
     proxy_row,
+    without_scrape_requests,
 )
 from zai_dash.domain.snapshot import SourceHealth
 from zai_dash.redact import Redactor, redact_url
@@ -34,8 +35,9 @@ from zai_dash.sources.base import SourceContext
 from zai_dash.sources.pollers import (
     Attempt,
     HttpPollSource,
+    OffHostRedirect,
     Poller,
-    get_bounded,
+    get_same_host,
     network_reason,
     parse_retry_after,
     settings_from,
@@ -150,6 +152,8 @@ class PrometheusSource(HttpPollSource):
         self.headers, self.problems = expand_headers(settings.headers, ctx.env)
         self.redact = Redactor(self.headers.values())
         self.url = redact_url(settings.url)
+        self._resolved = settings.url
+        """Where the endpoint answered last (after a same-host redirect): asked first next time."""
         self.metric_map: dict[str, SeriesSpec] = {}
         try:
             custom, errors = parse_metric_map(settings.metric_map or {})
@@ -188,13 +192,23 @@ class PrometheusSource(HttpPollSource):
         name, timeout = self.name, self.settings.timeout
         headers = {"Accept": ACCEPT, **self.headers}
         try:
-            response = await get_bounded(client, self.settings.url, headers=headers, deadline=timeout)
+            response, answered = await get_same_host(client, self._resolved, headers, deadline=timeout)
+        except OffHostRedirect as exc:
+            self._resolved = self.settings.url
+            message = (
+                f"{name} ({self.url}) redirected to another host ({redact_url(exc.target)}): not followed, so "
+                "its headers stay here; use that URL in this [[proxy]] if you trust it"
+            )
+            return Attempt(False, "redirect", self.redact(message))
         except httpx.TimeoutException:
+            self._resolved = self.settings.url
             return Attempt(False, "timeout", f"no answer from {name} ({self.url}) within {timeout:g} s")
         except httpx.HTTPError as exc:
+            self._resolved = self.settings.url
             reason = network_reason(exc)
             return Attempt(False, "network", self.redact(f"cannot reach {name} ({self.url}): {reason}"))
         now = self._clock()
+        self._resolved = answered if response.status_code == 200 else self.settings.url
         retry_after = parse_retry_after(response.headers.get("retry-after"), now)
         if response.status_code == 401:
             return Attempt(False, "unauthorized", self._unauthorized(), retry_after)
@@ -206,6 +220,8 @@ class PrometheusSource(HttpPollSource):
             samples = parse_exposition(response.text, response.headers.get("content-type", ""))
         except ValueError:
             return Attempt(False, "parse-error", f"parse error in {name}'s metrics; keeping the last values")
+        own_paths = (httpx.URL(self.settings.url).path, httpx.URL(answered).path)
+        samples = without_scrape_requests(samples, own_paths)
         resets = self.state.update(samples, now)
         note = f", {resets} counter reset(s): proxy restarted" if resets else ""
         matched = sum(1 for groups in self.state.totals().values() if groups)

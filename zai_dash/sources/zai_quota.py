@@ -27,8 +27,10 @@ from zai_dash.domain.official import (
     Calibration,
     Decision,
     OfficialRow,
+    OfficialTracker,
     QuotaReading,
     QuotaStatus,
+    billing_warning,
     decide,
     official_reset_for_cycle,
     parse_limits,
@@ -220,7 +222,8 @@ class ZaiQuotaSource(HttpPollSource):
         self.last_data: Any = None
         """The `data` of the last successful response (what `official_memory` keeps for `status`)."""
         self.skipped: dict[str, int] = {}
-        self.calibration = Calibration()
+        self.tracker = OfficialTracker()
+        """Each window across polls: reset cards, starts, calibrations."""
         stale = settings.stale_after
         self.poller = Poller(
             NAME,
@@ -319,6 +322,7 @@ class ZaiQuotaSource(HttpPollSource):
         if decision.status is QuotaStatus.OK:
             reading = parse_limits(decision.data, now)
             self.reading, self.last_data = reading, decision.data
+            self.tracker.update(reading)
             for reason, n in reading.skipped.items():
                 self.skipped[reason] = self.skipped.get(reason, 0) + n
             return Attempt(True, "ok", self._ok_message(reading, route), due_in=self._due_in(reading, now)), decision
@@ -327,7 +331,8 @@ class ZaiQuotaSource(HttpPollSource):
 
     def _ok_message(self, reading: QuotaReading, route: _Route) -> str:
         plan = f"plan {reading.level}, " if reading.level else ""
-        return f"ok: {len(reading.rows)} quota row(s) from {route.label} ({plan}{reading.version})"
+        billing = f", {reading.billing} billing" if reading.billing else ""
+        return f"ok: {len(reading.rows)} quota row(s) from {route.label} ({plan}{reading.version}{billing})"
 
     def _error_message(self, d: Decision, route: _Route, retry_after: float | None) -> str:
         server = f": {self.redact(d.msg)[:120]}" if d.msg else ""  # mask first: a cut key is still a key
@@ -388,19 +393,46 @@ class ZaiQuotaSource(HttpPollSource):
         return official_reset_for_cycle(self.fresh_rows(now), now)
 
     def rows(self, now: datetime) -> tuple[dict[str, Any], ...]:
-        """`Snapshot.official`: every row of the last good reading, with age and a stale flag."""
+        """`Snapshot.official`: every row of the last good reading, with its window start, age and a stale flag."""
         if self.reading is None:
             return ()
         stale = not self.is_fresh(now)
-        r = self.reading
-        return tuple(row_json(row, now, stale=stale, level=r.level, version=r.version) for row in r.rows)
+        r, t = self.reading, self.tracker
+        return tuple(
+            row_json(
+                row,
+                now,
+                stale=stale,
+                level=r.level,
+                version=r.version,
+                start=t.start(row),
+                reset_card=t.re_anchored(row),
+                billing=r.billing,
+            )
+            for row in r.rows
+        )
 
-    def observe_local(self, equivalents: int, now: datetime) -> None:
-        """Feed the calibration after a fresh poll: local prompt-equivalents in the current window."""
-        rows = self.fresh_rows(now)
-        five = next((r for r in rows if r.kind == "five-hour"), None)
-        if five is not None and five.percent is not None:
-            self.calibration.observe(five.percent, equivalents, five.next_reset)
+    @property
+    def calibration(self) -> Calibration:
+        """The 5-hour window's calibration (what `reconcile` takes for the prompt gauge)."""
+        return self.tracker.calibration("5h")
+
+    def observe_local(self, local: float | Mapping[str, float], now: datetime) -> None:
+        """Feed the calibrations after a fresh poll with what local logs count in each window.
+
+        Args:
+            local: window id → the local amount used in it (credits, or prompt-equivalents on legacy
+                plans); a bare number is the 5-hour window's.
+            now: the instant (only a fresh reading is calibrated against).
+        """
+        if self.reading is None or not self.fresh_rows(now):
+            return
+        amounts = local if isinstance(local, Mapping) else {"5h": float(local)}
+        self.tracker.observe_local(self.reading, amounts)
+
+    def billing_warning(self, configured: str | None) -> str | None:
+        """One line when the last reading shows another billing generation than `configured`."""
+        return billing_warning(self.reading.billing if self.reading else None, configured)
 
     def health(self, now: datetime | None = None) -> SourceHealth:
         """One line for `doctor` and `Snapshot.sources`: last result, age, key hint, route."""
@@ -431,8 +463,13 @@ class ZaiQuotaSource(HttpPollSource):
             skipped=dict(self.skipped),
         )
 
-    def doctor_lines(self, now: datetime | None = None) -> list[str]:
-        """Human lines for `zai-dash doctor` (no secret beyond `…last4`)."""
+    def doctor_lines(self, now: datetime | None = None, billing: str | None = None) -> list[str]:
+        """Human lines for `zai-dash doctor` (no secret beyond `…last4`).
+
+        Args:
+            now: the instant.
+            billing: the configured billing generation, checked against the one the rows show.
+        """
         h = self.health(now)
         base = f", base_url {redact_url(self.settings.base_url)}" if self.settings.base_url else ""
         lines = [
@@ -443,4 +480,9 @@ class ZaiQuotaSource(HttpPollSource):
         ]
         if self._worked:
             lines.append(f"  working route: {redact_url(self._worked[0])} with the {self._worked[1]} key header")
+        if self.reading is not None and self.reading.billing:
+            lines.append(f"  billing shown by the rows: {self.reading.billing}")
+        warning = self.billing_warning(billing)
+        if warning:
+            lines.append(f"  warning: {warning}")
         return [self.redact(line) for line in lines]

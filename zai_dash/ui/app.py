@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import sys
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
@@ -23,7 +23,6 @@ from textual.widgets import Footer, Label, LoadingIndicator, Static
 from textual.worker import Worker, WorkerState
 
 from zai_dash.clock import Clock, SystemClock
-from zai_dash.domain.events import TOOL_NAMES
 from zai_dash.domain.snapshot import Snapshot
 from zai_dash.ui import fmt
 from zai_dash.ui.commands import DashCommands
@@ -226,8 +225,8 @@ class DashApp(App[int]):
             self.query_one(ForecastLine).set_snapshot(snap)
             self.query_one(SearchPanel).set_gauge(snap.searches, snap.thresholds)
             self.query_one(OfficialPanel).set_data(snap.official, snap.sources, snap.at, now)
-            self.query_one(ProxyPanel).set_rows(snap.proxies, snap.at, now)
-            self.query_one(ToolsTable).set_rows(snap.tools, now, machine_rows(snap.proxies))
+            self.query_one(ProxyPanel).set_rows(snap.proxies, snap.at, now, snap.tool_names)
+            self.query_one(ToolsTable).set_rows(snap.tools, now, machine_rows(snap.proxies, snap.tool_names))
             self.query_one(TimelinePanel).set_snapshot(snap)
             self._render_empty(snap)
             self.query_one("#hdr-demo").display = self.demo or snap.demo
@@ -258,7 +257,7 @@ class DashApp(App[int]):
         self.query_one("#body").set_class(empty, "-empty")
         panel = self.query_one("#empty", Static)
         if empty:
-            panel.update(empty_text(self.locations or locations_from(snap)))
+            panel.update(empty_text(self.locations or locations_from(snap), snap.tool_names))
 
     def tick(self) -> None:
         """Once a second: the countdown, and the "ago" column when its minute changes."""
@@ -425,15 +424,21 @@ def locations_from(snap: Snapshot) -> list[tuple[str, str, bool]]:
     return [(s.tool or s.name, path, exists) for s in snap.sources for path, exists in s.roots]
 
 
-def empty_text(locations: Iterable[tuple[str, str, bool]]) -> str:
-    """The empty state: what was searched, how to point zai-dash elsewhere, and the demo."""
+def empty_text(locations: Iterable[tuple[str, str, bool]], names: Mapping[str, str] | None = None) -> str:
+    """The empty state: what was searched, how to point zai-dash elsewhere, and the demo.
+
+    Args:
+        locations: (tool id, path, exists) of every place searched.
+        names: tool id → human name (the snapshot's `tool_names`).
+    """
+    names = names or {}
     home = str(Path.home())
     lines = ["[b]No coding-tool usage found yet.[/b] Searched:"]
     seen = False
     for tool, path, exists in locations:
         seen = True
         shown = "~" + path[len(home) :] if path.startswith(home) else path
-        name = TOOL_NAMES.get(tool, tool)
+        name = names.get(tool, tool)
         lines.append(f"  {'✔' if exists else '✖'} {name:<13} {shown}{'' if exists else '  (not found)'}")
     if not seen:
         lines.append("  (no locations configured)")

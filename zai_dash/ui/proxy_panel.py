@@ -14,7 +14,6 @@ from typing import Any
 
 from textual.widgets import Static
 
-from zai_dash.domain.events import TOOL_NAMES
 from zai_dash.domain.proxy import ALL, merge_machines
 from zai_dash.ui import fmt
 from zai_dash.ui.official_panel import STALE_CUE, age_text, row_age, safe
@@ -132,7 +131,7 @@ def _when_text(value: Any) -> str:
     return fmt.hhmm(value, None) if isinstance(value, datetime) else ""
 
 
-def merged_lines(rows: Sequence[Mapping[str, Any]]) -> list[str]:
+def merged_lines(rows: Sequence[Mapping[str, Any]], names: Mapping[str, str] | None = None) -> list[str]:
     """For several zai-dash exporters: each tool's prompts, with the machine each count came from."""
     exporters = [r for r in rows if r.get("preset") == EXPORTER_PRESET]
     if not exporters:
@@ -144,7 +143,7 @@ def merged_lines(rows: Sequence[Mapping[str, Any]]) -> list[str]:
     for tool, entry in sorted(merged.items(), key=lambda kv: -kv[1]["total"]):
         by = ", ".join(f"{safe(m)} {fmt.count(n)}" for m, n in sorted(entry["by_machine"].items()))
         stale = f" {STALE_CUE}" if entry["stale"] else ""
-        parts.append(f"{safe(TOOL_NAMES.get(tool, tool or 'all'))} {fmt.count(entry['total'])} ({by}){stale}")
+        parts.append(f"{safe((names or {}).get(tool, tool or 'all'))} {fmt.count(entry['total'])} ({by}){stale}")
     return ["prompts by machine: " + " · ".join(parts)]
 
 
@@ -161,12 +160,19 @@ def compact_line(row: Mapping[str, Any]) -> str:
     return text
 
 
-def proxies_text(rows: Sequence[Mapping[str, Any]], snap_at: datetime, now: datetime, *, compact: bool = False) -> str:
-    """The panel's text."""
+def proxies_text(
+    rows: Sequence[Mapping[str, Any]],
+    snap_at: datetime,
+    now: datetime,
+    *,
+    compact: bool = False,
+    names: Mapping[str, str] | None = None,
+) -> str:
+    """The panel's text (`names`: tool id → human name, the snapshot's `tool_names`)."""
     if compact:
         return "\n".join(compact_line(r) for r in rows)
     lines = [line for r in rows for line in proxy_lines(r, snap_at, now)]
-    return "\n".join(lines + merged_lines(rows))
+    return "\n".join(lines + merged_lines(rows, names))
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,8 +193,13 @@ class MachineRow:
         return f"@{self.machine}/{self.tool}"
 
 
-def machine_rows(rows: Sequence[Mapping[str, Any]]) -> list[MachineRow]:
-    """Per machine and tool, the prompts, calls and searches of every zai-dash exporter row."""
+def machine_rows(rows: Sequence[Mapping[str, Any]], names: Mapping[str, str] | None = None) -> list[MachineRow]:
+    """Per machine and tool, the prompts, calls and searches of every zai-dash exporter row.
+
+    Args:
+        rows: the snapshot's proxy rows.
+        names: tool id → human name (the snapshot's `tool_names`).
+    """
     exporters = [r for r in rows if r.get("preset") == EXPORTER_PRESET]
     cells: dict[tuple[str, str], dict[str, float]] = {}
     stale: dict[str, bool] = {str(r.get("name")): bool(r.get("stale")) for r in exporters}
@@ -204,7 +215,7 @@ def machine_rows(rows: Sequence[Mapping[str, Any]]) -> list[MachineRow]:
             MachineRow(
                 machine=machine,
                 tool=tool,
-                name=TOOL_NAMES.get(tool, tool or "all tools"),
+                name=(names or {}).get(tool, tool or "all tools"),
                 prompts=counts.get("prompts", 0.0),
                 calls=counts.get("calls", 0.0),
                 searches=counts.get("searches", 0.0),
@@ -226,12 +237,20 @@ class ProxyPanel(Static):
         self.compact = False
         self.rows: tuple[Mapping[str, Any], ...] = ()
         self.snap_at: datetime | None = None
+        self.names: Mapping[str, str] = {}
         self.text = ""
         """The text last shown."""
 
-    def set_rows(self, rows: Sequence[Mapping[str, Any]], snap_at: datetime, now: datetime) -> None:
-        """Take a snapshot's proxy rows."""
+    def set_rows(
+        self,
+        rows: Sequence[Mapping[str, Any]],
+        snap_at: datetime,
+        now: datetime,
+        names: Mapping[str, str] | None = None,
+    ) -> None:
+        """Take a snapshot's proxy rows (and its tool names)."""
         self.rows = tuple(rows)
+        self.names = names or {}
         self.snap_at = snap_at
         self.set_class(bool(self.rows), "-shown")
         self.set_class(any(r.get("status") not in ("ok", "pending") for r in self.rows), "-error")
@@ -247,7 +266,7 @@ class ProxyPanel(Static):
         """Ages follow the clock; repaint only when the text changed."""
         if self.snap_at is None or not self.rows:
             return
-        text = proxies_text(self.rows, self.snap_at, now, compact=self.compact)
+        text = proxies_text(self.rows, self.snap_at, now, compact=self.compact, names=self.names)
         if text != self.text:
             self.text = text
             self.update(text)

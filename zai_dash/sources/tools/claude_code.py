@@ -29,13 +29,15 @@ from typing import Any
 from zai_dash.domain.events import CallRole, EventKind, LimitHit, UsageEvent
 from zai_dash.domain.mcp import McpAliases, classify_mcp
 from zai_dash.domain.snapshot import ToolConfigInfo
+from zai_dash.domain.tools import ToolInfo
 from zai_dash.sources.base import Root, SourceBatch, SourceContext, ToolSource
 from zai_dash.sources.jsonutil import BadTimestamp, int_field, loads, parse_iso
 from zai_dash.sources.safeio import entry_is_dir, list_dir
 from zai_dash.sources.tail import JsonlTail, TailLine, TailSet
-from zai_dash.sources.tools.claude_code_config import ClaudeSettings, McpConfig, clean_model
+from zai_dash.sources.tools.claude_code_config import ENV_KEYS, ClaudeSettings, McpConfig, clean_model
 
 TOOL = "claude-code"
+TOOLS = (ToolInfo(TOOL, "Claude Code", ("CLAUDE_CONFIG_DIR", *ENV_KEYS), order=10),)
 
 LEGIT_TYPES = frozenset(
     {
@@ -351,11 +353,9 @@ class ClaudeCodeSource(ToolSource):
         sidechain: bool,
         batch: SourceBatch,
     ) -> None:
-        inp = (
-            int_field(usage.get("input_tokens"))
-            + int_field(usage.get("cache_creation_input_tokens"))
-            + int_field(usage.get("cache_read_input_tokens"))
-        )
+        # `input_tokens` excludes the cache: reads and writes are added back in (metering.md §2).
+        cached = int_field(usage.get("cache_read_input_tokens"))
+        inp = int_field(usage.get("input_tokens")) + int_field(usage.get("cache_creation_input_tokens")) + cached
         out = int_field(usage.get("output_tokens"))
         tokens = inp + out
         key = f"{mid}:{req}" if req else mid
@@ -392,6 +392,7 @@ class ClaudeCodeSource(ToolSource):
                 tokens=tokens,
                 input_tokens=inp,
                 output_tokens=out,
+                cached_tokens=cached,
             )
         )
 

@@ -220,20 +220,30 @@ class ClaudeSettings:
         )
 
 
+DEFAULT_ALIAS = "opus"
+"""The alias Claude Code uses when nothing names a model: with only some `ANTHROPIC_DEFAULT_*_MODEL`
+set (say sonnet), 2.1 still sends its default opus-class model (log-formats.md §11)."""
+
+
 def _pick_model(env: Mapping[str, tuple[str, str]], model: tuple[str, str] | None) -> tuple[str, str] | None:
-    """`ANTHROPIC_MODEL`; else the top-level alias remapped by its `ANTHROPIC_DEFAULT_*_MODEL`; else the
-    first `ANTHROPIC_DEFAULT_*_MODEL` (sonnet, opus, haiku); else the top-level `model` as written."""
+    """The model Claude Code sends, by its own rule: `ANTHROPIC_MODEL`; else the top-level `model`
+    (an alias is remapped by its `ANTHROPIC_DEFAULT_*_MODEL`, a full id is sent as written); else the
+    default alias (opus) remapped by `ANTHROPIC_DEFAULT_OPUS_MODEL`. An alias nothing remaps is what
+    the client sends (a Claude name the server maps), shown as the alias."""
     if "ANTHROPIC_MODEL" in env:
         return env["ANTHROPIC_MODEL"]
-    if model is not None:
-        alias = _BRACKET_SUFFIX.sub("", model[0].strip().lower())
-        remap = _ALIASES.get(alias)
-        if remap and remap in env:
-            return env[remap]
-    for key in MODEL_KEYS[1:]:
-        if key in env:
-            return env[key]
-    return model
+    if model is None:
+        alias, where = DEFAULT_ALIAS, f"Claude Code's default ({DEFAULT_ALIAS})"
+    else:
+        alias, where = _BRACKET_SUFFIX.sub("", model[0].strip().lower()), model[1]
+        if alias not in _ALIASES:
+            return model
+    remap = _ALIASES[alias]
+    if remap in env:
+        return env[remap]
+    if model is None and not env.keys() & set(MODEL_KEYS):
+        return None  # nothing configured at all: say nothing rather than guess
+    return alias, f"{where}; {remap} not set"
 
 
 class McpConfig:

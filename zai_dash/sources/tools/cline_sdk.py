@@ -26,9 +26,10 @@ from zai_dash.domain.mcp import McpAliases, classify_mcp
 from zai_dash.sources.base import Root, SourceBatch, SourceContext, ToolSource
 from zai_dash.sources.jsonutil import BadTimestamp, from_epoch, int_field, normalise_model, parse_iso
 from zai_dash.sources.rewritten import JsonVersion, RewrittenJson
-from zai_dash.sources.tools.vscode_tasks import CLINE, TaskFolders, cline_data_dir, mcp_aliases
+from zai_dash.sources.tools.vscode_tasks import CLINE, CLINE_TOOL, TaskFolders, cline_data_dir, mcp_aliases
 
 TOOL = "cline"
+TOOLS = (CLINE_TOOL,)
 MESSAGES_SUFFIX = ".messages.json"
 
 
@@ -162,9 +163,10 @@ class ClineDataSource(ToolSource):
         info = msg.get("modelInfo")
         model = normalise_model(info.get("id")) if isinstance(info, Mapping) else None
         metrics: Mapping[str, Any] = msg["metrics"] if isinstance(msg.get("metrics"), Mapping) else {}
+        # Cline CLI 3.x's `inputTokens` already includes cache reads and writes (metering.md §2).
         tokens_in = int_field(metrics.get("inputTokens"))
         tokens_out = int_field(metrics.get("outputTokens"))
-        cache = int_field(metrics.get("cacheReadTokens")) + int_field(metrics.get("cacheWriteTokens"))
+        cached = min(int_field(metrics.get("cacheReadTokens")), tokens_in)
         events = [
             UsageEvent(
                 EventKind.CALL,
@@ -174,9 +176,10 @@ class ClineDataSource(ToolSource):
                 session,
                 model=model,
                 role=CallRole.MAIN if lead else CallRole.SUBAGENT,
-                tokens=tokens_in + tokens_out + cache,
-                input_tokens=tokens_in + cache,
+                tokens=tokens_in + tokens_out,
+                input_tokens=tokens_in,
                 output_tokens=tokens_out,
+                cached_tokens=cached,
             )
         ]
         for n, block in enumerate(blocks):

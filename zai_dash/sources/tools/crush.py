@@ -24,11 +24,13 @@ from zai_dash.domain.endpoints import classify_base_url
 from zai_dash.domain.events import CallRole, EventKind, UsageEvent
 from zai_dash.domain.mcp import McpAliases, classify_mcp
 from zai_dash.domain.snapshot import ToolConfigInfo
+from zai_dash.domain.tools import ToolInfo
 from zai_dash.sources.base import Root, SourceBatch, SourceContext, ToolSource
 from zai_dash.sources.configfiles import mcp_targets, read_json
 from zai_dash.sources.jsonutil import BadTimestamp, from_epoch, loads, normalise_model
 from zai_dash.sources.sqlite_reader import DbState, SqliteDb, TableCursor, db_roots, poll_databases, require_columns
 
+TOOLS = (ToolInfo("crush", "Crush", ("CRUSH_GLOBAL_DATA", "CRUSH_GLOBAL_CONFIG"), order=60),)
 OVERLAP_S = 10
 """Watermark overlap in seconds (Crush's timestamps have one-second resolution)."""
 

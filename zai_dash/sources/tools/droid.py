@@ -21,7 +21,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -30,13 +30,15 @@ from zai_dash.domain.endpoints import classify_base_url
 from zai_dash.domain.events import CallRole, EventKind, UsageEvent
 from zai_dash.domain.mcp import McpAliases, classify_mcp
 from zai_dash.domain.snapshot import ToolConfigInfo
-from zai_dash.sources.base import Root, SourceBatch, SourceContext, ToolSource
+from zai_dash.domain.tools import ToolInfo
+from zai_dash.sources.base import CallTokens, Root, SourceBatch, SourceContext, ToolSource
 from zai_dash.sources.jsonutil import BadTimestamp, int_field, loads, normalise_model, parse_iso
 from zai_dash.sources.rewritten import RewrittenJson
 from zai_dash.sources.safeio import open_regular
 from zai_dash.sources.tail import TailSet
 
 TOOL = "droid"
+TOOLS = (ToolInfo(TOOL, "Factory Droid", ("FACTORY_DIR",), order=80),)
 TASK_MARKER = "# Task Tool Invocation"
 """How Droid opens a Task-tool sub-session (its title or first prompt)."""
 SETTINGS_SUFFIX = ".settings.json"
@@ -105,8 +107,8 @@ class _Session:
     has_usage: bool = False
     last_call: UsageEvent | None = None
     token_base: tuple[int, ...] | None = None
-    pending: tuple[int, int] = (0, 0)
-    """Token growth (input side, output side) not yet attached to a call."""
+    pending: CallTokens = field(default_factory=CallTokens)
+    """Token growth not yet attached to a call."""
     first_ts: datetime | None = None
     """When the session's first message was written."""
 
@@ -288,19 +290,15 @@ class DroidSource(ToolSource):
             return []
         state.settled = True
         usage = msg.get("usage") if isinstance(msg.get("usage"), Mapping) else None
-        tokens_in = tokens_out = 0
+        tokens_in = tokens_out = cached = 0
         if usage is not None:
             state.has_usage = True
-            tokens_in = sum(
-                int_field(usage.get(k))
-                for k in (
-                    "input_tokens",
-                    "inputTokens",
-                    "cache_read_input_tokens",
-                    "cacheReadTokens",
-                    "cache_creation_input_tokens",
-                    "cacheCreationTokens",
-                )
+            # Anthropic-style: `input_tokens` excludes the cache, which is added back in.
+            cached = int_field(usage.get("cache_read_input_tokens", usage.get("cacheReadTokens")))
+            tokens_in = (
+                int_field(usage.get("input_tokens", usage.get("inputTokens")))
+                + cached
+                + int_field(usage.get("cache_creation_input_tokens", usage.get("cacheCreationTokens")))
             )
             tokens_out = int_field(usage.get("output_tokens", usage.get("outputTokens")))
         model = normalise_model(msg.get("model")) or state.model
@@ -315,6 +313,7 @@ class DroidSource(ToolSource):
             tokens=tokens_in + tokens_out,
             input_tokens=tokens_in,
             output_tokens=tokens_out,
+            cached_tokens=cached,
         )
         if state.last_call is None or call.ts >= state.last_call.ts:
             state.last_call = call
@@ -350,20 +349,21 @@ class DroidSource(ToolSource):
                         state.token_base = (0,) * len(_TOKEN_KEYS) if born_later else totals
                     if totals != state.token_base and not state.has_usage:
                         d = [max(0, now - was) for now, was in zip(totals, state.token_base, strict=False)]
-                        grow_in, grow_out = d[0] + d[2] + d[3], d[1] + d[4]
-                        state.pending = (state.pending[0] + grow_in, state.pending[1] + grow_out)
+                        # _TOKEN_KEYS: input, output, cache creation, cache read, thinking.
+                        state.pending = state.pending.plus(CallTokens(d[0] + d[2] + d[3], d[1] + d[4], d[3]))
                     state.token_base = totals
             if state.last_call is not None and any(state.pending):
-                grow_in, grow_out = state.pending
+                grow = state.pending
                 call = state.last_call
                 state.last_call = replace(
                     call,
-                    tokens=call.tokens + grow_in + grow_out,
-                    input_tokens=call.input_tokens + grow_in,
-                    output_tokens=call.output_tokens + grow_out,
+                    tokens=call.tokens + grow.total,
+                    input_tokens=call.input_tokens + grow.input,
+                    output_tokens=call.output_tokens + grow.output,
+                    cached_tokens=call.cached_tokens + grow.cached,
                     model=call.model or state.model,
                 )
-                state.pending = (0, 0)
+                state.pending = CallTokens()
                 events.append(state.last_call)
         return events
 

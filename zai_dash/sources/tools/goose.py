@@ -31,12 +31,14 @@ from zai_dash.domain.endpoints import classify_base_url
 from zai_dash.domain.events import CallRole, EventKind, UsageEvent
 from zai_dash.domain.mcp import McpAliases, classify_mcp
 from zai_dash.domain.snapshot import ToolConfigInfo
+from zai_dash.domain.tools import ToolInfo
 from zai_dash.sources.base import Root, SourceBatch, SourceContext, ToolSource
 from zai_dash.sources.configfiles import mcp_targets, read_json, read_yaml_lite
 from zai_dash.sources.jsonutil import BadTimestamp, from_epoch, int_field, loads, normalise_model
 from zai_dash.sources.sqlite_reader import DbState, SqliteDb, TableCursor, db_roots, poll_databases, require_columns
 from zai_dash.sources.tail import TailSet
 
+TOOLS = (ToolInfo("goose", "Goose", ("GOOSE_PATH_ROOT", "GOOSE_PROVIDER", "GOOSE_MODEL"), order=70),)
 OVERLAP_S = 30
 PROMPT_SESSIONS = frozenset({"user", "acp"})
 ROLE_BY_SESSION = {"sub_agent": CallRole.SUBAGENT, "hidden": CallRole.AUXILIARY}
@@ -307,6 +309,7 @@ class GooseSource(ToolSource):
             sid = str(row["session_id"])
             tin = int_field(row["input_tokens"])
             tout = int_field(row["output_tokens"])
+            cached = min(int_field(row["cache_read_tokens"]), tin)
             # A stable key from the row's content: ids are autoincrement and may be reassigned.
             key = f"ledger:{sid}:{row['created_timestamp']}:{row['model']}:{tin}:{tout}"
             if not state.memo.fresh(key, 0, int(row["_t"])):
@@ -331,6 +334,7 @@ class GooseSource(ToolSource):
                     tokens=tin + tout,
                     input_tokens=tin,
                     output_tokens=tout,
+                    cached_tokens=cached,
                 )
             )
         return out

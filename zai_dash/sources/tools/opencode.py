@@ -34,7 +34,8 @@ from zai_dash.domain.endpoints import classify_base_url
 from zai_dash.domain.events import CallRole, EventKind, UsageEvent
 from zai_dash.domain.mcp import McpAliases, classify_mcp
 from zai_dash.domain.snapshot import ToolConfigInfo
-from zai_dash.sources.base import Root, SourceBatch, SourceContext, ToolSource
+from zai_dash.domain.tools import ToolInfo
+from zai_dash.sources.base import CallTokens, Root, SourceBatch, SourceContext, ToolSource
 from zai_dash.sources.configfiles import first_existing, mcp_targets, read_json
 from zai_dash.sources.jsonutil import BadTimestamp, from_epoch, int_field, loads, normalise_model
 from zai_dash.sources.sqlite_reader import (
@@ -97,6 +98,12 @@ KILO = Flavor(
     config_names=("kilo.jsonc", "kilo.json", "opencode.jsonc", "opencode.json", "config.json"),
     config_env="KILO_CONFIG",
 )
+TOOLS = (
+    ToolInfo(OPENCODE.tool, "OpenCode", (OPENCODE.db_env, OPENCODE.data_env, OPENCODE.config_env), order=50),
+    ToolInfo(KILO.tool, "Kilo Code", (KILO.db_env, KILO.data_env, KILO.config_env), order=40),
+)
+"""OpenCode and Kilo (its CLI and the new extension built on it); the legacy Kilo extension is read by
+`vscode_tasks` under the same id."""
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -132,17 +139,18 @@ def _call_role(session: str, info: Mapping[str, Any], store: Store) -> CallRole:
     return CallRole.MAIN
 
 
-def _tokens(tokens: object) -> tuple[int, int]:
-    """(input incl. cache, output incl. reasoning) from an OpenCode `tokens` object."""
+def _tokens(tokens: object) -> CallTokens:
+    """An OpenCode `tokens` object, normalised: its `input` excludes the cache (`cache.read`/`write`)."""
     if not isinstance(tokens, Mapping):
-        return 0, 0
+        return CallTokens()
     cache = tokens.get("cache")
-    cache_in = 0
+    read = write = 0
     if isinstance(cache, Mapping):
-        cache_in = int_field(cache.get("read")) + int_field(cache.get("write"))
-    return (
-        int_field(tokens.get("input")) + cache_in,
+        read, write = int_field(cache.get("read")), int_field(cache.get("write"))
+    return CallTokens(
+        int_field(tokens.get("input")) + read + write,
         int_field(tokens.get("output")) + int_field(tokens.get("reasoning")),
+        read,
     )
 
 
@@ -190,14 +198,14 @@ class Rules:
         time = data.get("time")
         if not isinstance(time, Mapping) or time.get("completed") is None:
             return None
-        tin, tout = _tokens(data.get("tokens"))
-        if tin + tout == 0:
+        tokens = _tokens(data.get("tokens"))
+        if tokens.total == 0:
             return None
         parts = store.parts_of(mid) or []
         if any(p.get("type") in ("step-start", "step-finish") for p in parts):
             return None
         ts = _ts_ms(time.get("created"), created, self.wall())
-        return self._call(f"call:{mid}", ts, session, data, (tin, tout), store)
+        return self._call(f"call:{mid}", ts, session, data, tokens, store)
 
     def _call(
         self,
@@ -205,7 +213,7 @@ class Rules:
         ts: datetime,
         session: str,
         info: Mapping[str, Any],
-        tokens: tuple[int, int],
+        tokens: CallTokens,
         store: Store,
         model: str | None = None,
     ) -> UsageEvent:
@@ -213,7 +221,6 @@ class Rules:
 
         `model` overrides `info["modelID"]` where a layout keeps the model elsewhere (`session_message`).
         """
-        tin, tout = tokens
         return UsageEvent(
             kind=EventKind.CALL,
             ts=ts,
@@ -222,9 +229,10 @@ class Rules:
             session=session,
             model=model or normalise_model(info.get("modelID")),
             role=_call_role(session, info, store),
-            tokens=tin + tout,
-            input_tokens=tin,
-            output_tokens=tout,
+            tokens=tokens.total,
+            input_tokens=tokens.input,
+            output_tokens=tokens.output,
+            cached_tokens=tokens.cached,
         )
 
     def part(
@@ -276,9 +284,9 @@ class Rules:
         if isinstance(model, Mapping):
             model_id = normalise_model(model.get("id") or model.get("modelID"))
         completed = isinstance(time, Mapping) and time.get("completed") is not None
-        tin, tout = _tokens(data.get("tokens"))
-        if completed or tin + tout:
-            out.append(self._call(f"call:{sid}", ts, session, data, (tin, tout), store, model=model_id))
+        tokens = _tokens(data.get("tokens"))
+        if completed or tokens.total:
+            out.append(self._call(f"call:{sid}", ts, session, data, tokens, store, model=model_id))
         content = data.get("content")
         for item in content if isinstance(content, list) else []:
             if not isinstance(item, Mapping) or item.get("type") != "tool":

@@ -28,6 +28,7 @@ from zai_dash.domain.endpoints import classify_base_url
 from zai_dash.domain.events import CallRole, EventKind, UsageEvent
 from zai_dash.domain.mcp import McpAliases, classify_mcp
 from zai_dash.domain.snapshot import SourceHealth, ToolConfigInfo
+from zai_dash.domain.tools import ToolInfo
 from zai_dash.sources.base import Root, Skips, SourceBatch, SourceContext, ToolSource
 from zai_dash.sources.jsonutil import BadTimestamp, from_epoch, int_field, loads, normalise_model
 from zai_dash.sources.rewritten import RewrittenJson
@@ -74,6 +75,10 @@ CLINE = Extension("cline", "saoudrizwan.claude-dev", None, "cline_mcp_settings.j
 ROO = Extension("roo-code", "RooVeterinaryInc.roo-cline", "roo-cline", "mcp_settings.json", subtasks=True)
 KILO = Extension("kilo-code", "kilocode.kilo-code", "kilo-code", "mcp_settings.json", subtasks=True)
 EXTENSIONS: tuple[Extension, ...] = (CLINE, ROO, KILO)
+CLINE_TOOL = ToolInfo("cline", "Cline", ("CLINE_SESSION_DATA_DIR", "CLINE_DATA_DIR", "CLINE_DIR"), order=20)
+"""Cline, extension and CLI (`cline_sdk` reads the CLI's sessions under the same id)."""
+TOOLS = (CLINE_TOOL, ToolInfo(ROO.tool, "Roo Code", order=30))
+"""Kilo Code is declared by `opencode` (its CLI); its legacy extension's task files are read here."""
 
 
 # -- settings → configured model and endpoint ---------------------------------------------------------
@@ -386,13 +391,15 @@ class TaskFolders:
         info = _json_text(rec.get("text"))
         tokens_in = int_field(info.get("tokensIn"))
         tokens_out = int_field(info.get("tokensOut"))
-        cache = int_field(info.get("cacheReads")) + int_field(info.get("cacheWrites"))
+        cached = int_field(info.get("cacheReads"))
+        cache = cached + int_field(info.get("cacheWrites"))
         model_info = rec.get("modelInfo")
         model = normalise_model(model_info.get("modelId")) if isinstance(model_info, Mapping) else None
         if model is None and isinstance(raw_ts, (int, float)):
             model = model_at.at(int(raw_ts))
-        # OpenAI-style providers report cached tokens inside tokensIn; the sum is only used to keep the
-        # most complete copy of a call, so an over-count there is harmless.
+        # Anthropic-style handlers put the uncached input in `tokensIn`, the cache in `cacheReads`/`cacheWrites`.
+        # Some OpenAI-style handlers may report `prompt_tokens` (cache included) as `tokensIn` [unverified];
+        # input then over-counts by the cache, which only matters for credits of those providers.
         return UsageEvent(
             EventKind.CALL,
             key=f"{task_id}:{raw_ts}:call",
@@ -401,6 +408,7 @@ class TaskFolders:
             tokens=tokens_in + tokens_out + cache,
             input_tokens=tokens_in + cache,
             output_tokens=tokens_out,
+            cached_tokens=cached,
             **base,
         )
 
