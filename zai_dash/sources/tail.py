@@ -217,31 +217,17 @@ class JsonlTail:
                 yield TailLine(line, number)
             pos = data.find(needle, stop + 1, end)
 
+    _POSITION = ("inode", "mtime_ns", "fingerprint", "offset", "line_number", "_pending", "_discarding", "seeked")
+    """Everything that says where reading stands (for `TailSet.checkpoint`)."""
+
     def position(self) -> tuple[object, ...]:
-        """Everything that says where reading stands (for `TailSet.checkpoint`)."""
-        return (
-            self.inode,
-            self.mtime_ns,
-            self.fingerprint,
-            self.offset,
-            self.line_number,
-            self._pending,
-            self._discarding,
-            self.seeked,
-        )
+        """Where reading stands now (see `_POSITION`)."""
+        return tuple(getattr(self, name) for name in self._POSITION)
 
     def seek(self, position: tuple[object, ...]) -> None:
         """Go back to a `position()`."""
-        (
-            self.inode,
-            self.mtime_ns,
-            self.fingerprint,
-            self.offset,
-            self.line_number,
-            self._pending,
-            self._discarding,
-            self.seeked,
-        ) = position  # type: ignore[assignment]
+        for name, value in zip(self._POSITION, position, strict=True):
+            setattr(self, name, value)
 
     @property
     def pending(self) -> bytes:
