@@ -17,14 +17,14 @@ from typing import TYPE_CHECKING, Any
 from zai_dash import cache, statefile
 from zai_dash.clock import Clock, SystemClock
 from zai_dash.config import Config
-from zai_dash.domain.events import McpService
-from zai_dash.domain.ledger import Ledger, Meter, TariffMeter
+from zai_dash.domain.ledger import Ledger
 from zai_dash.domain.month import month_window
+from zai_dash.domain.official import reconcile
 from zai_dash.domain.plans import Plan
-from zai_dash.domain.snapshot import PROMPT_BILLINGS, Metering, Snapshot, SourceHealth, ToolConfigInfo, build_snapshot
-from zai_dash.domain.windows import WINDOW_ORDER
+from zai_dash.domain.snapshot import Snapshot, SourceHealth, ToolConfigInfo, build_snapshot, official_searches
+from zai_dash.scan import ClockGuard, poll_transaction
 from zai_dash.sources.base import SourceContext, ToolSource
-from zai_dash.sources.tools import create_all_sources
+from zai_dash.sources.tools import create_all_sources, registered_tools
 
 if TYPE_CHECKING:
     import asyncio
@@ -34,15 +34,12 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-DETAIL_HORIZON = timedelta(hours=24)
-"""Events this recent are kept one by one; older ones are folded into the ledger's minute buckets.
+CALL_HORIZON = timedelta(hours=24)
+"""Prompts and calls older than this (before the evaluation instant) are not kept.
 
 The cycle chains from the last gap longer than 5 h; a day of history covers that for anyone who
-sleeps, and the timeline and per-prompt credits need no more.
+sleeps. MCP calls are kept for the whole month window.
 """
-CALL_HORIZON = timedelta(days=8)
-"""Prompts and calls older than this (before the evaluation instant) are not kept: the weekly window
-and the week before it. MCP calls are kept for the whole month window (and at least as long)."""
 TICK = 1.0
 """Seconds between the watcher's idle wake-ups (cheap: they only check clocks)."""
 RESCAN_EVERY = 60.0
@@ -89,11 +86,14 @@ class Engine:
             calls_since=now - CALL_HORIZON,
             extra_roots={**base.extra_roots, **config.extra_roots},
         )
-        self.sources = sources if sources is not None else create_all_sources(self.ctx, config.enabled_tools)
-        self.ledger = Ledger(self._meter())
+        self.sources = sources if sources is not None else create_all_sources(self.ctx, config.disabled_tools)
+        self.tools = registered_tools()
+        """Every tool an adapter declares: one row each in the snapshot."""
+        self.clock_guard = ClockGuard(now, getattr(self.clock, "ticks", None))
+        """Tells a wall clock that jumped or went back (the cache is not written meanwhile)."""
+        self.ledger = Ledger()
         self.ledger.calls_floor = now - CALL_HORIZON
         self.ledger.mcp_floor = since
-        self.ledger.detail_floor = now - DETAIL_HORIZON
         self._lock = threading.Lock()
         self._rescan: asyncio.Event | None = None
         self.scans = 0
@@ -114,6 +114,8 @@ class Engine:
         self.use_cache = use_cache and not demo
         self.cache_used = self.use_cache and self._load_cache()
         """Whether this engine resumed from the on-disk cache."""
+        self._newest: datetime | None = max((e.ts for e in self.ledger.events()), default=None)
+        """The newest event seen: pruning never measures its horizon past it (see `ClockGuard`)."""
         self._saved_version = self.ledger.version if self.cache_used else -1
 
     # -- reading -----------------------------------------------------------------------------
@@ -131,22 +133,22 @@ class Engine:
         changed = False
         with self._lock:
             now = self.clock.now()
-            month_start, _ = month_window(now, self.config.renewal_day, self.tz)
             for source in self.sources if paths is None else self._sources_under(paths):
-                try:
-                    batch = source.poll()
-                except Exception as exc:  # a bug in one adapter must not take the others down
-                    log.exception("source %s failed", source.name)
-                    source.error = f"internal error: {type(exc).__name__}: {exc}"
+                batch = poll_transaction(source)
+                if batch is None:
                     continue
                 for event in batch.events:
                     changed |= self.ledger.add(event)
+                    if self._newest is None or event.ts > self._newest:
+                        self._newest = event.ts
                 for hit in batch.limit_hits:
                     changed |= self.ledger.add_limit_hit(hit)
-            horizon = now - CALL_HORIZON
-            self.ledger.prune(
-                calls_before=horizon, mcp_before=min(month_start, horizon), detail_before=now - DETAIL_HORIZON
-            )
+            # Prune against the newest event, not the wall clock alone: a clock that jumps two days
+            # ahead must not drop the day's events (and then, back on time, count nothing).
+            prune_at = self.clock_guard.prune_reference(now, self._newest)
+            month_start, _ = month_window(prune_at, self.config.renewal_day, self.tz)
+            horizon = prune_at - CALL_HORIZON
+            self.ledger.prune(calls_before=horizon, mcp_before=min(month_start, horizon))
             self.scans += 1
         return changed
 
@@ -158,14 +160,23 @@ class Engine:
     def _load_cache(self) -> bool:
         path = cache.cache_path(dict(self.ctx.env))
         with self._lock:
-            return cache.load(path, self._cache_fingerprint(), self.ledger, self.sources)
+            return cache.load(path, self._cache_fingerprint(), self.ledger, self.sources, now=self.clock.now())
 
     def save_cache(self) -> None:
-        """Write the on-disk cache if anything changed since the last write."""
+        """Write the on-disk cache if anything changed since the last write (and the clock is sane)."""
         if not self.use_cache or self.ledger.version == self._saved_version:
             return
         with self._lock:
-            cache.save(cache.cache_path(dict(self.ctx.env)), self._cache_fingerprint(), self.ledger, self.sources)
+            if self.clock_guard.jumped(self.clock.now()):
+                log.warning("cache not written: the wall clock moved %s", self.clock_guard.describe(self.clock.now()))
+                return
+            cache.save(
+                cache.cache_path(dict(self.ctx.env)),
+                self._cache_fingerprint(),
+                self.ledger,
+                self.sources,
+                saved_at=self.clock.now(),
+            )
             self._saved_version = self.ledger.version
 
     def _sources_under(self, changed: set[Path]) -> list[ToolSource]:
@@ -192,20 +203,55 @@ class Engine:
         """A poll finished: feed calibration, and have `watch` send a fresh snapshot."""
         if self.quota is not None and attempt is not None and getattr(attempt, "ok", False):
             now = self.clock.now()
+            if self.use_cache and self.quota.last_data is not None:
+                self._official_memory("save", now)
             with self._lock:
                 snap = self._build(now, None, official_only=True)
-            self.quota.observe_local({w.id: w.local_used for w in snap.windows if w.local_used is not None}, now)
+            self.quota.observe_local(snap.prompts.equivalents, now)
         if self._rescan is not None:
             self._rescan.set()
 
-    def refresh_pollers(self) -> None:
-        """Poll every HTTP source once (blocking): `report`, `status` and `doctor` use this."""
-        if not self.pollers():
+    def restore_official(self) -> bool:
+        """Show the last official reading saved by any zai-dash process (with its age) until a poll lands."""
+        return self.quota is not None and self._official_memory("load", self.clock.now())
+
+    def _official_memory(self, action: str, now: datetime) -> bool:
+        from zai_dash import official_memory
+
+        assert self.quota is not None
+        path = official_memory.memory_path(dict(self.ctx.env))
+        who = official_memory.identity(self.quota.key.key, self.quota.endpoint())
+        if action == "save":
+            official_memory.save(path, who, self.quota.last_data, now)
+            return True
+        saved = official_memory.load(path, who, now)
+        return saved is not None and self.quota.adopt(*saved)
+
+    def refresh_pollers(self, budget: float | None = None) -> None:
+        """Poll every HTTP source once (blocking): `report`, `status` and `doctor` use this.
+
+        Args:
+            budget: seconds to wait in all; polls still running then are abandoned, and an official
+                reading restored fresh (`restore_official`) is not polled again (`status` must never
+                wait on the network). None: poll all; each source's own total deadline bounds it.
+        """
+        now = self.clock.now()
+        pollers = [p for p in self.pollers() if budget is None or p is not self.quota or not p.is_fresh(now)]
+        if not pollers:
             return
         import asyncio
+        import contextlib
 
         async def once() -> None:
-            await asyncio.gather(*(p.refresh() for p in self.pollers()), return_exceptions=True)
+            async with contextlib.AsyncExitStack() as stack:
+                for poller in pollers:
+                    # Clients are made before the clock starts: TLS set-up is local work, not waiting.
+                    await stack.enter_async_context(poller.session())
+                tasks = [asyncio.ensure_future(p.refresh()) for p in pollers]
+                _, pending = await asyncio.wait(tasks, timeout=budget)
+                for task in pending:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
 
         asyncio.run(once())
 
@@ -252,29 +298,6 @@ class Engine:
         with self._lock:
             return self._build(now, plan)
 
-    def _meter(self) -> Meter:
-        """How the ledger prices events (credits and legacy weight at each event's own instant)."""
-        return TariffMeter(self.config.tariff, weighted=self.config.billing in PROMPT_BILLINGS)
-
-    def metering(self, now: datetime, plan: Plan | None = None) -> Metering:
-        """Billing generation, pools (as valid at `now`: a replay gets that day's) and weekly anchor."""
-        plan = plan or self.config.plan
-        tariff = self.config.tariff
-        try:
-            pools = tariff.pools(plan.billing, plan.name, now)
-        except KeyError:
-            pools = plan.pools
-        priced = (s for s in McpService if tariff.mcp_is_estimate(s) and tariff.mcp_credits(s, now) > 0)
-        return Metering(
-            billing=plan.billing,
-            pools=pools,
-            weekly_reset=self.config.weekly_reset,
-            estimated_services=frozenset(s.value for s in priced),
-            peak=tariff.is_peak(now),
-            configured=self.config.billing if self.config.billing_explicit else None,
-            tariff={"entries": tariff.entries(now), "default_model": tariff.default_model},
-        )
-
     def _build(self, now: datetime, plan: Plan | None, official_only: bool = False) -> Snapshot:
         official = self.quota.rows(now) if self.quota else ()
         official_reset = self.quota.official_reset(now) if self.quota else None
@@ -294,15 +317,20 @@ class Engine:
             demo=self.demo,
             official_reset=official_reset,
             official=official,
-            metering=self.metering(now, plan),
-            drift_margin=self.config.api.drift_margin,
-            calibrations={w: self.quota.tracker.calibration(w) for w in WINDOW_ORDER} if self.quota else None,
+            tools=self.tools,
         )
-        if official_only or not self.proxies:
+        if official_only or not self.pollers():
             return snap
-        # Proxy rows are another machine's figures beside ours; they never change the windows.
         cycle_start = snap.cycle.start if snap.cycle.state == "open" else None
-        return replace(snap, proxies=tuple(p.row(now, cycle_start) for p in self.proxies))
+        extra: dict[str, Any] = {"proxies": tuple(p.row(now, cycle_start) for p in self.proxies)}
+        if self.quota is not None:
+            extra["reconciliation"] = reconcile(
+                official, snap.prompts.percent, margin=self.config.api.drift_margin, calibration=self.quota.calibration
+            )
+            monthly = next((r for r in official if r.get("kind") == "monthly-mcp" and not r.get("stale")), None)
+            if monthly is not None:
+                extra["searches"] = official_searches(snap.searches, monthly)
+        return replace(snap, **extra)
 
     def published_snapshot(self) -> Snapshot:
         """A snapshot, also published to the state file for `zai-dash status` (not for the demo)."""
