@@ -44,6 +44,8 @@ TICK = 1.0
 """Seconds between the watcher's idle wake-ups (cheap: they only check clocks)."""
 RESCAN_EVERY = 60.0
 """Seconds between slow rescans that catch missed wake-ups and new roots."""
+SNAPSHOT_GAP = 0.5
+"""Least seconds between two snapshots while changes keep coming (the first after a quiet spell is at once)."""
 HEARTBEAT_EVERY = 60.0
 """Seconds between snapshots sent even when nothing changed (statuses age, cycles end)."""
 DEBOUNCE_MS = 150
@@ -407,6 +409,10 @@ class Engine:
                             roots_moved = self.watch_paths() != paths
                         else:
                             changed = False
+                        if changed and (wait := SNAPSHOT_GAP - (loop.time() - last_yield)) > 0:
+                            # A tool writing steadily changes something every debounce: waiting out the
+                            # gap (events pile up meanwhile, read in one batch next) caps snapshots per second.
+                            await asyncio.sleep(wait)
                         if changed or loop.time() - last_yield >= HEARTBEAT_EVERY:
                             last_yield = loop.time()
                             yield await asyncio.to_thread(self.published_snapshot)
