@@ -150,3 +150,13 @@ async def test_an_oversized_body_is_refused(home: Path) -> None:
         attempt = await src.refresh()
     assert not attempt.ok
     assert src.reading is None
+
+
+def test_status_leaves_a_failing_endpoint_alone_for_an_interval(home: Path, tmp_path: Path) -> None:
+    """An abandoned (slow) poll is remembered: the next `status` calls do not try again within the interval."""
+    write_known_fixture(home)
+    with LoopbackServer(fixed(Reply(200, _five_hour(42), delay=10))) as server:
+        config = config_for(tmp_path, server.base)
+        for _ in range(3):
+            run_cli(home, "status", config=config, extra_env={"ZAI_API_KEY": FAKE_KEY})
+        assert len(server.requests) == 1

@@ -203,15 +203,21 @@ class Engine:
 
     def _polled(self, attempt: Any) -> None:
         """A poll finished: feed calibration, and have `watch` send a fresh snapshot."""
+        if self.quota is not None and attempt is not None and self.use_cache:
+            ok = getattr(attempt, "ok", False) and self.quota.last_data is not None
+            self._official_memory("save" if ok else "attempt", self.clock.now())
         if self.quota is not None and attempt is not None and getattr(attempt, "ok", False):
             now = self.clock.now()
-            if self.use_cache and self.quota.last_data is not None:
-                self._official_memory("save", now)
             with self._lock:
                 snap = self._build(now, None, official_only=True)
             self.quota.observe_local(snap.prompts.equivalents, now)
         if self._rescan is not None:
             self._rescan.set()
+
+    def _quota_rests(self, now: datetime) -> bool:
+        """`status` leaves the quota endpoint alone: its reading is fresh, or a poll was tried lately."""
+        assert self.quota is not None
+        return self.quota.is_fresh(now) or (self.use_cache and self._official_memory("recent", now))
 
     def restore_official(self) -> bool:
         """Show the last official reading saved by any zai-dash process (with its age) until a poll lands."""
@@ -226,6 +232,11 @@ class Engine:
         if action == "save":
             official_memory.save(path, who, self.quota.last_data, now)
             return True
+        if action == "attempt":
+            official_memory.note_attempt(path, who, now)
+            return True
+        if action == "recent":
+            return official_memory.attempted_within(path, who, now, self.quota.poller.interval)
         saved = official_memory.load(path, who, now)
         return saved is not None and self.quota.adopt(*saved)
 
@@ -238,7 +249,7 @@ class Engine:
                 wait on the network). None: poll all; each source's own total deadline bounds it.
         """
         now = self.clock.now()
-        pollers = [p for p in self.pollers() if budget is None or p is not self.quota or not p.is_fresh(now)]
+        pollers = [p for p in self.pollers() if budget is None or p is not self.quota or not self._quota_rests(now)]
         if not pollers:
             return
         import asyncio
@@ -251,8 +262,11 @@ class Engine:
                     await stack.enter_async_context(poller.session())
                 tasks = [asyncio.ensure_future(p.refresh()) for p in pollers]
                 _, pending = await asyncio.wait(tasks, timeout=budget)
-                for task in pending:
-                    task.cancel()
+                for poller, task in zip(pollers, tasks, strict=True):
+                    if task in pending:
+                        task.cancel()
+                        if poller is self.quota and self.use_cache:  # abandoned: rest a while, as after a failure
+                            self._official_memory("attempt", self.clock.now())
                 await asyncio.gather(*tasks, return_exceptions=True)
 
         asyncio.run(once())

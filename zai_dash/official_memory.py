@@ -34,22 +34,48 @@ def identity(key: str | None, endpoint: str) -> str:
 
 def save(path: Path, who: str, data: Any, fetched_at: datetime) -> None:
     """Remember a successful reading (best effort)."""
+    _write(path, {"identity": who, "fetched_at": fetched_at.timestamp(), "attempted_at": fetched_at.timestamp(),
+                  "data": data})  # fmt: skip
+
+
+def note_attempt(path: Path, who: str, at: datetime) -> None:
+    """Remember that a poll was tried (failed, abandoned): `status` then leaves the endpoint alone a while."""
+    doc = _read(path, who) or {"identity": who}
+    doc["attempted_at"] = at.timestamp()
+    _write(path, doc)
+
+
+def attempted_within(path: Path, who: str, now: datetime, seconds: float) -> bool:
+    """Whether any process polled this account's endpoint in the last `seconds`."""
+    doc = _read(path, who)
+    at = doc.get("attempted_at") if doc else None
+    return isinstance(at, (int, float)) and 0 <= now.timestamp() - at < seconds
+
+
+def _write(path: Path, doc: dict[str, Any]) -> None:
     try:
-        payload = json.dumps({"identity": who, "fetched_at": fetched_at.timestamp(), "data": data})
-        write_atomic(path, payload.encode())
+        write_atomic(path, json.dumps(doc).encode())
     except (OSError, TypeError, ValueError) as exc:
         log.info("official reading not saved: %s", exc)
+
+
+def _read(path: Path, who: str) -> dict[str, Any] | None:
+    try:
+        doc = json.loads(read_capped(path, STATE_MAX_BYTES))
+    except (OSError, ValueError):
+        return None
+    return doc if isinstance(doc, dict) and doc.get("identity") == who else None
 
 
 def load(path: Path, who: str, now: datetime) -> tuple[Any, datetime] | None:
     """The remembered `(data, fetched_at)` for this account, or None (missing, other account, bad shape,
     or fetched in the future)."""
+    doc = _read(path, who)
+    if doc is None:
+        return None
     try:
-        doc = json.loads(read_capped(path, STATE_MAX_BYTES))
-        if not isinstance(doc, dict) or doc.get("identity") != who:
-            return None
         fetched_at = datetime.fromtimestamp(float(doc["fetched_at"]), tz=timezone.utc)
-    except (OSError, ValueError, KeyError, TypeError, OverflowError):
+    except (ValueError, KeyError, TypeError, OverflowError):
         return None
     if fetched_at > now:
         return None
