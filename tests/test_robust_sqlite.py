@@ -31,6 +31,7 @@ def opencode_conn(home: Path) -> sqlite3.Connection:
 def test_opencode_part_with_non_json_data(ctx: SourceContext, home: Path) -> None:
     """One `part` row whose `data` is not JSON: the 3 prompts and 9 calls around it still count."""
     write_opencode_session(home, START, prompts=3, steps_per_prompt=3, searches=0)
+    clean = summary(OpenCodeSource(ctx).poll().events)  # the same session without the bad row
     conn = opencode_conn(home)
     mid, sid = conn.execute("SELECT id, session_id FROM message LIMIT 1").fetchone()
     at = int(START.timestamp() * 1000) + 1
@@ -39,19 +40,20 @@ def test_opencode_part_with_non_json_data(ctx: SourceContext, home: Path) -> Non
     counts = summary(source.poll().events)
     conn.close()
     assert source.error is None
-    assert counts["prompt"] == 3 and counts["call"] == 9
+    assert counts["prompt"] == clean["prompt"] == 3 and counts["call"] == clean["call"] >= 9
 
 
 @pytest.mark.parametrize("bad_time", ["yesterday", float("inf"), 1e300])
 def test_opencode_bad_time_column_is_one_skip(ctx: SourceContext, home: Path, bad_time: object) -> None:
     write_opencode_session(home, START, prompts=3, steps_per_prompt=3, searches=0)
+    clean = summary(OpenCodeSource(ctx).poll().events)
     conn = opencode_conn(home)
     sid, data = conn.execute("SELECT session_id, data FROM message LIMIT 1").fetchone()
     conn.execute("INSERT INTO message VALUES ('msg_bad', ?, ?, ?, ?)", (sid, bad_time, bad_time, data))
     source = OpenCodeSource(ctx)
     counts = summary(source.poll().events)
     assert source.error is None
-    assert counts["prompt"] == 3 and counts["call"] == 9
+    assert counts["prompt"] == clean["prompt"] == 3 and counts["call"] == clean["call"] >= 9
     assert sum(source.skips.counts.values()) == 1
     source.poll()
     conn.close()
@@ -79,6 +81,7 @@ def test_goose_bad_time_column_is_one_skip(ctx: SourceContext, home: Path, bad_t
 def test_an_adapter_bug_on_a_row_is_reported_and_read_again(ctx: SourceContext, home: Path) -> None:
     """A row that makes the adapter raise: the database shows an error (never silent) and is read whole later."""
     write_opencode_session(home, START, prompts=2, steps_per_prompt=1, searches=0)
+    clean = summary(OpenCodeSource(ctx).poll().events)
     source = OpenCodeSource(ctx)
     real = source._poll_db
     calls = {"n": 0}
@@ -94,4 +97,4 @@ def test_an_adapter_bug_on_a_row_is_reported_and_read_again(ctx: SourceContext, 
     assert source.error is not None and "internal error" in source.error
     counts = summary(source.poll().events)
     assert source.error is None
-    assert counts["prompt"] == 2 and counts["call"] == 2
+    assert counts == clean and counts["prompt"] == 2
