@@ -231,6 +231,7 @@ def test_skip_counts_do_not_grow_across_restarts(home: Path, ctx: SourceContext)
     assert seen == [(1, 1, (2, 2))] * 3
 
 
+@pytest.mark.wall_clock  # compares file mtimes with the wall clock
 def test_killed_write_temp_files_are_cleaned(home: Path, ctx: SourceContext) -> None:
     write_turns(log_path(home), 0, 1)
     engine = engine_at(ctx, FixedClock(NOW))
