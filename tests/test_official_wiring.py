@@ -219,6 +219,9 @@ def test_status_prefers_the_official_percentage(home: Path, tmp_path: Path) -> N
     for percent, code in ((42, 0), (80, 10), (100, 11)):
         with LoopbackServer(fixed(Reply(200, _five_hour(percent)))) as server:
             cfg.write_text(f'[api]\nenabled = true\nbase_url = "{server.base}"\n')
+            # `status` gives the network only a few tens of ms (issue 15 §6): on a loaded machine a cold
+            # poll may not land, so the reading comes from `report`, which saves it for `status`.
+            run_cli(home, "report", config=cfg, extra_env={"ZAI_API_KEY": FAKE_KEY})
             out = run_cli(home, "status", config=cfg, extra_env={"ZAI_API_KEY": FAKE_KEY})
         assert out.stdout.startswith(f"GLM {percent}% ⟳1h5"), out.stdout
         assert out.returncode == code
@@ -226,4 +229,5 @@ def test_status_prefers_the_official_percentage(home: Path, tmp_path: Path) -> N
             home, "status", "--format", "{source} {percent} {local_percent}", config=cfg,
             extra_env={"ZAI_API_KEY": FAKE_KEY},
         )  # fmt: skip
-        assert fields.stdout.split()[0] == "local"  # the server is gone: no fresh official figure
+        # The server is gone: status answers at once from the reading it saved (still fresh), not the network.
+        assert fields.stdout.split()[:2] == ["official", str(percent)]

@@ -9,6 +9,7 @@ version, built with another config, or when any cached file was replaced, trunca
 from __future__ import annotations
 
 import logging
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,12 +17,15 @@ import orjson
 
 from zai_dash.domain.ledger import Ledger
 from zai_dash.sources.base import ToolSource
+from zai_dash.sources.safeio import STATE_MAX_BYTES, read_capped
 from zai_dash.statefile import cache_dir, write_atomic
 
 log = logging.getLogger(__name__)
 
 CACHE_VERSION = 2
 """2: the ledger keeps a week in minute buckets, events carry cached tokens and credits."""
+FUTURE_SLACK = timedelta(minutes=5)
+"""A cache saved later than now plus this was written by a clock that ran ahead: it is not trusted."""
 
 
 def cache_path(env: dict[str, str]) -> Path:
@@ -29,8 +33,14 @@ def cache_path(env: dict[str, str]) -> Path:
     return cache_dir(env) / f"cache-v{CACHE_VERSION}.json"
 
 
-def save(path: Path, fingerprint: str, ledger: Ledger, sources: list[ToolSource]) -> None:
-    """Write the cache (best effort: a read-only cache dir costs speed, not correctness)."""
+def save(
+    path: Path, fingerprint: str, ledger: Ledger, sources: list[ToolSource], saved_at: datetime | None = None
+) -> None:
+    """Write the cache (best effort: a read-only cache dir costs speed, not correctness).
+
+    Skip counts are saved without the whole-file ones (unreadable file, FIFO, …): those files are
+    looked at again after a restart and counted again, so saving them would add one per restart.
+    """
     tails = {}
     skips = {}
     for source in sources:
@@ -38,10 +48,10 @@ def save(path: Path, fingerprint: str, ledger: Ledger, sources: list[ToolSource]
         if sets:
             tails[source.name] = [ts.export_state() for ts in sets]
             # Skipped lines behind the cached offsets are not read again: keep their counts.
+            lines = source.skips.counts - source.skips.file_counts
             skips[source.name] = {
-                "counts": dict(source.skips.counts),
-                "first": source.skips.first,
-                "files": source.skips.files,
+                "counts": dict(lines),
+                "first": {k: v for k, v in source.skips.first.items() if k in lines},
             }
     doc = {
         "version": CACHE_VERSION,
@@ -49,24 +59,39 @@ def save(path: Path, fingerprint: str, ledger: Ledger, sources: list[ToolSource]
         "ledger": ledger.dump(),
         "tails": tails,
         "skips": skips,
+        "saved_at": saved_at.timestamp() if saved_at is not None else None,
     }
     try:
-        write_atomic(path, orjson.dumps(doc))
-    except OSError as exc:
+        write_atomic(path, orjson.dumps(doc), durable=True)
+    except (OSError, TypeError) as exc:  # TypeError: orjson meets a value it cannot encode
         log.warning("cache not written: %s", exc)
 
 
-def load(path: Path, fingerprint: str, ledger: Ledger, sources: list[ToolSource]) -> bool:
+def load(path: Path, fingerprint: str, ledger: Ledger, sources: list[ToolSource], now: datetime | None = None) -> bool:
     """Restore the ledger and tail offsets from the cache if it is valid for this run.
+
+    Any shape error anywhere in the document (not just a bad version) means a cold scan, never a
+    crash; a cache saved in the future (a clock that ran ahead) is not trusted either.
 
     Returns:
         Whether the cache was used. On False nothing was changed and the caller scans cold.
     """
     try:
-        doc: Any = orjson.loads(path.read_bytes())
+        return _load(path, fingerprint, ledger, sources, now)
+    except Exception as exc:  # a cache of any shape must never stop a command
+        log.info("cache ignored: %s: %s", type(exc).__name__, exc)
+        return False
+
+
+def _load(path: Path, fingerprint: str, ledger: Ledger, sources: list[ToolSource], now: datetime | None) -> bool:
+    try:
+        doc: Any = orjson.loads(read_capped(path, STATE_MAX_BYTES))
     except (OSError, orjson.JSONDecodeError):
         return False
     if not isinstance(doc, dict) or doc.get("version") != CACHE_VERSION or doc.get("fingerprint") != fingerprint:
+        return False
+    saved_at = doc.get("saved_at")
+    if now is not None and (not isinstance(saved_at, (int, float)) or saved_at > (now + FUTURE_SLACK).timestamp()):
         return False
     tails = doc.get("tails")
     if not isinstance(tails, dict):
@@ -84,20 +109,28 @@ def load(path: Path, fingerprint: str, ledger: Ledger, sources: list[ToolSource]
     restored = Ledger(ledger.meter)
     restored.calls_floor, restored.mcp_floor = ledger.calls_floor, ledger.mcp_floor
     restored.detail_floor = ledger.detail_floor
-    try:
-        restored.restore(doc["ledger"])
-    except (KeyError, TypeError, ValueError) as exc:
-        log.info("cache ignored: %s", exc)
-        return False
+    restored.restore(doc["ledger"])
+    skips = _saved_skips(doc.get("skips"), by_name)
     ledger.adopt(restored)
     for ts, state in plan:
         ts.restore_state(state)
-    for name, saved in (doc.get("skips") or {}).items():
-        source = by_name.get(name)
-        if source is None or not isinstance(saved, dict):
-            continue
-        source.skips.counts.update({str(k): int(v) for k, v in saved.get("counts", {}).items()})
-        for reason, where in saved.get("first", {}).items():
-            source.skips.first.setdefault(str(reason), str(where))
-        source.skips.files += int(saved.get("files", 0))
+    for name, (counts, first) in skips.items():
+        by_name[name].skips.counts.update(counts)
+        for reason, where in first.items():
+            by_name[name].skips.first.setdefault(reason, where)
     return True
+
+
+def _saved_skips(saved: object, by_name: dict[str, ToolSource]) -> dict[str, tuple[dict[str, int], dict[str, str]]]:
+    """Validated per-source `(counts, first)` from the cache (raises on a bad shape)."""
+    out: dict[str, tuple[dict[str, int], dict[str, str]]] = {}
+    if not isinstance(saved, dict):
+        raise TypeError("skips is not an object")
+    for name, entry in saved.items():
+        counts, first = entry["counts"], entry["first"]
+        if name not in by_name or not isinstance(counts, dict) or not isinstance(first, dict):
+            raise TypeError("skips entry of the wrong shape")
+        if not all(type(n) is int and n >= 0 for n in counts.values()):
+            raise ValueError("skip count not a non-negative integer")
+        out[name] = ({str(k): n for k, n in counts.items()}, {str(k): str(v) for k, v in first.items()})
+    return out

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from zai_dash import __version__
 from zai_dash.clock import Clock, FixedClock, SystemClock
 from zai_dash.config import Config, ConfigError, load_config
+from zai_dash.domain.bounds import EARLIEST, LATEST, instant_in_range
 from zai_dash.format import fmt_ago, fmt_amount, fmt_clock, fmt_duration
 
 if TYPE_CHECKING:
@@ -121,17 +122,29 @@ def _clock_for(at: str | None) -> Clock:
         raise ValueError(f"--at: not an ISO 8601 time: {at!r}") from None
     if when.tzinfo is None:
         when = when.replace(tzinfo=datetime.now().astimezone().tzinfo or timezone.utc)
+    try:
+        sane = instant_in_range(when.astimezone(timezone.utc))
+    except OverflowError:  # 9999-12-31T23:59:59-01:00 is past the end of time in UTC
+        sane = False
+    if not sane:
+        raise ValueError(f"--at: {at!r} is outside {EARLIEST:%Y}–{LATEST:%Y}")
     return FixedClock(when)
 
 
-def _scan(config: Config, clock: Clock) -> tuple[Snapshot, object]:
+STATUS_NETWORK_BUDGET = 0.08
+"""Seconds `status` gives the HTTP sources in all: a status bar must never wait on a slow endpoint."""
+
+
+def _scan(config: Config, clock: Clock, network_budget: float | None = None) -> tuple[Snapshot, object]:
     from zai_dash.engine import Engine
 
     # A replay (`--at`) evaluates another instant: the cache's horizon is for now, so scan cold.
     engine = Engine(config, clock=clock, use_cache=isinstance(clock, SystemClock))
+    if network_budget is not None and engine.use_cache:
+        engine.restore_official()  # the last reading, with its age, unless the short poll below lands
     engine.scan()
     engine.save_cache()
-    engine.refresh_pollers()
+    engine.refresh_pollers(network_budget)
     return engine.snapshot(), engine
 
 
@@ -284,11 +297,25 @@ def status_fields(doc: dict[str, Any], now: datetime, tz: tzinfo) -> dict[str, o
         "search_limit": s["month_limit"],
         "searches_left": s["month_left"],
         "model": (live or tools or [{"model": "—"}])[0]["model"],
-        "binding": _binding_text(head),
+        "binding": _binding_text(head) + _official_age(doc, head),
         "credits": fmt_amount(credits or 0, "credits"),
         "week": f"{weekly['percent']:.0f}%" if weekly else "—",
         "prompts_left": "—" if prompts_left is None else f"{estimate}{prompts_left}",
     }
+
+
+OFFICIAL_AGE_SHOWN_AFTER = 60.0
+"""An official figure older than this says how old it is on the status line."""
+
+
+def _official_age(doc: dict[str, Any], head: dict[str, Any]) -> str:
+    """` (3m old)` when the headline is Z.ai's own figure and older than a minute, else empty."""
+    if head.get("source") != "official":
+        return ""
+    rows = [r for r in doc.get("official") or () if isinstance(r, dict)]
+    ages = [r.get("age_seconds") for r in rows if r.get("kind") == "five-hour" or r.get("window") == "5h"]
+    age = next((a for a in ages if isinstance(a, (int, float))), None)
+    return f" ({fmt_duration(age)} old)" if age is not None and age >= OFFICIAL_AGE_SHOWN_AFTER else ""
 
 
 def _time(value: Any) -> datetime | None:
@@ -325,10 +352,14 @@ def _status_doc(config: Config, at: str | None) -> tuple[dict[str, Any], datetim
 
         doc = statefile.read_fresh(config.fingerprint(), now)
         if doc is not None and isinstance(doc.get("headline"), dict):
-            end = doc["headline"].get("end")
-            if end is None or datetime.fromisoformat(end) > now:
-                return doc, now
-    snap, _ = _scan(config, clock)
+            try:
+                status_fields(doc, now, config.tz())  # a state file of the wrong shape: scan instead
+                end = doc["headline"].get("end")
+                if end is None or datetime.fromisoformat(end) > now:
+                    return doc, now
+            except Exception:  # a wrongly shaped state file: the scan below is the answer
+                pass
+    snap, _ = _scan(config, clock, network_budget=STATUS_NETWORK_BUDGET)
     return snap.to_json(config.tz()), now
 
 
@@ -374,6 +405,7 @@ def status_exit(doc: dict[str, Any]) -> int:
 def cmd_doctor(config: Config) -> int:
     """`zai-dash doctor`: what was found where, what was skipped and why, config in effect."""
     from zai_dash.engine import Engine
+    from zai_dash.redact import redact_url
 
     engine = Engine(config)
     engine.scan()
@@ -392,7 +424,7 @@ def cmd_doctor(config: Config) -> int:
         + (f" (key from ${api.key_env}, region {api.region})" if api.enabled else "")
     )
     for proxy in config.proxies:
-        out.append(f"  proxy         {proxy.name}: {proxy.url} ({proxy.preset or 'custom map'})")
+        out.append(f"  proxy         {proxy.name}: {redact_url(proxy.url)} ({proxy.preset or 'custom map'})")
     disabled = ", ".join(sorted(config.disabled_tools))
     if disabled:
         out.append(f"  disabled      {disabled}")
@@ -475,11 +507,16 @@ def cmd_export(config: Config, *, listen: str, machine: str | None) -> int:
     from zai_dash.exporter import Exporter, parse_listen
 
     parse_listen(listen)  # a bad address is a usage error (ValueError → exit 2) before any scanning
-    engine = Engine(config, use_cache=True)
+    latest: list[Snapshot | None] = [None]
+    engine = Engine(config, use_cache=True)  # reads the cache only; the scan comes after the bind
+    try:  # bind before scanning: a port in use is a one-line error now, not a traceback after a scan
+        exporter = Exporter(listen, provider=lambda: latest[0], machine=machine or engine.machine)
+    except OSError as exc:
+        raise ValueError(f"--listen {listen}: cannot listen there ({exc.strerror or exc})") from None
     engine.scan()
     engine.refresh_pollers()
-    latest = [engine.snapshot()]
-    exporter = Exporter(listen, provider=lambda: latest[0], machine=machine or engine.machine).start()
+    latest[0] = engine.snapshot()
+    exporter.start()
     print(f"zai-dash: serving {exporter.url} (Ctrl+C to stop)", file=sys.stderr, flush=True)
 
     async def follow() -> None:

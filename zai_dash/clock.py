@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import datetime, timedelta, timezone
 from typing import Protocol
 
@@ -18,6 +19,11 @@ class SystemClock:
     def now(self) -> datetime:
         return datetime.now(timezone.utc)
 
+    def ticks(self) -> float:
+        """Elapsed seconds that never jump (boot time: it keeps counting through suspend)."""
+        boottime = getattr(time, "CLOCK_BOOTTIME", None)
+        return time.clock_gettime(boottime) if boottime is not None else time.monotonic()
+
 
 class FixedClock:
     """A clock that only moves when told to: tests, screenshots and `report --at`."""
@@ -26,13 +32,19 @@ class FixedClock:
         if at.tzinfo is None:
             raise ValueError("FixedClock needs an aware datetime")
         self._at = at.astimezone(timezone.utc)
+        self._elapsed = 0.0
 
     def now(self) -> datetime:
         return self._at
 
+    def ticks(self) -> float:
+        """Elapsed seconds: `advance` is time passing, `set` a jump of the wall clock."""
+        return self._elapsed
+
     def advance(self, delta: timedelta) -> None:
         """Move the clock forward."""
         self._at += delta
+        self._elapsed += delta.total_seconds()
 
     def set(self, at: datetime) -> None:
         """Jump to `at`."""

@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from zai_dash.domain.plans import Plan, Thresholds, plan_from_mapping, plan_from_tariff
 from zai_dash.domain.tariff import BILLINGS, WINDOW_IDS, Tariff, TariffError, merge_tariff, tariff_from_mapping
+from zai_dash.sources.safeio import read_text_capped  # stdlib only: checked opens, no adapters
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -226,7 +227,7 @@ def load_config(
     text = ""
     if path.exists() or explicit:
         try:
-            text = path.read_text(encoding="utf-8")
+            text = read_text_capped(path)  # a FIFO or /dev/zero here must be an error, not a hang
             data = tomllib.loads(text)
         except FileNotFoundError:
             raise ConfigError(f"{path}: config file not found") from None

@@ -24,6 +24,7 @@ from zai_dash.domain.month import month_window
 from zai_dash.domain.plans import Plan
 from zai_dash.domain.snapshot import PROMPT_BILLINGS, Metering, Snapshot, SourceHealth, ToolConfigInfo, build_snapshot
 from zai_dash.domain.windows import WINDOW_ORDER
+from zai_dash.scan import ClockGuard, poll_transaction
 from zai_dash.sources.base import SourceContext, ToolSource
 from zai_dash.sources.tools import create_all_sources, registered_tools
 
@@ -50,6 +51,8 @@ TICK = 1.0
 """Seconds between the watcher's idle wake-ups (cheap: they only check clocks)."""
 RESCAN_EVERY = 60.0
 """Seconds between slow rescans that catch missed wake-ups and new roots."""
+SNAPSHOT_GAP = 0.5
+"""Least seconds between two snapshots while changes keep coming (the first after a quiet spell is at once)."""
 HEARTBEAT_EVERY = 60.0
 """Seconds between snapshots sent even when nothing changed (statuses age, cycles end)."""
 DEBOUNCE_MS = 150
@@ -95,6 +98,8 @@ class Engine:
         self.sources = sources if sources is not None else create_all_sources(self.ctx, config.disabled_tools)
         self.tools = registered_tools()
         """Every tool an adapter declares: one row each in the snapshot."""
+        self.clock_guard = ClockGuard(now, getattr(self.clock, "ticks", None))
+        """Tells a wall clock that jumped or went back (the cache is not written meanwhile)."""
         self.ledger = Ledger(self._meter())
         self.ledger.calls_floor = now - CALL_HORIZON
         self.ledger.mcp_floor = since
@@ -136,6 +141,8 @@ class Engine:
         self.use_cache = use_cache and not demo
         self.cache_used = self.use_cache and self._load_cache()
         """Whether this engine resumed from the on-disk cache."""
+        self._newest: datetime | None = max((e.ts for e in self.ledger.events()), default=None)
+        """The newest event seen: pruning never measures its horizon past it (see `ClockGuard`)."""
         self._saved_version = self.ledger.version if self.cache_used else -1
 
     # -- reading -----------------------------------------------------------------------------
@@ -153,21 +160,23 @@ class Engine:
         changed = False
         with self._lock:
             now = self.clock.now()
-            month_start, _ = month_window(now, self.config.renewal_day, self.tz)
             for source in self.sources if paths is None else self._sources_under(paths):
-                try:
-                    batch = source.poll()
-                except Exception as exc:  # a bug in one adapter must not take the others down
-                    log.exception("source %s failed", source.name)
-                    source.error = f"internal error: {type(exc).__name__}: {exc}"
+                batch = poll_transaction(source)
+                if batch is None:
                     continue
                 for event in batch.events:
                     changed |= self.ledger.add(event)
+                    if self._newest is None or event.ts > self._newest:
+                        self._newest = event.ts
                 for hit in batch.limit_hits:
                     changed |= self.ledger.add_limit_hit(hit)
-            horizon = now - CALL_HORIZON
+            # Prune against the newest event, not the wall clock alone: a clock that jumps two days
+            # ahead must not drop the day's events (and then, back on time, count nothing).
+            prune_at = self.clock_guard.prune_reference(now, self._newest)
+            month_start, _ = month_window(prune_at, self.config.renewal_day, self.tz)
+            horizon = prune_at - CALL_HORIZON
             self.ledger.prune(
-                calls_before=horizon, mcp_before=min(month_start, horizon), detail_before=now - DETAIL_HORIZON
+                calls_before=horizon, mcp_before=min(month_start, horizon), detail_before=prune_at - DETAIL_HORIZON
             )
             self.scans += 1
         return changed
@@ -180,14 +189,23 @@ class Engine:
     def _load_cache(self) -> bool:
         path = cache.cache_path(dict(self.ctx.env))
         with self._lock:
-            return cache.load(path, self._cache_fingerprint(), self.ledger, self.sources)
+            return cache.load(path, self._cache_fingerprint(), self.ledger, self.sources, now=self.clock.now())
 
     def save_cache(self) -> None:
-        """Write the on-disk cache if anything changed since the last write."""
+        """Write the on-disk cache if anything changed since the last write (and the clock is sane)."""
         if not self.use_cache or self.ledger.version == self._saved_version:
             return
         with self._lock:
-            cache.save(cache.cache_path(dict(self.ctx.env)), self._cache_fingerprint(), self.ledger, self.sources)
+            if self.clock_guard.jumped(self.clock.now()):
+                log.warning("cache not written: the wall clock moved %s", self.clock_guard.describe(self.clock.now()))
+                return
+            cache.save(
+                cache.cache_path(dict(self.ctx.env)),
+                self._cache_fingerprint(),
+                self.ledger,
+                self.sources,
+                saved_at=self.clock.now(),
+            )
             self._saved_version = self.ledger.version
 
     def _sources_under(self, changed: set[Path]) -> list[ToolSource]:
@@ -216,6 +234,9 @@ class Engine:
 
     def _polled(self, attempt: Any) -> None:
         """A poll finished: feed calibration, and have `watch` send a fresh snapshot."""
+        if self.quota is not None and attempt is not None and self.use_cache:
+            ok = getattr(attempt, "ok", False) and self.quota.last_data is not None
+            self._official_memory("save" if ok else "attempt", self.clock.now())
         if self.quota is not None and attempt is not None and getattr(attempt, "ok", False):
             now = self.clock.now()
             with self._lock:
@@ -224,14 +245,60 @@ class Engine:
         if self._rescan is not None:
             self._rescan.set()
 
-    def refresh_pollers(self) -> None:
-        """Poll every HTTP source once (blocking): `report`, `status` and `doctor` use this."""
-        if not self.pollers():
+    def _quota_rests(self, now: datetime) -> bool:
+        """`status` leaves the quota endpoint alone: its reading is fresh, or a poll was tried lately."""
+        assert self.quota is not None
+        return self.quota.is_fresh(now) or (self.use_cache and self._official_memory("recent", now))
+
+    def restore_official(self) -> bool:
+        """Show the last official reading saved by any zai-dash process (with its age) until a poll lands."""
+        return self.quota is not None and self._official_memory("load", self.clock.now())
+
+    def _official_memory(self, action: str, now: datetime) -> bool:
+        from zai_dash import official_memory
+
+        assert self.quota is not None
+        path = official_memory.memory_path(dict(self.ctx.env))
+        who = official_memory.identity(self.quota.key.key, self.quota.endpoint())
+        if action == "save":
+            official_memory.save(path, who, self.quota.last_data, now)
+            return True
+        if action == "attempt":
+            official_memory.note_attempt(path, who, now)
+            return True
+        if action == "recent":
+            return official_memory.attempted_within(path, who, now, self.quota.poller.interval)
+        saved = official_memory.load(path, who, now)
+        return saved is not None and self.quota.adopt(*saved)
+
+    def refresh_pollers(self, budget: float | None = None) -> None:
+        """Poll every HTTP source once (blocking): `report`, `status` and `doctor` use this.
+
+        Args:
+            budget: seconds to wait in all; polls still running then are abandoned, and an official
+                reading restored fresh (`restore_official`) is not polled again (`status` must never
+                wait on the network). None: poll all; each source's own total deadline bounds it.
+        """
+        now = self.clock.now()
+        pollers = [p for p in self.pollers() if budget is None or p is not self.quota or not self._quota_rests(now)]
+        if not pollers:
             return
         import asyncio
+        import contextlib
 
         async def once() -> None:
-            await asyncio.gather(*(p.refresh() for p in self.pollers()), return_exceptions=True)
+            async with contextlib.AsyncExitStack() as stack:
+                for poller in pollers:
+                    # Clients are made before the clock starts: TLS set-up is local work, not waiting.
+                    await stack.enter_async_context(poller.session())
+                tasks = [asyncio.ensure_future(p.refresh()) for p in pollers]
+                _, pending = await asyncio.wait(tasks, timeout=budget)
+                for poller, task in zip(pollers, tasks, strict=True):
+                    if task in pending:
+                        task.cancel()
+                        if poller is self.quota and self.use_cache:  # abandoned: rest a while, as after a failure
+                            self._official_memory("attempt", self.clock.now())
+                await asyncio.gather(*tasks, return_exceptions=True)
 
         asyncio.run(once())
 
@@ -438,6 +505,10 @@ class Engine:
                             changed = await asyncio.to_thread(self.scan, set())  # drains the receiver only
                         else:
                             changed = False
+                        if changed and (wait := SNAPSHOT_GAP - (loop.time() - last_yield)) > 0:
+                            # A tool writing steadily changes something every debounce: waiting out the
+                            # gap (events pile up meanwhile, read in one batch next) caps snapshots per second.
+                            await asyncio.sleep(wait)
                         if changed or loop.time() - last_yield >= HEARTBEAT_EVERY:
                             last_yield = loop.time()
                             yield await asyncio.to_thread(self.published_snapshot)

@@ -7,12 +7,18 @@ gauge: per-cycle counts go back to zero when the cycle resets, so they are not c
 
 The HTTP server is stdlib `ThreadingHTTPServer` on its own thread; each scrape renders the latest
 snapshot the `provider` callable returns, so the engine's loop is never blocked by a scrape.
+
+Steady under load: at most `MAX_CONNECTIONS` connections are served at once (more wait up to
+`QUEUE_WAIT` seconds for a slot, then get a 503), every socket read or write times out after
+`IO_TIMEOUT`, and a reaper closes any connection older than `CONNECTION_DEADLINE` — so idle or
+slowloris clients cost a bounded number of threads for a bounded time.
 """
 
 from __future__ import annotations
 
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -24,6 +30,15 @@ from prometheus_client.registry import Collector, CollectorRegistry
 
 from zai_dash import __version__
 from zai_dash.domain.snapshot import Snapshot
+
+MAX_CONNECTIONS = 64
+"""Connections served at once (one thread each)."""
+QUEUE_WAIT = 2.0
+"""Seconds a new connection waits for a free slot before it is answered 503."""
+IO_TIMEOUT = 5.0
+"""Seconds any one socket read or write may take."""
+CONNECTION_DEADLINE = 10.0
+"""Seconds one connection may live in all (a scrape takes milliseconds)."""
 
 PREFIX = "zai_dash"
 OFFICIAL_FIELDS = (
@@ -207,6 +222,69 @@ class _SnapshotCollector(Collector):
             yield from snapshot_metrics(snap, self.machine)
 
 
+class _BoundedServer(ThreadingHTTPServer):
+    """A thread per connection, but at most `MAX_CONNECTIONS` of them, none older than the deadline."""
+
+    daemon_threads = True
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
+        self.live: dict[socket.socket, float] = {}
+        self._live_lock = threading.Lock()
+        self._reaper_stop = threading.Event()
+        self._reaper: threading.Thread | None = None
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self.slots.acquire(timeout=QUEUE_WAIT):
+            try:
+                request.settimeout(1.0)
+                request.sendall(b"HTTP/1.0 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n")
+            except OSError:
+                pass
+            self.shutdown_request(request)
+            return
+        with self._live_lock:
+            self.live[request] = time.monotonic()
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._release(request)
+            raise
+
+    def shutdown_request(self, request: Any) -> None:
+        self._release(request)
+        super().shutdown_request(request)
+
+    def _release(self, request: Any) -> None:
+        with self._live_lock:
+            if self.live.pop(request, None) is None:
+                return
+        self.slots.release()
+
+    def start_reaper(self) -> None:
+        self._reaper_stop.clear()
+        self._reaper = threading.Thread(target=self._reap, name="zai-dash-exporter-reaper", daemon=True)
+        self._reaper.start()
+
+    def stop_reaper(self) -> None:
+        self._reaper_stop.set()
+        if self._reaper is not None:
+            self._reaper.join(timeout=2)
+            self._reaper = None
+
+    def _reap(self) -> None:
+        while not self._reaper_stop.wait(0.5):
+            cutoff = time.monotonic() - CONNECTION_DEADLINE
+            with self._live_lock:
+                overdue = [s for s, started in self.live.items() if started < cutoff]
+            for sock in overdue:
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)  # the handler's blocked read returns; it then closes
+                except OSError:
+                    pass
+
+
 def render(snap: Snapshot, machine: str) -> bytes:
     """The Prometheus text exposition of one snapshot."""
     registry = CollectorRegistry(auto_describe=False)
@@ -232,6 +310,8 @@ class Exporter:
         registry = self.registry
 
         class Handler(BaseHTTPRequestHandler):
+            timeout = IO_TIMEOUT
+
             def do_GET(self) -> None:
                 if self.path.split("?", 1)[0] not in ("/metrics", "/"):
                     self.send_error(404, "only /metrics is served")
@@ -252,9 +332,8 @@ class Exporter:
 
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
 
-        class Server(ThreadingHTTPServer):
+        class Server(_BoundedServer):
             address_family = family
-            daemon_threads = True
 
         self._server = Server((host, port), Handler)
         self._thread: threading.Thread | None = None
@@ -273,12 +352,18 @@ class Exporter:
         return f"http://{host}:{self.port}/metrics"
 
     def start(self) -> Exporter:
-        """Start serving in a daemon thread."""
+        """Start serving in a daemon thread (and the reaper of overdue connections)."""
         self._thread = threading.Thread(
             target=self._server.serve_forever, args=(0.1,), name="zai-dash-exporter", daemon=True
         )
         self._thread.start()
+        self._server.start_reaper()
         return self
+
+    @property
+    def active(self) -> int:
+        """Connections being served now."""
+        return len(self._server.live)
 
     def close(self) -> None:
         """Stop serving and release the port."""
@@ -286,6 +371,7 @@ class Exporter:
             self._server.shutdown()
             self._thread.join(timeout=5)
             self._thread = None
+        self._server.stop_reaper()
         self._server.server_close()
 
     def __enter__(self) -> Exporter:

@@ -11,10 +11,15 @@ import contextlib
 import json
 import os
 import tempfile
+import time
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from zai_dash.sources.safeio import STATE_MAX_BYTES, read_capped
+
+STALE_TEMP_AFTER = 600.0
+"""Seconds after which a temp file beside ours is the leftover of a killed write (a live one takes ms)."""
 FRESH_FOR = timedelta(seconds=90)
 """A state file older than this is ignored (the dashboard heartbeats every 30 s)."""
 
@@ -34,18 +39,55 @@ def state_path(env: dict[str, str] | None = None) -> Path:
     return cache_dir(env) / "state.json"
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write `data` to `path` so readers see the old file or the new one, never a mix."""
+def write_atomic(path: Path, data: bytes, durable: bool = False) -> None:
+    """Write `data` to `path` so readers see the old file or the new one, never a mix.
+
+    Args:
+        path: the file to replace.
+        data: its new content.
+        durable: `fsync` the file and its directory, so the new content survives a crash (the cache;
+            the state file is rewritten every few seconds and need not be).
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temps(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
+            if durable:
+                fh.flush()
+                os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+    if durable:
+        with contextlib.suppress(OSError):
+            dir_fd = os.open(path.parent, os.O_RDONLY)
+            try:
+                os.fsync(dir_fd)
+            finally:
+                os.close(dir_fd)
+
+
+def remove_stale_temps(path: Path, older_than: float = STALE_TEMP_AFTER) -> int:
+    """Delete temp files a killed `write_atomic` of `path` left behind; returns how many."""
+    removed = 0
+    cutoff = time.time() - older_than
+    prefix = f".{path.name}."
+    try:
+        entries = list(os.scandir(path.parent))
+    except OSError:
+        return 0
+    for entry in entries:
+        if not entry.name.startswith(prefix):
+            continue
+        with contextlib.suppress(OSError):
+            if entry.is_file(follow_symlinks=False) and entry.stat(follow_symlinks=False).st_mtime < cutoff:
+                os.unlink(entry.path)
+                removed += 1
+    return removed
 
 
 def publish(doc: dict[str, Any], fingerprint: str, path: Path | None = None) -> None:
@@ -60,17 +102,17 @@ def publish(doc: dict[str, Any], fingerprint: str, path: Path | None = None) -> 
 def read_fresh(fingerprint: str, now: datetime, path: Path | None = None) -> dict[str, Any] | None:
     """The published document if it is fresh, from a live dashboard, built with the same config."""
     try:
-        payload = json.loads((path or state_path()).read_bytes())
+        payload = json.loads(read_capped(path or state_path(), STATE_MAX_BYTES))
         doc = payload["doc"]
         pid = int(payload["pid"])
         written = datetime.fromisoformat(doc["at"])
-    except (OSError, ValueError, KeyError, TypeError):
+        if not isinstance(doc, dict) or payload.get("fingerprint") != fingerprint or pid <= 0:
+            return None
+        if not timedelta(0) <= now - written <= FRESH_FOR or not _alive(pid):
+            return None
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, OverflowError):
         return None
-    if payload.get("fingerprint") != fingerprint or not _alive(pid):
-        return None
-    if not timedelta(0) <= now - written <= FRESH_FOR:
-        return None
-    return doc if isinstance(doc, dict) else None
+    return doc
 
 
 def _alive(pid: int) -> bool:

@@ -60,6 +60,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from zai_dash.domain.bounds import epoch_in_range, official_value
+
 FIVE_HOURS = timedelta(hours=5)
 PROVENANCE = "official"
 
@@ -295,13 +297,13 @@ def _number(value: Any) -> float | None:
     if isinstance(value, bool):
         return None
     if isinstance(value, (int, float)):
-        return float(value) if math.isfinite(value) else None
+        return official_value(value)  # the shared bound (domain.bounds): finite, no 1e300
     if isinstance(value, str):
         try:
             parsed = float(value.strip())
         except ValueError:
             return None
-        return parsed if math.isfinite(parsed) else None
+        return official_value(parsed)
     return None
 
 
@@ -319,7 +321,7 @@ def _int(value: Any) -> int | None:
 def _reset_time(value: Any) -> datetime | None:
     """`nextResetTime`: epoch milliseconds (one client also saw a numeric string)."""
     ms = _number(value)
-    if ms is None or ms <= 0:
+    if ms is None or not epoch_in_range(ms / 1000):
         return None
     try:
         return datetime.fromtimestamp(ms / 1000, tz=timezone.utc)

@@ -97,6 +97,8 @@ class Skips:
         self.counts: Counter[str] = Counter()
         self.first: dict[str, str] = {}
         self.files = 0
+        self.file_counts: Counter[str] = Counter()
+        """The part of `counts` that is whole files (looked at again after a restart, so never cached)."""
 
     def add(self, reason: str, where: str = "", n: int = 1) -> None:
         """Count `n` records skipped for `reason` (`where` is a file:line for `doctor`)."""
@@ -106,6 +108,7 @@ class Skips:
     def add_file(self, reason: str, where: str) -> None:
         """Count a whole file skipped (unreadable, a directory, …)."""
         self.files += 1
+        self.file_counts[reason] += 1
         self.add(reason, where)
 
     @property

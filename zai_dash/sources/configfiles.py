@@ -13,17 +13,16 @@ from pathlib import Path
 from typing import Any
 
 from zai_dash.sources.jsonutil import loads
+from zai_dash.sources.safeio import CONFIG_MAX_BYTES, read_capped
 
-MAX_CONFIG_BYTES = 2 * 1024 * 1024
+MAX_CONFIG_BYTES = CONFIG_MAX_BYTES
 """Config files larger than this are not read."""
 
 
 def _read_text(path: Path) -> str | None:
     try:
-        if not path.is_file() or path.stat().st_size > MAX_CONFIG_BYTES:
-            return None
-        return path.read_text(encoding="utf-8", errors="replace")
-    except OSError:
+        return read_capped(path, MAX_CONFIG_BYTES).decode("utf-8", errors="replace")
+    except OSError:  # missing, unreadable, or not a regular file of a sane size (safeio)
         return None
 
 

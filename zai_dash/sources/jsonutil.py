@@ -8,6 +8,8 @@ from typing import Any
 
 import orjson
 
+from zai_dash.domain.bounds import MAX_TOKENS, epoch_in_range, instant_in_range
+
 loads: Callable[[bytes | str], Any] = orjson.loads
 """The fast JSON parser; raises `orjson.JSONDecodeError` (a `ValueError`)."""
 
@@ -36,7 +38,10 @@ def parse_iso(value: object, wall_now: datetime | None = None) -> datetime:
         raise BadTimestamp("timestamp not ISO 8601") from None
     if ts.tzinfo is None:
         raise BadTimestamp("timestamp without timezone")
-    ts = ts.astimezone(timezone.utc)
+    try:
+        ts = ts.astimezone(timezone.utc)
+    except OverflowError:  # 9999-12-31T23:59:59-01:00 is past datetime.max in UTC
+        raise BadTimestamp("timestamp out of range") from None
     return _check_future(ts, wall_now)
 
 
@@ -49,13 +54,21 @@ def from_epoch(value: object, wall_now: datetime | None = None, unit: float = 1.
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise BadTimestamp("timestamp missing or not a number")
     try:
-        ts = datetime.fromtimestamp(value / unit, tz=timezone.utc)
+        seconds = value / unit
+    except OverflowError:  # an int too large for a float
+        raise BadTimestamp("timestamp out of range") from None
+    if not epoch_in_range(seconds):  # NaN, infinities, year 1 or 9999
+        raise BadTimestamp("timestamp out of range")
+    try:
+        ts = datetime.fromtimestamp(seconds, tz=timezone.utc)
     except (OverflowError, OSError, ValueError):
         raise BadTimestamp("timestamp out of range") from None
     return _check_future(ts, wall_now)
 
 
 def _check_future(ts: datetime, wall_now: datetime | None) -> datetime:
+    if not instant_in_range(ts):
+        raise BadTimestamp("timestamp out of range")
     if wall_now is not None and ts > wall_now + FUTURE_SLACK:
         raise BadTimestamp("timestamp far in the future")
     return ts
@@ -80,7 +93,13 @@ def normalise_model(model: object) -> str | None:
 
 
 def int_field(value: object) -> int:
-    """An integer token count, or 0 for anything that is not a non-negative number."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+    """An integer token count, or 0 for anything that is not a number in `[0, MAX_TOKENS)`.
+
+    NaN, infinities and counts at or above `domain.bounds.MAX_TOKENS` (`1e20`) are 0, never a number
+    that overflows the cache encoder or the sums.
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return 0
+    if not 0 <= value < MAX_TOKENS:  # False for NaN too
         return 0
     return int(value)

@@ -4,6 +4,10 @@ The loop calls a source's `fetch()` on an interval (with a floor), backs off exp
 jitter while it fails, honours `Retry-After`, can be woken at once (`poll_now`, the TUI's `r`), and
 keeps the last result and when it arrived. Nothing raised by `fetch` escapes the loop: it becomes a
 failed `Attempt`, so a broken source marks itself stale and never blocks anything else.
+
+httpx's timeout is per read, so a server trickling a byte a second never trips it: every request goes
+through `get_bounded` (one total deadline, a cap on the body), and every fetch (all its routes) is
+bounded by the source's `timeout` as a whole.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import contextlib
 import random
 import socket
 import ssl
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
@@ -27,6 +31,67 @@ MAX_RETRY_AFTER = 3600.0
 """A server asking for a longer pause than an hour is capped there."""
 MIN_DUE = 2.0
 """An early poll requested by the source (e.g. just after a known reset) waits at least this long."""
+DEADLINE_SLACK = 0.5
+"""A fetch's total deadline exceeds one request's by this, so a single route's own timeout speaks first."""
+MAX_BODY_BYTES = 4 * 1024 * 1024
+"""Larger response bodies are refused: a quota envelope is ~1 KiB, a proxy's metrics a few hundred."""
+
+
+_FIRST_REQUEST_MODULES = (
+    "anyio.lowlevel",
+    "anyio._core._tasks",
+    "anyio._core._sockets",
+    "anyio._core._streams",
+    "anyio.streams.memory",
+    "anyio.streams.stapled",
+    "anyio._backends._asyncio",
+)
+"""What httpx (through httpcore and anyio) imports lazily on a client's first request."""
+
+
+class BodyTooLarge(httpx.RequestError):
+    """A response body over `MAX_BODY_BYTES` (read no further)."""
+
+
+async def get_bounded(
+    client: httpx.AsyncClient,
+    url: str,
+    *,
+    headers: dict[str, str],
+    deadline: float,
+    max_bytes: int = MAX_BODY_BYTES,
+) -> httpx.Response:
+    """GET `url` within `deadline` seconds in all, reading at most `max_bytes` of (decoded) body.
+
+    Raises:
+        httpx.TimeoutException: the whole exchange took longer than `deadline` (a trickling server).
+        BodyTooLarge: the body is larger than `max_bytes`.
+        httpx.HTTPError: any other transport failure.
+    """
+
+    async def exchange() -> httpx.Response:
+        async with client.stream("GET", url, headers=headers) as response:
+            chunks: list[bytes] = []
+            size = 0
+            async for chunk in response.aiter_bytes():
+                size += len(chunk)
+                if size > max_bytes:
+                    raise BodyTooLarge(f"response body larger than {max_bytes // (1024 * 1024)} MiB")
+                chunks.append(chunk)
+            # Already decoded: drop the headers that would make httpx decode or measure it again.
+            kept = [
+                (k, v) for k, v in response.headers.items() if k.lower() not in ("content-encoding", "content-length")
+            ]
+            return httpx.Response(
+                response.status_code, headers=kept, content=b"".join(chunks), request=response.request
+            )
+
+    try:
+        return await asyncio.wait_for(exchange(), timeout=deadline)
+    except asyncio.TimeoutError:
+        raise httpx.ReadTimeout(f"no complete answer within {deadline:g} s") from None
+
+
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 MAX_REDIRECTS = 3
 """Same-host redirects followed per request (LiteLLM answers `/metrics` with a 307 to `/metrics/`)."""
@@ -257,7 +322,12 @@ def same_host(origin: httpx.URL, target: httpx.URL) -> bool:
 
 
 async def get_same_host(
-    client: httpx.AsyncClient, url: str, headers: dict[str, str], max_redirects: int = MAX_REDIRECTS
+    client: httpx.AsyncClient,
+    url: str,
+    headers: dict[str, str],
+    max_redirects: int = MAX_REDIRECTS,
+    *,
+    deadline: float,
 ) -> tuple[httpx.Response, str]:
     """GET `url`, following redirects only within its host (the headers go along only there).
 
@@ -266,6 +336,7 @@ async def get_same_host(
         url: the configured URL.
         headers: request headers (may hold a key).
         max_redirects: hops followed before the last redirect response is returned as is.
+        deadline: seconds each hop may take in all (`get_bounded`: a trickling server is cut off).
 
     Returns:
         The final response and the URL that answered it.
@@ -276,7 +347,7 @@ async def get_same_host(
     """
     current = httpx.URL(url)
     for _ in range(max_redirects):
-        response = await client.get(current, headers=headers)
+        response = await get_bounded(client, str(current), headers=headers, deadline=deadline)
         location = response.headers.get("location")
         if response.status_code not in REDIRECT_STATUSES or not location:
             return response, str(current)
@@ -284,7 +355,7 @@ async def get_same_host(
         if not same_host(current, target):
             raise OffHostRedirect(str(target))
         current = target
-    return await client.get(current, headers=headers), str(current)
+    return await get_bounded(client, str(current), headers=headers, deadline=deadline), str(current)
 
 
 def poll_health(poller: Poller, stale_after: float, has_values: bool, now: datetime) -> tuple[str, str]:
@@ -327,7 +398,19 @@ class HttpPollSource:
         raise NotImplementedError
 
     async def _fetch_any_client(self) -> Attempt:
-        """Fetch with the loop's client when running, else with a short-lived one."""
+        """Fetch with the loop's client when running, else with a short-lived one, within `total_deadline`."""
+        try:
+            return await asyncio.wait_for(self._fetch_with_some_client(), timeout=self.total_deadline)
+        except asyncio.TimeoutError:  # every route together, not each read, is bounded
+            limit = self.total_deadline
+            return Attempt(False, "timeout", f"{self.poller.name}: no complete answer within {limit:g} s")
+
+    @property
+    def total_deadline(self) -> float:
+        """Seconds one fetch may take with all its routes: each request has `timeout`, this a little more."""
+        return self.timeout + DEADLINE_SLACK
+
+    async def _fetch_with_some_client(self) -> Attempt:
         if self._client is not None:
             return await self._fetch_with(self._client)
         async with self._new_client() as client:
@@ -339,10 +422,25 @@ class HttpPollSource:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Poll until `stop` is set, sharing one HTTP client."""
+        async with self.session():
+            await self.poller.run(stop)
+
+    @contextlib.asynccontextmanager
+    async def session(self) -> AsyncIterator[None]:
+        """Share one HTTP client for the polls made inside (made here, closed on exit).
+
+        The modules httpx loads on its first request are loaded here too, so a caller that times the
+        polls inside (`status`) measures waiting on the network, not this process's start-up.
+        """
+        import importlib
+
+        for name in _FIRST_REQUEST_MODULES:
+            with contextlib.suppress(ImportError):
+                importlib.import_module(name)
         async with self._new_client() as client:
             self._client = client
             try:
-                await self.poller.run(stop)
+                yield
             finally:
                 self._client = None
 

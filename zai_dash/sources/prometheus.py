@@ -193,7 +193,7 @@ class PrometheusSource(HttpPollSource):
         name, timeout = self.name, self.settings.timeout
         headers = {"Accept": ACCEPT, **self.headers}
         try:
-            response, answered = await get_same_host(client, self._resolved, headers)
+            response, answered = await get_same_host(client, self._resolved, headers, deadline=timeout)
         except OffHostRedirect as exc:
             self._resolved = self.settings.url
             message = (

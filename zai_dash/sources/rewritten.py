@@ -21,6 +21,7 @@ from typing import Any
 
 from zai_dash.sources.base import Skips
 from zai_dash.sources.jsonutil import loads
+from zai_dash.sources.safeio import UnsafeFile, open_regular
 
 MAX_JSON_BYTES = 256 * 1024 * 1024
 """Larger files are skipped (and counted): a task file this big is not something to hold in memory."""
@@ -148,12 +149,12 @@ class RewrittenJson:
                 self._fail(path, FileStamp.of(st), "JSON file larger than 256 MiB")
                 return None
             try:
-                with open(path, "rb") as handle:
+                with open_regular(path) as handle:
                     data = handle.read(self.max_bytes + 1)
             except FileNotFoundError:
                 return None  # replaced or deleted between stat and open: the next poll sees the new file
-            except IsADirectoryError:
-                self._fail(path, FileStamp.of(st), "a directory where a file was expected")
+            except UnsafeFile as exc:  # a directory, FIFO (would block), socket or device
+                self._fail(path, FileStamp.of(st), exc.reason)
                 return None
             except OSError as exc:
                 self.skips.add_file(f"unreadable file ({exc.strerror})", str(path))

@@ -33,7 +33,8 @@ from pathlib import Path
 from typing import TypeVar
 from urllib.parse import quote
 
-from zai_dash.sources.base import Root
+from zai_dash.domain.bounds import LATEST_S
+from zai_dash.sources.base import Root, Skips
 
 BUSY_TIMEOUT_MS = 250
 """How long one read waits on a lock before giving up until the next poll (the tools use 5–30 s)."""
@@ -163,6 +164,24 @@ class SqliteDb:
         return sqlite3.connect(str(copy), isolation_level=None, check_same_thread=False)
 
 
+def json_field(column: str, path: str) -> str:
+    """SQL for `json_extract(column, path)` that is NULL, not an error, when the column is not JSON.
+
+    A bare `json_extract` over one row of malformed JSON fails the whole query (and so the whole
+    database); `CASE` evaluates `json_extract` only where `json_valid` holds.
+    """
+    return f"CASE WHEN json_valid({column}) THEN json_extract({column}, '{path}') END"
+
+
+TIME_MAX = LATEST_S * 1000
+"""A time column above this (in s or ms) is not a time: infinities, 1e300 (see `domain.bounds`)."""
+
+
+def usable_time(value: object) -> bool:
+    """Whether a time column's value is a finite number a row can be ordered and paged by."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value <= TIME_MAX
+
+
 def table_columns(conn: sqlite3.Connection, table: str) -> set[str]:
     """The column names of `table` (empty when the table does not exist)."""
     return {str(row[1]) for row in conn.execute(f'PRAGMA table_info("{table}")')}
@@ -203,6 +222,9 @@ class TableCursor:
     id_col: str
     overlap: int
     high: int | None = None
+    bad: dict[object, bool] = field(default_factory=dict)
+    """Ids of rows whose time column is not a usable number (text, infinity): passed over; the value is
+    whether the row was already reported (see `take_bad`)."""
 
     def rows(
         self,
@@ -237,7 +259,12 @@ class TableCursor:
             batch = cur.fetchall()
             for row in batch:
                 value = row["_t"]
-                if isinstance(value, (int, float)) and (self.high is None or value > self.high):
+                if not usable_time(value):
+                    # Decoded here, per row: one text or infinite time is one skipped row, not a dead
+                    # database (adapters do `int(row["_t"])`).
+                    self.bad.setdefault(row["_id"], False)
+                    continue
+                if self.high is None or value > self.high:
                     self.high = int(value)
                 yield row
             if len(batch) < page:
@@ -247,6 +274,13 @@ class TableCursor:
                 base + f" AND ({t} > ? OR ({t} = ? AND {i} > ?))" + order,
                 (last["_t"], last["_t"], last["_id"], page),
             )
+
+    def take_bad(self) -> list[object]:
+        """Ids of unusable rows not reported yet (each is reported once)."""
+        fresh = [key for key, told in self.bad.items() if not told]
+        for key in fresh:
+            self.bad[key] = True
+        return fresh
 
 
 class RowMemo:
@@ -303,6 +337,7 @@ def poll_databases(
     paths: Iterable[Path],
     make: Callable[[Path], S],
     read: Callable[[S], None],
+    skips: Skips | None = None,
 ) -> str | None:
     """Poll every database in `paths` that changed (or failed last time); one failing does not stop others.
 
@@ -311,6 +346,7 @@ def poll_databases(
         paths: the databases that should be read now (missing files are passed over).
         make: builds the state for a newly found database.
         read: reads one database; raises `DbError` on failure.
+        skips: where rows passed over by the cursors (unusable time column) are counted.
 
     Returns:
         The failing databases' reasons joined into one line, or None when all are fine.
@@ -331,11 +367,29 @@ def poll_databases(
             except DbError as exc:
                 state.error = str(exc)
                 state.db.mark_unread()
+            except Exception as exc:  # an adapter bug: start this database over, say so, never lose it
+                bad = [c.bad for c in _cursors(state)]
+                state = states[path] = make(path)
+                for cursor, known in zip(_cursors(state), bad, strict=True):
+                    cursor.bad.update(known)
+                state.error = f"{path.name}: internal error ({type(exc).__name__}: {exc}); read again next poll"
             else:
                 state.error = None
+            if skips is not None:
+                _report_bad(state, skips)
         if state.error:
             errors.append(state.error)
     return "; ".join(errors) if errors else None
+
+
+def _cursors(state: DbState) -> list[TableCursor]:
+    return [c for c in vars(state).values() if isinstance(c, TableCursor)]
+
+
+def _report_bad(state: DbState, skips: Skips) -> None:
+    for cursor in _cursors(state):
+        for key in cursor.take_bad():
+            skips.add(f"{cursor.table} row: time column not a number in range", f"{state.db.path.name}:{key}")
 
 
 def db_roots(paths: Iterable[Path]) -> list[Root]:

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import itertools
 import os
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from zai_dash.sources.base import Skips
+from zai_dash.sources.safeio import UnsafeFile, open_regular
 
 MAX_LINE_BYTES = 8 * 1024 * 1024
 """Longer lines are skipped (and counted) without being held in memory."""
@@ -24,14 +27,23 @@ class TailLine:
     number: int
 
 
-FILTER_MAX_BYTES = 256 * 1024 * 1024
-"""Files up to this size can be swept whole for a needle on their first read."""
+FILTER_MAX_BYTES = 32 * 1024 * 1024
+"""Files up to this size can be swept whole for a needle on their first read (it is held in memory
+whole, so larger ones take the chunked path, whose lines are bounded by `MAX_LINE_BYTES`)."""
+PROBE_LINE_BYTES = 1024 * 1024
+"""At most this much of one line is read per probe of the first-offset search: a 10 GB file without a
+newline must cost a bounded read, not 10 GB of memory."""
+FINGERPRINT_BYTES = 64
+"""How many bytes before the offset identify what was read: a file truncated and written again (even
+longer, under the same inode) is read from the start when these bytes changed."""
 SEEK_MIN_BYTES = 1024 * 1024
 """Files smaller than this are read from the start: a binary search would not pay for itself."""
 SEEK_MARGIN = 3600.0
 """Seconds of slack before `since` when seeking: lines are only roughly in time order (sub-agents)."""
 
 _TS_KEYS = (b'"timestamp":"', b'"timestamp": "')
+_YIELDS = itertools.count(1)
+"""Orders lines yielded by every tail set, so the engine can tell which line a failing poll was on."""
 
 
 def line_timestamp(line: bytes) -> float | None:
@@ -67,16 +79,18 @@ def first_offset_since(handle: BinaryIO, size: int, since: float) -> int:
     while hi - lo > 64 * 1024:
         mid = (lo + hi) // 2
         handle.seek(mid)
-        handle.readline()  # finish the line we landed in
         ts = None
-        pos = handle.tell()
-        for _ in range(16):
-            line = handle.readline(64 * 1024 * 1024)
-            if not line:
-                break
-            ts = line_timestamp(line)
-            if ts is not None:
-                break
+        pos = mid
+        partial = handle.readline(PROBE_LINE_BYTES)  # finish the line we landed in (bounded)
+        if partial.endswith(b"\n"):
+            pos = handle.tell()
+            for _ in range(16):
+                line = handle.readline(PROBE_LINE_BYTES)
+                if not line:
+                    break
+                ts = line_timestamp(line)
+                if ts is not None or not line.endswith(b"\n"):
+                    break  # found, or a line too long to probe: err early
         if ts is None or ts >= target:
             hi = mid
         else:
@@ -104,6 +118,11 @@ class JsonlTail:
         self.skips = skips or Skips()
         self.max_line = max_line
         self.inode: int | None = None
+        self.mtime_ns: int | None = None
+        """The file's mtime when it was last read (a same-size rewrite changes it)."""
+        self.fingerprint = b""
+        """The `FINGERPRINT_BYTES` before the last line boundary read (see `boundary`)."""
+        self._failed: tuple[int, int, int] | None = None
         self.offset = 0
         self.line_number = 0
         self._pending = b""
@@ -133,17 +152,28 @@ class JsonlTail:
             self._restart()
             self.resets += 1
         self.inode = st.st_ino
-        if st.st_size == self.offset:
+        if st.st_size == self.offset and st.st_mtime_ns == self.mtime_ns:
             return
+        stamp = (st.st_ino, st.st_size, st.st_mtime_ns)
+        if stamp == self._failed:
+            return  # counted once per version of the file, not once per poll
         try:
-            handle = open(self.path, "rb")  # noqa: SIM115 - closed in finally, read in chunks
-        except IsADirectoryError:
-            self.skips.add_file("a directory where a file was expected", str(self.path))
+            handle = open_regular(self.path)
+        except UnsafeFile as exc:  # a directory, FIFO (would block), socket or device
+            self._failed = stamp
+            self.skips.add_file(exc.reason, str(self.path))
             return
         except OSError as exc:
+            self._failed = stamp
             self.skips.add_file(f"unreadable file ({exc.strerror})", str(self.path))
             return
+        self._failed = None
         try:
+            if self.offset and not self._same_prefix(handle):
+                # Truncated and written again (maybe longer than before): what we read is gone.
+                self._restart()
+                self.resets += 1
+            self.mtime_ns = st.st_mtime_ns
             if needle is not None and self.offset == 0 and st.st_size <= FILTER_MAX_BYTES:
                 yield from self._read_filtered(handle, needle)
                 return
@@ -158,7 +188,17 @@ class JsonlTail:
                 self.offset += len(chunk)
                 yield from self._split(chunk)
         finally:
+            self.fingerprint = _bytes_before(handle, self.boundary)
             handle.close()
+
+    @property
+    def boundary(self) -> int:
+        """The offset of the end of the last complete line read (before any pending partial line)."""
+        return self.offset - len(self._pending)
+
+    def _same_prefix(self, handle: BinaryIO) -> bool:
+        """Whether the bytes before the last boundary are still the ones read then."""
+        return _bytes_before(handle, self.boundary) == self.fingerprint
 
     def _read_filtered(self, handle: BinaryIO, needle: bytes | tuple[bytes, ...]) -> Iterator[TailLine]:
         data = handle.read()
@@ -182,12 +222,25 @@ class JsonlTail:
             else:
                 yield TailLine(line, number)
 
+    _POSITION = ("inode", "mtime_ns", "fingerprint", "offset", "line_number", "_pending", "_discarding", "seeked")
+    """Everything that says where reading stands (for `TailSet.checkpoint`)."""
+
+    def position(self) -> tuple[object, ...]:
+        """Where reading stands now (see `_POSITION`)."""
+        return tuple(getattr(self, name) for name in self._POSITION)
+
+    def seek(self, position: tuple[object, ...]) -> None:
+        """Go back to a `position()`."""
+        for name, value in zip(self._POSITION, position, strict=True):
+            setattr(self, name, value)
+
     @property
     def pending(self) -> bytes:
         """Bytes of a partial last line waiting for its newline."""
         return self._pending
 
     def _restart(self) -> None:
+        self.fingerprint = b""
         self.offset = 0
         self.line_number = 0
         self._pending = b""
@@ -249,8 +302,12 @@ class TailSet:
         self.needle = needle
         """… so on their first read only lines containing `needle` can matter (e.g. MCP calls)."""
         self.tails: dict[Path, JsonlTail] = {}
-        self._resume: dict[str, list[int]] = {}
-        """Cached `[inode, size, mtime_ns, offset, line_number]` of files not yet seen since a restore."""
+        self._resume: dict[str, list[Any]] = {}
+        """Cached `export_state` entries of files not yet seen since a restore."""
+        self.last_yielded: tuple[int, Path, TailLine] | None = None
+        """(order, path, line) of the line most recently handed out, for `poison`."""
+        self._poison: set[tuple[Path, int, int]] = set()
+        """Lines whose handling raised: passed over (they were counted as skipped once)."""
 
     def poll(self) -> Iterator[tuple[JsonlTail, TailLine]]:
         """Yield `(tail, line)` for every new complete line in every file."""
@@ -274,37 +331,54 @@ class TailSet:
                 except OSError:
                     continue
             for line in tail.read_new(needle):
+                if self._poison and (path, line.number, zlib.crc32(line.data)) in self._poison:
+                    continue
+                self.last_yielded = (next(_YIELDS), path, line)
                 yield tail, line
 
-    def export_state(self) -> dict[str, list[int]]:
-        """Per file `[inode, size, mtime_ns, offset, line_number]` (offset before any pending partial line)."""
-        state: dict[str, list[int]] = dict(self._resume)
+    def poison(self, path: Path, line: TailLine) -> None:
+        """Pass over this line of `path` from now on (its handling raised; see `Engine.scan`)."""
+        self._poison.add((path, line.number, zlib.crc32(line.data)))
+
+    def export_state(self) -> dict[str, list[Any]]:
+        """Per file `[inode, size, mtime_ns, offset, line_number, fingerprint]`.
+
+        The offset is the last line boundary (a pending partial line is read again), the size and
+        mtime those of that read, and the fingerprint (hex) the bytes just before the offset.
+        """
+        state: dict[str, list[Any]] = dict(self._resume)
         for path, tail in self.tails.items():
-            if tail.inode is None:
+            if tail.inode is None or tail.mtime_ns is None:
                 continue
-            try:
-                st = os.stat(path)
-            except OSError:
-                continue
-            offset = tail.offset - len(tail.pending)
-            state[str(path)] = [tail.inode, st.st_size, st.st_mtime_ns, offset, tail.line_number]
+            fingerprint = tail.fingerprint.hex()
+            state[str(path)] = [tail.inode, tail.offset, tail.mtime_ns, tail.boundary, tail.line_number, fingerprint]
         return state
 
     @staticmethod
     def can_restore(state: object) -> bool:
-        """Whether `export_state` output still describes the files on disk (same inode, not shrunk)."""
+        """Whether `export_state` output still describes the files on disk.
+
+        Same inode, not shrunk, and (for a file that changed since) the same bytes before the offset:
+        a file truncated and written again longer under the same inode is not resumed mid-line.
+        """
         if not isinstance(state, dict):
             return False
         try:
-            for name, (inode, _size, _mtime, offset, _line) in state.items():
+            for name, (inode, size, mtime_ns, offset, line, fingerprint) in state.items():
+                if not all(type(v) is int for v in (inode, size, mtime_ns, offset, line)):
+                    return False
+                if not isinstance(name, str) or not isinstance(fingerprint, str) or not 0 <= offset <= size:
+                    return False
                 st = os.stat(name)
                 if st.st_ino != inode or st.st_size < offset:
+                    return False
+                if (st.st_size, st.st_mtime_ns) != (size, mtime_ns) and not _prefix_matches(name, offset, fingerprint):
                     return False
         except (OSError, TypeError, ValueError):
             return False
         return True
 
-    def restore_state(self, state: dict[str, list[int]]) -> None:
+    def restore_state(self, state: dict[str, list[Any]]) -> None:
         """Resume every file at its cached offset (check `can_restore` first).
 
         Tails are made lazily, when discovery next names the file: a long history has thousands of
@@ -312,10 +386,53 @@ class TailSet:
         """
         self._resume.update(state)
 
+    def checkpoint(self) -> TailCheckpoint:
+        """Where every file stands now, so a poll whose records were not all taken can be undone."""
+        return TailCheckpoint(
+            {path: tail.position() for path, tail in self.tails.items()},
+            dict(self._resume),
+        )
+
+    def rollback(self, checkpoint: TailCheckpoint) -> None:
+        """Put every file back where `checkpoint` found it: the next poll reads the same lines again."""
+        tails: dict[Path, JsonlTail] = {}
+        for path, position in checkpoint.positions.items():
+            tail = self.tails.get(path) or JsonlTail(path, self.skips, since=self.since)
+            tail.seek(position)
+            tails[path] = tail
+        self.tails = tails
+        self._resume = dict(checkpoint.resume)
+
     def _new_tail(self, path: Path) -> JsonlTail:
         tail = JsonlTail(path, self.skips, since=self.since)
         resumed = self._resume.pop(str(path), None)
         if resumed is not None:
-            inode, _size, _mtime, offset, line_number = resumed
+            inode, _size, mtime_ns, offset, line_number, fingerprint = resumed
             tail.inode, tail.offset, tail.line_number = inode, offset, line_number
+            tail.mtime_ns, tail.fingerprint = mtime_ns, bytes.fromhex(fingerprint)
         return tail
+
+
+@dataclass(frozen=True, slots=True)
+class TailCheckpoint:
+    """Every tail's position at one instant (see `TailSet.checkpoint`)."""
+
+    positions: dict[Path, tuple[object, ...]]
+    resume: dict[str, list[Any]]
+
+
+def _prefix_matches(name: str, offset: int, fingerprint: str) -> bool:
+    try:
+        with open_regular(name) as handle:
+            return _bytes_before(handle, offset) == bytes.fromhex(fingerprint)
+    except (OSError, ValueError):
+        return False
+
+
+def _bytes_before(handle: BinaryIO, offset: int) -> bytes:
+    """The up to `FINGERPRINT_BYTES` bytes before `offset` in an open file."""
+    start = max(0, offset - FINGERPRINT_BYTES)
+    try:
+        return os.pread(handle.fileno(), offset - start, start)
+    except OSError:
+        return b""

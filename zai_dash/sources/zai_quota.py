@@ -39,7 +39,16 @@ from zai_dash.domain.official import (
 from zai_dash.domain.snapshot import SourceHealth
 from zai_dash.redact import Redactor, key_hint, redact_url
 from zai_dash.sources.base import SourceContext
-from zai_dash.sources.pollers import Attempt, HttpPollSource, Poller, network_reason, parse_retry_after, settings_from
+from zai_dash.sources.pollers import (
+    Attempt,
+    HttpPollSource,
+    Poller,
+    get_bounded,
+    network_reason,
+    parse_retry_after,
+    settings_from,
+)
+from zai_dash.sources.safeio import read_text_capped
 
 NAME = "zai-quota"
 QUOTA_PATH = "/api/monitor/usage/quota/limit"
@@ -107,7 +116,7 @@ def _claude_settings_env(ctx: SourceContext) -> Mapping[str, Any]:
     base = ctx.env.get("CLAUDE_CONFIG_DIR")
     path = Path(base) / "settings.json" if base else ctx.home / ".claude" / "settings.json"
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(read_text_capped(path))
     except (OSError, ValueError, UnicodeDecodeError):
         return {}
     env = data.get("env") if isinstance(data, dict) else None
@@ -210,6 +219,8 @@ class ZaiQuotaSource(HttpPollSource):
         self.timeout = settings.timeout
         self.reading: QuotaReading | None = None
         """The last successful reading."""
+        self.last_data: Any = None
+        """The `data` of the last successful response (what `official_memory` keeps for `status`)."""
         self.skipped: dict[str, int] = {}
         self.tracker = OfficialTracker()
         """Each window across polls: reset cards, starts, calibrations."""
@@ -299,7 +310,7 @@ class ZaiQuotaSource(HttpPollSource):
         }
         timeout = self.settings.timeout
         try:
-            response = await client.get(route.url, headers=headers)
+            response = await get_bounded(client, route.url, headers=headers, deadline=timeout)
         except httpx.TimeoutException:
             return Attempt(False, QuotaStatus.TIMEOUT.value, f"no answer from {route.label} within {timeout:g} s"), None
         except httpx.HTTPError as exc:
@@ -310,7 +321,7 @@ class ZaiQuotaSource(HttpPollSource):
         decision = decide(response.status_code, response.content)
         if decision.status is QuotaStatus.OK:
             reading = parse_limits(decision.data, now)
-            self.reading = reading
+            self.reading, self.last_data = reading, decision.data
             self.tracker.update(reading)
             for reason, n in reading.skipped.items():
                 self.skipped[reason] = self.skipped.get(reason, 0) + n
@@ -324,7 +335,7 @@ class ZaiQuotaSource(HttpPollSource):
         return f"ok: {len(reading.rows)} quota row(s) from {route.label} ({plan}{reading.version}{billing})"
 
     def _error_message(self, d: Decision, route: _Route, retry_after: float | None) -> str:
-        server = f": {d.msg[:120]}" if d.msg else ""
+        server = f": {self.redact(d.msg)[:120]}" if d.msg else ""  # mask first: a cut key is still a key
         host = route.label
         if d.status is QuotaStatus.INVALID_KEY:
             text = f"{host} rejected the API key {self.key.hint}{server}"
@@ -349,6 +360,21 @@ class ZaiQuotaSource(HttpPollSource):
             return None
         seconds = (five.next_reset - now).total_seconds()
         return seconds + RESET_GRACE if seconds >= 0 else None
+
+    def endpoint(self) -> str:
+        """What identifies where readings come from (base URL or region), for `official_memory`."""
+        return self.settings.base_url or self.region
+
+    def adopt(self, data: Any, fetched_at: datetime) -> bool:
+        """Take a reading an earlier process saved: shown with its age (and stale once old), not polled."""
+        try:
+            reading = parse_limits(data, fetched_at)
+        except Exception:  # a saved reading of any shape is only a missed shortcut
+            return False
+        self.reading = reading
+        self.poller.last = Attempt(True, "ok", "saved reading")
+        self.poller.last_at = self.poller.last_ok_at = fetched_at
+        return True
 
     # --- views ------------------------------------------------------------------------------------
 

@@ -32,6 +32,7 @@ from zai_dash.domain.snapshot import ToolConfigInfo
 from zai_dash.domain.tools import ToolInfo
 from zai_dash.sources.base import CallTokens, Root, SourceBatch, SourceContext, ToolSource
 from zai_dash.sources.jsonutil import BadTimestamp, int_field, loads, parse_iso
+from zai_dash.sources.safeio import entry_is_dir, list_dir
 from zai_dash.sources.tail import JsonlTail, TailLine, TailSet
 from zai_dash.sources.tools.claude_code_config import ENV_KEYS, ClaudeSettings, McpConfig, clean_model
 from zai_dash.sources.tools.claude_code_hidden import HiddenCalls, estimate
@@ -248,17 +249,19 @@ class ClaudeCodeSource(ToolSource):
             if real in seen_dirs:
                 continue  # ~/.config/claude may be a symlink to ~/.claude: read each file once
             seen_dirs.add(real)
-            for slug in _scandir(projects):
-                if slug.is_dir():
+            for slug in self._listing(projects):
+                if entry_is_dir(slug):  # False for a symlink loop, not an exception that zeroes the tool
                     self._scan_project(Path(slug.path), found)
+                elif slug.is_symlink() and not os.path.exists(slug.path):
+                    self._bad_once(slug.path, "symlink loop or dangling symlink")
         return found
 
     def _scan_project(self, project: Path, found: list[Path]) -> None:
-        for entry in _scandir(project):
+        for entry in self._listing(project):
             if entry.name.endswith(".jsonl"):
                 self._candidate(entry, found)
-            elif entry.is_dir():
-                for sub in _scandir(Path(entry.path) / "subagents"):
+            elif entry_is_dir(entry):
+                for sub in self._listing(Path(entry.path) / "subagents"):
                     if sub.name.endswith(".jsonl"):
                         self._candidate(sub, found)
 
@@ -278,6 +281,12 @@ class ClaudeCodeSource(ToolSource):
         self._bad_paths.discard(path)
         if self.ctx.mtime_relevant(mtime):
             found.append(Path(path))
+
+    def _listing(self, path: Path) -> list[os.DirEntry[str]]:
+        entries, problem = list_dir(path)
+        if problem is not None:  # an unreadable project must not vanish without a word
+            self._bad_once(str(path), problem)
+        return entries
 
     def _bad_once(self, path: str, reason: str) -> None:
         # Counted once per path, not on every poll.
@@ -417,7 +426,7 @@ class ClaudeCodeSource(ToolSource):
             return
         cwd = rec.get("cwd")
         if isinstance(cwd, str) and cwd and self._mcp.add_project(cwd):
-            self._aliases = self._mcp.refresh()
+            self._aliases = self._mcp.aliases
         model = self._model(raw_model)
         if model:
             self._last_model[session] = model
@@ -753,14 +762,6 @@ def _mtime(path: Path) -> float:
 
 def _is_subagent_file(path: Path) -> bool:
     return path.parent.name == "subagents" or path.name.startswith("agent-")
-
-
-def _scandir(path: Path) -> list[os.DirEntry[str]]:
-    try:
-        with os.scandir(path) as it:
-            return list(it)
-    except OSError:
-        return []
 
 
 def claude_roots(ctx: SourceContext) -> list[Path]:

@@ -21,6 +21,7 @@ from zai_dash.redact import redact_url
 from zai_dash.sources.base import Skips
 from zai_dash.sources.configfiles import mcp_targets
 from zai_dash.sources.jsonutil import loads, normalise_model
+from zai_dash.sources.safeio import CONFIG_MAX_BYTES, UnsafeFile, read_capped
 
 T = TypeVar("T")
 
@@ -107,9 +108,9 @@ class CachedJson(Generic[T]):
         self.value = self._empty
         self.version += 1
         try:
-            raw = self.path.read_bytes()
-        except IsADirectoryError:
-            self._skips.add_file("a directory where a file was expected", str(self.path))
+            raw = read_capped(self.path, CONFIG_MAX_BYTES)
+        except UnsafeFile as exc:  # a FIFO would block, /dev/zero would never end
+            self._skips.add_file(exc.reason, str(self.path))
             return self.value
         except OSError as exc:
             self._skips.add_file(f"unreadable file ({exc.strerror})", str(self.path))
@@ -260,27 +261,46 @@ class McpConfig:
             CachedJson(p, extract_mcp_targets, empty, skips) for p in user_files
         ]
         self._projects: dict[str, CachedJson[dict[str, str]]] = {}
-        self._sig: tuple[int, ...] = ()
+        self._sig: list[int] = []
+        self._from_projects: dict[str, str] = {}
+        self._from_user: dict[str, str] = {}
         self.aliases = McpAliases()
 
     def add_project(self, cwd: str) -> bool:
-        """Also read `<cwd>/.mcp.json` (a working directory seen in the logs). True when it was new."""
+        """Also read `<cwd>/.mcp.json` (a working directory seen in the logs). True when `aliases` changed.
+
+        Only the new file is read, and the map is rebuilt only when it names servers: a history with
+        thousands of project directories costs one stat each, not a re-read of all per new one.
+        """
         if cwd in self._projects:
             return False
         empty: dict[str, str] = {}
-        self._projects[cwd] = CachedJson(Path(cwd) / ".mcp.json", extract_mcp_targets, empty, self._skips)
+        cached = self._projects[cwd] = CachedJson(Path(cwd) / ".mcp.json", extract_mcp_targets, empty, self._skips)
+        targets = cached.get()
+        if len(self._sig) == len(self._files) + len(self._projects) - 1:
+            self._sig.append(cached.version)  # still in step with `refresh`: no re-read needed there
+        if not targets:
+            return False
+        # Later projects win over earlier ones, the user's files over all: as `_rebuild` merges.
+        self._from_projects.update(targets)
+        self.aliases = McpAliases.from_targets({**self._from_projects, **self._from_user})
         return True
 
     def refresh(self) -> McpAliases:
         """Re-read changed files and rebuild the alias map if anything changed."""
         cached = [*self._files, *self._projects.values()]
         values = [c.get() for c in cached]
-        sig = tuple(c.version for c in cached)
+        sig = [c.version for c in cached]
         if sig != self._sig:
             self._sig = sig
-            merged: dict[str, str] = {}
-            # Project `.mcp.json` files first so the user's own `~/.claude.json` wins on a clash.
-            for targets in values[len(self._files) :] + values[: len(self._files)]:
-                merged.update(targets)
-            self.aliases = McpAliases.from_targets(merged)
+            self._rebuild(values)
         return self.aliases
+
+    def _rebuild(self, values: list[dict[str, str]]) -> None:
+        # Project `.mcp.json` files first so the user's own `~/.claude.json` wins on a clash.
+        self._from_projects, self._from_user = {}, {}
+        for targets in values[len(self._files) :]:
+            self._from_projects.update(targets)
+        for targets in values[: len(self._files)]:
+            self._from_user.update(targets)
+        self.aliases = McpAliases.from_targets({**self._from_projects, **self._from_user})

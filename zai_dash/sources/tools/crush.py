@@ -145,7 +145,7 @@ class CrushSource(ToolSource):
         merged, _ = self._merged_config()
         self._aliases = McpAliases.from_targets(mcp_targets(merged["mcp"]))
         self.error = poll_databases(
-            self._dbs, self.db_paths(), lambda p: _CrushDb(SqliteDb(p)), lambda s: self._read(s, batch)
+            self._dbs, self.db_paths(), lambda p: _CrushDb(SqliteDb(p)), lambda s: self._read(s, batch), self.skips
         )
         return batch
 

@@ -37,6 +37,7 @@ from zai_dash.domain.tools import ToolInfo
 from zai_dash.sources.base import CallTokens, Root, SourceBatch, SourceContext, ToolSource
 from zai_dash.sources.jsonutil import BadTimestamp, int_field, loads, normalise_model, parse_iso
 from zai_dash.sources.rewritten import RewrittenJson
+from zai_dash.sources.safeio import open_regular
 from zai_dash.sources.tail import TailSet
 
 TOOL = "droid"
@@ -414,7 +415,7 @@ class DroidSource(ToolSource):
 def _read_header(path: Path) -> dict[str, Any] | None:
     """The file's first line when it is a `session_start` record, else None."""
     try:
-        with open(path, "rb") as handle:
+        with open_regular(path) as handle:
             first = handle.readline(HEADER_MAX_BYTES)
         rec = loads(first)
     except (OSError, ValueError):

@@ -157,7 +157,7 @@ class GooseSource(ToolSource):
         extensions = self._config().get("extensions")
         self._aliases = McpAliases.from_targets({_ext_key(k): v for k, v in mcp_targets(extensions).items()})
         self.error = poll_databases(
-            self._dbs, self.db_paths(), lambda p: _GooseDb(SqliteDb(p)), lambda s: self._read(s, batch)
+            self._dbs, self.db_paths(), lambda p: _GooseDb(SqliteDb(p)), lambda s: self._read(s, batch), self.skips
         )
         batch.events += self._poll_legacy()
         return batch

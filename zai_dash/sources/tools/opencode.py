@@ -54,6 +54,7 @@ from zai_dash.sources.sqlite_reader import (
     SqliteDb,
     TableCursor,
     db_roots,
+    json_field,
     poll_databases,
     require_columns,
 )
@@ -420,7 +421,7 @@ class _DbStore(Store):
 
     def _parts_of(self, mid: str) -> list[dict[str, Any]]:
         rows = self.conn.execute(
-            "SELECT json_extract(data, '$.type') AS type, json_extract(data, '$.synthetic') AS synthetic "
+            f"SELECT {json_field('data', '$.type')} AS type, {json_field('data', '$.synthetic')} AS synthetic "
             "FROM part WHERE message_id = ?",
             (mid,),
         ).fetchall()
@@ -559,7 +560,7 @@ class OpenCodeSource(ToolSource):
         batch = SourceBatch()
         self._aliases = None  # config edits take effect on the next poll
         self.error = poll_databases(
-            self._dbs, self.db_paths(), lambda p: _DbState(SqliteDb(p)), lambda s: self._poll_db(s, batch)
+            self._dbs, self.db_paths(), lambda p: _DbState(SqliteDb(p)), lambda s: self._poll_db(s, batch), self.skips
         )
         batch.events += self._json.poll()
         return batch
@@ -622,7 +623,7 @@ class OpenCodeSource(ToolSource):
         out: list[UsageEvent] = []
         cols = ("message_id", "session_id", "time_created", "data")
         # Only the part types that can make events: text deltas rewrite other parts many times a second.
-        where = "json_extract(data, '$.type') IN ('step-finish', 'tool')"
+        where = f"{json_field('data', '$.type')} IN ('step-finish', 'tool')"
         for row in state.parts.rows(conn, cols, floor=self._floor_ms(), where=where):
             pid, t = str(row["_id"]), int(row["_t"])
             if not state.memo.fresh(f"p:{pid}", row["_t"], t):

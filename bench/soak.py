@@ -1,0 +1,203 @@
+"""Soak: the real headless engine (`zai-dash export`) fed 20 records/s for 10 minutes.
+
+A writer appends Claude Code transcript lines (a prompt and its answered model call, alternately) to a
+session file in a temp HOME at a steady rate; the engine runs as a child process exactly as a user runs
+it. Every minute the child's CPU time (/proc/<pid>/stat) and RSS (/proc/<pid>/status) are sampled; at
+the end the counts the engine published (its state file, the same document `status` reads) are compared
+with what was written.
+
+    python bench/soak.py                      # 10 minutes at 20 records/s
+    python bench/soak.py --minutes 1 --rate 50 --json out.json
+    python bench/soak.py --status             # `zai-dash status` against dead, slow and trickling endpoints
+
+Prints a Markdown table for bench/RESULTS.md ("Soak", "status with a bad endpoint").
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+TICKS = os.sysconf("SC_CLK_TCK")
+SESSION = "5oak0000-0000-4000-8000-000000000001"
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def rss_mib(pid: int) -> float:
+    """Resident set size in MiB."""
+    match = re.search(r"VmRSS:\s+(\d+) kB", Path(f"/proc/{pid}/status").read_text())
+    return int(match.group(1)) / 1024 if match else float("nan")
+
+
+def stamp(now: datetime) -> str:
+    return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"
+
+
+def user_record(i: int, now: datetime) -> dict[str, Any]:
+    return {
+        "parentUuid": None, "isSidechain": False, "userType": "external", "cwd": "/soak", "sessionId": SESSION,
+        "version": "2.0.14", "type": "user", "message": {"role": "user", "content": f"prompt {i}"},
+        "uuid": str(uuid.uuid4()), "timestamp": stamp(now),
+    }  # fmt: skip
+
+
+def call_record(i: int, now: datetime) -> dict[str, Any]:
+    return {
+        "parentUuid": None, "isSidechain": False, "userType": "external", "cwd": "/soak", "sessionId": SESSION,
+        "version": "2.0.14", "type": "assistant", "requestId": f"req_{i}",
+        "message": {
+            "id": f"msg_{i}", "type": "message", "role": "assistant", "model": "glm-4.6",
+            "content": [{"type": "text", "text": "ok"}],
+            "usage": {"input_tokens": 1000, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 500,
+                      "output_tokens": 50},
+        },
+        "uuid": str(uuid.uuid4()), "timestamp": stamp(now),
+    }  # fmt: skip
+
+
+def published(home: Path) -> tuple[int, int] | None:
+    """(prompts, calls) in the engine's latest published snapshot."""
+    try:
+        doc = json.loads((home / ".cache" / "zai-dash" / "state.json").read_text())["doc"]
+        return int(doc["prompts"]["used"]), int(doc["prompts"]["calls"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def soak(minutes: float, rate: float) -> dict[str, Any]:
+    home = Path(tempfile.mkdtemp(prefix="zai-dash-soak-"))
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("CLAUDE_", "ANTHROPIC_", "ZAI_"))},
+        "HOME": str(home), "XDG_CONFIG_HOME": str(home / ".config"), "XDG_CACHE_HOME": str(home / ".cache"),
+        "XDG_DATA_HOME": str(home / ".local/share"), "XDG_STATE_HOME": str(home / ".local/state"),
+    }  # fmt: skip
+    log = home / ".claude" / "projects" / "-soak" / f"{SESSION}.jsonl"
+    log.parent.mkdir(parents=True)
+    log.touch()
+    child = subprocess.Popen(
+        [sys.executable, "-m", "zai_dash", "export", "--listen", "127.0.0.1:0"],
+        env=env, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert child.stderr is not None
+    child.stderr.readline()  # "serving …": scanned and watching
+    samples: list[dict[str, float]] = []
+    written = {"prompts": 0, "calls": 0}
+    start = time.monotonic()
+    last_cpu, last_t = cpu_seconds(child.pid), start
+    next_sample = start + 60
+    i = 0
+    with open(log, "a") as fh:
+        while (now := time.monotonic()) - start < minutes * 60 + 1:
+            due = int((now - start) * rate)
+            while i < due:
+                at = datetime.now(timezone.utc)
+                rec = user_record(i // 2, at) if i % 2 == 0 else call_record(i // 2, at)
+                fh.write(json.dumps(rec, separators=(",", ":")) + "\n")
+                written["prompts" if i % 2 == 0 else "calls"] += 1
+                i += 1
+            fh.flush()
+            if now >= next_sample:
+                cpu = cpu_seconds(child.pid)
+                samples.append(
+                    {"minute": len(samples) + 1, "cpu_percent": 100 * (cpu - last_cpu) / (now - last_t),
+                     "rss_mib": rss_mib(child.pid), "written": i}
+                )  # fmt: skip
+                print(f"minute {len(samples)}: {samples[-1]}", file=sys.stderr, flush=True)
+                last_cpu, last_t, next_sample = cpu, now, next_sample + 60
+            time.sleep(0.05)
+    # Let the engine catch up (a wake-up is debounced), then compare what it published.
+    counted = None
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        counted = published(home)
+        if counted == (written["prompts"], written["calls"]):
+            break
+        time.sleep(0.5)
+    child.send_signal(signal.SIGINT)
+    try:
+        child.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        child.kill()
+    return {"minutes": minutes, "rate": rate, "samples": samples, "written": written, "counted": counted}
+
+
+def table(result: dict[str, Any]) -> str:
+    rows = ["| minute | CPU (% of one core) | RSS (MiB) | records written so far |", "|---:|---:|---:|---:|"]
+    for s in result["samples"]:
+        rows.append(f"| {s['minute']} | {s['cpu_percent']:.1f} | {s['rss_mib']:.1f} | {s['written']:,} |")
+    w, c = result["written"], result["counted"]
+    rows.append("")
+    rows.append(f"Written: {w['prompts']:,} prompts, {w['calls']:,} calls. Counted by the engine: "
+                + (f"{c[0]:,} prompts, {c[1]:,} calls." if c else "nothing published."))  # fmt: skip
+    return "\n".join(rows)
+
+
+def status_timings(runs: int = 7) -> str:
+    """Wall time of `zai-dash status` (no dashboard running) with the quota endpoint dead, slow or trickling."""
+    import contextlib
+    import statistics
+
+    from tests.http_fixtures import FAKE_KEY, LoopbackServer, Reply, fixed, refused_port
+    from tests.test_cli import run_cli, write_known_fixture
+    from tests.test_official_wiring import _five_hour
+    from tests.test_robust_network import TricklingServer
+
+    rows = ["| endpoint | median (ms) | max (ms) | runs |", "|---|---:|---:|---:|"]
+    cases: list[tuple[str, Any]] = [
+        ("none configured (baseline: start-up and scan)", "off"),
+        ("dead (connection refused)", None),
+        ("slow (answers after 10 s)", LoopbackServer(fixed(Reply(200, _five_hour(42), delay=10)))),
+        ("trickling (1 byte / 0.2 s)", TricklingServer()),
+    ]
+    for label, server in cases:
+        home = Path(tempfile.mkdtemp(prefix="zai-dash-status-"))
+        write_known_fixture(home)
+        with server if not isinstance(server, str) and server is not None else contextlib.nullcontext() as live:
+            base = live.base if live is not None else f"http://127.0.0.1:{refused_port()}"
+            config = home / "config.toml"
+            config.write_text("" if server == "off" else f'[api]\nenabled = true\nbase_url = "{base}"\ntimeout = 10\n')
+            times = []
+            for _ in range(runs):
+                started = time.perf_counter()
+                run_cli(home, "status", config=config, extra_env={"ZAI_API_KEY": FAKE_KEY})
+                times.append((time.perf_counter() - started) * 1000)
+        rows.append(f"| {label} | {statistics.median(times):.0f} | {max(times):.0f} | {runs} |")
+    return "\n".join(rows)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--minutes", type=float, default=10.0)
+    parser.add_argument("--rate", type=float, default=20.0, help="records per second")
+    parser.add_argument("--json", type=Path, help="also write the raw figures here")
+    parser.add_argument("--status", action="store_true", help="time `status` against bad endpoints instead")
+    args = parser.parse_args()
+    if args.status:
+        print(status_timings())
+        return
+    result = soak(args.minutes, args.rate)
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2))
+    print(table(result))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,98 @@
+"""What makes one engine scan safe: each source's poll is a transaction, and the wall clock is watched.
+
+- `poll_transaction`: a source's append-only tails are checkpointed before its poll. If the poll raises,
+  every offset (and the skip counts) go back to the checkpoint, so nothing read in the failed poll is
+  lost; the line being handled when it raised is passed over from then on and counted once as skipped,
+  and the poll runs again. One odd record costs one skip, never the batch or the source.
+- `ClockGuard`: compares the wall clock with a clock that only counts elapsed time (boot time, which
+  includes suspend). When the two disagree by more than `JUMP_TOLERANCE` the wall clock jumped (or was
+  set back): nothing is pruned against it and the cache is not written until it agrees again.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from zai_dash.clock import SystemClock
+from zai_dash.sources.base import SourceBatch, ToolSource
+
+log = logging.getLogger(__name__)
+
+MAX_FAILING_RECORDS = 16
+"""A poll that raises on more records than this in one scan is reported as a failing source."""
+JUMP_TOLERANCE = timedelta(minutes=5)
+"""Wall-clock drift against elapsed time beyond this is a jump (NTP slews far less)."""
+
+
+def poll_transaction(source: ToolSource) -> SourceBatch | None:
+    """Poll `source` so that a failure loses nothing: None when the source as a whole failed.
+
+    Sources without tails (SQLite, rewritten JSON) keep their own read state per database/file and
+    hand events over only after a read finished; for them a failure is reported in `source.error`.
+    """
+    sets = source.tail_sets()
+    for _ in range(MAX_FAILING_RECORDS + 1):
+        marks = [(ts, ts.checkpoint()) for ts in sets]
+        skips = source.skips
+        saved = (Counter(skips.counts), dict(skips.first), skips.files, Counter(skips.file_counts))
+        for ts in sets:
+            ts.last_yielded = None
+        try:
+            return source.poll()
+        except Exception as exc:  # a bug in one adapter must not take the others down, nor lose data
+            for ts, mark in marks:
+                ts.rollback(mark)
+            skips.counts, skips.first, skips.files, skips.file_counts = saved
+            culprits = [(ts.last_yielded, ts) for ts in sets if ts.last_yielded is not None]
+            if not culprits:
+                log.exception("source %s failed", source.name)
+                source.error = f"internal error: {type(exc).__name__}: {exc}"
+                return None
+            (_, path, line), ts = max(culprits, key=lambda c: c[0][0])
+            log.warning("source %s: record %s:%d raised %s", source.name, path, line.number, type(exc).__name__)
+            ts.poison(path, line)
+            source.skips.add(f"record could not be read ({type(exc).__name__})", f"{path}:{line.number}")
+    source.error = f"internal error: more than {MAX_FAILING_RECORDS} records failed in one scan"
+    return None
+
+
+class ClockGuard:
+    """Tells whether the wall clock still agrees with elapsed time since the engine started.
+
+    Args:
+        now: the wall clock's reading at start.
+        ticks: elapsed seconds (the clock's own `ticks` when it has one: a test clock's `advance` is
+            time passing, its `set` a jump).
+    """
+
+    def __init__(self, now: datetime, ticks: Callable[[], float] | None = None) -> None:
+        self._ticks = ticks or SystemClock().ticks
+        self._offset = now.timestamp() - self._ticks()
+        self._prune_at: datetime | None = None
+
+    def skew(self, now: datetime) -> float:
+        """Seconds the wall clock moved beyond (or short of) elapsed time since start."""
+        return now.timestamp() - self._ticks() - self._offset
+
+    def jumped(self, now: datetime) -> bool:
+        """Whether the wall clock is off from elapsed time by more than `JUMP_TOLERANCE`."""
+        return abs(self.skew(now)) > JUMP_TOLERANCE.total_seconds()
+
+    def describe(self, now: datetime) -> str:
+        """`'2.0 days ahead'`-style words for the log."""
+        skew = self.skew(now)
+        return f"{abs(skew) / 86400:.1f} days {'ahead' if skew > 0 else 'back'}"
+
+    def prune_reference(self, now: datetime, newest: datetime | None) -> datetime:
+        """The instant pruning may measure its horizon from: never past the newest event, never back.
+
+        Event time, not the wall clock alone, decides what is old: a clock that jumps ahead prunes
+        nothing that was not already old by the newest record's time.
+        """
+        at = now if newest is None else min(now, newest)
+        if self._prune_at is None or at > self._prune_at:
+            self._prune_at = at
+        return self._prune_at
