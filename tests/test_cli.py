@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -170,7 +171,7 @@ def test_report_json_known_answer(home: Path) -> None:
     out = run_cli(home, "report", "--json", "--at", AT)
     assert out.returncode == 0, out.stderr
     doc = json.loads(out.stdout)
-    assert doc["schema"] == 1
+    assert doc["schema"] == 2
     assert doc["at"] == "2026-11-26T10:00:00+00:00"
     assert doc["cycle"]["start"] == "2026-11-26T08:13:27+00:00"
     assert doc["cycle"]["end"] == "2026-11-26T13:13:27+00:00"
@@ -192,37 +193,59 @@ def test_report_json_known_answer(home: Path) -> None:
     assert "sk-secret" not in out.stdout
 
 
-def test_report_human_table(home: Path) -> None:
+def test_report_human_table(home: Path, tmp_path: Path) -> None:
     write_known_fixture(home)
     out = run_cli(home, "report", "--at", AT)
     assert out.returncode == 0, out.stderr
-    assert "3/600 used" in out.stdout and "597 left" in out.stdout
     assert "Claude Code" in out.stdout and "glm-4.5-air" in out.stdout
     assert "08:13–13:13" in out.stdout
+    lines = out.stdout.splitlines()
+    five = next(line for line in lines if line.startswith("▶5h"))  # the binding window leads
+    assert "/12k credits" in five and "(first-request, local)" in five and "estimated" in five
+    weekly = next(line for line in lines if line.startswith(" weekly"))
+    assert "last 7 days (reset time unknown: set weekly_reset)" in weekly and "(unknown, local)" in weekly
+    legacy = tmp_path / "legacy.toml"
+    legacy.write_text('billing = "legacy-v1"\n')
+    text = run_cli(home, "report", "--at", AT, config=legacy).stdout
+    assert "4/600 prompts" in text and "596 left" in text and "monthly-mcp 3/1000 calls" in text
 
 
 def test_status_line_and_exit_codes(home: Path, tmp_path: Path) -> None:
     write_known_fixture(home)
-    ok = run_cli(home, "status", "--at", AT)
+    # Legacy V1 counts prompts, each weighted by its model's rate: glm-4.6 and glm-4.5-air bill as
+    # GLM-5.3-Flash, 1.2× at peak (08:13–08:50 UTC is 16:13–16:50 in UTC+8, a Thursday):
+    # max(ceil(2 × 1.2), ceil(5 × 1.2 / 15)) + one vision call = 4.
+    legacy = tmp_path / "legacy.toml"
+    legacy.write_text('billing = "legacy-v1"\n')
+    ok = run_cli(home, "status", "--at", AT, config=legacy)
     assert ok.returncode == 0, ok.stderr
-    assert ok.stdout.strip() == "GLM 3/600 ⟳3h13m 🔎3/1000"
-    ascii_line = run_cli(home, "status", "--ascii", "--at", AT)
-    assert ascii_line.stdout.strip() == "GLM 3/600 R3h13m S3/1000"
-    custom = run_cli(home, "status", "--at", AT, "--format", "{left} left, reset {reset_at}")
-    assert custom.stdout.strip() == "597 left, reset 13:13"
+    assert ok.stdout.strip() == "GLM 4/600 ⟳3h13m 🔎3/1000"
+    ascii_line = run_cli(home, "status", "--ascii", "--at", AT, config=legacy)
+    assert ascii_line.stdout.strip() == "GLM 4/600 R3h13m S3/1000"
+    custom = run_cli(home, "status", "--at", AT, "--format", "{left} left, reset {reset_at}", config=legacy)
+    assert custom.stdout.strip() == "596 left, reset 13:13"
 
     warn_cfg = tmp_path / "warn.toml"
-    warn_cfg.write_text('plan = "tiny"\n[plans.tiny]\nprompts_per_cycle = 4\nsearches_per_month = 10\n')
+    warn_cfg.write_text(
+        'billing = "legacy-v1"\nplan = "tiny"\n[plans.tiny]\nprompts_per_cycle = 5\nsearches_per_month = 10\n'
+    )
     assert run_cli(home, "status", "--at", AT, config=warn_cfg).returncode == 10
     out_cfg = tmp_path / "out.toml"
-    out_cfg.write_text('plan = "tiny"\n[plans.tiny]\nprompts_per_cycle = 3\nsearches_per_month = 10\n')
+    out_cfg.write_text(
+        'billing = "legacy-v1"\nplan = "tiny"\n[plans.tiny]\nprompts_per_cycle = 4\nsearches_per_month = 10\n'
+    )
     assert run_cli(home, "status", "--at", AT, config=out_cfg).returncode == 11
+
+    # The default plan is Pro on credits: the binding 5-hour window in credits, the weekly figure beside it.
+    credits = run_cli(home, "status", "--at", AT)
+    assert credits.returncode == 0, credits.stderr
+    assert re.fullmatch(r"GLM \d+(\.\d)?/12k cr ⟳3h13m wk 0%", credits.stdout.strip()), credits.stdout
 
 
 def test_status_no_data(home: Path) -> None:
     out = run_cli(home, "status")
     assert out.returncode == 20
-    assert out.stdout.startswith("GLM 0/600")
+    assert out.stdout.startswith("GLM 0/12k cr ⟳idle wk 0%")
 
 
 def test_status_does_not_import_textual(home: Path) -> None:
@@ -283,8 +306,8 @@ def test_status_reads_a_running_dashboards_state_file(home: Path) -> None:
     doc = json.loads(run_cli(home, "report", "--json", "--at", AT).stdout)
     now = datetime.now(timezone.utc)
     doc["at"] = now.isoformat()
-    doc["cycle"]["end"] = (now + timedelta(hours=1, minutes=5)).isoformat()
-    doc["prompts"]["equivalents"] = 123
+    doc["headline"]["end"] = (now + timedelta(hours=1, minutes=5)).isoformat()
+    doc["headline"]["used"] = 123
     config = load_config(env={"HOME": str(home), "ZAI_DASH_TIMEZONE": "UTC"})
     path = statefile.state_path({"XDG_CACHE_HOME": str(home / ".cache")})
     statefile.publish(doc, config.fingerprint(), path)
@@ -292,11 +315,11 @@ def test_status_reads_a_running_dashboards_state_file(home: Path) -> None:
         f.unlink()
     out = run_cli(home, "status")
     assert out.returncode == 0, out.stderr
-    assert out.stdout.startswith("GLM 123/600 ⟳1h0")
+    assert out.stdout.startswith("GLM 123/12k cr ⟳1h0")
     # A different plan is a different fingerprint: the file is ignored and the (now empty) logs scanned.
-    assert run_cli(home, "status", "--plan", "max").stdout.startswith("GLM 0/2400 ⟳idle")
+    assert run_cli(home, "status", "--plan", "max").stdout.startswith("GLM 0/28k cr ⟳idle")
     # A dead writer's file is ignored too.
     payload = json.loads(path.read_text())
     payload["pid"] = 2**22 + 12345
     path.write_text(json.dumps(payload))
-    assert run_cli(home, "status").stdout.startswith("GLM 0/600 ⟳idle")
+    assert run_cli(home, "status").stdout.startswith("GLM 0/12k cr ⟳idle")

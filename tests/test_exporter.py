@@ -137,3 +137,25 @@ async def test_a_machine_going_away_is_kept_and_flagged_stale(home: Path) -> Non
     assert not (await src.refresh()).ok
     merged = merge_machines([src.row(clock.now(), None)], "prompts")
     assert merged["claude-code"] == {"total": 2, "by_machine": {"laptop": 2}, "stale": True}
+
+
+def test_render_publishes_credits_each_window_and_the_headline() -> None:
+    from tests.test_windows import NOW, WEEKLY_RESET, ledger, snapshot, week_of_credits
+
+    snap = snapshot(ledger(week_of_credits()), NOW, weekly_reset=WEEKLY_RESET)
+    text = render(snap, "laptop").decode()
+    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value for s in parse_exposition(text, "text/plain")}
+    m = (("machine", "laptop"),)
+    for w in snap.windows:
+        key = (("anchor", w.anchor), *m, ("source", w.source), ("unit", w.unit), ("window", w.id))
+        assert samples[("zai_dash_window_used", key)] == pytest.approx(w.used)
+        assert samples[("zai_dash_window_limit", key)] == w.limit
+        assert samples[("zai_dash_window_left", key)] == pytest.approx(w.left)
+        assert samples[("zai_dash_window_level", key)] == 0
+        assert samples[("zai_dash_window_end_timestamp_seconds", key)] == w.end.timestamp()  # type: ignore[union-attr]
+    assert samples[("zai_dash_credits", (*m, ("window", "weekly")))] == pytest.approx(snap.credits.week)
+    assert samples[("zai_dash_headline_left", (*m, ("unit", "credits"), ("window", "5h")))] == pytest.approx(
+        snap.window("5h").left  # type: ignore[union-attr]
+    )
+    tool = (*m, ("model", "glm-5.3"), ("tool", "claude-code"))
+    assert samples[("zai_dash_cycle_credits", tool)] == pytest.approx(3.61)

@@ -1,6 +1,6 @@
 """The persistent cache: the ledger and every tailed file's offset, so a restart reads only new bytes.
 
-`$XDG_CACHE_HOME/zai-dash/cache-v1.json`: versioned, written atomically (so two zai-dash processes at
+`$XDG_CACHE_HOME/zai-dash/cache-v2.json`: versioned, written atomically (so two zai-dash processes at
 once never see half a file; the last writer wins), and rebuilt silently when corrupt, from another
 version, built with another config, or when any cached file was replaced, truncated or deleted since
 (restoring then would not be invisible: the numbers must equal a cold scan's).
@@ -20,7 +20,8 @@ from zai_dash.statefile import cache_dir, write_atomic
 
 log = logging.getLogger(__name__)
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2
+"""2: the ledger keeps a week in minute buckets, events carry cached tokens and credits."""
 
 
 def cache_path(env: dict[str, str]) -> Path:
@@ -80,8 +81,9 @@ def load(path: Path, fingerprint: str, ledger: Ledger, sources: list[ToolSource]
     # Check every file before changing anything, so a stale cache is all-or-nothing.
     if not all(ts.can_restore(state) for ts, state in plan):
         return False
-    restored = Ledger()
+    restored = Ledger(ledger.meter)
     restored.calls_floor, restored.mcp_floor = ledger.calls_floor, ledger.mcp_floor
+    restored.detail_floor = ledger.detail_floor
     try:
         restored.restore(doc["ledger"])
     except (KeyError, TypeError, ValueError) as exc:

@@ -18,11 +18,11 @@ from typing import TYPE_CHECKING, Any
 from zai_dash import __version__
 from zai_dash.clock import Clock, FixedClock, SystemClock
 from zai_dash.config import Config, ConfigError, load_config
-from zai_dash.domain.plans import Thresholds
-from zai_dash.format import fmt_ago, fmt_clock, fmt_duration
+from zai_dash.format import fmt_ago, fmt_amount, fmt_clock, fmt_duration
 
 if TYPE_CHECKING:
     from zai_dash.domain.snapshot import Snapshot
+    from zai_dash.domain.windows import WindowRow
 
 EXIT_OK = 0
 EXIT_CONFIG = 2
@@ -31,11 +31,11 @@ EXIT_EXHAUSTED = 11
 EXIT_NO_DATA = 20
 EXIT_ERROR = 30
 
-DEFAULT_STATUS = "GLM {used}/{limit} ⟳{reset} 🔎{searches}/{search_limit}"
-DEFAULT_STATUS_ASCII = "GLM {used}/{limit} R{reset} S{searches}/{search_limit}"
-OFFICIAL_STATUS = "GLM {percent}% ⟳{reset} 🔎{searches}/{search_limit}"
-OFFICIAL_STATUS_ASCII = "GLM {percent}% R{reset} S{searches}/{search_limit}"
-"""When Z.ai's own figure is fresh it is a percentage (the endpoint never says prompts), so show that."""
+DEFAULT_STATUS = "GLM {binding} ⟳{reset} 🔎{searches}/{search_limit}"
+DEFAULT_STATUS_ASCII = "GLM {binding} R{reset} S{searches}/{search_limit}"
+WEEKLY_STATUS = "GLM {binding} ⟳{reset} wk {week}"
+WEEKLY_STATUS_ASCII = "GLM {binding} R{reset} wk {week}"
+"""With a weekly window the weekly figure stands beside the binding one (the monthly MCP pool is gone)."""
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -152,7 +152,10 @@ def render_report(snap: Snapshot, tz: object) -> str:
 
     zone = tz if isinstance(tz, tzinfo) else None
     p, s, c = snap.prompts, snap.searches, snap.cycle
-    lines = [f"zai-dash — {snap.plan.name} plan, {snap.at.astimezone(zone):%Y-%m-%d %H:%M %Z}"]
+    at = snap.at.astimezone(zone)
+    lines = [f"zai-dash — {snap.plan.name} plan, {snap.billing.generation} billing, {at:%Y-%m-%d %H:%M %Z}"]
+    if snap.billing.warning:
+        lines.append(f"! {snap.billing.warning}")
     if c.state == "open":
         lines.append(
             f"cycle     {fmt_clock(c.start, zone)}–{fmt_clock(c.end, zone)}  resets in {fmt_duration(c.seconds_left)}"
@@ -160,10 +163,22 @@ def render_report(snap: Snapshot, tz: object) -> str:
         )
     else:
         lines.append("cycle     not started — opens on your next prompt")
+    binding = snap.headline.window if snap.headline else None
+    for w in snap.windows:
+        lines.append(window_line(w, snap.at, zone, binding=w.id == binding))
+    head = snap.headline
+    if head is not None and head.prompts_left is not None:
+        if head.prompts_left_source == "estimate":
+            median = fmt_amount(snap.credits.median_per_prompt, "credits")
+            lines.append(
+                f"prompts   ≈{head.prompts_left} left (estimate: {median} credits per prompt, "
+                f"median of your last {snap.credits.prompts_sampled})"
+            )
+        else:
+            lines.append(f"prompts   {head.prompts_left} left ({head.prompts_left_source})")
     lines.append(
-        f"prompts   {p.equivalents}/{p.limit} used ({p.percent:.0f}%), {p.left} left"
+        f"counted   {p.equivalents} prompt-equivalents this cycle"
         f"  [{p.used} prompts, {p.calls} calls, {p.vision} vision]"
-        + ("" if p.level == "ok" else f"  {p.level.upper()}")
     )
     if snap.forecast and snap.forecast.exhausted_at:
         lines.append(
@@ -171,20 +186,24 @@ def render_report(snap: Snapshot, tz: object) -> str:
             f"{fmt_duration((snap.forecast.minutes_before_reset or 0) * 60)} before the refresh"
         )
     elif snap.forecast and snap.forecast.left_at_reset is not None:
-        lines.append(f"forecast  on pace: ~{snap.forecast.left_at_reset:.0f} left at refresh")
+        left = fmt_amount(snap.forecast.left_at_reset, snap.forecast.unit)
+        lines.append(f"forecast  on pace: ~{left} {snap.forecast.unit} left at refresh")
     by = ", ".join(f"{k} {v}" for k, v in s.by_service.items())
     lines.append(
         f"searches  {s.month}/{s.month_limit} this month (resets {s.month_end.astimezone(zone):%b %d}), "
         f"{s.cycle} this cycle  [{by}]"
     )
     lines.append("")
-    lines.append(f"{'tool':<14} {'model':<16} {'src':<6} {'prompts':>7} {'calls':>6} {'search':>6}  {'last':<9} status")
+    lines.append(
+        f"{'tool':<14} {'model':<16} {'src':<6} {'prompts':>7} {'calls':>6} {'search':>6} {'credits':>7}"
+        f"  {'last':<9} status"
+    )
     for t in snap.tools:
         if not t.found:
             continue
         lines.append(
             f"{t.name:<14} {(t.model or '—'):<16} {(t.model_source or ''):<6} {t.prompts:>7} {t.calls:>6} "
-            f"{t.searches:>6}  {fmt_ago(t.last_activity, snap.at):<9} {t.status}"
+            f"{t.searches:>6} {fmt_amount(t.credits, 'credits'):>7}  {fmt_ago(t.last_activity, snap.at):<9} {t.status}"
             + (f"  ! {t.warning}" if t.warning else "")
         )
     if not snap.has_data:
@@ -197,6 +216,31 @@ def render_report(snap: Snapshot, tz: object) -> str:
     return "\n".join(lines)
 
 
+UNIT_LABELS = {"credits": "credits", "prompts": "prompts", "calls": "calls", "percent": "%"}
+
+
+def window_line(w: WindowRow, now: datetime, zone: tzinfo | None, *, binding: bool = False) -> str:
+    """One window of the human `report`: used/limit in its unit, reset, anchor and source."""
+    unit = UNIT_LABELS.get(w.unit, w.unit)
+    amount = f"{fmt_amount(w.used, w.unit)}/{fmt_amount(w.limit, w.unit)} {unit}"
+    if w.state == "not-started":
+        when = "not started — opens on your next request"
+    elif w.end is None:
+        when = "last 7 days (reset time unknown: set weekly_reset)"
+    else:
+        shape = "%a %b %d %H:%M" if (w.seconds_left or 0) >= 86400 else "%H:%M"
+        when = f"resets {w.end.astimezone(zone).strftime(shape)} in {fmt_duration(w.seconds_left)}"
+    extra = f"  BLOCKED until {fmt_clock(w.blocked_until, zone)}" if w.blocked_until else ""
+    if w.estimated:
+        extra += f"  (≈{fmt_amount(w.estimated, w.unit)} estimated)"
+    level = "" if w.level == "ok" else f"  {w.level.upper()}"
+    mark = "▶" if binding else " "
+    return (
+        f"{mark}{w.id:<11} {amount:<22} {w.percent:>5.1f}%  {fmt_amount(w.left, w.unit)} left  {when}"
+        f"  ({w.anchor}, {w.source}){extra}{level}"
+    )
+
+
 def _wants_ascii() -> bool:
     enc = (getattr(sys.stdout, "encoding", None) or locale.getpreferredencoding(False) or "").lower()
     lang = os.environ.get("LC_ALL") or os.environ.get("LC_CTYPE") or os.environ.get("LANG") or ""
@@ -206,49 +250,66 @@ def _wants_ascii() -> bool:
 
 
 def status_fields(doc: dict[str, Any], now: datetime, tz: tzinfo) -> dict[str, object]:
-    """Template fields for `status --format`, from a snapshot document (fresh state file or scan)."""
-    p, s, c = doc["prompts"], doc["searches"], doc["cycle"]
-    end = datetime.fromisoformat(c["end"]) if c.get("end") else None
-    is_open = c.get("state") == "open" and end is not None and end > now
+    """Template fields for `status --format`, from a snapshot document (fresh state file or scan).
+
+    Every figure comes from the document's `headline` and `windows`: `status` decides nothing itself.
+    """
+    head, s = doc["headline"], doc["searches"]
+    windows = {w["id"]: w for w in doc.get("windows", ())}
+    five, weekly = windows.get("5h"), windows.get("weekly")
+    end = _time(head.get("blocked_until")) or _time(head.get("end"))
     tools = [t for t in doc["tools"] if t.get("found") and t.get("model")]
     live = [t for t in tools if t.get("status") == "live"]
-    official = _official_percent(doc)
+    prompts_left = head.get("prompts_left")
+    estimate = "≈" if head.get("prompts_left_source") == "estimate" else ""
+    credits = (five or {}).get("used") if (five or {}).get("unit") == "credits" else doc["credits"]["window_5h"]
     return {
         "plan": doc["plan"]["name"],
-        "used": p["equivalents"],
-        "limit": p["limit"],
-        "left": p["left"],
-        "percent": f"{official if official is not None else p['percent']:.0f}",
-        "local_percent": f"{p['percent']:.0f}",
-        "source": "official" if official is not None else "local",
-        "prompts": p["used"],
-        "calls": p["calls"],
-        "level": _status_level(doc),
-        "reset": fmt_duration((end - now).total_seconds()) if is_open and end else "idle",
-        "reset_at": fmt_clock(end, tz) if is_open else "—",
+        "used": fmt_amount(head["used"], head.get("unit")),
+        "limit": fmt_amount(head["limit"], head.get("unit")),
+        "left": fmt_amount(head["left"], head.get("unit")),
+        "percent": f"{head['percent']:.0f}",
+        "local_percent": f"{doc['prompts']['percent']:.0f}",
+        "source": head.get("source", "local"),
+        "prompts": doc["prompts"]["used"],
+        "calls": doc["prompts"]["calls"],
+        "level": head["level"],
+        "reset": _countdown(head, five, end, now),
+        "reset_at": fmt_clock(end, tz) if end is not None and end > now else "—",
         "searches": s["month"],
         "search_limit": s["month_limit"],
         "searches_left": s["month_left"],
         "model": (live or tools or [{"model": "—"}])[0]["model"],
+        "binding": _binding_text(head),
+        "credits": fmt_amount(credits or 0, "credits"),
+        "week": f"{weekly['percent']:.0f}%" if weekly else "—",
+        "prompts_left": "—" if prompts_left is None else f"{estimate}{prompts_left}",
     }
 
 
-def _official_percent(doc: dict[str, Any]) -> float | None:
-    """Z.ai's fresh 5-hour percentage when the quota endpoint is on and answering, else None."""
-    rec = doc.get("reconciliation") or {}
-    if rec.get("primary") == "official" and rec.get("official_percent") is not None:
-        return float(rec["official_percent"])
-    return None
+def _time(value: Any) -> datetime | None:
+    return datetime.fromisoformat(value) if isinstance(value, str) else None
 
 
-def _status_level(doc: dict[str, Any]) -> str:
-    """The gauge level, from the official percentage when fresh (it is the real meter), else local."""
-    official = _official_percent(doc)
-    if official is None:
-        return str(doc["prompts"]["level"])
-    th = doc.get("thresholds") or {}
-    thresholds = Thresholds(float(th.get("warning", 0.75)), float(th.get("critical", 0.9)))
-    return thresholds.level(official / 100)
+def _countdown(head: dict[str, Any], five: dict[str, Any] | None, end: datetime | None, now: datetime) -> str:
+    """Time to the binding window's reset (or the end of a block); `idle` when the 5-hour one leads unopened."""
+    if end is not None and end > now:
+        return fmt_duration((end - now).total_seconds())
+    if head.get("window") == "5h" or five is None:
+        return "idle"
+    return "—"
+
+
+def _binding_text(head: dict[str, Any]) -> str:
+    """`8.2k/12k cr`, `123/600`, `42%` (an official percentage only), `… wk` when the week binds."""
+    unit = head.get("unit")
+    if unit == "percent" or head.get("percent_only"):
+        text = f"{head['percent']:.0f}%"
+    else:
+        text = f"{fmt_amount(head['used'], unit)}/{fmt_amount(head['limit'], unit)}" + (
+            " cr" if unit == "credits" else ""
+        )
+    return text + (" wk" if head.get("window") == "weekly" else "")
 
 
 def _status_doc(config: Config, at: str | None) -> tuple[dict[str, Any], datetime]:
@@ -259,8 +320,8 @@ def _status_doc(config: Config, at: str | None) -> tuple[dict[str, Any], datetim
         from zai_dash import statefile
 
         doc = statefile.read_fresh(config.fingerprint(), now)
-        if doc is not None:
-            end = doc["cycle"].get("end")
+        if doc is not None and isinstance(doc.get("headline"), dict):
+            end = doc["headline"].get("end")
             if end is None or datetime.fromisoformat(end) > now:
                 return doc, now
     snap, _ = _scan(config, clock)
@@ -277,8 +338,8 @@ def cmd_status(config: Config, *, template: str | None, ascii_only: bool, at: st
         print(f"GLM error: {type(exc).__name__}")
         return EXIT_ERROR
     ascii_mode = ascii_only or _wants_ascii()
-    if _official_percent(doc) is not None:
-        default = OFFICIAL_STATUS_ASCII if ascii_mode else OFFICIAL_STATUS
+    if any(w.get("id") == "weekly" for w in doc.get("windows", ())):
+        default = WEEKLY_STATUS_ASCII if ascii_mode else WEEKLY_STATUS
     else:
         default = DEFAULT_STATUS_ASCII if ascii_mode else DEFAULT_STATUS
     fmt = template or default
@@ -291,11 +352,17 @@ def cmd_status(config: Config, *, template: str | None, ascii_only: bool, at: st
     if ascii_mode:
         line = line.encode("ascii", "replace").decode("ascii")
     print(line)
+    return status_exit(doc)
+
+
+def status_exit(doc: dict[str, Any]) -> int:
+    """The `status` exit code from every window: the headline's worst level, or a block in any window."""
     if not any(t.get("found") for t in doc["tools"]):
         return EXIT_NO_DATA
-    if fields["level"] == "exhausted" or doc["cycle"].get("blocked_until"):
+    level = doc["headline"]["level"]
+    if level == "exhausted" or any(w.get("blocked_until") for w in doc.get("windows", ())):
         return EXIT_EXHAUSTED
-    if fields["level"] in ("warning", "critical"):
+    if level in ("warning", "critical"):
         return EXIT_WARNING
     return EXIT_OK
 

@@ -17,11 +17,12 @@ from typing import TYPE_CHECKING, Any
 from zai_dash import cache, statefile
 from zai_dash.clock import Clock, SystemClock
 from zai_dash.config import Config
-from zai_dash.domain.ledger import Ledger
+from zai_dash.domain.events import McpService
+from zai_dash.domain.ledger import Ledger, Meter, TariffMeter
 from zai_dash.domain.month import month_window
-from zai_dash.domain.official import reconcile
 from zai_dash.domain.plans import Plan
-from zai_dash.domain.snapshot import Snapshot, SourceHealth, ToolConfigInfo, build_snapshot, official_searches
+from zai_dash.domain.snapshot import PROMPT_BILLINGS, Metering, Snapshot, SourceHealth, ToolConfigInfo, build_snapshot
+from zai_dash.domain.windows import WINDOW_ORDER
 from zai_dash.sources.base import SourceContext, ToolSource
 from zai_dash.sources.tools import create_all_sources, registered_tools
 
@@ -33,12 +34,15 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-CALL_HORIZON = timedelta(hours=24)
-"""Prompts and calls older than this (before the evaluation instant) are not kept.
+DETAIL_HORIZON = timedelta(hours=24)
+"""Events this recent are kept one by one; older ones are folded into the ledger's minute buckets.
 
 The cycle chains from the last gap longer than 5 h; a day of history covers that for anyone who
-sleeps. MCP calls are kept for the whole month window.
+sleeps, and the timeline and per-prompt credits need no more.
 """
+CALL_HORIZON = timedelta(days=8)
+"""Prompts and calls older than this (before the evaluation instant) are not kept: the weekly window
+and the week before it. MCP calls are kept for the whole month window (and at least as long)."""
 TICK = 1.0
 """Seconds between the watcher's idle wake-ups (cheap: they only check clocks)."""
 RESCAN_EVERY = 60.0
@@ -88,9 +92,10 @@ class Engine:
         self.sources = sources if sources is not None else create_all_sources(self.ctx, config.disabled_tools)
         self.tools = registered_tools()
         """Every tool an adapter declares: one row each in the snapshot."""
-        self.ledger = Ledger()
+        self.ledger = Ledger(self._meter())
         self.ledger.calls_floor = now - CALL_HORIZON
         self.ledger.mcp_floor = since
+        self.ledger.detail_floor = now - DETAIL_HORIZON
         self._lock = threading.Lock()
         self._rescan: asyncio.Event | None = None
         self.scans = 0
@@ -141,7 +146,9 @@ class Engine:
                 for hit in batch.limit_hits:
                     changed |= self.ledger.add_limit_hit(hit)
             horizon = now - CALL_HORIZON
-            self.ledger.prune(calls_before=horizon, mcp_before=min(month_start, horizon))
+            self.ledger.prune(
+                calls_before=horizon, mcp_before=min(month_start, horizon), detail_before=now - DETAIL_HORIZON
+            )
             self.scans += 1
         return changed
 
@@ -189,7 +196,7 @@ class Engine:
             now = self.clock.now()
             with self._lock:
                 snap = self._build(now, None, official_only=True)
-            self.quota.observe_local(snap.prompts.equivalents, now)
+            self.quota.observe_local({w.id: w.local_used for w in snap.windows if w.local_used is not None}, now)
         if self._rescan is not None:
             self._rescan.set()
 
@@ -247,6 +254,29 @@ class Engine:
         with self._lock:
             return self._build(now, plan)
 
+    def _meter(self) -> Meter:
+        """How the ledger prices events (credits and legacy weight at each event's own instant)."""
+        return TariffMeter(self.config.tariff, weighted=self.config.billing in PROMPT_BILLINGS)
+
+    def metering(self, now: datetime, plan: Plan | None = None) -> Metering:
+        """Billing generation, pools (as valid at `now`: a replay gets that day's) and weekly anchor."""
+        plan = plan or self.config.plan
+        tariff = self.config.tariff
+        try:
+            pools = tariff.pools(plan.billing, plan.name, now)
+        except KeyError:
+            pools = plan.pools
+        priced = (s for s in McpService if tariff.mcp_is_estimate(s) and tariff.mcp_credits(s, now) > 0)
+        return Metering(
+            billing=plan.billing,
+            pools=pools,
+            weekly_reset=self.config.weekly_reset,
+            estimated_services=frozenset(s.value for s in priced),
+            peak=tariff.is_peak(now),
+            configured=self.config.billing if self.config.billing_explicit else None,
+            tariff={"entries": tariff.entries(now), "default_model": tariff.default_model},
+        )
+
     def _build(self, now: datetime, plan: Plan | None, official_only: bool = False) -> Snapshot:
         official = self.quota.rows(now) if self.quota else ()
         official_reset = self.quota.official_reset(now) if self.quota else None
@@ -267,19 +297,15 @@ class Engine:
             official_reset=official_reset,
             official=official,
             tools=self.tools,
+            metering=self.metering(now, plan),
+            drift_margin=self.config.api.drift_margin,
+            calibrations={w: self.quota.tracker.calibration(w) for w in WINDOW_ORDER} if self.quota else None,
         )
-        if official_only or not self.pollers():
+        if official_only or not self.proxies:
             return snap
+        # Proxy rows are another machine's figures beside ours; they never change the windows.
         cycle_start = snap.cycle.start if snap.cycle.state == "open" else None
-        extra: dict[str, Any] = {"proxies": tuple(p.row(now, cycle_start) for p in self.proxies)}
-        if self.quota is not None:
-            extra["reconciliation"] = reconcile(
-                official, snap.prompts.percent, margin=self.config.api.drift_margin, calibration=self.quota.calibration
-            )
-            monthly = next((r for r in official if r.get("kind") == "monthly-mcp" and not r.get("stale")), None)
-            if monthly is not None:
-                extra["searches"] = official_searches(snap.searches, monthly)
-        return replace(snap, **extra)
+        return replace(snap, proxies=tuple(p.row(now, cycle_start) for p in self.proxies))
 
     def published_snapshot(self) -> Snapshot:
         """A snapshot, also published to the state file for `zai-dash status` (not for the demo)."""

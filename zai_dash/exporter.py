@@ -94,6 +94,7 @@ def snapshot_metrics(snap: Snapshot, machine: str) -> list[Metric]:
         g.add_metric([machine], float(value))
         fams.append(g)
 
+    credits = gauge("cycle_credits", "Credits this cycle by tool and the model each call asked for.", ("tool", "model"))
     prompts = gauge("cycle_prompts", "Prompts this cycle by tool.", ("tool", "model"))
     calls = gauge("cycle_calls", "Model calls this cycle by tool.", ("tool", "model"))
     searches = gauge("cycle_searches", "Monthly-pool MCP calls this cycle by tool.", ("tool",))
@@ -104,7 +105,9 @@ def snapshot_metrics(snap: Snapshot, machine: str) -> list[Metric]:
         prompts.add_metric([machine, row.tool, model], row.prompts)
         calls.add_metric([machine, row.tool, model], row.calls)
         searches.add_metric([machine, row.tool], row.searches)
-    fams += [prompts, calls, searches]
+        for asked, value in row.credits_by_model.items():
+            credits.add_metric([machine, row.tool, asked], value)
+    fams += [prompts, calls, searches, credits]
 
     for name, counts, doc in (
         ("cycle_mcp_calls", snap.searches.cycle_by_service, "Z.ai MCP calls this cycle by service."),
@@ -115,6 +118,7 @@ def snapshot_metrics(snap: Snapshot, machine: str) -> list[Metric]:
             g.add_metric([machine, service], n)
         fams.append(g)
 
+    fams += _window_metrics(snap, machine, gauge)
     fams += _official_metrics(snap.official, machine, gauge)
 
     up = gauge("source_up", "1 when a source is healthy.", ("source",))
@@ -122,6 +126,52 @@ def snapshot_metrics(snap: Snapshot, machine: str) -> list[Metric]:
         up.add_metric([machine, src.name], 1 if src.status == "ok" else 0)
     fams.append(up)
     return fams
+
+
+WINDOW_FIELDS = (
+    ("used", "window_used", "Used in the window, in its unit."),
+    ("limit", "window_limit", "The window's pool, in its unit."),
+    ("left", "window_left", "Left in the window, in its unit (never negative)."),
+    ("percent", "window_percent_used", "Share of the window's pool used, percent."),
+)
+LEVELS = ("ok", "warning", "critical", "exhausted")
+
+
+def _window_metrics(snap: Snapshot, machine: str, gauge: Callable[..., GaugeMetricFamily]) -> list[Metric]:
+    """Each metered window (the snapshot's rows) and the headline: what leads every view."""
+    labels = ("window", "unit", "source", "anchor")
+    fams = {field: gauge(name, doc, labels) for field, name, doc in WINDOW_FIELDS}
+    end = gauge("window_end_timestamp_seconds", "When the window resets (absent when not known).", labels)
+    level = gauge("window_level", "The window's level: 0 ok, 1 warning, 2 critical, 3 exhausted.", labels)
+    blocked = gauge("window_blocked", "1 while a limit hit blocks requests in the window.", labels)
+    for w in snap.windows:
+        key = [machine, w.id, w.unit, w.source, w.anchor]
+        for field, _, _ in WINDOW_FIELDS:
+            fams[field].add_metric(key, float(getattr(w, field)))
+        if w.end is not None:
+            end.add_metric(key, w.end.timestamp())
+        level.add_metric(key, LEVELS.index(w.level))
+        blocked.add_metric(key, 1 if w.blocked_until is not None else 0)
+    out: list[Metric] = [*fams.values(), end, level, blocked]
+    c = snap.credits
+    credits = gauge(
+        "credits", "Credits by window (local count; on prompt plans what the calls would cost).", ("window",)
+    )
+    for wid, value in (("5h", c.window_5h), ("weekly", c.week), ("previous-week", c.previous_week)):
+        credits.add_metric([machine, wid], value)
+    out.append(credits)
+    head = snap.headline
+    if head is not None and head.window is not None:
+        h = gauge("headline_left", "Left in the binding window (the least left), in its unit.", ("window", "unit"))
+        h.add_metric([machine, head.window, head.unit or ""], head.left)
+        hl = gauge("headline_level", "The worst level over every window: 0 ok … 3 exhausted.")
+        hl.add_metric([machine], LEVELS.index(head.level))
+        out += [h, hl]
+        if head.prompts_left is not None:
+            pl = gauge("prompts_left", "Prompts left (native on prompt plans, an estimate on credits).", ("source",))
+            pl.add_metric([machine, head.prompts_left_source or ""], head.prompts_left)
+            out.append(pl)
+    return out
 
 
 def _official_metrics(

@@ -10,12 +10,14 @@ RECENT = timedelta(minutes=30)
 """The span the recent burn rate is measured over."""
 
 
-def prompt_equivalents(prompts: int, calls: int, vision: int, calls_per_prompt: int) -> int:
-    """What the plan counts: `max(prompts, ceil(calls / calls_per_prompt))` plus vision MCP calls.
+def prompt_equivalents(prompts: float, calls: float, vision: int, calls_per_prompt: int) -> int:
+    """What a prompt plan counts: `max(prompts, ceil(calls / calls_per_prompt))` plus vision MCP calls.
 
+    `prompts` and `calls` may be weighted by their model rate (a GLM-5.3 call at peak weighs 3).
     Vision MCP calls draw on the prompt pool; search/reader/zread have their own monthly pool.
     """
-    return max(prompts, math.ceil(calls / calls_per_prompt)) + vision
+    # A hair above an integer is float noise from summed weights (0.4 + 0.4 + 0.2), not usage.
+    return max(math.ceil(prompts - 1e-9), math.ceil(calls / calls_per_prompt - 1e-9)) + vision
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,9 +42,9 @@ class Forecast:
 
 
 def forecast(
-    used: int,
-    recent_used: int,
-    limit: int,
+    used: float,
+    recent_used: float,
+    limit: float,
     start: datetime,
     end: datetime,
     now: datetime,
@@ -50,9 +52,9 @@ def forecast(
     """Project the cycle forward from the recent burn rate.
 
     Args:
-        used: prompt-equivalents used in the window.
-        recent_used: prompt-equivalents used in the last 30 minutes.
-        limit: the plan's prompts per cycle.
+        used: amount used in the window (prompt-equivalents or credits).
+        recent_used: amount used in the last 30 minutes.
+        limit: the window's pool, in the same unit.
         start: when the window opened.
         end: when it resets.
         now: the instant to evaluate at.
@@ -62,7 +64,7 @@ def forecast(
     # Under a minute of history says nothing about a rate; avoid projecting a spike.
     rate_cycle = used / elapsed_h if elapsed_h >= 1 / 60 else 0.0
     rate_recent = recent_used / recent_h if recent_h >= 1 / 60 else 0.0
-    left = max(0, limit - used)
+    left = max(0.0, limit - used)
     hours_left = max((end - now).total_seconds(), 0.0) / 3600
     safe_pace = left / hours_left if hours_left > 0 else None
     if left == 0:

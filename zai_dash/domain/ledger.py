@@ -1,35 +1,129 @@
-"""The ledger: deduplicated usage events and the counts views ask of them."""
+"""The ledger: deduplicated usage events and the counts views ask of them.
+
+Two tiers, so that a week of history costs memory by time, not by how busy the week was:
+
+- **detail**: recent events in full (the 5-hour chaining, the timeline, per-prompt credits and `--at`
+  replays need each one). Everything from `detail_floor` on.
+- **buckets**: older events folded into one-minute buckets, one tally per (tool, model, kind, role,
+  service) in each, plus an 8-byte digest of each folded event's dedup key so a re-read record is
+  not counted twice. Prompts and calls back to `calls_floor` (8 days in the engine: the weekly
+  window and the week before it), MCP calls back to `mcp_floor` (the month window).
+
+A bucket is counted in `[start, end)` when its minute starts there: window edges are exact to the
+minute.
+"""
 
 from __future__ import annotations
 
+import bisect
+import hashlib
+import statistics
+from array import array
+from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Any
+from datetime import datetime, timedelta, timezone
+from typing import Any, Protocol
 
 from zai_dash.domain.events import CallRole, EventKind, LimitHit, McpService, UsageEvent
+from zai_dash.domain.tariff import Tariff
+
+BUCKET_SECONDS = 60
+"""Width of a folded bucket."""
+PROMPT_COSTS_KEPT = 50
+"""Per-prompt credit totals remembered for the "≈ prompts left" median."""
+
+
+class Meter(Protocol):
+    """Prices one event: what it costs on a credit plan and what it weighs on a legacy prompt plan."""
+
+    def price(self, event: UsageEvent, model: str | None) -> tuple[float, float]:
+        """Return `(credits, weight)` for `event`; `model` is its model or the tool's latest one."""
+        ...
+
+
+class FlatMeter:
+    """No tariff: nothing costs credits and every prompt or call weighs 1 (the 2025 plan's rule)."""
+
+    def price(self, event: UsageEvent, model: str | None) -> tuple[float, float]:
+        """Zero credits, weight one."""
+        return 0.0, 1.0
+
+
+class TariffMeter:
+    """Prices events with the tariff at each event's own instant.
+
+    Credits: `Tariff.call_credits` (model calls from their tokens, MCP calls per call). Weight, on a legacy
+    prompt plan (`weighted`): the model's prompt rate (`Tariff.prompt_rate`) for prompts and calls; else 1.
+    A Vision MCP call weighs one prompt; the other MCP calls draw on their own pool.
+    """
+
+    def __init__(self, tariff: Tariff, weighted: bool) -> None:
+        self.tariff = tariff
+        self.weighted = weighted
+
+    def price(self, event: UsageEvent, model: str | None) -> tuple[float, float]:
+        """`(credits, weight)` of one event."""
+        credits = self.tariff.call_credits(event)
+        if event.kind is EventKind.MCP or not self.weighted:
+            return credits, 1.0
+        return credits, self.tariff.prompt_rate(model, event.ts)
 
 
 @dataclass(slots=True)
 class Counts:
-    """Counts of one kind of question ("how many of what in [a, b)")."""
+    """Counts of one kind of question ("how many of what in [a, b)").
+
+    `prompt_units` and `call_units` are the prompts and calls weighted by their model rate at their own
+    instant (legacy plans); `credits` is what they cost on a credit plan (MCP calls included).
+    """
 
     prompts: int = 0
     calls: int = 0
     calls_by_role: dict[str, int] = field(default_factory=lambda: {r.value: 0 for r in CallRole})
     mcp_by_service: dict[str, int] = field(default_factory=lambda: {s.value: 0 for s in McpService})
     tokens: int = 0
+    prompt_units: float = 0.0
+    call_units: float = 0.0
+    credits: float = 0.0
+    mcp_credits: float = 0.0
+    credits_by_model: dict[str, float] = field(default_factory=dict)
+    credits_by_service: dict[str, float] = field(default_factory=dict)
+    credits_by_tool: dict[str, float] = field(default_factory=dict)
 
-    def add(self, event: UsageEvent) -> None:
-        """Count one event."""
-        if event.kind is EventKind.PROMPT:
-            self.prompts += 1
-        elif event.kind is EventKind.CALL:
-            self.calls += 1
-            self.calls_by_role[event.role.value] += 1
-            self.tokens += event.tokens
-        elif event.service is not None:
-            self.mcp_by_service[event.service.value] += 1
+    def add(self, event: UsageEvent, credits: float = 0.0, weight: float = 1.0) -> None:
+        """Count one event with its price."""
+        self._add(event.tool, event.kind, event.role, event.service, event.model, 1, event.tokens, credits, weight)
+
+    def _add(
+        self,
+        tool: str,
+        kind: EventKind,
+        role: CallRole,
+        service: McpService | None,
+        model: str | None,
+        n: int,
+        tokens: int,
+        credits: float,
+        weight: float,
+    ) -> None:
+        self.credits += credits
+        if credits:
+            self.credits_by_tool[tool] = self.credits_by_tool.get(tool, 0.0) + credits
+        if kind is EventKind.PROMPT:
+            self.prompts += n
+            self.prompt_units += weight
+        elif kind is EventKind.CALL:
+            self.calls += n
+            self.calls_by_role[role.value] += n
+            self.tokens += tokens
+            self.call_units += weight
+            name = model or "unknown"
+            self.credits_by_model[name] = self.credits_by_model.get(name, 0.0) + credits
+        elif service is not None:
+            self.mcp_by_service[service.value] += n
+            self.mcp_credits += credits
+            self.credits_by_service[service.value] = self.credits_by_service.get(service.value, 0.0) + credits
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,20 +135,139 @@ class ToolActivity:
     model: str | None
 
 
+TallyKey = tuple[str, str | None, str, str, str | None]
+"""(tool, model, kind, role, service) of the events folded into one tally."""
+
+
+class _Tier:
+    """Folded buckets of one family of events (prompts and calls, or MCP calls)."""
+
+    __slots__ = ("seen", "tallies")
+
+    def __init__(self) -> None:
+        self.tallies: dict[int, dict[TallyKey, list[float]]] = {}
+        """minute (epoch seconds) → key → [count, tokens, credits, weight]."""
+        self.seen: dict[int, array[int]] = {}
+        """minute → sorted digests of the dedup keys folded there."""
+
+    def fold(self, event: UsageEvent, credits: float, weight: float) -> bool:
+        minute = int(event.ts.timestamp()) // BUCKET_SECONDS * BUCKET_SECONDS
+        digest = _digest(event.tool, event.key)
+        seen = self.seen.setdefault(minute, array("q"))
+        i = bisect.bisect_left(seen, digest)
+        if i < len(seen) and seen[i] == digest:
+            return False
+        seen.insert(i, digest)
+        key: TallyKey = (
+            event.tool,
+            event.model,
+            event.kind.value,
+            event.role.value,
+            event.service.value if event.service else None,
+        )
+        tally = self.tallies.setdefault(minute, {}).setdefault(key, [0, 0, 0.0, 0.0])
+        tally[0] += 1
+        tally[1] += event.tokens
+        tally[2] += credits
+        tally[3] += weight
+        return True
+
+    def drop_before(self, floor: datetime) -> bool:
+        cut = floor.timestamp()
+        old = [m for m in self.tallies if m + BUCKET_SECONDS <= cut]
+        for m in old:
+            del self.tallies[m]
+            self.seen.pop(m, None)
+        return bool(old)
+
+    def count_into(self, counts: Counts, start: datetime, end: datetime, tool: str | None) -> None:
+        lo, hi = start.timestamp(), end.timestamp()
+        for minute, tallies in self.tallies.items():
+            if not lo <= minute < hi:
+                continue
+            for (t, model, kind, role, service), (n, tokens, credits, weight) in tallies.items():
+                if tool is None or t == tool:
+                    counts._add(
+                        t,
+                        EventKind(kind),
+                        CallRole(role),
+                        McpService(service) if service else None,
+                        model,
+                        int(n),
+                        int(tokens),
+                        credits,
+                        weight,
+                    )
+
+    def size(self) -> tuple[int, int, int]:
+        """(buckets, tallies, digests) held."""
+        return (
+            len(self.tallies),
+            sum(len(t) for t in self.tallies.values()),
+            sum(len(s) for s in self.seen.values()),
+        )
+
+    def dump(self) -> list[Any]:
+        return [
+            [minute, [[*key, *tally] for key, tally in tallies.items()], list(self.seen.get(minute, ()))]
+            for minute, tallies in self.tallies.items()
+        ]
+
+    def restore(self, rows: list[Any]) -> None:
+        for minute, tallies, seen in rows:
+            bucket = self.tallies.setdefault(int(minute), {})
+            for tool, model, kind, role, service, n, tokens, credits, weight in tallies:
+                _check(EventKind(kind), CallRole(role))  # a bad row raises before it is trusted
+                bucket[(str(tool), model, kind, role, service)] = [
+                    int(n),
+                    int(tokens),
+                    float(credits),
+                    float(weight),
+                ]
+            self.seen[int(minute)] = array("q", sorted(int(d) for d in seen))
+
+
+def _check(*_: object) -> None:
+    """Nothing: its arguments were built only to validate a cached row."""
+
+
+def _digest(tool: str, key: str) -> int:
+    # Not hash(): str hashes are salted per process, and digests are cached across runs.
+    raw = hashlib.blake2b(f"{tool}\0{key}".encode(), digest_size=8).digest()
+    return int.from_bytes(raw, "big", signed=True)
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerSize:
+    """What the ledger holds: its memory is bounded by these, not by the number of events seen."""
+
+    detail_events: int
+    buckets: int
+    tallies: int
+    digests: int
+    prompt_costs: int
+
+
 class Ledger:
     """Deduplicated events, by tool and dedup key.
 
     Duplicates are expected: Claude Code writes one line per streamed content block, rewritten JSON
     files are re-read whole, SQLite rows are updated in place. The same (tool, key) is kept once; for
-    model calls the copy with the most tokens wins. Deleting a log does not refund usage, so events
-    stay when their file goes away.
+    model calls in the detail tier the copy with the most tokens wins. Deleting a log does not refund
+    usage, so events stay when their file goes away.
 
-    Memory is bounded by `prune`: prompts and calls older than the cycle horizon and MCP calls older
-    than the month window are dropped, keeping only per-tool last activity.
+    Args:
+        meter: prices each event as it arrives (credits and legacy weight at the event's own instant).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, meter: Meter | None = None) -> None:
+        self.meter: Meter = meter or FlatMeter()
         self._events: dict[tuple[str, str], UsageEvent] = {}
+        self._prices: dict[tuple[str, str], tuple[float, float]] = {}
+        self._calls = _Tier()
+        self._mcp = _Tier()
+        self._prompt_costs: deque[tuple[datetime, float]] = deque(maxlen=PROMPT_COSTS_KEPT)
+        """(prompt time, credits of the prompt's calls) of prompts folded out of the detail tier."""
         self._limit_hits: dict[tuple[str, datetime], LimitHit] = {}
         self._last_activity: dict[str, datetime] = {}
         self._last_model: dict[str, tuple[datetime, str]] = {}
@@ -64,33 +277,56 @@ class Ledger:
         """Prompts and calls older than this are only noted (last activity), not kept."""
         self.mcp_floor: datetime | None = None
         """MCP calls older than this are only noted, not kept."""
+        self.detail_floor: datetime | None = None
+        """Events older than this (and within their floor) are folded into buckets."""
 
     def __len__(self) -> int:
         return len(self._events)
 
+    def size(self) -> LedgerSize:
+        """How much the ledger holds (the memory bound's terms)."""
+        calls, mcp = self._calls.size(), self._mcp.size()
+        return LedgerSize(
+            len(self._events), calls[0] + mcp[0], calls[1] + mcp[1], calls[2] + mcp[2], len(self._prompt_costs)
+        )
+
     def add(self, event: UsageEvent) -> bool:
         """Add an event; returns True when the ledger changed.
 
-        Events older than the floors still update the tool's last activity and model, so the initial
+        Events older than their floor still update the tool's last activity and model, so the initial
         scan of a long history never holds more than the horizon in memory.
         """
         floor = self.mcp_floor if event.kind is EventKind.MCP else self.calls_floor
         if floor is not None and event.ts < floor:
             self._note(event)
             return False
+        if self.detail_floor is not None and event.ts < self.detail_floor:
+            credits, weight = self._price(event)
+            tier = self._mcp if event.kind is EventKind.MCP else self._calls
+            changed = tier.fold(event, credits, weight)
+            self._note(event)
+            if changed:
+                self.version += 1
+            return changed
         ident = (event.tool, event.key)
         old = self._events.get(ident)
         if old is not None and (event.kind is not EventKind.CALL or event.tokens <= old.tokens):
             if old.model is None and event.model is not None:
-                self._events[ident] = event
-                self._note(event)
-                self.version += 1
+                self._keep(ident, event)
                 return True
             return False
+        self._keep(ident, event)
+        return True
+
+    def _keep(self, ident: tuple[str, str], event: UsageEvent) -> None:
         self._events[ident] = event
+        self._prices[ident] = self._price(event)
         self._note(event)
         self.version += 1
-        return True
+
+    def _price(self, event: UsageEvent) -> tuple[float, float]:
+        seen = self._last_model.get(event.tool)
+        return self.meter.price(event, event.model or (seen[1] if seen else None))
 
     def add_all(self, events: Iterable[UsageEvent]) -> int:
         """Add many events; returns how many changed the ledger."""
@@ -134,9 +370,12 @@ class Ledger:
                     e.input_tokens,
                     e.output_tokens,
                     e.origin,
+                    e.cached_tokens,
                 ]
                 for e in self._events.values()
             ],
+            "buckets": {"calls": self._calls.dump(), "mcp": self._mcp.dump()},
+            "prompt_costs": [[ts.timestamp(), credits] for ts, credits in self._prompt_costs],
             "limit_hits": [
                 [h.ts.timestamp(), h.tool, h.code, h.reset_at.timestamp() if h.reset_at else None]
                 for h in self._limit_hits.values()
@@ -151,7 +390,11 @@ class Ledger:
         def when(x: float) -> datetime:
             return datetime.fromtimestamp(x, tz=timezone.utc)
 
-        for kind, ts, tool, key, session, model, role, service, tokens, inp, out, origin in data["events"]:
+        for tool, (ts, model) in data["last_model"].items():
+            seen = self._last_model.get(tool)
+            if seen is None or when(ts) >= seen[0]:
+                self._last_model[tool] = (when(ts), model)
+        for kind, ts, tool, key, session, model, role, service, tokens, inp, out, origin, cached in data["events"]:
             self.add(
                 UsageEvent(
                     EventKind(kind),
@@ -166,51 +409,124 @@ class Ledger:
                     int(inp),
                     int(out),
                     origin,
+                    int(cached),
                 )
             )
+        self._calls.restore(data["buckets"]["calls"])
+        self._mcp.restore(data["buckets"]["mcp"])
+        self._prompt_costs.extend((when(ts), float(c)) for ts, c in data["prompt_costs"])
         for ts, tool, code, reset in data["limit_hits"]:
             self.add_limit_hit(LimitHit(when(ts), tool, code, when(reset) if reset is not None else None))
         for tool, ts in data["last_activity"].items():
             self._note_activity(tool, when(ts))
-        for tool, (ts, model) in data["last_model"].items():
-            seen = self._last_model.get(tool)
-            if seen is None or when(ts) >= seen[0]:
-                self._last_model[tool] = (when(ts), model)
 
     def adopt(self, other: Ledger) -> None:
         """Take over everything `other` holds (used to swap in a cache restored on the side)."""
         self._events = other._events
+        self._prices = other._prices
+        self._calls = other._calls
+        self._mcp = other._mcp
+        self._prompt_costs = other._prompt_costs
         self._limit_hits = other._limit_hits
         self._last_activity = other._last_activity
         self._last_model = other._last_model
         self.version += 1
 
-    def prune(self, calls_before: datetime, mcp_before: datetime) -> int:
-        """Forget prompts and calls older than `calls_before` and MCP calls older than `mcp_before`.
+    def prune(self, calls_before: datetime, mcp_before: datetime, detail_before: datetime | None = None) -> int:
+        """Fold detail older than `detail_before` into buckets; forget what is older than the floors.
 
-        The same instants become the floors for later `add`s.
+        Prompts and calls older than `calls_before` and MCP calls older than `mcp_before` are dropped
+        (buckets whose minute ended before them too). The same instants become the floors for later
+        `add`s. Without `detail_before` nothing is folded: the detail tier reaches back to the floors.
 
         Returns:
-            How many events were dropped.
+            How many detail events left the detail tier (dropped or folded).
         """
         self.calls_floor, self.mcp_floor = calls_before, mcp_before
-        drop = [
+        if detail_before is not None:
+            self.detail_floor = detail_before
+        moved = [
             ident
             for ident, e in self._events.items()
             if e.ts < (mcp_before if e.kind is EventKind.MCP else calls_before)
+            or (detail_before is not None and e.ts < detail_before)
         ]
-        for ident in drop:
-            del self._events[ident]
+        if detail_before is not None and moved:
+            self._remember_prompt_costs(detail_before)
+        for ident in moved:
+            event = self._events.pop(ident)
+            credits, weight = self._prices.pop(ident)
+            if event.ts >= (mcp_before if event.kind is EventKind.MCP else calls_before):
+                (self._mcp if event.kind is EventKind.MCP else self._calls).fold(event, credits, weight)
+        changed = bool(moved)
+        changed |= self._calls.drop_before(calls_before)
+        changed |= self._mcp.drop_before(mcp_before)
+        while self._prompt_costs and self._prompt_costs[0][0] < calls_before:
+            self._prompt_costs.popleft()
         for hit_ident in [i for i, h in self._limit_hits.items() if h.ts < calls_before]:
             del self._limit_hits[hit_ident]
-        if drop:
+            changed = True
+        if changed:
             self.version += 1
-        return len(drop)
+        return len(moved)
+
+    def _remember_prompt_costs(self, before: datetime) -> None:
+        """Keep the credits of the prompts about to be folded (their calls are still in detail)."""
+        costs = [(ts, c) for ts, c in self._detail_prompt_costs() if ts < before]
+        known = {ts for ts, _ in self._prompt_costs}
+        for item in sorted(costs):
+            if item[0] not in known:
+                self._prompt_costs.append(item)
+
+    def _detail_prompt_costs(self) -> list[tuple[datetime, float]]:
+        """(prompt time, credits) for each detail prompt: its session's calls until the session's next prompt."""
+        by_session: dict[tuple[str, str | None], list[tuple[datetime, int, float]]] = {}
+        for ident, e in self._events.items():
+            if e.kind is EventKind.PROMPT:
+                by_session.setdefault((e.tool, e.session), []).append((e.ts, 0, 0.0))
+            elif e.kind is EventKind.CALL:
+                by_session.setdefault((e.tool, e.session), []).append((e.ts, 1, self._prices[ident][0]))
+        costs = []
+        for items in by_session.values():
+            items.sort(key=lambda x: (x[0], x[1]))
+            current: list[Any] | None = None
+            for ts, is_call, credits in items:
+                if not is_call:
+                    if current is not None:
+                        costs.append((current[0], current[1]))
+                    current = [ts, 0.0]
+                elif current is not None:
+                    current[1] += credits
+            if current is not None:
+                costs.append((current[0], current[1]))
+        return costs
+
+    def prompt_cost_median(self, now: datetime, within: timedelta, last: int = PROMPT_COSTS_KEPT) -> tuple[float, int]:
+        """Median credits of the last `last` prompts that cost anything within `within` before `now`.
+
+        The latest prompt is left out while it may still be running (its calls are not all in yet).
+
+        Returns:
+            (median, how many prompts it is over); (0.0, 0) when none.
+        """
+        costs = [(ts, c) for ts, c in self._prompt_costs if now - within <= ts <= now]
+        costs += [(ts, c) for ts, c in self._detail_prompt_costs() if now - within <= ts <= now]
+        costs.sort()
+        picked = [c for _, c in costs[:-1] if c > 0][-last:]
+        if not picked:
+            return 0.0, 0
+        return statistics.median(picked), len(picked)
 
     def events(self, start: datetime | None = None, end: datetime | None = None) -> list[UsageEvent]:
-        """Events with `start <= ts < end`, oldest first."""
+        """Detail events with `start <= ts < end`, oldest first."""
         picked = [e for e in self._events.values() if (start is None or e.ts >= start) and (end is None or e.ts < end)]
         picked.sort(key=lambda e: e.ts)
+        return picked
+
+    def priced_events(self, start: datetime, end: datetime) -> list[tuple[UsageEvent, float, float]]:
+        """Detail events with `start <= ts < end` and their (credits, weight), oldest first."""
+        picked = [(e, *self._prices[i]) for i, e in self._events.items() if start <= e.ts < end]
+        picked.sort(key=lambda x: x[0].ts)
         return picked
 
     def request_times(self, end: datetime) -> list[datetime]:
@@ -226,11 +542,15 @@ class Ledger:
         return sorted(self._limit_hits.values(), key=lambda h: h.ts)
 
     def count(self, start: datetime, end: datetime, tool: str | None = None) -> Counts:
-        """Counts of events with `start <= ts < end`, for one tool or all."""
+        """Counts of events with `start <= ts < end`, for one tool or all (buckets by their minute)."""
         counts = Counts()
-        for e in self._events.values():
+        for ident, e in self._events.items():
             if start <= e.ts < end and (tool is None or e.tool == tool):
-                counts.add(e)
+                credits, weight = self._prices[ident]
+                counts.add(e, credits, weight)
+        if self.detail_floor is None or start < self.detail_floor:
+            self._calls.count_into(counts, start, end, tool)
+            self._mcp.count_into(counts, start, end, tool)
         return counts
 
     def activity(self, tool: str, now: datetime) -> ToolActivity:

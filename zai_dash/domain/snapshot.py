@@ -7,21 +7,47 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field, replace
-from datetime import datetime, timedelta, tzinfo
+from dataclasses import asdict, dataclass, field, is_dataclass, replace
+from datetime import date, datetime, timedelta, tzinfo
 from typing import Any
 
 from zai_dash.domain.cycle import CycleState, resolve_cycle
 from zai_dash.domain.endpoints import EndpointKind, endpoint_warning
-from zai_dash.domain.events import EventKind, McpService
-from zai_dash.domain.forecast import RECENT, forecast, prompt_equivalents
-from zai_dash.domain.ledger import Ledger
+from zai_dash.domain.events import MONTHLY_MCP_SERVICES, EventKind, McpService
+from zai_dash.domain.forecast import RECENT, forecast
+from zai_dash.domain.ledger import Counts, Ledger
 from zai_dash.domain.month import month_window
+from zai_dash.domain.official import Calibration, billing_warning, detect_billing, reconcile, reconcile_window
 from zai_dash.domain.plans import Plan, Thresholds
 from zai_dash.domain.tools import ToolInfo
+from zai_dash.domain.windows import (
+    GATING,
+    MIN_PROMPTS,
+    PROMPT_SAMPLE,
+    WEEK,
+    WINDOW_ORDER,
+    Headline,
+    LocalPool,
+    Pool,
+    WindowRow,
+    estimated_part,
+    headline,
+    make_row,
+    official_pool,
+    official_rows_by_window,
+    prompt_equivalents_of,
+    resolve_week,
+    weekly_block,
+    window_used,
+)
 
-SCHEMA = 1
-"""Version of the snapshot document; bumped on incompatible changes."""
+SCHEMA = 2
+"""Version of the snapshot document; bumped on incompatible changes (2: windows, headline, credits)."""
+
+MONTHLY = tuple(sorted(s.value for s in MONTHLY_MCP_SERVICES))
+"""The services of the legacy monthly MCP pool."""
+PROMPT_BILLINGS = frozenset({"legacy-v1", "legacy-v2"})
+"""Billing generations that count prompts; the others count credits."""
 
 TIMELINE_BUCKET = timedelta(minutes=10)
 LIVE_WITHIN = timedelta(minutes=5)
@@ -141,6 +167,53 @@ class ToolRow:
     searches: int
     last_activity: datetime | None
     status: str
+    credits: float = 0.0
+    """Credits this tool used in the 5-hour window (its calls and MCP calls)."""
+    credits_by_model: Mapping[str, float] = field(default_factory=dict)
+    """The same by the model each call asked for."""
+
+
+@dataclass(frozen=True, slots=True)
+class CreditsView:
+    """Credits, whatever the billing generation (on prompt plans they show what the calls would cost).
+
+    Attributes:
+        window_5h: credits in the open 5-hour window (0 when none is open).
+        week: credits in the weekly window (the last 7 days when its anchor is unknown).
+        previous_week: credits in the week before it.
+        mcp_5h, mcp_week: the MCP calls' part of those.
+        by_model_week: week credits by the model each call asked for.
+        by_tool_week: week credits by tool.
+        estimated_week: the part of `week` that is an estimate (Vision MCP calls).
+        estimated_services: MCP services priced by estimate.
+        peak: whether the snapshot instant is in the peak period (None without a tariff).
+        median_per_prompt: median credits of the recent prompts sampled (None before any).
+        prompts_sampled: how many prompts that median is over.
+    """
+
+    window_5h: float = 0.0
+    week: float = 0.0
+    previous_week: float = 0.0
+    mcp_5h: float = 0.0
+    mcp_week: float = 0.0
+    by_model_week: Mapping[str, float] = field(default_factory=dict)
+    by_tool_week: Mapping[str, float] = field(default_factory=dict)
+    estimated_week: float = 0.0
+    estimated_services: tuple[str, ...] = ()
+    peak: bool | None = None
+    median_per_prompt: float | None = None
+    prompts_sampled: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class BillingView:
+    """The billing generation in effect and where it came from."""
+
+    generation: str = "legacy-v1"
+    configured: str | None = None
+    detected: str | None = None
+    warning: str | None = None
+    peak: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,6 +225,7 @@ class Timeline:
     prompts: tuple[int, ...]
     calls: tuple[int, ...]
     equivalents: tuple[int, ...]
+    credits: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,6 +236,8 @@ class ForecastView:
     minutes_before_reset: float | None
     left_at_reset: float | None
     safe_pace: float | None
+    unit: str = "prompts"
+    """The unit of the rates and amounts: the 5-hour window's (`prompts` or `credits`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,6 +262,18 @@ class Snapshot:
     reconciliation: Mapping[str, Any] = field(default_factory=dict)
     """How official and local figures relate: `primary`, `official_percent`, `local_percent`, `drift`,
     `drift_warning`, `prompts_left_estimate`, `weekly_percent` (empty when the quota endpoint is off)."""
+    billing: BillingView = field(default_factory=BillingView)
+    windows: tuple[WindowRow, ...] = ()
+    """Every metered window of the plan, in `WINDOW_ORDER`."""
+    headline: Headline | None = None
+    """The binding window and the worst level: what every view leads with."""
+    credits: CreditsView = field(default_factory=CreditsView)
+    tariff: Mapping[str, Any] = field(default_factory=dict)
+    """The tariff in effect at `at` (rates, peak schedule, pools), for the document."""
+
+    def window(self, wid: str) -> WindowRow | None:
+        """The row of one window, if the plan has it."""
+        return next((w for w in self.windows if w.id == wid), None)
 
     def to_json(self, tz: tzinfo | None = None) -> dict[str, Any]:
         """The `report --json` document: plain JSON types, times ISO 8601 with offset."""
@@ -205,6 +293,10 @@ class Snapshot:
 def _jsonable(value: Any, tz: tzinfo | None) -> Any:
     if isinstance(value, datetime):
         return (value.astimezone(tz) if tz else value).isoformat(timespec="seconds")
+    if isinstance(value, date):
+        return value.isoformat()
+    if is_dataclass(value) and not isinstance(value, type):
+        return _jsonable(asdict(value), tz)
     if isinstance(value, Mapping):
         return {str(k): _jsonable(v, tz) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -258,6 +350,40 @@ def tool_status(found: bool, last: datetime | None, now: datetime, error: bool, 
     return "stale"
 
 
+@dataclass(frozen=True, slots=True)
+class Metering:
+    """How the plan meters: the billing generation, its pools and the weekly anchor (from config + tariff).
+
+    Attributes:
+        billing: `credits`, `legacy-v2` or `legacy-v1` (team seats bill in credits).
+        pools: the plan's windows and their limits; empty means the plan's own prompt and MCP numbers
+            (the 2025 plan: a 5-hour prompt pool and a monthly MCP pool).
+        weekly_reset: any past weekly reset instant (the week repeats every 7 days from it).
+        estimated_services: MCP services whose credits are an estimate (Vision).
+        peak: whether `now` is in the peak period (None without a tariff).
+        configured: the billing generation the config names, when explicit (checked against the one the
+            official rows show).
+        tariff: the tariff in effect, for the document (`tariff` key).
+    """
+
+    billing: str = "legacy-v1"
+    pools: tuple[Pool, ...] = ()
+    weekly_reset: datetime | None = None
+    estimated_services: frozenset[str] = frozenset()
+    peak: bool | None = None
+    configured: str | None = None
+    tariff: Mapping[str, Any] = field(default_factory=dict)
+
+    def pools_for(self, plan: Plan) -> tuple[Pool, ...]:
+        """The pools, defaulting to the plan's 5-hour prompts and monthly MCP calls."""
+        if self.pools:
+            return self.pools
+        return (
+            LocalPool("5h", "prompts", plan.prompts_per_cycle),
+            LocalPool("monthly-mcp", "calls", plan.searches_per_month),
+        )
+
+
 def build_snapshot(
     *,
     now: datetime,
@@ -274,13 +400,16 @@ def build_snapshot(
     proxies: Sequence[Mapping[str, Any]] = (),
     demo: bool = False,
     tools: Sequence[ToolInfo] = (),
+    metering: Metering | None = None,
+    drift_margin: float = 15.0,
+    calibrations: Mapping[str, Calibration] | None = None,
 ) -> Snapshot:
-    """Compute every number a view shows, as of `now`.
+    """Compute every number a view shows, as of `now`: the one place the windows and headline are decided.
 
     Args:
         now: the instant (aware).
         plan: the plan in effect.
-        ledger: deduplicated events.
+        ledger: deduplicated events (priced by its meter).
         tz: the user's timezone (month window).
         renewal_day: the subscription's renewal day of month.
         thresholds: warning/critical levels.
@@ -293,23 +422,25 @@ def build_snapshot(
         demo: whether this is the built-in demo.
         tools: every registered tool, in display order (the engine passes the adapters' registry);
             a tool named only by a source or a config gets a row after them, named by its id.
+        metering: billing generation, pools and weekly anchor (default: the plan's own prompt numbers).
+        drift_margin: percentage points between official and local before drift warns.
+        calibrations: the official poller's calibration of each window (given when the endpoint is on).
     """
     thresholds = thresholds or Thresholds()
     tool_configs = tool_configs or {}
-    state = resolve_cycle(
-        ledger.request_times(end=now + timedelta(microseconds=1)),
-        ledger.limit_hits(),
-        now,
-        plan.cycle,
-        official_reset,
-    )
+    metering = metering or Metering()
+    pools = {p.id: p for p in metering.pools_for(plan)}
+    after_now = now + timedelta(microseconds=1)
+    requests = ledger.request_times(end=after_now)
+    hits = ledger.limit_hits()
+    state = resolve_cycle(requests, hits, now, plan.cycle, official_reset)
     cycle = _cycle_view(state, now)
     window = state.current
     start = window.start if window else now
     end = window.end if window else now
     counts = ledger.count(start, end)
     vision = counts.mcp_by_service[McpService.VISION.value]
-    equivalents = prompt_equivalents(counts.prompts, counts.calls, vision, plan.calls_per_prompt)
+    equivalents = prompt_equivalents_of(counts, plan.calls_per_prompt)
     limit = plan.prompts_per_cycle
     prompts = PromptGauge(
         used=counts.prompts,
@@ -327,11 +458,10 @@ def build_snapshot(
     )
 
     month_start, month_end = month_window(now, renewal_day, tz)
-    month_counts = ledger.count(month_start, min(month_end, now + timedelta(microseconds=1)))
-    monthly = [s.value for s in (McpService.SEARCH, McpService.READER, McpService.ZREAD)]
-    month_used = sum(month_counts.mcp_by_service[s] for s in monthly)
+    month_counts = ledger.count(month_start, min(month_end, after_now))
+    month_used = sum(month_counts.mcp_by_service[s] for s in MONTHLY)
     searches = SearchGauge(
-        cycle=sum(counts.mcp_by_service[s] for s in monthly),
+        cycle=sum(counts.mcp_by_service[s] for s in MONTHLY),
         month=month_used,
         month_limit=plan.searches_per_month,
         month_left=max(0, plan.searches_per_month - month_used),
@@ -340,48 +470,133 @@ def build_snapshot(
         by_service=dict(month_counts.mcp_by_service),
         cycle_by_service=dict(counts.mcp_by_service),
     )
+    fresh = official_rows_by_window(official)
+    for wid, row in fresh.items():
+        # Z.ai meters a window the config does not know (e.g. a weekly pool on a plan set up as V1):
+        # the official row is the truth, so the window is shown and counted (and can block).
+        pools.setdefault(wid, official_pool(wid, row))
+    if "monthly-mcp" in fresh:
+        searches = official_searches(searches, fresh["monthly-mcp"])
+
+    official_week = fresh.get("weekly") or {}
+    week = resolve_week(
+        now,
+        weekly_reset=metering.weekly_reset,
+        official_end=_as_time(official_week.get("next_reset")),
+        official_start=_as_time(official_week.get("start")),
+        limit_hits=hits,
+    )
+    week_counts = ledger.count(week.start, after_now)
+    rows: list[WindowRow] = []
+    for wid in WINDOW_ORDER:
+        pool = pools.get(wid)
+        if pool is None:
+            continue
+        common: dict[str, Any] = {"pool": pool, "now": now, "thresholds": thresholds, "official": fresh.get(wid)}
+        if wid == "5h":
+            c = counts if window else Counts()
+            rows.append(
+                make_row(
+                    used=window_used(c, pool.unit, plan.calls_per_prompt, MONTHLY),
+                    start=window.start if window else None,
+                    end=window.end if window else None,
+                    anchor=_FIVE_HOUR_ANCHORS[window.anchor.value] if window else "first-request",
+                    state="open" if window else "not-started",
+                    blocked=bool(window and window.blocked_until),
+                    blocked_until=window.blocked_until if window else None,
+                    estimated=estimated_part(c, pool.unit, metering.estimated_services),
+                    **common,
+                )
+            )
+        elif wid == "weekly":
+            blocked, until = weekly_block(week, hits, requests, now)
+            rows.append(
+                make_row(
+                    used=window_used(week_counts, pool.unit, plan.calls_per_prompt, MONTHLY),
+                    start=week.start,
+                    end=week.end,
+                    anchor=week.anchor,
+                    state="open" if week.end is not None else "rolling",
+                    blocked=blocked,
+                    blocked_until=until,
+                    estimated=estimated_part(week_counts, pool.unit, metering.estimated_services),
+                    **common,
+                )
+            )
+        else:
+            rows.append(
+                make_row(
+                    used=window_used(month_counts, pool.unit, plan.calls_per_prompt, MONTHLY),
+                    start=month_start,
+                    end=month_end,
+                    anchor="subscription",
+                    **common,
+                )
+            )
+
+    median, sampled = ledger.prompt_cost_median(now, WEEK, PROMPT_SAMPLE)
+    credit_plan = metering.billing not in PROMPT_BILLINGS
+    gating = [r for r in rows if r.id in GATING]
+    left_row = min(gating, key=lambda r: r.fraction_left, default=None)
+    prompts_left: int | None = None
+    prompts_left_source: str | None = None
+    if left_row is not None and credit_plan:
+        if sampled >= MIN_PROMPTS and median > 0:
+            prompts_left, prompts_left_source = math.floor(left_row.left / median), "estimate"
+    elif left_row is not None:
+        prompts_left, prompts_left_source = int(left_row.left), left_row.source
+    head = headline(rows, prompts_left=prompts_left, prompts_left_source=prompts_left_source)
+
+    previous = ledger.count(week.start - WEEK, week.start)
+    credits = CreditsView(
+        window_5h=round(counts.credits, 3) if window else 0.0,
+        week=round(week_counts.credits, 3),
+        previous_week=round(previous.credits, 3),
+        mcp_5h=round(counts.mcp_credits, 3) if window else 0.0,
+        mcp_week=round(week_counts.mcp_credits, 3),
+        by_model_week={k: round(v, 3) for k, v in sorted(week_counts.credits_by_model.items())},
+        by_tool_week={k: round(v, 3) for k, v in sorted(week_counts.credits_by_tool.items())},
+        estimated_week=round(estimated_part(week_counts, "credits", metering.estimated_services), 3),
+        estimated_services=tuple(sorted(metering.estimated_services)),
+        peak=metering.peak,
+        median_per_prompt=round(median, 3) if sampled else None,
+        prompts_sampled=sampled,
+    )
 
     fc: ForecastView | None = None
-    if window is not None:
-        recent_from = max(start, now - RECENT)
-        recent = ledger.count(recent_from, now + timedelta(microseconds=1))
-        recent_eq = prompt_equivalents(
-            recent.prompts, recent.calls, recent.mcp_by_service["vision"], plan.calls_per_prompt
+    five = next((r for r in rows if r.id == "5h"), None)
+    if window is not None and five is not None:
+        recent = ledger.count(max(start, now - RECENT), after_now)
+        local_used = five.local_used if five.local_used is not None else five.used
+        f = forecast(
+            local_used,
+            window_used(recent, five.unit, plan.calls_per_prompt, MONTHLY),
+            five.limit,
+            start,
+            end,
+            now,
         )
-        f = forecast(equivalents, recent_eq, limit, start, end, now)
         fc = ForecastView(
-            f.rate_recent, f.rate_cycle, f.exhausted_at, f.minutes_before_reset, f.left_at_reset, f.safe_pace
-        )
+            f.rate_recent, f.rate_cycle, f.exhausted_at, f.minutes_before_reset, f.left_at_reset, f.safe_pace,
+            five.unit,
+        )  # fmt: skip
 
-    errors = {s.tool for s in sources if s.tool and s.status == "error"}
-    found_tools = {s.tool for s in sources if s.tool and s.status != "absent"}
-    rows = []
-    names = {t.id: t.name for t in tools}
-    for extra in sorted({s.tool for s in sources if s.tool} | set(tool_configs)):
-        names.setdefault(extra, extra)
-    for tool, name in names.items():
-        c = ledger.count(start, end, tool) if window else ledger.count(now, now, tool)
-        act = ledger.activity(tool, now)
-        conf = tool_configs.get(tool, ToolConfigInfo())
-        found = tool in found_tools or act.last_activity is not None
-        model, source = (act.model, "log") if act.model else (conf.model, "config" if conf.model else None)
-        rows.append(
-            ToolRow(
-                tool=tool,
-                name=name,
-                found=found,
-                model=model,
-                model_source=source,
-                configured_model=conf.model,
-                endpoint=conf.endpoint.value if conf.endpoint else None,
-                warning=endpoint_warning(conf.endpoint),
-                prompts=c.prompts,
-                calls=c.calls,
-                searches=sum(c.mcp_by_service[s] for s in monthly),
-                last_activity=act.last_activity,
-                status=tool_status(found, act.last_activity, now, tool in errors, plan.cycle),
-            )
-        )
+    calibrations = calibrations or {}
+    reconciliation: dict[str, Any] = {}
+    if official or calibrations:  # the quota endpoint is on
+        reconciliation = reconcile(official, prompts.percent, margin=drift_margin, calibration=calibrations.get("5h"))
+        reconciliation["windows"] = [
+            reconcile_window(
+                fresh[r.id],
+                r.local_used,
+                calibrations.get(r.id),
+                local_limit=float(pools[r.id].limit),
+                margin=drift_margin,
+            ).to_json()
+            for r in rows
+            if r.id in fresh and r.local_used is not None
+        ]
+    detected = detect_billing(official) if official else None
 
     return Snapshot(
         schema=SCHEMA,
@@ -400,12 +615,76 @@ def build_snapshot(
         searches=searches,
         forecast=fc,
         timeline=_timeline(ledger, window.start if window else None, now, plan.calls_per_prompt),
-        tools=tuple(rows),
+        tools=_tool_rows(ledger, start, end, window is not None, now, tool_configs, sources, plan, tools),
         sources=tuple(sources),
         skipped=dict(skipped or {"lines": 0, "files": 0, "reasons": {}}),
         official=tuple(official),
         proxies=tuple(proxies),
+        reconciliation=reconciliation,
+        billing=BillingView(
+            metering.billing,
+            metering.configured,
+            detected,
+            billing_warning(detected, metering.configured or metering.billing),
+            metering.peak,
+        ),
+        windows=tuple(rows),
+        headline=head,
+        credits=credits,
+        tariff=dict(metering.tariff),
     )
+
+
+def _as_time(value: Any) -> datetime | None:
+    return value if isinstance(value, datetime) else None
+
+
+_FIVE_HOUR_ANCHORS = {"official": "official", "limit-hit": "limit-hit", "local": "first-request"}
+
+
+def _tool_rows(
+    ledger: Ledger,
+    start: datetime,
+    end: datetime,
+    open_window: bool,
+    now: datetime,
+    tool_configs: Mapping[str, ToolConfigInfo],
+    sources: Sequence[SourceHealth],
+    plan: Plan,
+    tools: Sequence[ToolInfo],
+) -> tuple[ToolRow, ...]:
+    errors = {s.tool for s in sources if s.tool and s.status == "error"}
+    found_tools = {s.tool for s in sources if s.tool and s.status != "absent"}
+    rows = []
+    names = {t.id: t.name for t in tools}
+    for extra in sorted({s.tool for s in sources if s.tool} | set(tool_configs)):
+        names.setdefault(extra, extra)
+    for tool, name in names.items():
+        c = ledger.count(start, end, tool) if open_window else Counts()
+        act = ledger.activity(tool, now)
+        conf = tool_configs.get(tool, ToolConfigInfo())
+        found = tool in found_tools or act.last_activity is not None
+        model, source = (act.model, "log") if act.model else (conf.model, "config" if conf.model else None)
+        rows.append(
+            ToolRow(
+                tool=tool,
+                name=name,
+                found=found,
+                model=model,
+                model_source=source,
+                configured_model=conf.model,
+                endpoint=conf.endpoint.value if conf.endpoint else None,
+                warning=endpoint_warning(conf.endpoint),
+                prompts=c.prompts,
+                calls=c.calls,
+                searches=sum(c.mcp_by_service[s] for s in MONTHLY),
+                last_activity=act.last_activity,
+                status=tool_status(found, act.last_activity, now, tool in errors, plan.cycle),
+                credits=round(c.credits, 3),
+                credits_by_model={k: round(v, 3) for k, v in sorted(c.credits_by_model.items())},
+            )
+        )
+    return tuple(rows)
 
 
 def _cycle_view(state: CycleState, now: datetime) -> CycleView:
@@ -422,21 +701,25 @@ def _timeline(ledger: Ledger, start: datetime | None, now: datetime, calls_per_p
     n = max(1, math.ceil((now - start) / TIMELINE_BUCKET))
     prompts = [0] * n
     calls = [0] * n
-    vision = [0] * n
-    for e in ledger.events(start, now + timedelta(microseconds=1)):
-        i = min(n - 1, int((e.ts - start) / TIMELINE_BUCKET))
-        if e.kind is EventKind.PROMPT:
-            prompts[i] += 1
-        elif e.kind is EventKind.CALL:
-            calls[i] += 1
-        elif e.service is McpService.VISION:
-            vision[i] += 1
+    credits = [0.0] * n
+    equivalents = [0] * n
     # Equivalents per bucket are the increments of the cumulative count, so they sum to the gauge.
-    equivalents = []
-    cp = cc = cv = prev = 0
-    for p, c, v in zip(prompts, calls, vision, strict=True):
-        cp, cc, cv = cp + p, cc + c, cv + v
-        total = prompt_equivalents(cp, cc, cv, calls_per_prompt)
-        equivalents.append(total - prev)
-        prev = total
-    return Timeline(minutes, start, tuple(prompts), tuple(calls), tuple(equivalents))
+    running = Counts()
+    events = ledger.priced_events(start, now + timedelta(microseconds=1))
+    j = prev = 0
+    for i in range(n):
+        bucket_end = start + TIMELINE_BUCKET * (i + 1)
+        while j < len(events) and (events[j][0].ts < bucket_end or i == n - 1):
+            e, cost, weight = events[j]
+            running.add(e, cost, weight)
+            credits[i] += cost
+            if e.kind is EventKind.PROMPT:
+                prompts[i] += 1
+            elif e.kind is EventKind.CALL:
+                calls[i] += 1
+            j += 1
+        total = prompt_equivalents_of(running, calls_per_prompt)
+        equivalents[i], prev = total - prev, total
+    return Timeline(
+        minutes, start, tuple(prompts), tuple(calls), tuple(equivalents), tuple(round(c, 3) for c in credits)
+    )

@@ -1,0 +1,108 @@
+"""The ledger's two tiers: a day in full, eight days of calls and the month of MCP calls in minute buckets.
+
+The memory bound: at most one bucket per minute of retained history (8 × 1,440 for calls, one per minute
+of the month for MCP), one tally per (tool, model, kind, role, service) in each, and an 8-byte digest per
+folded event for dedup; the detail tier holds only the last 24 hours.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+
+from zai_dash.config import packaged_tariff
+from zai_dash.domain.events import CallRole, EventKind, McpService, UsageEvent
+from zai_dash.domain.ledger import BUCKET_SECONDS, Ledger, TariffMeter
+
+NOW = datetime(2026, 11, 28, 9, 0, tzinfo=timezone.utc)
+DAY = timedelta(days=1)
+TOOLS = ("claude-code", "opencode")
+MODELS = ("glm-5.3", "glm-5.3-flash")
+
+
+def heavy_week(days: int = 8, per_minute: int = 3) -> list[UsageEvent]:
+    """Eight days of heavy use: 3 calls a minute around the clock, a prompt every 5 min, a search an hour."""
+    events = []
+    start = NOW - days * DAY
+    for minute in range(days * 1440):
+        t = start + timedelta(minutes=minute, seconds=7)
+        for i in range(per_minute):
+            events.append(
+                UsageEvent(
+                    EventKind.CALL,
+                    t + timedelta(seconds=i),
+                    TOOLS[i % 2],
+                    f"c{minute}-{i}",
+                    session=f"s{minute // 60}",
+                    model=MODELS[minute % 2],
+                    role=CallRole.MAIN,
+                    tokens=6000,
+                    input_tokens=5000,
+                    output_tokens=1000,
+                    cached_tokens=2000,
+                )
+            )
+        if minute % 5 == 0:
+            events.append(UsageEvent(EventKind.PROMPT, t, TOOLS[0], f"p{minute}", session=f"s{minute // 60}"))
+        if minute % 60 == 0:
+            events.append(UsageEvent(EventKind.MCP, t, TOOLS[0], f"m{minute}", service=McpService.SEARCH))
+    return events
+
+
+def engine_prune(led: Ledger, now: datetime) -> None:
+    led.prune(calls_before=now - 8 * DAY, mcp_before=now - 31 * DAY, detail_before=now - DAY)
+
+
+def test_eight_days_of_heavy_use_are_bounded_by_buckets_and_count_the_same() -> None:
+    events = heavy_week()
+    meter = TariffMeter(packaged_tariff(), weighted=False)
+    full = Ledger(meter)
+    full.add_all(events)  # no floors: everything one by one (the reference answer)
+    led = Ledger(meter)
+    led.add_all(events)
+    engine_prune(led, NOW)
+    size = led.size()
+    assert size.detail_events <= 24 * 60 * (3 + 1) + 24  # one day in full
+    # The other seven days: at most one bucket a minute of calls, and one per minute with an MCP call.
+    assert size.buckets <= 7 * 1440 + 7 * 24 + 2
+    assert size.tallies <= size.buckets * len(TOOLS) * 2  # calls + prompts (+ searches) per tool and model
+    assert size.digests == len(events) - size.detail_events
+    # Every window counts the same as the unfolded ledger (edges on whole minutes).
+    for start in (NOW - 8 * DAY, NOW - 7 * DAY, NOW - timedelta(hours=30), NOW - timedelta(hours=5)):
+        a, b = led.count(start, NOW), full.count(start, NOW)
+        assert (a.prompts, a.calls, a.mcp_by_service, a.tokens) == (b.prompts, b.calls, b.mcp_by_service, b.tokens)
+        assert abs(a.credits - b.credits) < 1e-6 and a.credits_by_model.keys() == b.credits_by_model.keys()
+    # A re-read of old records (a resumed session copies them) is not counted twice.
+    before = led.count(NOW - 8 * DAY, NOW)
+    assert led.add_all(events[:1000]) == 0
+    assert led.count(NOW - 8 * DAY, NOW).calls == before.calls
+
+
+def test_the_bound_holds_as_days_pass_and_the_cache_round_trips() -> None:
+    led = Ledger(TariffMeter(packaged_tariff(), weighted=False))
+    led.add_all(heavy_week(days=3, per_minute=1))
+    engine_prune(led, NOW)
+    later = NOW + 6 * DAY  # the first day is now more than 8 days old: its buckets are gone
+    engine_prune(led, later)
+    oldest = min(m for m in led._calls.tallies)  # the bound is what this test is about
+    assert oldest >= (later - 8 * DAY).timestamp() - BUCKET_SECONDS
+    assert led.count(later - 8 * DAY, later).calls == 2 * 1440  # two of the three days are inside 8 days
+    assert led.count(NOW - 31 * DAY, later).mcp_by_service["search"] == 3 * 24  # the month of MCP calls stays
+    copy = Ledger(led.meter)
+    copy.calls_floor, copy.mcp_floor, copy.detail_floor = led.calls_floor, led.mcp_floor, led.detail_floor
+    copy.restore(json.loads(json.dumps(led.dump())))
+    assert copy.size() == led.size()
+    a, b = copy.count(NOW - 31 * DAY, later), led.count(NOW - 31 * DAY, later)
+    assert (a.calls, a.prompts, a.mcp_by_service, round(a.credits, 6)) == (
+        b.calls, b.prompts, b.mcp_by_service, round(b.credits, 6),
+    )  # fmt: skip
+
+
+def test_folded_prompts_keep_their_credits_for_the_median() -> None:
+    led = Ledger(TariffMeter(packaged_tariff(), weighted=False))
+    led.add_all(heavy_week(days=2, per_minute=1))
+    engine_prune(led, NOW)
+    median, n = led.prompt_cost_median(NOW, timedelta(days=7))
+    assert n == 50  # the last 50 (the newest, still running, left out)
+    # Each prompt covers its session's next 5 calls (one a minute until the next prompt).
+    assert median > 0
