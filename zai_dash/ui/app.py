@@ -18,6 +18,7 @@ from textual import work
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
+from textual.css.query import NoMatches
 from textual.events import Resize
 from textual.widgets import Footer, Label, LoadingIndicator, Static
 from textual.worker import Worker, WorkerState
@@ -261,6 +262,14 @@ class DashApp(App[int]):
 
     def tick(self) -> None:
         """Once a second: the countdown, and the "ago" column when its minute changes."""
+        try:
+            self._tick()
+        except NoMatches:
+            # The timer can fire before the screen's widgets are mounted (a loaded machine) or after they
+            # are gone (shutting down); the next tick recomputes everything from the deadline anyway.
+            return
+
+    def _tick(self) -> None:
         countdown = self.query_one(RefreshCountdown)
         countdown.tick()
         now = self.clock.now()
