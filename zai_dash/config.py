@@ -112,6 +112,8 @@ class Config:
     thresholds: Thresholds = field(default_factory=Thresholds)
     bell: bool = False
     theme: str | None = None
+    title: bool = True
+    """Whether the dashboard puts its key figure in the terminal's window title (`title = false`, `--no-title`)."""
     disabled_tools: frozenset[str] = frozenset()
     extra_roots: Mapping[str, tuple[Path, ...]] = field(default_factory=dict)
     api: ApiSettings = field(default_factory=ApiSettings)
@@ -299,6 +301,7 @@ _KNOWN_TOP = {
     "thresholds",
     "bell",
     "theme",
+    "title",
     "tools",
     "api",
     "proxy",
@@ -396,6 +399,7 @@ def _build(
         thresholds=Thresholds(warning / 100, critical / 100),
         bell=bool(_typed(data, "bell", bool, "")),
         theme=_typed(data, "theme", str, ""),
+        title=_typed(data, "title", bool, "") is not False,
         disabled_tools=frozenset(disabled),
         extra_roots=extra,
         api=_api(data.get("api", {})),

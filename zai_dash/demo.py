@@ -221,7 +221,7 @@ class LiveDemo(threading.Thread):
             n += 1
 
 
-def run_demo(config: Config, *, mouse: bool = True, theme: str | None = None) -> int:
+def run_demo(config: Config, *, mouse: bool = True, theme: str | None = None, title: bool = True) -> int:
     """`zai-dash --demo`: write the demo into a temp dir, run the real engine and TUI over it, clean up."""
     from zai_dash.clock import SystemClock
     from zai_dash.engine import Engine
@@ -240,7 +240,7 @@ def run_demo(config: Config, *, mouse: bool = True, theme: str | None = None) ->
         live = LiveDemo(root, clock.now)
         live.start()
         try:
-            return run_dashboard(engine, clock, demo=True, bell=False, theme=theme, mouse=mouse)
+            return run_dashboard(engine, clock, demo=True, bell=False, theme=theme, mouse=mouse, title=title)
         finally:
             live.stopped.set()
             live.join(timeout=2)
