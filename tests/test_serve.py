@@ -186,15 +186,3 @@ async def test_served_dashboard_shows_the_numbers_in_a_browser(server: str, chro
     assert "zai-dash" in text
     assert "Pro plan" in text
     assert (tmp_path / "served.png").read_bytes().startswith(b"\x89PNG")
-
-
-def test_serve_listens_on_loopback_by_default() -> None:
-    from zai_dash.cli import _parser
-    from zai_dash.serve import app_command, is_loopback
-
-    args = _parser().parse_args(["--plan", "max", "serve", "--theme", "nord"])
-    assert (args.host, args.port) == ("127.0.0.1", 8000)
-    command = app_command(args)
-    assert "--plan max" in command and "--theme nord" in command and "--no-title" in command
-    assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
-    assert not is_loopback("0.0.0.0") and not is_loopback("devbox")

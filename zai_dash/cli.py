@@ -266,9 +266,19 @@ def cmd_report(config: Config, *, as_json: bool, at: str | None) -> int:
     tz = config.tz()
     if as_json:
         print(json.dumps(snap.to_json(tz), indent=2, ensure_ascii=False))
-    else:
-        print(render_report(snap, tz))
+        return EXIT_OK
+    header, _, rest = render_report(snap, tz).partition("\n")
+    print(header)
+    if config.assumption():
+        print(f"! {first_run_note(config)}")
+    print(rest)
     return EXIT_OK
+
+
+def first_run_note(config: Config) -> str:
+    """The one line every view shows while the plan or billing is assumed, with how to choose."""
+    where = config.source_path or default_config_path(os.environ)
+    return f"{config.assumption()} — press c in the dashboard to choose, or set plan and billing in {where}"
 
 
 def render_report(snap: Snapshot, tz: object) -> str:
@@ -561,6 +571,8 @@ def _doctor_plan_lines(config: Config) -> list[str]:
     assumed = "" if config.plan_explicit else " (assumed: no plan in config)"
     pools = " · ".join(f"{pool.id} {pool.limit:,g} {pool.unit}" for pool in p.pools) or "no pools"
     lines = [f"  plan          {p.name}, {p.billing} billing{assumed}: {pools}"]
+    if config.assumption():
+        lines.append(f"  ! {first_run_note(config)}")
     if p.billing != "credits":
         hours = p.cycle.total_seconds() / 3600
         lines.append(f"                {p.calls_per_prompt} calls per prompt, {hours:g} h cycle")

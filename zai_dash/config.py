@@ -133,6 +133,12 @@ class Config:
         )  # fmt: skip
         return hashlib.sha256(repr(parts).encode()).hexdigest()[:16]
 
+    def assumption(self) -> str:
+        """`assuming Pro, credits` when neither config, environment nor `--plan` chose the plan or billing; else ""."""
+        if self.plan_explicit and self.billing_explicit:
+            return ""
+        return f"assuming {self.plan.name.title()}, {self.billing}"
+
     def tz(self) -> tzinfo:
         """The configured timezone, else the system's (by name, so DST is handled)."""
         return resolve_timezone(self.timezone)

@@ -323,7 +323,8 @@ class DashApp(App[int]):
     def _show_assumed(self) -> None:
         """The first-run note: no plan or billing in the config, so the numbers assume Pro on credits."""
         note = self.query_one("#hdr-assumed", Label)
-        text = "" if self.demo else assumed_note(getattr(self.engine, "config", None))
+        config = getattr(self.engine, "config", None)
+        text = "" if self.demo or config is None else config.assumption()
         note.display = bool(text)
         note.update(f" {text} — press c to choose " if text else "")
 
@@ -500,13 +501,6 @@ class DashApp(App[int]):
         self._stop.set()
         if self._title_shown is not None:
             self._write_terminal(POP_TITLE)
-
-
-def assumed_note(config: Any) -> str:
-    """`assuming Pro, credits` when the config names no plan or no billing; "" when both are chosen."""
-    if config is None or (config.plan_explicit and config.billing_explicit):
-        return ""
-    return f"assuming {config.plan.name.title()}, {config.billing}"
 
 
 def needs_terminal_message() -> str | None:
