@@ -109,10 +109,10 @@ class PlanChooser(ModalScreen[Path | None]):
             with Horizontal():
                 with RadioSet(id="chooser-plan"):
                     for name in PLANS:
-                        yield RadioButton(name.title(), value=name == self.plan, name=name)
+                        yield RadioButton(name.title(), value=name == self.plan, name=name, id=f"plan-{name}")
                 with RadioSet(id="chooser-billing"):
                     for name in BILLINGS:
-                        yield RadioButton(name, value=name == self.billing, name=name)
+                        yield RadioButton(name, value=name == self.billing, name=name, id=f"billing-{name}")
             yield Label("credits: plans sold since 2026-07-30; legacy-v1/v2: older prompt plans", id="chooser-help")
             yield Label("", id="chooser-note")
             with Horizontal():
