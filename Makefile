@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
 
-.PHONY: demo test lint typecheck pytest screenshots bench clean
+.PHONY: demo test lint typecheck pytest screenshots bench conformance clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -18,15 +18,15 @@ demo: $(STAMP)
 	$(BIN)/zai-dash --demo
 
 test: $(STAMP)
-	$(BIN)/ruff check zai_dash tests bench
+	$(BIN)/ruff check zai_dash tests bench conformance
 	$(BIN)/mypy
 	$(BIN)/python -m pytest
 	# Again with the wall clock 45 days ahead: a test that only passes on the day it was written fails here.
 	ZAI_DASH_TEST_TRAVEL_DAYS=45 $(BIN)/python -m pytest -m "not wall_clock" -p no:cacheprovider
 
 lint: $(STAMP)
-	$(BIN)/ruff check zai_dash tests bench
-	$(BIN)/ruff format --check zai_dash tests bench
+	$(BIN)/ruff check zai_dash tests bench conformance
+	$(BIN)/ruff format --check zai_dash tests bench conformance
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
@@ -36,6 +36,11 @@ screenshots: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
+
+# Real clients (npm, about 3 GB once, cached in ${ZAI_DASH_CONFORMANCE_CACHE:-/var/tmp/zai-dash-conformance})
+# against a recording fake server on 127.0.0.1; writes bench/CONFORMANCE.md. Not part of `make test`.
+conformance: $(STAMP)
+	nice $(BIN)/python -m conformance.run $(CONFORMANCE_ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

@@ -22,6 +22,9 @@ import pytest
 
 from tests.conftest import FIXED_NOW
 from tests.sqlite_layouts import GOOSE_DDL, create_db, js
+from tests.test_codex import write_codex_session
+from tests.test_pi import write_pi_session
+from tests.test_zcode import write_zcode_session
 from zai_dash.demo import ClaudeCodeWriter
 from zai_dash.demo_files import write_cline_task, write_droid_session
 from zai_dash.demo_sqlite import write_crush_session, write_opencode_session
@@ -108,6 +111,9 @@ SAMPLES: dict[str, Sample] = {
     "crush": _crush,
     "goose": _goose,
     "droid": _droid,
+    "codex": write_codex_session,
+    "pi": write_pi_session,
+    "zcode": write_zcode_session,
 }
 """A sample of each registered tool's storage, written the way the tool writes it."""
 

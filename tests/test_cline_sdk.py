@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.conftest import FIXED_NOW
+from zai_dash.domain.endpoints import EndpointKind
 from zai_dash.domain.events import EventKind
 from zai_dash.domain.ledger import Ledger
 from zai_dash.sources.base import SourceContext
@@ -247,3 +248,84 @@ def test_absent_when_nothing_there(ctx: SourceContext) -> None:
     source = ClineDataSource(ctx)
     assert source.poll().events == []
     assert source.health()[0].status == "absent"
+
+
+def test_cli3_subagent_files_are_subagent_calls_of_their_session(home: Path, ctx: SourceContext) -> None:
+    data = home / ".cline" / "data"
+    sid = "1784094124598_rruoq"
+    write_session(data, sid, "lead", lead_messages())
+    sub = data / "sessions" / sid / "agent_a1b2c3.messages.json"
+    sub.write_text(
+        json.dumps(
+            {
+                "version": 1,
+                "agent": "lead",  # what the document says does not matter: the file name does
+                "sessionId": f"{sid}__a1b2c3",
+                "messages": [
+                    {"id": "u1", "role": "user", "content": [text("Search the web for the README's claims.")]},
+                    assistant(
+                        "a1",
+                        20,
+                        [{"type": "tool_use", "id": "st1", "name": "web-search-prime__webSearchPrime", "input": {}}],
+                        metrics={"inputTokens": 9, "outputTokens": 2},
+                    ),
+                ],
+            }
+        )
+    )
+    ledger = Ledger()
+    source = ClineDataSource(ctx)
+    ledger.add_all(source.poll().events)
+    c = ledger.count(*WINDOW, tool="cline")
+    assert (c.prompts, c.calls, c.mcp_by_service["search"]) == (2, 4, 2)
+    assert c.calls_by_role["subagent"] == 1
+    sub_events = [e for e in ledger.events(*WINDOW) if e.key.startswith(f"{sid}__a1b2c3:")]
+    assert {e.session for e in sub_events} == {sid} and len(sub_events) == 2
+    assert source.file_count() == 2
+
+
+def test_cli3_providers_json_gives_model_and_endpoint_never_the_key(home: Path, ctx: SourceContext) -> None:
+    settings = home / ".cline" / "data" / "settings"
+    settings.mkdir(parents=True)
+    (settings / "providers.json").write_text(
+        json.dumps(
+            {
+                "version": 1,
+                "lastUsedProvider": "openai-compatible",
+                "providers": {
+                    "anthropic": {"settings": {"provider": "anthropic", "model": "claude-x"}},
+                    "openai-compatible": {
+                        "settings": {
+                            "provider": "openai-compatible",
+                            "model": "GLM-4.6",
+                            "baseUrl": "https://api.z.ai/api/coding/paas/v4",
+                            "apiKey": "sk-not-to-be-kept",
+                        }
+                    },
+                },
+            }
+        )
+    )
+    source = ClineDataSource(ctx)
+    info = source.configs()["cline"]
+    assert info.model == "glm-4.6" and info.endpoint is EndpointKind.CODING
+    assert info.model_detail == "settings/providers.json (openai-compatible)"
+    assert "sk-not" not in repr(info) and "sk-not" not in repr(vars(source))
+
+
+def test_session_dir_precedence(home: Path, tmp_path: Path) -> None:
+    """`CLINE_SESSION_DATA_DIR` before `CLINE_DATA_DIR` before `CLINE_DIR`."""
+    ctx = SourceContext(
+        home=home,
+        env={
+            "CLINE_SESSION_DATA_DIR": str(tmp_path / "s"),
+            "CLINE_DATA_DIR": str(tmp_path / "d"),
+            "CLINE_DIR": str(tmp_path / "c"),
+        },
+    )
+    assert ClineDataSource(ctx).sessions_dir == tmp_path / "s"
+    assert ClineDataSource(ctx).data_dir == tmp_path / "d"
+    ctx = SourceContext(home=home, env={"CLINE_DATA_DIR": str(tmp_path / "d"), "CLINE_DIR": str(tmp_path / "c")})
+    assert ClineDataSource(ctx).sessions_dir == tmp_path / "d" / "sessions"
+    ctx = SourceContext(home=home, env={"CLINE_DIR": str(tmp_path / "c")})
+    assert ClineDataSource(ctx).sessions_dir == tmp_path / "c" / "data" / "sessions"

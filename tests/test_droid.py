@@ -410,3 +410,51 @@ def test_resumed_tail_still_knows_a_subsession_from_its_header(home: Path, ctx: 
     ledger.add_all(resumed.poll().events)
     c = ledger.count(*WINDOW)
     assert (c.prompts, c.calls, c.calls_by_role["subagent"]) == (0, 1, 1)
+
+
+def test_factory_dir_env_relocates_everything(home: Path, tmp_path: Path) -> None:
+    write_factory_settings(home)
+    write_session(home, session_lines())
+    moved = tmp_path / "factory"
+    (home / ".factory").rename(moved)
+    ctx = SourceContext(home=home, env={"FACTORY_DIR": str(moved)}, clock=lambda: FIXED_NOW)
+    source = DroidSource(ctx)
+    assert source.roots()[0].path == moved / "sessions" and source.roots()[0].exists
+    ledger = Ledger()
+    ledger.add_all(source.poll().events)
+    assert ledger.count(*WINDOW, tool="droid").prompts == 2
+    assert source.configs()["droid"].model == "glm-4.6"  # customModels from $FACTORY_DIR/settings.json
+
+
+def test_tool_search_loading_an_mcp_tool_is_not_a_search(home: Path, ctx: SourceContext) -> None:
+    """0.225.2 reaches MCP tools through `ToolSearch` first; only the `server___tool` call is one."""
+    write_session(
+        home,
+        [
+            {"type": "session_start", "id": "ts", "title": "find", "version": 2},
+            user("u", 1, [text("search the web for jitter")]),
+            asst("a1", 2, [{"type": "tool_use", "id": "t0", "name": "ToolSearch", "input": {"query": "web search"}}]),
+            user("r0", 3, [{"type": "tool_result", "tool_use_id": "t0", "content": "webSearchPrime"}]),
+            asst("a2", 4, [{"type": "tool_use", "id": "t1", "name": "web-search-prime___webSearchPrime", "input": {}}]),
+        ],
+        sid="ts",
+    )
+    ledger = Ledger()
+    ledger.add_all(DroidSource(ctx).poll().events)
+    assert ledger.count(*WINDOW).mcp_by_service["search"] == 1
+
+
+def test_sessions_named_by_the_discovery_index_are_read(home: Path, ctx: SourceContext, tmp_path: Path) -> None:
+    elsewhere = write_session(home, session_lines(), slug="-srv-work")
+    moved = tmp_path / "kept" / elsewhere.name
+    moved.parent.mkdir()
+    elsewhere.rename(moved)
+    elsewhere.with_name(f"{SID}.settings.json").rename(moved.with_name(f"{SID}.settings.json"))
+    index = {"version": 1, "sessions": [{"id": SID, "cwd": "/srv/work", "path": str(moved)},
+                                        {"id": "gone", "path": "-home-u-p/gone.jsonl"}]}  # fmt: skip
+    (home / ".factory" / "sessions-index.json").write_text(json.dumps(index))
+    source = DroidSource(ctx)
+    ledger = Ledger()
+    ledger.add_all(source.poll().events)
+    assert ledger.count(*WINDOW, tool="droid").prompts == 2
+    assert source.file_count() == 1 and not source.skips.counts

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.ui_factories import claude_prompt_line, write_claude_history
+from tests.ui_factories import claude_call_line, claude_prompt_line, write_claude_history
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -120,7 +120,9 @@ def test_append_shows_within_two_seconds_and_q_exits_zero(pane: Pane, home: Path
 
     pane.wait_for("prompts 3 ·", seconds=20)  # start-up and first scan
     with log.open("a", encoding="utf-8") as fh:
+        # A prompt counts once its answer is written (a refused one never is): both, as Claude Code appends them.
         fh.write(claude_prompt_line(datetime.now(timezone.utc), 4) + "\n")
+        fh.write(claude_call_line(datetime.now(timezone.utc), 4) + "\n")
     took = pane.wait_for("prompts 4 ·", seconds=2.0)
     assert took <= 2.0
     # The window title: the binding window's credits left and its countdown (Pro on credits: 12k a window).

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from tests.conftest import FIXED_NOW
 from tests.test_cli import SESSION, write_known_fixture
+from tests.ui_factories import claude_call_line
 from zai_dash.clock import FixedClock
 from zai_dash.config import Config
 from zai_dash.engine import Engine
@@ -75,8 +76,9 @@ def test_watch_sees_an_appended_prompt(home: Path, ctx: SourceContext) -> None:
         ts = (FIXED_NOW - timedelta(minutes=1)).isoformat().replace("+00:00", "Z")
         rec = {"type": "user", "sessionId": SESSION, "uuid": "live-1", "timestamp": ts,
                "message": {"role": "user", "content": "one more"}}  # fmt: skip
+        answer = claude_call_line(FIXED_NOW - timedelta(seconds=55), 901, SESSION)  # a prompt counts once answered
         with open(log, "a") as fh:
-            fh.write(json.dumps(rec) + "\n")
+            fh.write(json.dumps(rec) + "\n" + answer + "\n")
         snap = await asyncio.wait_for(first, timeout=30)
         stop.set()
         await watcher.aclose()
@@ -96,8 +98,9 @@ def test_a_write_between_the_first_scan_and_the_watcher_is_caught_up(home: Path,
     ts = (FIXED_NOW - timedelta(minutes=2)).isoformat().replace("+00:00", "Z")
     rec = {"type": "user", "sessionId": SESSION, "uuid": "gap-1", "timestamp": ts,
            "message": {"role": "user", "content": "written before the watcher started"}}  # fmt: skip
+    answer = claude_call_line(FIXED_NOW - timedelta(seconds=115), 902, SESSION)  # a prompt counts once answered
     with open(log, "a") as fh:
-        fh.write(json.dumps(rec) + "\n")
+        fh.write(json.dumps(rec) + "\n" + answer + "\n")
 
     async def run() -> None:
         stop = asyncio.Event()

@@ -122,6 +122,20 @@ def test_server_ok_via_cli(home: Path, tmp_path: Path) -> None:
     assert windows["5h"]["start"] is not None and windows["5h"]["billing"] == "legacy-v1"
 
 
+def test_doctor_warns_when_the_rows_show_another_billing(home: Path, tmp_path: Path) -> None:
+    write_known_fixture(home)
+    cfg = tmp_path / "config.toml"
+    with LoopbackServer(fixed(Reply(200, V1))) as server:
+        lines = {}
+        for billing in ("legacy-v1", "credits"):
+            cfg.write_text(f'billing = "{billing}"\n[api]\nenabled = true\nbase_url = "{server.base}"\n')
+            out = run_cli(home, "doctor", config=cfg, extra_env={"ZAI_API_KEY": FAKE_KEY})
+            assert out.returncode == 0, out.stderr
+            lines[billing] = [line for line in out.stdout.splitlines() if "warning:" in line and "billing" in line]
+    assert lines["legacy-v1"] == []
+    assert len(lines["credits"]) == 1 and 'set billing = "legacy-v1"' in lines["credits"][0]
+
+
 def test_reset_card_re_anchors_the_engines_windows(home: Path) -> None:
     """Two polls through the engine: reset cards on both windows move their starts; nothing goes negative."""
     write_known_fixture(home)

@@ -26,11 +26,15 @@ def new_db(home: Path, app: str = "opencode") -> sqlite3.Connection:
     return conn
 
 
-def add_session(conn: sqlite3.Connection, sid: str, parent: str | None = None) -> None:
+DEFAULT_TITLE = "New session - 2026-11-26T08:00:00.000Z"
+"""What OpenCode names a session until its title call is made."""
+
+
+def add_session(conn: sqlite3.Connection, sid: str, parent: str | None = None, title: str = DEFAULT_TITLE) -> None:
     conn.execute(
         "INSERT INTO session (id, project_id, parent_id, slug, directory, title, version, time_created, time_updated)"
-        " VALUES (?, 'prj', ?, 's', '/p', 't', '1.0', ?, ?)",
-        (sid, parent, T0, T0),
+        " VALUES (?, 'prj', ?, 's', '/p', ?, '1.0', ?, ?)",
+        (sid, parent, title, T0, T0),
     )
 
 
@@ -40,6 +44,12 @@ def add_message(conn: sqlite3.Connection, mid: str, sid: str, at: int, data: dic
 
 def add_part(conn: sqlite3.Connection, pid: str, mid: str, sid: str, at: int, data: dict[str, object]) -> None:
     conn.execute("INSERT INTO part VALUES (?, ?, ?, ?, ?, ?)", (pid, mid, sid, at, at, js(data)))
+
+
+def typed(conn: sqlite3.Connection, mid: str, sid: str, at: int, text: str = "hi") -> None:
+    """A user message with its text part, as OpenCode writes a typed prompt."""
+    add_message(conn, mid, sid, at, user(at))
+    add_part(conn, f"prt_{mid}", mid, sid, at, {"type": "text", "text": text})
 
 
 def user(at: int) -> dict[str, object]:
@@ -77,9 +87,9 @@ def test_session_counts_prompts_calls_searches_and_model(ctx: SourceContext, hom
     source = OpenCodeSource(ctx)
     events = source.poll().events
     counts = summary(events)
-    assert counts["prompt"] == 3 and counts["call"] == 9 and counts["search"] == 2
-    assert counts["call:main"] == 9
-    assert {e.model for e in events if e.kind is EventKind.CALL} == {"glm-4.6"}
+    assert counts["prompt"] == 3 and counts["call"] == 9 + 1 and counts["search"] == 2
+    assert counts["call:main"] == 9 and counts["call:auxiliary"] == 1  # the session-title call, estimated
+    assert {e.model for e in events if e.kind is EventKind.CALL and not e.origin} == {"glm-4.6"}
     assert all(e.tool == "opencode" for e in events)
     call = next(e for e in events if e.kind is EventKind.CALL)
     assert call.tokens == call.input_tokens + call.output_tokens > 0
@@ -116,6 +126,7 @@ def test_subsessions_synthetic_and_compaction_are_not_prompts(ctx: SourceContext
     add_session(conn, "ses_sub", parent="ses_top")
     add_message(conn, "msg_1", "ses_top", T0, user(T0))
     add_part(conn, "prt_1", "msg_1", "ses_top", T0, {"type": "text", "text": "hi"})
+    add_message(conn, "msg_1a", "ses_top", T0 + 1, assistant(T0 + 1, parentID="msg_1"))
     add_message(conn, "msg_2", "ses_top", T0 + 1, user(T0 + 1))  # only synthetic text: injected
     add_part(conn, "prt_2", "msg_2", "ses_top", T0 + 1, {"type": "text", "text": "ctx", "synthetic": True})
     add_message(conn, "msg_3", "ses_top", T0 + 2, user(T0 + 2))  # compaction trigger
@@ -146,6 +157,8 @@ def test_user_message_waits_for_its_parts(ctx: SourceContext, home: Path) -> Non
     source = OpenCodeSource(ctx)
     assert summary(source.poll().events)["prompt"] == 0
     add_part(conn, "prt_1", "msg_1", "ses_a", T0 + 5, {"type": "text", "text": "hello"})
+    assert summary(source.poll().events)["prompt"] == 0  # no request behind it yet
+    add_message(conn, "msg_2", "ses_a", T0 + 6, assistant(T0 + 6, parentID="msg_1"))
     assert summary(source.poll().events)["prompt"] == 1
     conn.close()
 
@@ -338,6 +351,7 @@ def test_session_message_table_for_sessions_without_message_rows(ctx: SourceCont
     add_session(conn, "ses_dual")
     add_message(conn, "msg_d", "ses_dual", T0, user(T0))
     add_part(conn, "prt_d", "msg_d", "ses_dual", T0, {"type": "text", "text": "hi"})
+    add_message(conn, "msg_da", "ses_dual", T0 + 1, assistant(T0 + 1, parentID="msg_d"))
     conn.execute(
         "INSERT INTO session_message VALUES ('sm_d', 'ses_dual', 'user', ?, ?, ?)",
         (T0, T0, js({"time": {"created": T0}, "text": "hi"})),
@@ -366,7 +380,7 @@ def test_legacy_json_tree(ctx: SourceContext, home: Path) -> None:
         "prt_u",
         {"id": "prt_u", "messageID": "msg_u", "sessionID": "ses_l", "type": "text", "text": "x"},
     )
-    put("message", "ses_l", "msg_a", {"id": "msg_a", "sessionID": "ses_l", **assistant(T0 + 10)})
+    put("message", "ses_l", "msg_a", {"id": "msg_a", "sessionID": "ses_l", **assistant(T0 + 10, parentID="msg_u")})
     put("part", "msg_a", "prt_s", {"id": "prt_s", "messageID": "msg_a", "sessionID": "ses_l", **STEP})
     put(
         "part",
@@ -397,3 +411,57 @@ def test_legacy_json_tree(ctx: SourceContext, home: Path) -> None:
     assert step.ts == datetime.fromtimestamp((T0 + 20) / 1000, tz=timezone.utc)
     assert any("torn" in r for r in source.skips.counts)
     assert not source.poll().events
+
+
+def test_user_message_with_no_request_behind_it_is_not_a_prompt(ctx: SourceContext, home: Path) -> None:
+    conn = new_db(home)
+    add_session(conn, "ses_a")  # keeps its default title: no title call was made either
+    typed(conn, "msg_1", "ses_a", T0)  # an unknown model: written, never sent
+    source = OpenCodeSource(ctx)
+    assert not source.poll().events
+    # Rows much later: the unanswered message is given up on, not counted.
+    add_message(conn, "msg_9", "ses_a", T0 + 2 * 3_600_000, assistant(T0 + 2 * 3_600_000, parentID="msg_x"))
+    source.poll()
+    add_message(conn, "msg_1a", "ses_a", T0 + 2 * 3_600_000 + 5, assistant(T0, parentID="msg_1"))
+    assert summary(source.poll().events)["prompt"] == 0
+    conn.close()
+
+
+def test_prompt_every_attempt_of_which_was_refused_is_counted_apart(ctx: SourceContext, home: Path) -> None:
+    conn = new_db(home)
+    add_session(conn, "ses_a")
+    typed(conn, "msg_1", "ses_a", T0)
+    error = {"name": "APIError", "data": {"statusCode": 429, "message": "Usage limit reached for 5 hour"}}
+    refused = assistant(T0 + 1, parentID="msg_1", error=error)
+    refused["tokens"] = {"input": 0, "output": 0, "reasoning": 0, "cache": {"read": 0, "write": 0}}
+    add_message(conn, "msg_1a", "ses_a", T0 + 1, refused)
+    source = OpenCodeSource(ctx)
+    assert summary(source.poll().events)["prompt"] == 0
+    assert source.refused == 1 and source.health()[0].refused == 1
+    assert OpenCodeSource(ctx).poll() is not None and source.refused == 1  # counted once per message
+    conn.close()
+
+
+def test_session_title_call_is_estimated_once_the_title_changes(ctx: SourceContext, home: Path) -> None:
+    conn = new_db(home)
+    add_session(conn, "ses_a")
+    add_session(conn, "ses_sub", parent="ses_a", title="Explore the repo (@explore subagent)")
+    source = OpenCodeSource(ctx)
+    assert not source.poll().events  # default title: no title call yet; sub-sessions get none
+    conn.execute("UPDATE session SET title = 'Add backoff', time_updated = ? WHERE id = 'ses_a'", (T0 + 9,))
+    [title] = source.poll().events
+    assert title.key == "estimate:title:ses_a" and title.role is CallRole.AUXILIARY
+    assert title.origin == "estimate:title" and title.ts == datetime.fromtimestamp(T0 / 1000, tz=timezone.utc)
+    conn.execute("UPDATE session SET time_updated = ? WHERE id = 'ses_a'", (T0 + 99,))
+    assert not source.poll().events
+    conn.close()
+
+
+def test_one_kilo_db_reached_two_ways_is_read_once(home: Path) -> None:
+    path = write_opencode_session(home, START, prompts=2, app="kilo")
+    link = home / "kilo-link.db"
+    link.symlink_to(path)
+    ctx = SourceContext(home=home, env={"KILO_DB": str(link)}, clock=lambda: FIXED_NOW)
+    kilo = OpenCodeSource(ctx, KILO)
+    assert kilo.db_paths().count(link) == 1 and path not in kilo.db_paths()
+    assert summary(kilo.poll().events)["prompt"] == 2 and kilo.file_count() == 1

@@ -282,6 +282,14 @@ async def test_redirect_to_another_host_not_followed(home: Path) -> None:
     assert src.health(clock.now()).status == "error"
 
 
+async def test_a_redirect_loop_on_the_same_host_ends_as_an_http_error(home: Path) -> None:
+    with LoopbackServer(fixed(Reply(307, b"", {"Location": "/metrics"}))) as server:
+        src = _source(home, server.base + "/metrics", FixedClock(FIXED_NOW))
+        attempt = await src.refresh()
+    assert attempt.status == "http-error" and "HTTP 307" in attempt.message
+    assert len(server.requests) == 4  # the request and three redirects followed, then no more
+
+
 @pytest.mark.parametrize(
     ("origin", "target", "same"),
     [

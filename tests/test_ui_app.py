@@ -405,7 +405,7 @@ def real_engine(home: Path):
 
 @pytest.mark.wall_clock
 async def test_first_scan_runs_in_a_worker_then_appends_show_up(home: Path) -> None:
-    from tests.ui_factories import claude_prompt_line
+    from tests.ui_factories import claude_call_line, claude_prompt_line
 
     engine, clock, path = real_engine(home)
     app = DashApp(engine, clock, theme="textual-dark")
@@ -415,7 +415,7 @@ async def test_first_scan_runs_in_a_worker_then_appends_show_up(home: Path) -> N
         assert app.snap is not None and app.snap.prompts.used == 3
         assert "prompts 3" in text(app, "#gauge-detail")
         with path.open("a", encoding="utf-8") as fh:
-            fh.write(claude_prompt_line(clock.now(), 99) + "\n")
+            fh.write(claude_prompt_line(clock.now(), 99) + "\n" + claude_call_line(clock.now(), 99) + "\n")
         await wait_for(pilot, lambda: "prompts 4" in text(app, "#gauge-detail"), seconds=5)
 
 
@@ -424,17 +424,18 @@ async def test_key_p_previews_plans_without_touching_config(home: Path) -> None:
     app = DashApp(engine, clock, theme="textual-dark")
     async with app.run_test(size=(120, 36)) as pilot:
         await wait_for(pilot, lambda: app.snap is not None)
-        assert text(app, "#hdr-plan") == "Pro plan · 600/cycle"
+        # The default plan is Pro on credits: its 5-hour and weekly pools (the tariff's).
+        assert text(app, "#hdr-plan") == "Pro plan · 12k cr/5h · 60k cr/weekly"
         seen = []
         for _ in range(4):
             await pilot.press("p")
             await pilot.pause()
             seen.append((text(app, "#hdr-plan"), app.query_one("#hdr-preview").display))
         assert seen == [
-            ("Lite plan · 120/cycle", True),
-            ("Pro plan · 600/cycle", True),
-            ("Max plan · 2,400/cycle", True),
-            ("Pro plan · 600/cycle", False),
+            ("Lite plan · 2k cr/5h · 10k cr/weekly", True),
+            ("Pro plan · 12k cr/5h · 60k cr/weekly", True),
+            ("Max plan · 28k cr/5h · 140k cr/weekly", True),
+            ("Pro plan · 12k cr/5h · 60k cr/weekly", False),
         ]
         assert engine.config.plan.name == "pro"
 

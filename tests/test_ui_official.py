@@ -24,6 +24,7 @@ from tests.ui_factories import (
     five_hour_limit,
     litellm_row,
     make_snapshot,
+    official_rows,
     quota_payload,
     unauthorized_row,
     weekly_limit,
@@ -61,8 +62,11 @@ def local(prompts: int = 72, **kwargs: object) -> Snapshot:
 
 def official(percent: float, *limits: dict[str, object], **kwargs: object) -> Snapshot:
     """The local snapshot with a fresh (unless told) official reading whose 5-hour row says `percent`."""
-    snap = kwargs.pop("snap", None) or local()
     payload = quota_payload(five_hour_limit(percent, RESET), *limits)
+    ago = kwargs.get("fetched_ago", timedelta(seconds=20))
+    rows = official_rows(payload, fetched_ago=ago, stale=bool(kwargs.get("stale", False)))  # type: ignore[arg-type]
+    # The one builder holds the official rows against the windows; `with_official` adds the rest.
+    snap = kwargs.pop("snap", None) or local(official=rows)
     return with_official(snap, payload, **kwargs)  # type: ignore[arg-type]
 
 
@@ -403,14 +407,23 @@ async def wait_for(pilot, predicate, seconds: float = 10.0) -> None:
 
 def quota_engine(home: Path, base_url: str):
     from tests.ui_factories import write_claude_history
-    from zai_dash.config import ApiSettings, Config
+    from zai_dash.config import ApiSettings, Config, builtin_plans
     from zai_dash.engine import Engine
     from zai_dash.sources.base import SourceContext
 
     write_claude_history(home, NOW, prompts=3)
     clock = FixedClock(NOW)
     ctx = SourceContext(home=home, env=dict(os.environ, ZAI_API_KEY=FAKE_KEY), clock=clock.now)
-    config = replace(Config(), timezone="UTC", api=ApiSettings(enabled=True, base_url=base_url))
+    # The V1 reading is a legacy V1 account: configured as one, its prompt gauge leads with the official %.
+    plans = builtin_plans("legacy-v1")
+    config = replace(
+        Config(),
+        billing="legacy-v1",
+        plan=plans["pro"],
+        plans=plans,
+        timezone="UTC",
+        api=ApiSettings(enabled=True, base_url=base_url),
+    )
     engine = Engine(config, ctx=ctx, clock=clock)
     engine.publish_state = False
     return engine, clock

@@ -880,3 +880,11 @@ def test_reconcile_gauge_prompts_left_from_the_calibration() -> None:
     out = reconcile(rows, 30.0, calibration=cal)
     assert out["primary"] == "official" and out["drift"] == 5.0
     assert out["prompts_left_estimate"] == 390
+    # A credits row is calibrated against local credits: that says nothing in prompts.
+    credit_rows = [
+        row_json(r, FIXED_NOW, stale=False, level="pro", version="V3")
+        for r in parse_limits(V3_CREDIT["data"], FIXED_NOW).rows
+    ]
+    cal.observe(1000, 800, FIXED_NOW - 3 * H, 60)
+    cal.observe(1438, 1150, FIXED_NOW - 3 * H, 60)
+    assert reconcile(credit_rows, 30.0, calibration=cal)["prompts_left_estimate"] is None

@@ -5,7 +5,7 @@ The numbers on screen are therefore the engine's own arithmetic, not hand-writte
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -91,6 +91,7 @@ def make_snapshot(
     thresholds: Thresholds | None = None,
     demo: bool = False,
     official_reset: datetime | None = None,
+    official: Sequence[Mapping[str, object]] = (),
 ) -> Snapshot:
     """A snapshot of a Claude Code session that opened `opened_ago` before `now`.
 
@@ -107,6 +108,7 @@ def make_snapshot(
         thresholds: gauge levels.
         demo: the demo flag.
         official_reset: a fresh official 5-hour reset time that anchors the cycle (as the engine passes it).
+        official: official rows (`official_rows`), which the builder holds against the windows.
     """
     opened = now - opened_ago
     sessions = [
@@ -136,6 +138,7 @@ def make_snapshot(
         sources=sources,
         demo=demo,
         official_reset=official_reset,
+        official=official,
         tools=registered_tools(),
     )
 

@@ -530,7 +530,7 @@ def cmd_doctor(config: Config, at: str | None = None) -> int:
     if disabled:
         out.append(f"  disabled      {disabled}")
     if engine.quota is not None:
-        out.extend("  " + line for line in engine.quota.doctor_lines())
+        out.extend("  " + line for line in engine.quota.doctor_lines(billing=config.billing))
     out.append("")
     out.extend(_doctor_tariff_lines(config, snap.at))
     out.append("")

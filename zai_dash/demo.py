@@ -2,6 +2,11 @@
 
 The real engine and TUI then run over it, so the demo exercises exactly what users run. Claude Code
 history is written here; other tools add theirs through their own demo writers.
+
+It runs the plan Z.ai sells today: Pro on credits, with a weekly window anchored three days back and
+earlier days of the week in the logs. Its clock is the wall clock moved to the latest weekday evening
+at 18:40 in UTC+8, 2 h 13 min into a 5-hour window that opened at peak: the window crosses the
+18:00 peak boundary, so its calls are priced at both rates.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from zai_dash.config import Config
+from zai_dash.config import Config, builtin_plans
 
 DEMO_PROJECT = "/home/demo/shop-api"
 PROMPTS = (
@@ -122,7 +127,7 @@ class ClaudeCodeWriter:
         self._append(rec)
 
 
-def write_claude_settings(home: Path, model: str = "glm-4.6") -> None:
+def write_claude_settings(home: Path, model: str = "glm-5.3") -> None:
     """Claude Code pointed at the Coding Plan with the Z.ai MCP servers, as Z.ai's set-up guide does."""
     claude = home / ".claude"
     claude.mkdir(parents=True, exist_ok=True)
@@ -161,24 +166,70 @@ def _turn(w: ClaudeCodeWriter, ts: datetime, rng: random.Random, model: str, pro
 
 
 def write_demo_history(home: Path, now: datetime, seed: int = 7) -> None:
-    """Write a realistic history ending at `now`: an earlier cycle and the current one, 2 h 13 min in.
+    """Write a realistic history ending at `now`: three earlier days of the week, an earlier cycle today
+    and the current one, 2 h 13 min in.
 
     Deterministic for a given `now` and `seed` (screenshots rely on it).
     """
     rng = random.Random(seed)
     write_claude_settings(home)
+    week = ClaudeCodeWriter(home, "6a0d9e21-3c4b-4f7a-8e1d-2b9c5a7f0e33")
+    for day in (3, 2, 1):  # a working afternoon on each earlier day of the week
+        ts = now - timedelta(days=day, hours=3)
+        for i in range(12):
+            ts = _turn(week, ts, rng, "glm-5.3", PROMPTS[i % len(PROMPTS)]) + timedelta(minutes=rng.randint(3, 9))
     earlier = ClaudeCodeWriter(home, "0b7c1d52-5f7e-4b8e-9d8e-6a1f0c2e9a11")
     ts = now - timedelta(hours=9, minutes=40)
     for i in range(14):
-        ts = _turn(earlier, ts, rng, "glm-4.6", PROMPTS[i % len(PROMPTS)]) + timedelta(minutes=rng.randint(4, 12))
+        ts = _turn(earlier, ts, rng, "glm-5.3", PROMPTS[i % len(PROMPTS)]) + timedelta(minutes=rng.randint(4, 12))
     current = ClaudeCodeWriter(home, "3f1c2a9e-8d7b-4c1e-9a55-0e6f2b7d4c11")
     ts = now - timedelta(hours=2, minutes=13)
     i = 0
     while ts < now - timedelta(minutes=3):
-        model = "glm-4.6" if i < 30 else "glm-4.5-air"
+        model = "glm-5.3" if i < 30 else "glm-4.7"
         ts = _turn(current, ts, rng, model, PROMPTS[i % len(PROMPTS)]) + timedelta(seconds=rng.randint(20, 120))
         i += 1
     _write_other_tools(home, now)
+
+
+DEMO_EVENING = timedelta(hours=10, minutes=40)
+"""18:40 in UTC+8 (as UTC after midnight): 40 minutes past the end of the peak period."""
+DEMO_WEEK_AGE = timedelta(days=3, hours=5)
+"""How long before the demo's now its weekly window opened."""
+
+
+def demo_instant(real: datetime) -> datetime:
+    """The demo's now for a wall-clock instant: the latest weekday 18:40 UTC+8 (10:40 UTC) not after it."""
+    day = real.astimezone(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+    at = day + DEMO_EVENING
+    while at > real or at.weekday() >= 5:
+        at -= timedelta(days=1)
+    return at
+
+
+class ShiftedClock:
+    """The wall clock moved by a fixed offset: the demo's time runs at real speed from `demo_instant`."""
+
+    def __init__(self, offset: timedelta) -> None:
+        self.offset = offset
+
+    def now(self) -> datetime:
+        return datetime.now(timezone.utc) + self.offset
+
+
+def demo_config(config: Config, now: datetime) -> Config:
+    """The demo's config: the user's display settings, Pro on credits with a weekly anchor, offline."""
+    plans = builtin_plans("credits")
+    return replace(
+        config,
+        billing="credits",
+        plan=plans["pro"],
+        plans=plans,
+        weekly_reset=now - DEMO_WEEK_AGE,
+        # The demo never polls the real quota endpoint or proxies: it shows only simulated data.
+        api=replace(config.api, enabled=False),
+        proxies=(),
+    )
 
 
 def _write_other_tools(home: Path, now: datetime) -> None:
@@ -208,7 +259,7 @@ class LiveDemo(threading.Thread):
     def run(self) -> None:
         n = 0
         while not self.stopped.wait(self.rng.uniform(2.5, 4.5)):
-            model = "glm-4.5-air" if (n // 5) % 2 else "glm-4.6"
+            model = "glm-4.7" if (n // 5) % 2 else "glm-5.3"
             now = self.clock()
             self.writer.prompt(now, PROMPTS[n % len(PROMPTS)])
             for i in range(self.rng.randint(3, 8)):
@@ -223,20 +274,19 @@ class LiveDemo(threading.Thread):
 
 def run_demo(config: Config, *, mouse: bool = True, theme: str | None = None, title: bool = True) -> int:
     """`zai-dash --demo`: write the demo into a temp dir, run the real engine and TUI over it, clean up."""
-    from zai_dash.clock import SystemClock
     from zai_dash.engine import Engine
     from zai_dash.sources.base import SourceContext
     from zai_dash.ui.app import run_dashboard
 
     root = Path(tempfile.mkdtemp(prefix="zai-dash-demo-"))
     try:
-        clock = SystemClock()
-        write_demo_history(root, clock.now())
+        real = datetime.now(timezone.utc)
+        clock = ShiftedClock(demo_instant(real) - real)
+        now = clock.now()
+        write_demo_history(root, now)
         env = {"HOME": str(root), "XDG_CONFIG_HOME": str(root / ".config"), "XDG_DATA_HOME": str(root / ".local/share")}
         ctx = SourceContext(home=root, env=env)
-        # The demo never polls the real quota endpoint or proxies: it shows only simulated data.
-        offline = replace(config, api=replace(config.api, enabled=False), proxies=())
-        engine = Engine(offline, ctx=ctx, clock=clock, demo=True)
+        engine = Engine(demo_config(config, now), ctx=ctx, clock=clock, demo=True)
         live = LiveDemo(root, clock.now)
         live.start()
         try:

@@ -296,10 +296,10 @@ class Engine:
             demo=self.demo,
             official_reset=official_reset,
             official=official,
-            tools=self.tools,
             metering=self.metering(now, plan),
             drift_margin=self.config.api.drift_margin,
             calibrations={w: self.quota.tracker.calibration(w) for w in WINDOW_ORDER} if self.quota else None,
+            tools=self.tools,
         )
         if official_only or not self.proxies:
             return snap

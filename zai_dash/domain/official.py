@@ -594,8 +594,9 @@ class OfficialTracker:
 
     `update` takes every successful reading. When a window's figure falls or its reset time moves
     earlier mid-window, the window restarts at the previous reading's instant (the last time the old
-    window was known to be running: an early bound, so no call after the reset goes uncounted), and
-    its calibration starts over.
+    window was known to be running: an early bound, so no call after the reset goes uncounted), or at
+    the new window's own start (`next_reset − span`) when that is later, as when a request opened a
+    fresh 5-hour window after the card. Its calibration starts over when the figures fall.
     """
 
     def __init__(self) -> None:
@@ -914,7 +915,8 @@ def reconcile(
         official_rows: `Snapshot.official` mappings (`row_json` output).
         local_percent: the local gauge's percent (`Snapshot.prompts.percent`).
         margin: drift warning threshold in percentage points.
-        calibration: the 5-hour window's calibration against local prompt-equivalents, if any.
+        calibration: the 5-hour window's calibration, if any. `prompts_left_estimate` comes from it only
+            for a percent-only (legacy) row, whose window is counted locally in prompt-equivalents.
 
     Returns:
         `primary` (`official` or `local`), `official_percent`, `local_percent`, `drift` (|official − local|,
@@ -940,6 +942,8 @@ def reconcile(
         out["drift"] = abs(d.points)
         out["drift_direction"] = d.direction
         out["drift_warning"] = d.message or None
-        left = reconcile_window(five, None, calibration).estimate_left_local
-        out["prompts_left_estimate"] = math.floor(left) if left is not None else None
+        # A counted row (credits) is calibrated against local credits: its estimate is not in prompts.
+        if five.get("unit") == "percent":
+            left = reconcile_window(five, None, calibration).estimate_left_local
+            out["prompts_left_estimate"] = math.floor(left) if left is not None else None
     return out

@@ -83,6 +83,8 @@ class SourceHealth:
         roots: the locations looked at (found or not).
         files: how many files (or databases) are being read.
         skipped: reason → count of skipped records.
+        refused: prompts in the logs read that the server refused (every attempt answered by an API
+            error such as 429) or the client never sent: not billed, so not in any prompt count.
     """
 
     name: str
@@ -92,6 +94,7 @@ class SourceHealth:
     roots: tuple[tuple[str, bool], ...] = ()
     files: int = 0
     skipped: Mapping[str, int] = field(default_factory=dict)
+    refused: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,6 +170,8 @@ class ToolRow:
     searches: int
     last_activity: datetime | None
     status: str
+    refused: int = 0
+    """Prompts not billed (refused by the server or never sent), in the logs read (`SourceHealth.refused`)."""
     credits: float = 0.0
     """Credits this tool used in the 5-hour window (its calls and MCP calls)."""
     credits_by_model: Mapping[str, float] = field(default_factory=dict)
@@ -399,10 +404,10 @@ def build_snapshot(
     official: Sequence[Mapping[str, Any]] = (),
     proxies: Sequence[Mapping[str, Any]] = (),
     demo: bool = False,
-    tools: Sequence[ToolInfo] = (),
     metering: Metering | None = None,
     drift_margin: float = 15.0,
     calibrations: Mapping[str, Calibration] | None = None,
+    tools: Sequence[ToolInfo] = (),
 ) -> Snapshot:
     """Compute every number a view shows, as of `now`: the one place the windows and headline are decided.
 
@@ -420,11 +425,11 @@ def build_snapshot(
         official: official quota rows (opt-in endpoint).
         proxies: proxy metric rows.
         demo: whether this is the built-in demo.
-        tools: every registered tool, in display order (the engine passes the adapters' registry);
-            a tool named only by a source or a config gets a row after them, named by its id.
         metering: billing generation, pools and weekly anchor (default: the plan's own prompt numbers).
         drift_margin: percentage points between official and local before drift warns.
         calibrations: the official poller's calibration of each window (given when the endpoint is on).
+        tools: every registered tool, in display order (the engine passes the adapters' registry);
+            a tool named only by a source or a config gets a row after them, named by its id.
     """
     thresholds = thresholds or Thresholds()
     tool_configs = tool_configs or {}
@@ -470,7 +475,7 @@ def build_snapshot(
         by_service=dict(month_counts.mcp_by_service),
         cycle_by_service=dict(counts.mcp_by_service),
     )
-    fresh = official_rows_by_window(official)
+    fresh = official_rows_by_window(official, now)
     for wid, row in fresh.items():
         # Z.ai meters a window the config does not know (e.g. a weekly pool on a plan set up as V1):
         # the official row is the truth, so the window is shown and counted (and can block).
@@ -655,10 +660,10 @@ def _tool_rows(
 ) -> tuple[ToolRow, ...]:
     errors = {s.tool for s in sources if s.tool and s.status == "error"}
     found_tools = {s.tool for s in sources if s.tool and s.status != "absent"}
-    rows = []
     names = {t.id: t.name for t in tools}
     for extra in sorted({s.tool for s in sources if s.tool} | set(tool_configs)):
         names.setdefault(extra, extra)
+    rows = []
     for tool, name in names.items():
         c = ledger.count(start, end, tool) if open_window else Counts()
         act = ledger.activity(tool, now)
@@ -680,6 +685,7 @@ def _tool_rows(
                 searches=sum(c.mcp_by_service[s] for s in MONTHLY),
                 last_activity=act.last_activity,
                 status=tool_status(found, act.last_activity, now, tool in errors, plan.cycle),
+                refused=sum(s.refused for s in sources if s.tool == tool),
                 credits=round(c.credits, 3),
                 credits_by_model={k: round(v, 3) for k, v in sorted(c.credits_by_model.items())},
             )

@@ -204,12 +204,15 @@ def weekly_block(
     return blocked, until
 
 
-def official_rows_by_window(official: Iterable[Mapping[str, Any]]) -> dict[str, Mapping[str, Any]]:
-    """Fresh official rows by window id (stale ones never lead)."""
+def official_rows_by_window(official: Iterable[Mapping[str, Any]], now: datetime) -> dict[str, Mapping[str, Any]]:
+    """Official rows that lead their window, by window id: fresh ones, and a stale one that says the window
+    is used up until a reset still ahead (an old reading cannot un-block it; its reset can)."""
     out: dict[str, Mapping[str, Any]] = {}
     for row in official:
         window = row.get("window") or OFFICIAL_KINDS.get(str(row.get("kind")))
-        if window in WINDOW_ORDER and not row.get("stale") and window not in out:
+        reset = row.get("next_reset")
+        used_up = (row.get("percent") or 0) >= 100 and isinstance(reset, datetime) and reset > now
+        if window in WINDOW_ORDER and (not row.get("stale") or used_up) and window not in out:
             out[str(window)] = row
     return out
 

@@ -151,6 +151,8 @@ class ToolSource(ABC):
         self.skips = Skips()
         self.error: str | None = None
         """One-line reason when the source as a whole is failing (locked database, unreadable root)."""
+        self.refused = 0
+        """Prompts seen that were never billed: refused by the server (429) or never sent by the client."""
 
     @abstractmethod
     def roots(self) -> list[Root]:
@@ -191,5 +193,6 @@ class ToolSource(ABC):
                 roots=tuple((str(r.path), r.exists) for r in roots),
                 files=self.file_count(),
                 skipped=dict(self.skips.counts),
+                refused=self.refused,
             )
         ]

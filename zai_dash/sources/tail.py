@@ -113,13 +113,14 @@ class JsonlTail:
         self.seeked = False
         """Whether the first read skipped an old head of the file (line numbers then count from there)."""
 
-    def read_new(self, needle: bytes | None = None) -> Iterator[TailLine]:
+    def read_new(self, needle: bytes | tuple[bytes, ...] | None = None) -> Iterator[TailLine]:
         """Yield complete lines appended since the last call (empty lines are passed over).
 
         Args:
             needle: on a first read of a file that is not being written any more, yield only the lines
-                that contain these bytes (found with one `bytes.find` sweep, not line by line). The
-                offset still ends at the file's end, so later appends are read whole.
+                that contain these bytes (or any of several: one `bytes.find` sweep each, not line by
+                line), in file order. The offset still ends at the file's end, so later appends are
+                read whole.
         """
         try:
             st = os.stat(self.path)
@@ -159,23 +160,27 @@ class JsonlTail:
         finally:
             handle.close()
 
-    def _read_filtered(self, handle: BinaryIO, needle: bytes) -> Iterator[TailLine]:
+    def _read_filtered(self, handle: BinaryIO, needle: bytes | tuple[bytes, ...]) -> Iterator[TailLine]:
         data = handle.read()
         end = data.rfind(b"\n") + 1  # a partial last line stays pending, as in a normal read
         self._pending = data[end:]
         self.offset = len(data)
         self.line_number = data.count(b"\n", 0, end)
-        pos = data.find(needle, 0, end)
-        while pos >= 0:
-            start = data.rfind(b"\n", 0, pos) + 1
-            stop = data.find(b"\n", pos)
+        starts: set[int] = set()
+        for one in (needle,) if isinstance(needle, bytes) else needle:
+            pos = data.find(one, 0, end)
+            while pos >= 0:
+                start = data.rfind(b"\n", 0, pos) + 1
+                starts.add(start)
+                pos = data.find(one, data.find(b"\n", pos) + 1, end)
+        for start in sorted(starts):
+            stop = data.find(b"\n", start)
             line = data[start:stop]
             number = data.count(b"\n", 0, start) + 1
             if len(line) > self.max_line:
                 self.skips.add("line longer than 8 MiB", f"{self.path}:{number}")
             else:
                 yield TailLine(line, number)
-            pos = data.find(needle, stop + 1, end)
 
     @property
     def pending(self) -> bytes:
@@ -234,7 +239,7 @@ class TailSet:
         skips: Skips,
         since: datetime | None = None,
         quiet_before: datetime | None = None,
-        needle: bytes | None = None,
+        needle: bytes | tuple[bytes, ...] | None = None,
     ) -> None:
         self._discover = discover
         self.skips = skips

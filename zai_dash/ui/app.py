@@ -19,13 +19,13 @@ from textual import work
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
-from textual.css.query import NoMatches
 from textual.events import Resize
 from textual.widgets import Footer, Label, LoadingIndicator, Static
 from textual.worker import Worker, WorkerState
 
 from zai_dash.clock import Clock, SystemClock
 from zai_dash.domain.snapshot import Snapshot
+from zai_dash.format import fmt_amount
 from zai_dash.ui import fmt
 from zai_dash.ui.chooser import PlanChooser
 from zai_dash.ui.commands import DashCommands
@@ -34,7 +34,7 @@ from zai_dash.ui.forecast_line import ForecastLine
 from zai_dash.ui.help_screen import HelpScreen
 from zai_dash.ui.messages import ScanFinished, SnapshotReady
 from zai_dash.ui.official_panel import OfficialPanel
-from zai_dash.ui.prompt_gauge import OfficialView, PromptGauge
+from zai_dash.ui.prompt_gauge import UNIT_SHORT, WINDOW_NAMES, OfficialView, PromptGauge
 from zai_dash.ui.proxy_panel import ProxyPanel, machine_rows
 from zai_dash.ui.search_panel import SearchPanel
 from zai_dash.ui.state import load_state, save_state, state_path
@@ -241,7 +241,7 @@ class DashApp(App[int]):
         with self.batch_update():
             self._render_header(snap)
             self.query_one(RefreshCountdown).set_cycle(snap.cycle)
-            official = OfficialView.of(snap.reconciliation, snap.official, snap.thresholds, snap.at)
+            official = OfficialView.of(snap.reconciliation, snap.official, snap.thresholds, snap.at, snap)
             self.query_one(PromptGauge).set_gauge(snap.prompts, official, now)
             self.query_one(ForecastLine).set_snapshot(snap)
             self.query_one(SearchPanel).set_gauge(snap.searches, snap.thresholds)
@@ -255,8 +255,18 @@ class DashApp(App[int]):
 
     def _render_header(self, snap: Snapshot) -> None:
         plan = snap.plan
-        per_cycle = fmt.count(plan.prompts_per_cycle)
-        self.query_one("#hdr-plan", Label).update(f"{plan.name.title()} plan · {per_cycle}/cycle")
+        # The plan's own pools (a window only the official endpoint names has no size of ours).
+        pools = [w for w in snap.windows if w.id != "monthly-mcp" and w.unit != "percent"]
+        if [w.unit for w in pools] in ([], ["prompts"]):
+            sizes = f"{fmt.count(plan.prompts_per_cycle)}/cycle"
+        else:
+            sizes = " · ".join(f"{fmt_amount(w.limit, w.unit)} {UNIT_SHORT.get(w.unit, w.unit)}/{w.id}" for w in pools)
+        self.query_one("#hdr-plan", Label).update(f"{plan.name.title()} plan · {sizes}")
+        head = snap.headline
+        title = "Prompts this cycle"
+        if head is not None and head.window is not None and (head.unit != "prompts" or head.window != "5h"):
+            title = f"{WINDOW_NAMES.get(head.window, head.window).capitalize()} {head.unit} (binding)"
+        self.query_one("#gauge").border_title = title
         cycle = snap.cycle
         if cycle.state == "open" and cycle.start and cycle.end:
             window = f"cycle {fmt.hhmm(cycle.start, self.tz)}–{fmt.hhmm(cycle.end, self.tz)}"
@@ -283,14 +293,10 @@ class DashApp(App[int]):
 
     def tick(self) -> None:
         """Once a second: the countdown, and the "ago" column when its minute changes."""
-        try:
-            self._tick()
-        except NoMatches:
-            # The timer can fire before the screen's widgets are mounted (a loaded machine) or after they
-            # are gone (shutting down); the next tick recomputes everything from the deadline anyway.
-            return
-
-    def _tick(self) -> None:
+        if not all(
+            self.screen.query(w) for w in (RefreshCountdown, ToolsTable, PromptGauge, OfficialPanel, ProxyPanel)
+        ):
+            return  # the screen is still composing (a busy machine): the first snapshot paints it all
         countdown = self.query_one(RefreshCountdown)
         countdown.tick()
         now = self.clock.now()

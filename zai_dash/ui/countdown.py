@@ -48,6 +48,10 @@ class RefreshCountdown(Widget):
         yield Static("waiting for the first scan…", id="countdown-caption")
         yield Static("waiting for the first scan…", id="countdown-line")
 
+    def on_mount(self) -> None:
+        # A snapshot (or a tick) that came before the children mounted is painted now.
+        self.tick()
+
     def set_cycle(self, cycle: CycleView) -> None:
         """Take the cycle from a new snapshot and repaint at once."""
         self.cycle = cycle
@@ -74,7 +78,10 @@ class RefreshCountdown(Widget):
         # An idle dashboard repaints only this, once a second, so keep it cheap: skip unchanged text,
         # skip the form the breakpoints hide (it is brought up to date when shown), and avoid a
         # screen-wide layout pass when the text keeps its length (measured: ~7 ms a tick otherwise).
-        widget = self.query_one(selector, kind)
+        found = self.query(selector)
+        if not found:
+            return  # not composed yet (a busy machine): `on_mount` paints it
+        widget = found.first(kind)
         old = self._shown.get(selector)
         if old == value or (widget.styles.display == "none" and old is not None):
             return

@@ -1,7 +1,10 @@
-"""The prompt gauge: prompt-equivalents used against the cycle's limit.
+"""The gauge: the snapshot's binding window against its pool, and a line with every window.
 
-With Z.ai's quota endpoint on, a fresh official percentage is the primary figure and the local
-estimate sits beside it; a stale one is shown with its age after the local figures, never as fresh.
+On a prompt plan whose 5-hour window binds it is the prompt-equivalents gauge: with Z.ai's quota endpoint
+on, a fresh official percentage is the primary figure and the local estimate sits beside it; a stale one
+is shown with its age after the local figures, never as fresh. On a credit plan (or when the week binds)
+it leads with the binding window in its own unit. Levels and the weekly block come from the snapshot's
+windows: the widget decides nothing.
 """
 
 from __future__ import annotations
@@ -21,8 +24,11 @@ from textual.widgets import Static
 
 from zai_dash.domain.plans import Thresholds
 from zai_dash.domain.snapshot import PromptGauge as GaugeData
+from zai_dash.domain.snapshot import Snapshot
+from zai_dash.domain.windows import WindowRow
+from zai_dash.format import fmt_amount, fmt_duration
 from zai_dash.ui import fmt
-from zai_dash.ui.official_panel import age_text, pct, row_age, safe, weekly_blocks
+from zai_dash.ui.official_panel import age_text, pct, row_age, safe
 
 LEVEL_CUES: dict[str, str] = {
     "ok": "",
@@ -54,6 +60,13 @@ class OfficialView:
     thresholds: Thresholds = field(default_factory=Thresholds)
     snap_at: datetime | None = None
 
+    binding: WindowRow | None = None
+    """The snapshot's binding window (`Snapshot.headline`)."""
+    windows: tuple[WindowRow, ...] = ()
+    """Every window of the plan."""
+    prompts_left: str | None = None
+    """`≈123` on a credit plan (estimate), `123` natively; None before any estimate."""
+
     @classmethod
     def of(
         cls,
@@ -61,10 +74,25 @@ class OfficialView:
         official: Sequence[Mapping[str, Any]],
         thresholds: Thresholds,
         snap_at: datetime,
+        snap: Snapshot | None = None,
     ) -> OfficialView:
         """Pick the parts of a snapshot the gauge shows."""
         five = next((r for r in official if r.get("kind") == "five-hour"), None)
-        return cls(dict(reconciliation), five, weekly_blocks(official) is not None, thresholds, snap_at)
+        windows = snap.windows if snap is not None else ()
+        weekly = next((w for w in windows if w.id == "weekly"), None)
+        head = snap.headline if snap is not None else None
+        binding = next((w for w in windows if head is not None and w.id == head.window), None)
+        left = None
+        if head is not None and head.prompts_left is not None:
+            left = ("≈" if head.prompts_left_source == "estimate" else "") + fmt.count(head.prompts_left)
+        blocked = weekly is not None and weekly.level == "exhausted"
+        return cls(dict(reconciliation), five, blocked, thresholds, snap_at, binding, tuple(windows), left)
+
+    @property
+    def leads(self) -> bool:
+        """Whether the binding window leads (credits, or the week binds) instead of the prompt gauge."""
+        b = self.binding
+        return b is not None and not (b.id == "5h" and b.unit == "prompts")
 
     @property
     def primary(self) -> bool:
@@ -129,10 +157,13 @@ class PromptGauge(Widget):
         """The official side of the latest snapshot (empty when the endpoint is off)."""
         self.text = ""
         """The headline last shown (markup)."""
+        self.windows_text = ""
+        """The windows line last shown."""
 
     def compose(self) -> ComposeResult:
         yield Static("—", id="gauge-headline")
         yield GaugeBar(id="gauge-bar")
+        yield Static("", id="gauge-windows")
         yield Static("", id="gauge-detail")
         yield Static("", id="gauge-note")
 
@@ -152,11 +183,16 @@ class PromptGauge(Widget):
         level = self.level()
         for cls in LEVEL_CLASSES:
             self.set_class(cls == f"-{level}", cls)
-        if official.primary and official.official_percent is not None:
+        if official.leads and official.binding is not None:
+            fraction = official.binding.percent / 100
+        elif official.primary and official.official_percent is not None:
             fraction = official.official_percent / 100
         else:
             fraction = data.equivalents / data.limit if data.limit else 0.0
         self.query_one("#gauge-bar", GaugeBar).fraction = fraction
+        # With official rows the official panel lists every window; otherwise this line does.
+        several = len([w for w in official.windows if w.id != "monthly-mcp"]) > 1
+        self.set_class(several and not any(w.source == "official" for w in official.windows), "-has-windows")
         self.query_one("#gauge-detail", Static).update(detail(data))
         drift = official.reconciliation.get("drift_warning")
         self.set_class(bool(drift), "-has-note")
@@ -168,6 +204,8 @@ class PromptGauge(Widget):
         assert self.data is not None
         if self.official.weekly_blocked:
             return "exhausted"
+        if self.official.binding is not None:
+            return self.official.binding.level
         percent = self.official.official_percent
         if self.official.primary and percent is not None:
             return self.official.thresholds.level(percent / 100)
@@ -181,6 +219,10 @@ class PromptGauge(Widget):
         if text != self.text:
             self.text = text
             self.query_one("#gauge-headline", Static).update(text)
+        lines = windows_line(self.official.windows, now)
+        if lines != self.windows_text:
+            self.windows_text = lines
+            self.query_one("#gauge-windows", Static).update(lines)
 
 
 def headline(
@@ -192,7 +234,11 @@ def headline(
     recon = official.reconciliation
     level = level or data.level
     cue = WEEKLY_CUE if official.weekly_blocked else LEVEL_CUES.get(level, "")
-    if official.primary:
+    if official.leads and official.binding is not None:
+        text = window_headline(official.binding, official.prompts_left)
+        if recon and official.binding.source == "local":
+            text += " · " + stale_official(official, now)
+    elif official.primary:
         text = f"official [b]{pct(official.official_percent)}[/b] · local {pct(data.percent)}"
         estimate = recon.get("prompts_left_estimate")
         if isinstance(estimate, (int, float)) and not isinstance(estimate, bool):
@@ -230,4 +276,44 @@ def detail(data: GaugeData) -> str:
     if data.calls_per_prompt is not None:
         parts.append(f"{data.calls_per_prompt:.1f}/prompt")
     parts.append(f"vision {fmt.count(data.vision)}")
+    return " · ".join(parts)
+
+
+WINDOW_NAMES = {"5h": "5-hour", "weekly": "weekly", "monthly-mcp": "monthly MCP"}
+UNIT_SHORT = {"credits": "cr", "prompts": "prompts", "calls": "calls", "percent": "%"}
+
+
+def window_headline(w: WindowRow, prompts_left: str | None) -> str:
+    """`[b]11.6k[/b] credits left (5-hour) · 402 / 12k used · 3.4 % official · ≈88 prompts left`."""
+    unit = "%" if w.unit == "percent" else w.unit
+    text = (
+        f"[b]{fmt_amount(w.left, w.unit)}[/b] {unit} left ({WINDOW_NAMES.get(w.id, w.id)})"
+        f" · {fmt_amount(w.used, w.unit)} / {fmt_amount(w.limit, w.unit)} used · {w.percent:.1f} %"
+    )
+    if w.source != "local":
+        text += f" {w.source}"
+    if prompts_left is not None:
+        text += f" · [b]{prompts_left}[/b] prompts left" + (" (estimate)" if prompts_left.startswith("≈") else "")
+    return text
+
+
+def windows_line(windows: Sequence[WindowRow], now: datetime | None) -> str:
+    """Every window but the monthly MCP one (the search panel has it), when the plan has more than one:
+    `5-hour 402/12k cr ⟳1h05m · weekly 1.2k/60k cr ⟳2d03h` (the week's reset time may be unknown)."""
+    shown = [w for w in windows if w.id != "monthly-mcp"]
+    if len(shown) < 2:
+        return ""
+    parts = []
+    for w in shown:
+        amount = f"{fmt_amount(w.used, w.unit)}/{fmt_amount(w.limit, w.unit)} {UNIT_SHORT.get(w.unit, w.unit)}"
+        if w.blocked_until is not None:
+            when = "blocked"
+        elif w.state == "not-started":
+            when = "not started"
+        elif w.end is None:
+            when = "last 7 days, reset unknown"
+        else:
+            left = (w.end - now).total_seconds() if now is not None else w.seconds_left
+            when = f"⟳{fmt_duration(left)}"
+        parts.append(f"{WINDOW_NAMES.get(w.id, w.id)} {amount} {when}")
     return " · ".join(parts)

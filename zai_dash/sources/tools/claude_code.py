@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -30,22 +30,28 @@ from zai_dash.domain.events import CallRole, EventKind, LimitHit, UsageEvent
 from zai_dash.domain.mcp import McpAliases, classify_mcp
 from zai_dash.domain.snapshot import ToolConfigInfo
 from zai_dash.domain.tools import ToolInfo
-from zai_dash.sources.base import Root, SourceBatch, SourceContext, ToolSource
+from zai_dash.sources.base import CallTokens, Root, SourceBatch, SourceContext, ToolSource
 from zai_dash.sources.jsonutil import BadTimestamp, int_field, loads, parse_iso
 from zai_dash.sources.tail import JsonlTail, TailLine, TailSet
 from zai_dash.sources.tools.claude_code_config import ENV_KEYS, ClaudeSettings, McpConfig, clean_model
+from zai_dash.sources.tools.claude_code_hidden import HiddenCalls, estimate
 
 TOOL = "claude-code"
 TOOLS = (ToolInfo(TOOL, "Claude Code", ("CLAUDE_CONFIG_DIR", *ENV_KEYS), order=10),)
 
-LEGIT_TYPES = frozenset(
+IGNORED_TYPES = frozenset(
     {
-        "summary", "system", "progress", "queue-operation", "file-history-snapshot", "attachment",
-        "ai-title", "custom-title", "agent-name", "agent-setting", "pr-link", "last-prompt", "mode",
-        "permission-mode", "tag", "bridge-session", "cost-state", "worktree-state", "x-ai-title",
+        "summary", "progress", "file-history-snapshot", "attachment", "custom-title", "agent-name",
+        "agent-setting", "pr-link", "last-prompt", "mode", "permission-mode", "tag", "bridge-session",
+        "worktree-state", "x-ai-title", "api-request-shape", "api-request-blob", "atis-latch",
+        "tools-used",
     }
 )  # fmt: skip
-"""Record types Claude Code writes that are never events: ignored silently, not counted as skipped."""
+"""Record types Claude Code writes that are never events, passed over before any JSON parse when the
+line opens with them (2.1's `api-request-blob` copies whole requests, `attachment` whole files). Any
+other type a newer client adds is ignored quietly too (log-formats.md §11: 2.1's loader knows about 40).
+`cost-state`, `api-request`, `ai-title` and `system` are read: they price and reveal hidden calls
+(`claude_code_hidden`)."""
 
 COMPACTION_PREFIX = "This session is being continued from a previous conversation"
 WRAPPER_PREFIXES = (
@@ -74,8 +80,48 @@ ZAI_ZONE = timezone(timedelta(hours=8))
 """Z.ai writes the reset time as UTC+8 wall-clock time without a zone."""
 
 # Lines that contain none of these can never be an event (they are progress, snapshots, titles…).
-_MARKERS = (b'"user"', b'"assistant"', b'"remove"')
+_MARKERS = (b'"user"', b'"assistant"', b'"remove"', b'"system"', b'"ai-title"', b'"cost-state"')
 _TS_KEY = b'"timestamp":"'
+_LEADING_TYPE = re.compile(
+    rb'\{(?:"\w+":(?:"[^"\\]*"|-?\d+(?:\.\d+)?|true|false|null),)*(?:"type":"([\w-]+)"|"(attachment)":\{)'
+)
+"""The top-level `type` when only scalar keys precede it, as Claude Code writes most records; `attachment`
+records (tens of KB each) put their object before their type and are known by that key."""
+_PREFIX_BYTES = 512
+_IGNORED_TYPE_BYTES = frozenset(k.encode() for k in IGNORED_TYPES)
+_API_REQUEST = re.compile(
+    rb'"sessionId":"([^"]*)","id":"([^"]+)","timestamp":"([^"]+)"(?:.*?"querySource":"([^"]*)")?'
+    rb'(?:.*?"params":\{"model":"([^"]*)")?'
+)
+"""What an `api-request` record (2.1) opens with: session, request id, time, caller and model."""
+
+QUIET_NEEDLES = (b"mcp__", b'"is_error":true')
+"""What a line of a quiet transcript must contain to matter: an MCP call, or an error result."""
+SETTLE = timedelta(minutes=30)
+"""A prompt or MCP call whose outcome (an answer, a refusal, a tool result) has not been written this
+long after it is taken as billed: a crashed client writes no outcome, but its request went out."""
+
+NOT_SENT_RESULTS = (
+    "doesn't want to proceed",
+    "doesn't want to take this action",
+    "tool use was rejected",
+    "haven't granted",
+    "has been denied",
+    "permission to use",
+    "no such tool",
+    "not connected",
+    "request interrupted",
+)
+"""Error `tool_result` texts (lower-cased) that mean the tool call never left the client: a denied
+permission, an interruption, a tool or server that is not available. Such a call is no MCP call."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Pending:
+    """An event whose outcome is not written yet (a prompt's answer, an MCP call's result)."""
+
+    event: UsageEvent
+    path: Path
 
 
 @dataclass(slots=True)
@@ -98,14 +144,24 @@ class ClaudeCodeSource(ToolSource):
         super().__init__(ctx)
         self._roots = claude_roots(ctx)
         # A transcript untouched since the cycle horizon can only add MCP calls to the month: sweep it
-        # for `mcp__` instead of reading it line by line.
+        # for them (and the error results that say a call was never sent) instead of reading every line.
         self._tails = TailSet(
-            self._discover, self.skips, since=ctx.since, quiet_before=ctx.calls_since, needle=b"mcp__"
+            self._discover, self.skips, since=ctx.since, quiet_before=ctx.calls_since, needle=QUIET_NEEDLES
         )
         self._bad_paths: set[str] = set()
         self._msgs: dict[tuple[str, str], _Msg] = {}
         self._extra_keys: dict[str, int] = {}
         self._mcp_seen: set[str] = set()
+        self._prompts: dict[str, _Pending] = {}
+        """Per session, the last prompt not yet answered (emitted on the answer, dropped on a refusal)."""
+        self._mcp_calls: dict[str, _Pending] = {}
+        """MCP tool_use id → the call, until its result says whether it reached the server."""
+        self._last_ts: dict[Path, datetime] = {}
+        self._untimed_titles: dict[Path, tuple[str, object]] = {}
+        self._open_request: dict[Path, UsageEvent] = {}
+        """Per file, the last `api-request` attempt not yet answered (an estimated call if it never is)."""
+        self._last_model: dict[str, str] = {}
+        self._hidden = HiddenCalls()
         self._model_cache: dict[str, str | None] = {}
         home = ctx.home
         settings_dirs = (
@@ -156,7 +212,23 @@ class ClaudeCodeSource(ToolSource):
                 self._line(tail, line, batch)
             except Exception as exc:  # one odd record must never stop the tail
                 self.skips.add(f"unexpected record shape ({type(exc).__name__})", f"{tail.path}:{line.number}")
+        self._settle(batch)
+        batch.events.extend(self._hidden.flush())
         return batch
+
+    def _settle(self, batch: SourceBatch) -> None:
+        """Emit pending prompts and MCP calls whose outcome will not come any more.
+
+        Settled: older than `SETTLE` by the wall clock, or in a file not written since the cycle
+        horizon (whose first read may have been a sweep that skips answers and plain results).
+        """
+        cutoff = self._wall - SETTLE
+        quiet = self.ctx.calls_since.timestamp() if self.ctx.calls_since is not None else None
+        for pending in (self._prompts, self._mcp_calls):
+            for ident, item in list(pending.items()):
+                if item.event.ts < cutoff or (quiet is not None and _mtime(item.path) < quiet):
+                    del pending[ident]
+                    batch.events.append(item.event)
 
     # -- discovery -------------------------------------------------------------------------------
 
@@ -214,6 +286,14 @@ class ClaudeCodeSource(ToolSource):
 
     def _line(self, tail: JsonlTail, line: TailLine, batch: SourceBatch) -> None:
         data = line.data
+        leading = _LEADING_TYPE.match(data, 0, _PREFIX_BYTES)
+        if leading is not None:
+            kind = leading.group(1) or leading.group(2)
+            if kind in _IGNORED_TYPE_BYTES:
+                return  # a known non-event record (maybe megabytes of request copy): never parsed
+            if kind == b"api-request":
+                self._api_request(data, tail.path, f"{tail.path}:{line.number}", batch)
+                return
         if not any(m in data for m in _MARKERS):
             if data[:1] == b"{" and data.rstrip()[-1:] == b"}":
                 return  # a well-formed-looking record of a type that is never an event
@@ -240,10 +320,15 @@ class ClaudeCodeSource(ToolSource):
             self._user(rec, tail.path, where, batch)
         elif kind == "queue-operation":
             self._queue_operation(rec, tail.path, where, batch)
+        elif kind == "system":
+            self._system(rec, tail.path, where, batch)
+        elif kind == "ai-title":
+            self._title(rec, tail.path, batch)
+        elif kind == "cost-state":
+            self._hidden.cost_state(self._session(rec, tail.path), rec)
         elif not isinstance(kind, str):
             self.skips.add("record type missing or not a string", where)
-        elif kind not in LEGIT_TYPES:
-            self.skips.add("unknown record type", where)
+        # Any other type is known-and-ignored (`IGNORED_TYPES`) or new in a later client: quietly passed over.
 
     def _older_than_since(self, data: bytes) -> bool:
         """Byte-level early skip: the record's own (last, top-level) UTC timestamp says it cannot matter.
@@ -267,7 +352,13 @@ class ClaudeCodeSource(ToolSource):
             return False
         if stamp < self._since_key:
             return True
-        return self._calls_key is not None and stamp < self._calls_key and b"mcp__" not in data
+        # Before the cycle horizon only MCP calls matter, and the results that say whether they were sent.
+        return (
+            self._calls_key is not None
+            and stamp < self._calls_key
+            and b"mcp__" not in data
+            and b'"tool_result"' not in data
+        )
 
     def _stamp(self, rec: dict[str, Any], where: str) -> datetime | None:
         try:
@@ -278,6 +369,13 @@ class ClaudeCodeSource(ToolSource):
         if self.ctx.since is not None and ts < self.ctx.since:
             return None
         return ts
+
+    def _at(self, path: Path, ts: datetime, batch: SourceBatch) -> None:
+        """The file's latest record time, for records that carry none (`ai-title`, which may come first)."""
+        self._last_ts[path] = ts
+        untimed = self._untimed_titles.pop(path, None)
+        if untimed is not None:
+            self._title_call(untimed[0], untimed[1], ts, batch)
 
     def _session(self, rec: dict[str, Any], path: Path) -> str:
         session = rec.get("sessionId")
@@ -302,26 +400,34 @@ class ClaudeCodeSource(ToolSource):
         ts = self._stamp(rec, where)
         if ts is None:
             return
+        self._at(path, ts, batch)
         raw_model = msg.get("model")
+        sidechain = rec.get("isSidechain") is True or _is_subagent_file(path)
+        session = self._session(rec, path)
         if rec.get("isApiErrorMessage") is True or raw_model == "<synthetic>":
             hit = limit_hit(_texts(msg.get("content")), ts)
             if hit is not None:
                 batch.limit_hits.append(hit)
+            self._open_request.pop(path, None)  # the attempt was answered by an error: not billed
+            if not sidechain and rec.get("isApiErrorMessage") is True:
+                self._refuse(session)
             return
-        sidechain = rec.get("isSidechain") is True or _is_subagent_file(path)
-        session = self._session(rec, path)
         cwd = rec.get("cwd")
         if isinstance(cwd, str) and cwd and self._mcp.add_project(cwd):
             self._aliases = self._mcp.refresh()
         model = self._model(raw_model)
+        if model:
+            self._last_model[session] = model
         content = msg.get("content")
         if isinstance(content, list):
             for block in content:
                 if isinstance(block, dict) and block.get("type") == "tool_use":
-                    self._tool_use(block, ts, session, model, batch)
+                    self._tool_use(block, ts, session, model, path)
         usage = msg.get("usage")
         if usage is None:
             return
+        self._open_request.pop(path, None)
+        self._answered(session, batch)
         if not isinstance(usage, dict):
             self.skips.add("message.usage not an object", where)
             return
@@ -371,6 +477,7 @@ class ClaudeCodeSource(ToolSource):
             if tokens <= best:
                 return
             self._extra_keys[key] = tokens
+        self._hidden.recorded(session, key, model, CallTokens(inp, out, cached))
         batch.events.append(
             UsageEvent(
                 kind=EventKind.CALL,
@@ -387,9 +494,18 @@ class ClaudeCodeSource(ToolSource):
             )
         )
 
-    def _tool_use(
-        self, block: dict[str, Any], ts: datetime, session: str, model: str | None, batch: SourceBatch
-    ) -> None:
+    def _answered(self, session: str, batch: SourceBatch) -> None:
+        """A model answer in `session`: its pending prompt was sent and billed."""
+        pending = self._prompts.pop(session, None)
+        if pending is not None:
+            batch.events.append(pending.event)
+
+    def _refuse(self, session: str) -> None:
+        """The client gave up on `session`'s request (a synthetic API-error answer): the prompt was not billed."""
+        if self._prompts.pop(session, None) is not None:
+            self.refused += 1
+
+    def _tool_use(self, block: dict[str, Any], ts: datetime, session: str, model: str | None, path: Path) -> None:
         name = block.get("name")
         use_id = block.get("id")
         if not isinstance(name, str) or not name.startswith("mcp__") or not isinstance(use_id, str):
@@ -401,12 +517,85 @@ class ClaudeCodeSource(ToolSource):
         if service is None:
             return
         self._mcp_seen.add(use_id)
-        batch.events.append(
-            UsageEvent(
-                kind=EventKind.MCP, ts=ts, tool=TOOL, key=f"mcp:{use_id}", session=session, model=model,
-                service=service,
-            )
-        )  # fmt: skip
+        event = UsageEvent(
+            kind=EventKind.MCP, ts=ts, tool=TOOL, key=f"mcp:{use_id}", session=session, model=model, service=service
+        )
+        self._mcp_calls[use_id] = _Pending(event, path)
+
+    def _tool_results(self, content: list[Any], batch: SourceBatch) -> None:
+        """Results of pending MCP calls: a call whose error result says it never left the client is dropped."""
+        for block in content:
+            if not isinstance(block, dict) or block.get("type") != "tool_result":
+                continue
+            use_id = block.get("tool_use_id")
+            pending = self._mcp_calls.pop(use_id, None) if isinstance(use_id, str) else None
+            if pending is None:
+                continue
+            if block.get("is_error") is True:
+                text = _texts(block.get("content")).lower()
+                if any(marker in text for marker in NOT_SENT_RESULTS):
+                    continue
+            batch.events.append(pending.event)
+
+    def _system(self, rec: dict[str, Any], path: Path, where: str, batch: SourceBatch) -> None:
+        """`api_error`: a Z.ai limit code per attempt. `compact_boundary`: one compaction call, unlogged."""
+        subtype = rec.get("subtype")
+        if subtype not in ("api_error", "compact_boundary"):
+            return
+        ts = self._stamp(rec, where)
+        if ts is None:
+            return
+        self._at(path, ts, batch)
+        session = self._session(rec, path)
+        if subtype == "api_error":
+            self._open_request.pop(path, None)  # refused; the retry writes its own api-request
+            hit = limit_hit(_flat_text(rec), ts)
+            if hit is not None:
+                batch.limit_hits.append(hit)
+            return
+        uuid = rec.get("uuid")
+        ident = uuid if isinstance(uuid, str) and uuid else ts.isoformat()
+        batch.events.append(self._hidden.compaction(session, ident, ts, self._last_model.get(session)))
+
+    def _title(self, rec: dict[str, Any], path: Path, batch: SourceBatch) -> None:
+        """`ai-title`: the session-title call (interactive sessions), which has no assistant record.
+
+        Written again unchanged later in the session (one call); a new title is another call. It has no
+        time of its own: it takes the file's latest (or, written first, the next) record's.
+        """
+        session = self._session(rec, path)
+        title = rec.get("aiTitle", rec.get("title"))
+        ts = self._last_ts.get(path)
+        if ts is None:
+            self._untimed_titles[path] = (session, title)
+        else:
+            self._title_call(session, title, ts, batch)
+
+    def _title_call(self, session: str, title: object, ts: datetime, batch: SourceBatch) -> None:
+        if self.ctx.since is None or ts >= self.ctx.since:
+            batch.events.append(self._hidden.title(session, title, ts))
+
+    def _api_request(self, data: bytes, path: Path, where: str, batch: SourceBatch) -> None:
+        """`api-request` (2.1): one per request attempt. One followed by another with neither an answer
+        nor an error between was billed (a stream cut and retried) but left no assistant record."""
+        match = _API_REQUEST.search(data, 0, _PREFIX_BYTES * 4)
+        if match is None:
+            return
+        session, ident, stamp, caller, model = (g.decode("utf-8", "replace") if g else None for g in match.groups())
+        try:
+            ts = parse_iso(stamp, self._wall)
+        except BadTimestamp as exc:
+            self.skips.add(str(exc), where)
+            return
+        self._at(path, ts, batch)
+        unanswered = self._open_request.pop(path, None)
+        if unanswered is not None:
+            batch.events.append(unanswered)
+        if self.ctx.since is not None and ts < self.ctx.since:
+            return
+        sub = _is_subagent_file(path) or (caller or "").startswith("agent:")
+        event = estimate("retry", ident or "", ts, session or self._session({}, path), self._model(model))
+        self._open_request[path] = replace(event, role=CallRole.SUBAGENT if sub else CallRole.MAIN)
 
     def _user(self, rec: dict[str, Any], path: Path, where: str, batch: SourceBatch) -> None:
         msg = rec.get("message")
@@ -420,6 +609,9 @@ class ClaudeCodeSource(ToolSource):
         ts = self._stamp(rec, where)
         if ts is None:
             return
+        self._at(path, ts, batch)
+        if isinstance(content, list):
+            self._tool_results(content, batch)
         if (
             rec.get("isSidechain") is True
             or _is_subagent_file(path)
@@ -434,7 +626,11 @@ class ClaudeCodeSource(ToolSource):
         session = self._session(rec, path)
         uuid = rec.get("uuid")
         key = f"prompt:{uuid}" if isinstance(uuid, str) and uuid else f"prompt:{session}:{ts.isoformat()}"
-        batch.events.append(UsageEvent(kind=EventKind.PROMPT, ts=ts, tool=TOOL, key=key, session=session))
+        event = UsageEvent(kind=EventKind.PROMPT, ts=ts, tool=TOOL, key=key, session=session)
+        previous = self._prompts.get(session)
+        if previous is not None and previous.event.key != key:
+            batch.events.append(previous.event)  # typed again before an answer was written: both went out
+        self._prompts[session] = _Pending(event, path)
 
     def _queue_operation(self, rec: dict[str, Any], path: Path, where: str, batch: SourceBatch) -> None:
         """`remove` = a message typed while the agent worked and fed to it as steering (claude-code-log's
@@ -521,6 +717,28 @@ def _texts(content: object) -> str:
     if isinstance(content, list):
         return "\n".join(b["text"] for b in content if isinstance(b, dict) and isinstance(b.get("text"), str))
     return ""
+
+
+def _flat_text(rec: dict[str, Any]) -> str:
+    """Every string in a record, joined (an `api_error` keeps the raw body in varying fields)."""
+    out: list[str] = []
+    stack: list[Any] = [rec]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, str):
+            out.append(value)
+        elif isinstance(value, dict):
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+    return "\n".join(out)
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0
 
 
 def _is_subagent_file(path: Path) -> bool:

@@ -2,35 +2,78 @@
 
 - `<data>/tasks/<id>/ui_messages.json`: the CLI / JetBrains hosts keep classic task folders here; they
   are read exactly like the VS Code ones (`vscode_tasks.TaskFolders`).
-- `<sessions>/<id>/<id>.messages.json` (Cline SDK, v4.x): one JSON document per session, rewritten
-  whole on each persist: `{version, updated_at, agent: "lead"|"subagent"|"teammate", sessionId,
-  messages: [{id, role, content[], ts?, modelInfo?{id, provider}, metrics?{inputTokens, …}}]}`.
+- `<sessions>/<id>/<id>.messages.json` (Cline SDK, v4.x, and Cline CLI 3.x): one JSON document per
+  session, rewritten whole on each persist: `{version, updated_at, agent: "lead"|"subagent"|"teammate",
+  sessionId, messages: [{id, role, content[], ts?, modelInfo?{id, provider}, metrics?{inputTokens, …}}]}`.
   Each assistant message is one model call; a user message with text and no tool result is a prompt,
-  counted only in `lead` sessions. MCP tools are named `<server>__<tool>`.
+  counted only in `lead` sessions. MCP tools are named `<server>__<tool>`. `metrics.inputTokens`
+  already includes the cache (`cacheReadTokens`, `cacheWriteTokens`).
+- `<sessions>/<id>/agent_<agentId>.messages.json` (CLI 3.x): a sub-agent's conversation, the same
+  document (indexed in `<data>/db/sessions.db` as `<id>__<agentId>`, `is_subagent = 1`): its calls are
+  sub-agent calls of session `<id>`, its user turns are the lead agent's instructions, never prompts.
+- `<data>/settings/providers.json` (CLI 3.x): `{lastUsedProvider, providers: {<id>: {settings:
+  {provider, model, baseUrl, apiKey}}}}`: the configured model and endpoint (the key is never kept).
 
-`<data>` is `CLINE_DATA_DIR`, else `$CLINE_DIR/data`, else `~/.cline/data`; `<sessions>` is
-`CLINE_SESSION_DATA_DIR`, else `<data>/sessions` (cline `sdk/packages/shared/src/storage/paths.ts`).
-The configured model is reported by the VS Code adapter, which reads `<data>/globalState.json` too.
+`<sessions>` is `CLINE_SESSION_DATA_DIR`, else `<data>/sessions`; `<data>` is `CLINE_DATA_DIR`, else
+`$CLINE_DIR/data`, else `~/.cline/data` (cline `sdk/packages/shared/src/storage/paths.ts`). The VS Code
+adapter reads `<data>/globalState.json` (older builds) for the configured model.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from zai_dash.domain.endpoints import classify_base_url
 from zai_dash.domain.events import CallRole, EventKind, UsageEvent
 from zai_dash.domain.mcp import McpAliases, classify_mcp
+from zai_dash.domain.snapshot import ToolConfigInfo
+from zai_dash.redact import redact_url
 from zai_dash.sources.base import Root, SourceBatch, SourceContext, ToolSource
 from zai_dash.sources.jsonutil import BadTimestamp, from_epoch, int_field, normalise_model, parse_iso
 from zai_dash.sources.rewritten import JsonVersion, RewrittenJson
+from zai_dash.sources.tools.claude_code_config import CachedJson
 from zai_dash.sources.tools.vscode_tasks import CLINE, CLINE_TOOL, TaskFolders, cline_data_dir, mcp_aliases
 
 TOOL = "cline"
 TOOLS = (CLINE_TOOL,)
 MESSAGES_SUFFIX = ".messages.json"
+SUBAGENT_PREFIX = "agent_"
+
+
+@dataclass(frozen=True)
+class ProviderSettings:
+    """What `settings/providers.json` says of the provider in use (never its `apiKey`)."""
+
+    provider: str | None = None
+    model: str | None = None
+    base_url: str | None = None
+
+
+def extract_providers(doc: object) -> ProviderSettings:
+    """The last-used provider's model and base URL; everything else in the document is dropped."""
+    if not isinstance(doc, Mapping) or not isinstance(doc.get("providers"), Mapping):
+        return ProviderSettings()
+    providers: Mapping[str, Any] = doc["providers"]
+    pick = doc.get("lastUsedProvider")
+    entry = providers.get(pick) if isinstance(pick, str) else None
+    if entry is None and len(providers) == 1:
+        entry = next(iter(providers.values()))
+    settings = entry.get("settings") if isinstance(entry, Mapping) else None
+    if not isinstance(settings, Mapping):
+        return ProviderSettings()
+
+    def text(key: str) -> str | None:
+        value = settings.get(key)
+        return value.strip() if isinstance(value, str) and value.strip() else None
+
+    return ProviderSettings(
+        text("provider") or (pick if isinstance(pick, str) else None), text("model"), text("baseUrl")
+    )
 
 
 def session_data_dir(ctx: SourceContext) -> Path:
@@ -53,6 +96,9 @@ class ClineDataSource(ToolSource):
         self._reader = RewrittenJson(self.skips)
         self._config_reader = RewrittenJson(self.skips)
         self._sessions: set[Path] = set()
+        self._providers = CachedJson(
+            self.data_dir / "settings" / "providers.json", extract_providers, ProviderSettings(), self.skips
+        )
 
     def roots(self) -> list[Root]:
         """`<data>/tasks` and the sessions folder."""
@@ -62,6 +108,22 @@ class ClineDataSource(ToolSource):
     def file_count(self) -> int:
         """Task folders and session files in the window."""
         return self._tasks.file_count + len(self._sessions)
+
+    def configs(self) -> dict[str, ToolConfigInfo]:
+        """The model and endpoint of the provider in use, from `settings/providers.json` (CLI 3.x)."""
+        settings = self._providers.get()
+        if settings.model is None and settings.base_url is None:
+            return {}
+        base_url = redact_url(settings.base_url) if settings.base_url else None
+        detail = f"settings/providers.json ({settings.provider})" if settings.provider else "settings/providers.json"
+        return {
+            TOOL: ToolConfigInfo(
+                model=normalise_model(settings.model),
+                model_detail=detail,
+                base_url=base_url,
+                endpoint=classify_base_url(base_url) if base_url else None,
+            )
+        }
 
     def aliases(self) -> McpAliases:
         """MCP servers from `<data>/settings/cline_mcp_settings.json`."""
@@ -83,7 +145,8 @@ class ClineDataSource(ToolSource):
         return batch
 
     def _session_files(self) -> list[Path]:
-        """`<sessions>/<id>/<id>.messages.json` modified inside the window."""
+        """`<sessions>/<id>/<id>.messages.json` and its `agent_<agentId>.messages.json` sub-agents, modified
+        inside the window."""
         found: list[Path] = []
         try:
             entries = list(os.scandir(self.sessions_dir))
@@ -92,9 +155,16 @@ class ClineDataSource(ToolSource):
         for entry in entries:
             if not entry.is_dir():
                 continue
-            path = Path(entry.path) / f"{entry.name}{MESSAGES_SUFFIX}"
-            if self.ctx.path_relevant(path):
-                found.append(path)
+            try:
+                names = os.listdir(entry.path)
+            except OSError:
+                continue
+            for name in names:
+                lead = name == f"{entry.name}{MESSAGES_SUFFIX}"
+                if lead or (name.startswith(SUBAGENT_PREFIX) and name.endswith(MESSAGES_SUFFIX)):
+                    path = Path(entry.path) / name
+                    if self.ctx.path_relevant(path):
+                        found.append(path)
         return sorted(found)
 
     def _session_events(self, path: Path, version: JsonVersion, aliases: McpAliases) -> list[UsageEvent]:
@@ -103,8 +173,11 @@ class ClineDataSource(ToolSource):
         if not isinstance(doc, Mapping) or not isinstance(doc.get("messages"), list):
             self.skips.add("session file without a messages array", where)
             return []
-        session: str = doc["sessionId"] if isinstance(doc.get("sessionId"), str) else path.parent.name
-        lead = doc.get("agent", "lead") == "lead"
+        subagent = path.name.startswith(SUBAGENT_PREFIX)
+        # A sub-agent's events belong to its parent session; its own id keeps their keys apart.
+        session = path.parent.name if subagent else _text(doc.get("sessionId")) or path.parent.name
+        scope = f"{session}__{path.name[len(SUBAGENT_PREFIX) : -len(MESSAGES_SUFFIX)]}" if subagent else session
+        lead = not subagent and doc.get("agent", "lead") == "lead"
         wall = self.ctx.clock()
         fallback = self._fallback_ts(doc, version, wall)
         messages: list[Any] = doc["messages"]
@@ -130,9 +203,9 @@ class ClineDataSource(ToolSource):
                 if lead and _is_prompt(blocks):
                     ts = next_ts[i] or fallback
                     if ts is not None:
-                        events.append(UsageEvent(EventKind.PROMPT, ts, TOOL, f"{session}:{msg['id']}:prompt", session))
+                        events.append(UsageEvent(EventKind.PROMPT, ts, TOOL, f"{scope}:{msg['id']}:prompt", session))
             elif role == "assistant":
-                events.extend(self._assistant(msg, blocks, session, lead, wall, aliases, f"{where}[{i}]"))
+                events.extend(self._assistant(msg, blocks, (session, scope), lead, wall, aliases, f"{where}[{i}]"))
         return events
 
     def _fallback_ts(self, doc: Mapping[str, Any], version: JsonVersion, wall: datetime) -> datetime | None:
@@ -149,12 +222,13 @@ class ClineDataSource(ToolSource):
         self,
         msg: Mapping[str, Any],
         blocks: list[Mapping[str, Any]],
-        session: str,
+        ids: tuple[str, str],
         lead: bool,
         wall: datetime,
         aliases: McpAliases,
         where: str,
     ) -> list[UsageEvent]:
+        session, scope = ids
         try:
             ts = from_epoch(msg.get("ts"), wall, unit=1000)
         except BadTimestamp as exc:
@@ -172,7 +246,7 @@ class ClineDataSource(ToolSource):
                 EventKind.CALL,
                 ts,
                 TOOL,
-                f"{session}:{msg['id']}:call",
+                f"{scope}:{msg['id']}:call",
                 session,
                 model=model,
                 role=CallRole.MAIN if lead else CallRole.SUBAGENT,
@@ -190,8 +264,12 @@ class ClineDataSource(ToolSource):
             service = classify_mcp(server, tool, aliases) if tool else classify_mcp(None, name, aliases)
             if service is not None:
                 ident = block.get("id") if isinstance(block.get("id"), str) else f"{msg['id']}#{n}"
-                events.append(UsageEvent(EventKind.MCP, ts, TOOL, f"{session}:{ident}:mcp", session, service=service))
+                events.append(UsageEvent(EventKind.MCP, ts, TOOL, f"{scope}:{ident}:mcp", session, service=service))
         return events
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
 
 
 def _blocks(content: object) -> list[Mapping[str, Any]]:

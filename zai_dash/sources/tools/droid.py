@@ -1,5 +1,8 @@
 """Factory Droid (closed source): `~/.factory/sessions/**/<uuid>.jsonl` plus `<uuid>.settings.json`.
 
+`~/.factory` is `$FACTORY_DIR` when set. Sessions are found by walking `sessions/` and through the discovery
+index `sessions-index.json` (whose layout is unpublished: any `.jsonl` path it names).
+
 The JSONL is appended one record per message and tailed by byte offset (`TailSet`). Line 1 is
 `{"type":"session_start", id, title, cwd, callingSessionId?, …}`; then
 `{"type":"message", id, timestamp, visibility?, message:{role, content[], model?, usage?, visibility?}}`.
@@ -41,6 +44,7 @@ TOOLS = (ToolInfo(TOOL, "Factory Droid", ("FACTORY_DIR",), order=80),)
 TASK_MARKER = "# Task Tool Invocation"
 """How Droid opens a Task-tool sub-session (its title or first prompt)."""
 SETTINGS_SUFFIX = ".settings.json"
+INDEX_NAME = "sessions-index.json"
 HEADER_MAX_BYTES = 1024 * 1024
 BORN_SLACK = timedelta(minutes=1)
 """A session whose first message is at most this much older than our first poll is new to us."""
@@ -120,7 +124,7 @@ class DroidSource(ToolSource):
 
     def __init__(self, ctx: SourceContext) -> None:
         super().__init__(ctx)
-        self.factory_dir = ctx.home / ".factory"
+        self.factory_dir = factory_dir(ctx)
         self.sessions_dir = self.factory_dir / "sessions"
         self._tails = TailSet(self._discover, self.skips, since=ctx.since)
         self._settings = RewrittenJson(self.skips)
@@ -139,7 +143,8 @@ class DroidSource(ToolSource):
         return [Root(p, p.is_dir()) for p in self._session_roots()]
 
     def _discover(self) -> list[Path]:
-        """Every `<uuid>.jsonl` below the roots (older builds wrote them flat) modified in the window."""
+        """Every `<uuid>.jsonl` below the roots (older builds wrote them flat) or named by the session
+        discovery index, modified in the window."""
         found: list[Path] = []
         for root in self._session_roots():
             for dirpath, _dirs, files in os.walk(root):
@@ -149,7 +154,38 @@ class DroidSource(ToolSource):
                     path = Path(dirpath) / name
                     if self.ctx.path_relevant(path):
                         found.append(path)
+        seen = set(found)
+        for path in self._indexed():
+            if path not in seen and self.ctx.path_relevant(path):
+                seen.add(path)
+                found.append(path)
         return found
+
+    def _indexed(self) -> list[Path]:
+        """Session files `sessions-index.json` names (a catalogue Droid keeps beside `sessions/`).
+
+        Its layout is not published [unverified]: every string in it that names a `.jsonl` file is
+        taken, absolute or relative to the Droid dir or its `sessions/`, so a session kept outside
+        `sessions/` is still found. Files that do not exist are passed over.
+        """
+        version = self._config.current(self.factory_dir / INDEX_NAME)
+        if version is None:
+            return []
+        out: list[Path] = []
+        stack: list[Any] = [version.value]
+        while stack:
+            value = stack.pop()
+            if isinstance(value, Mapping):
+                stack.extend(value.values())
+            elif isinstance(value, list):
+                stack.extend(value)
+            elif isinstance(value, str) and value.endswith(".jsonl"):
+                raw = Path(value).expanduser()
+                for path in (raw,) if raw.is_absolute() else (self.factory_dir / raw, self.sessions_dir / raw):
+                    if path.is_file():
+                        out.append(path)
+                        break
+        return out
 
     def file_count(self) -> int:
         """Session files being tailed."""
@@ -411,6 +447,12 @@ def _classify(name: str, aliases: McpAliases) -> Any:
     if sep and tool:
         return classify_mcp(server, tool, aliases)
     return classify_mcp(None, name, aliases)
+
+
+def factory_dir(ctx: SourceContext) -> Path:
+    """Droid's home: `$FACTORY_DIR`, else `~/.factory` (sessions, settings, BYOK models, MCP servers)."""
+    explicit = (ctx.env.get("FACTORY_DIR") or "").strip()
+    return Path(explicit).expanduser() if explicit else ctx.home / ".factory"
 
 
 def create_sources(ctx: SourceContext) -> list[ToolSource]:

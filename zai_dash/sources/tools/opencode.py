@@ -4,8 +4,14 @@ legacy `storage/{session,message,part}` JSON tree.
 Rules (log-formats.md §5, §4b):
 
 - Prompt: a `role:"user"` message in a top-level session (`session.parent_id IS NULL`) whose parts are not
-  all `synthetic` text and that carries no `compaction` part. A user message whose parts are not written
-  yet is held back and decided on a later poll.
+  all `synthetic` text, that carries no `compaction` part, and that an assistant message answers
+  (`parentID`): OpenCode writes the user message even when it sends nothing (an unknown model, seen in
+  1.18.33). Until its parts and answer are written it is held back and decided on a later poll; a
+  message every answer of which is an error without tokens (429 after retries) is counted apart as
+  refused, not as a prompt.
+- Title call: the session-title request leaves no message row, but a top-level session whose title is no
+  longer the default `New session - <ISO time>` had exactly one (1.18.33, Kilo CLI 7.7.9): one
+  estimated auxiliary call (`origin="estimate:title"`) at the session's creation.
 - Model call: each `step-finish` part (one LLM request). In the legacy JSON tree only, a completed
   assistant message with tokens but no step parts at all (very old builds) counts once instead; SQLite
   builds always write step parts, and a message-level fallback there could double count.
@@ -14,7 +20,11 @@ Rules (log-formats.md §5, §4b):
   classified with the `mcp` section of the tool's config (server name → URL / command).
 - Newer builds also write `session_message` (an event-sourced table, types `user` / `assistant` / …).
   Those rows are read only for sessions that have no `message` rows, so a build that dual-writes is
-  counted once [unverified which builds stop writing `message`].
+  counted once [unverified which builds stop writing `message`]. 1.18.33 creates `session_message` but
+  leaves it empty, and also writes an `event` table (`session.created.1`, `message.updated.1`,
+  `message.part.updated.1`) next to full `message`/`part` rows: `event` repeats them and is not read.
+- The Kilo extension and the Kilo CLI share one `kilo.db`; every database is read once however many
+  paths reach it.
 
 Dedup keys are the tools' own ids (`prt_…`, `msg_…`), so rows updated in place, the legacy JSON copies
 that OpenCode migrated into its database, and rows re-read in the watermark overlap count once.
@@ -22,6 +32,7 @@ that OpenCode migrated into its database, and rows re-read in the watermark over
 
 from __future__ import annotations
 
+import os
 import re
 import sqlite3
 from collections.abc import Callable, Iterable, Mapping
@@ -116,6 +127,33 @@ class Store:
     parent_of: Callable[[str], str | None]
     message: Callable[[str], dict[str, Any] | None]
     parts_of: Callable[[str], list[dict[str, Any]] | None]
+    replies_to: Callable[[str], list[Mapping[str, Any]]]
+    """The assistant messages answering a user message (`parentID`)."""
+
+
+BILLED, REFUSED = "billed", "refused"
+
+
+def answer_state(replies: list[Mapping[str, Any]]) -> str | None:
+    """What became of a user message, from the assistant messages answering it.
+
+    `BILLED` once one has tokens or completed without an error; `REFUSED` when every one ended in an
+    error without tokens (a 429 every retry of which failed); None while none exists or one is still
+    running. A message nothing answers was never sent (an unknown model): no request, no prompt.
+    """
+    if not replies:
+        return None
+    errors = 0
+    for reply in replies:
+        if _tokens(reply.get("tokens")).total:
+            return BILLED
+        time = reply.get("time")
+        done = isinstance(time, Mapping) and time.get("completed") is not None
+        if reply.get("error"):
+            errors += 1
+        elif done:
+            return BILLED
+    return REFUSED if errors == len(replies) else None
 
 
 def _sanitise_server(name: str) -> str:
@@ -173,8 +211,9 @@ class Rules:
 
     def user_message(
         self, mid: str, session: str, data: Mapping[str, Any], created: object, store: Store
-    ) -> UsageEvent | bool | None:
-        """A prompt event, None (not a prompt) or False (parts not written yet: ask again later)."""
+    ) -> UsageEvent | str | bool | None:
+        """A prompt event, None (not a prompt), `REFUSED` (the server refused every attempt) or False
+        (parts or answer not written yet: ask again later)."""
         if store.parent_of(session):
             return None
         state = prompt_state(store.parts_of(mid))
@@ -182,6 +221,11 @@ class Rules:
             return False
         if not state:
             return None
+        answer = answer_state(store.replies_to(mid))
+        if answer is None:
+            return False
+        if answer == REFUSED:
+            return REFUSED
         time = data.get("time")
         ts = _ts_ms(time.get("created") if isinstance(time, Mapping) else None, created, self.wall())
         model = data.get("model")
@@ -336,6 +380,7 @@ class _DbState(DbState):
     events2: TableCursor = field(
         default_factory=lambda: TableCursor("session_message", "time_created", "id", OVERLAP_MS)
     )
+    sessions: TableCursor = field(default_factory=lambda: TableCursor("session", "time_updated", "id", OVERLAP_MS))
     parents: dict[str, str | None] = field(default_factory=dict)
     pending: dict[str, tuple[str, dict[str, Any], int]] = field(default_factory=dict)
 
@@ -347,7 +392,16 @@ class _DbStore(Store):
         self.conn = conn
         self.parents = parents
         self._messages: dict[str, dict[str, Any] | None] = {}
-        super().__init__(self._parent_of, self._message, self._parts_of)
+        super().__init__(self._parent_of, self._message, self._parts_of, self._replies_to)
+
+    def _replies_to(self, mid: str) -> list[Mapping[str, Any]]:
+        rows = self.conn.execute(
+            "SELECT json_extract(data, '$.tokens') AS tokens, json_extract(data, '$.time') AS time, "
+            "json_extract(data, '$.error') AS error FROM message "
+            "WHERE json_extract(data, '$.parentID') = ? AND json_extract(data, '$.role') = 'assistant'",
+            (mid,),
+        ).fetchall()
+        return [{"tokens": _json_obj(r["tokens"]), "time": _json_obj(r["time"]), "error": r["error"]} for r in rows]
 
     def _parent_of(self, session: str) -> str | None:
         if session not in self.parents:
@@ -385,6 +439,13 @@ class OpenCodeSource(ToolSource):
         self._aliases: McpAliases | None = None
         self.rules = Rules(flavor.tool, self.aliases, ctx.clock)
         self._json = LegacyJsonTree(self)
+        self._refused: set[str] = set()
+
+    def note_refused(self, mid: str) -> None:
+        """A user message every request of which the server refused: counted once, never as a prompt."""
+        if mid not in self._refused:
+            self._refused.add(mid)
+            self.refused += 1
 
     # -- locations -----------------------------------------------------------------------------------
 
@@ -413,7 +474,12 @@ class OpenCodeSource(ToolSource):
                 except OSError:
                     continue
         found += [p for p in self.ctx.extra_roots.get(self.flavor.tool, ()) if p.suffix == ".db"]
-        return list(dict.fromkeys(found))
+        # The Kilo extension and the Kilo CLI share one kilo.db, often reached by more than one path
+        # (`$KILO_DB`, the data dir, a configured root, a symlink): each file is read once.
+        unique: dict[str, Path] = {}
+        for path in found:
+            unique.setdefault(os.path.realpath(path), path)
+        return list(unique.values())
 
     def roots(self) -> list[Root]:
         return db_roots(self.db_paths()) + [Root(p, p.is_dir()) for p in self._json.dirs()]
@@ -510,9 +576,10 @@ class OpenCodeSource(ToolSource):
             found += self._read_parts(conn, state, store)
             found += self._read_pending(state, store)
             found += self._read_session_messages(conn, state, store)
+            found += self._read_titles(conn, state)
         # Only a read that finished hands its events over, so a failed one is simply repeated.
         batch.events += found
-        highs = [c.high for c in (state.messages, state.parts, state.events2) if c.high is not None]
+        highs = [c.high for c in (state.messages, state.parts, state.events2, state.sessions) if c.high is not None]
         if highs:
             state.memo.prune(min(highs) - 2 * OVERLAP_MS)
 
@@ -540,6 +607,8 @@ class OpenCodeSource(ToolSource):
                     state.pending[mid] = (session, data, int(created) if isinstance(created, int) else 0)
                     return []
                 state.pending.pop(mid, None)
+                if result == REFUSED:
+                    self.note_refused(mid)
                 return [result] if isinstance(result, UsageEvent) else []
         except BadTimestamp as exc:
             self.skips.add(f"message: {exc}", f"{state.db.path.name}:{mid}")
@@ -579,6 +648,38 @@ class OpenCodeSource(ToolSource):
             out += self._message_events(state, mid, session, data, created, store)
         return out
 
+    def _read_titles(self, conn: sqlite3.Connection, state: _DbState) -> list[UsageEvent]:
+        """One title call per top-level session that no longer has its default title (metering.md §4).
+
+        The title call leaves no message row; a session keeps `New session - <ISO time>` until it is made.
+        """
+        have = {str(r[1]) for r in conn.execute("PRAGMA table_info(session)")}
+        if not {"title", "time_created", "time_updated"} <= have:
+            return []
+        out: list[UsageEvent] = []
+        where = "parent_id IS NULL AND title NOT LIKE 'New session - %'"
+        for row in state.sessions.rows(conn, ("title", "time_created"), floor=self._floor_ms(), where=where):
+            sid = str(row["_id"])
+            if not state.memo.fresh(f"t:{sid}", 0, int(row["_t"])):
+                continue
+            try:
+                ts = from_epoch(row["time_created"], self.ctx.clock(), unit=1000)
+            except BadTimestamp as exc:
+                self.skips.add(f"session: {exc}", f"{state.db.path.name}:{sid}")
+                continue
+            out.append(
+                UsageEvent(
+                    kind=EventKind.CALL, ts=ts, tool=self.tool_id, key=f"estimate:title:{sid}", session=sid,
+                    role=CallRole.AUXILIARY, origin="estimate:title",
+                )
+            )  # fmt: skip
+        return out
+
+    @property
+    def tool_id(self) -> str:
+        """This flavor's tool id."""
+        return self.flavor.tool
+
     def _read_session_messages(self, conn: sqlite3.Connection, state: _DbState, store: Store) -> list[UsageEvent]:
         have = {str(r[1]) for r in conn.execute("PRAGMA table_info(session_message)")}
         if not {"id", "session_id", "type", "time_created", "data"} <= have:
@@ -617,7 +718,10 @@ class LegacyJsonTree:
         self._messages: dict[str, dict[str, Any]] = {}
         self._parts: dict[str, dict[str, dict[str, Any]]] = {}
         self._pending: set[str] = set()
-        self.store = Store(self._parent_of, self._messages.get, self._parts_of)
+        self.store = Store(self._parent_of, self._messages.get, self._parts_of, self._replies_to)
+
+    def _replies_to(self, mid: str) -> list[Mapping[str, Any]]:
+        return [m for m in self._messages.values() if m.get("parentID") == mid and m.get("role") == "assistant"]
 
     def dirs(self) -> list[Path]:
         return [d / "storage" for d in self.owner.data_dirs()]
@@ -689,6 +793,8 @@ class LegacyJsonTree:
                         continue
                     if isinstance(result, UsageEvent):
                         out.append(result)
+                    elif result == REFUSED:
+                        self.owner.note_refused(mid)
                 elif data.get("role") == "assistant":
                     event = rules.assistant_fallback(mid, session, data, None, self.store)
                     if event is not None:

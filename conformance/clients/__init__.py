@@ -1,0 +1,1 @@
+"""One driver module per real client; each defines `DRIVER`."""
