@@ -146,10 +146,9 @@ def write_known_fixture(home: Path) -> None:
     (home / ".claude.json").write_text(json.dumps(mcp))
 
 
-def run_cli(
-    home: Path, *args: str, config: Path | None = None, extra_env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("CLAUDE_", "ANTHROPIC_", "ZAI_"))}
+def cli_env(home: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment of a zai-dash child process: HOME and XDG_* in the temp home, no tool variables."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CLAUDE_", "ANTHROPIC_", "ZAI_", "TEXTUAL"))}
     env.update(
         HOME=str(home),
         XDG_CONFIG_HOME=str(home / ".config"),
@@ -159,7 +158,14 @@ def run_cli(
         ZAI_DASH_TIMEZONE="UTC",
         LANG="C.UTF-8",
     )
-    env.update(extra_env or {})
+    env.update(extra or {})
+    return env
+
+
+def run_cli(
+    home: Path, *args: str, config: Path | None = None, extra_env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    env = cli_env(home, extra_env)
     cmd = [sys.executable, "-m", "zai_dash", *args]
     if config is not None:
         cmd += ["--config", str(config)]

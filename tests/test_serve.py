@@ -25,6 +25,7 @@ from typing import Any
 
 import pytest
 
+from tests.test_cli import cli_env
 from tests.ui_factories import write_claude_history
 
 REPO = Path(__file__).resolve().parent.parent
@@ -63,20 +64,6 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def home_env(home: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("CLAUDE_", "ANTHROPIC_", "ZAI_", "TEXTUAL"))}
-    env.update(
-        HOME=str(home),
-        XDG_CONFIG_HOME=str(home / ".config"),
-        XDG_CACHE_HOME=str(home / ".cache"),
-        XDG_DATA_HOME=str(home / ".local/share"),
-        XDG_STATE_HOME=str(home / ".local/state"),
-        PYTHONPATH=str(REPO),
-        LANG="C.UTF-8",
-    )
-    return env
-
-
 def wait_port(port: int, proc: subprocess.Popen[bytes], seconds: float = 20) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -94,7 +81,7 @@ def server(home: Path) -> Iterator[str]:
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "zai_dash", "serve", "--port", str(port)],
-        env=home_env(home),
+        env=cli_env(home, {"PYTHONPATH": str(REPO)}),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         start_new_session=True,  # its per-tab dashboards go with it
