@@ -27,6 +27,7 @@ import pytest
 
 from tests.test_cli import cli_env
 from tests.ui_factories import write_claude_history
+from zai_dash.ui.app import TERMINAL_CHECK_SECONDS
 
 REPO = Path(__file__).resolve().parent.parent
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -161,6 +162,12 @@ async def page_text(debug_port: int, url: str, needles: tuple[str, ...], screens
                 await asyncio.sleep(0.2)
                 result = await tools.call("Runtime.evaluate", expression=READ_PAGE, returnByValue=True)
                 text = str(result.get("result", {}).get("value") or "")
+            # A browser session has pipes, not a TTY: the dashboard must not take that for a lost terminal.
+            await asyncio.sleep(TERMINAL_CHECK_SECONDS + 1)
+            closed = await tools.call(
+                "Runtime.evaluate", expression="document.body.classList.contains('-closed')", returnByValue=True
+            )
+            assert closed["result"]["value"] is False, "the browser session ended"
             shot = await tools.call("Page.captureScreenshot", format="png")
             screenshot.write_bytes(base64.b64decode(shot["data"]))
             return text

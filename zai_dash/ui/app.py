@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
 from textual import work
-from textual.app import App, ComposeResult
+from textual.app import App, ComposeResult, ScreenStackError
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.events import Resize
@@ -293,9 +293,11 @@ class DashApp(App[int]):
 
     def tick(self) -> None:
         """Once a second: the countdown, and the "ago" column when its minute changes."""
-        if not all(
-            self.screen.query(w) for w in (RefreshCountdown, ToolsTable, PromptGauge, OfficialPanel, ProxyPanel)
-        ):
+        try:
+            screen = self.screen
+        except ScreenStackError:
+            return  # the app is exiting: no screen left to paint
+        if not all(screen.query(w) for w in (RefreshCountdown, ToolsTable, PromptGauge, OfficialPanel, ProxyPanel)):
             return  # the screen is still composing (a busy machine): the first snapshot paints it all
         countdown = self.query_one(RefreshCountdown)
         countdown.tick()
@@ -395,6 +397,12 @@ class DashApp(App[int]):
         self._render(snap)
         said = f"Previewing the {name.title()} plan" if name else "Back to the configured plan"
         self.notify(said, timeout=2)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Offer `c` only where it acts: a live dashboard that can write its config file and reload."""
+        if action == "choose_plan":
+            return self.config_path is not None and self.reload is not None
+        return True
 
     def action_choose_plan(self) -> None:
         """Open the plan × billing chooser; a saved choice reloads the engine from the new file."""
