@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -145,10 +146,9 @@ def write_known_fixture(home: Path) -> None:
     (home / ".claude.json").write_text(json.dumps(mcp))
 
 
-def run_cli(
-    home: Path, *args: str, config: Path | None = None, extra_env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("CLAUDE_", "ANTHROPIC_", "ZAI_"))}
+def cli_env(home: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment of a zai-dash child process: HOME and XDG_* in the temp home, no tool variables."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CLAUDE_", "ANTHROPIC_", "ZAI_", "TEXTUAL"))}
     env.update(
         HOME=str(home),
         XDG_CONFIG_HOME=str(home / ".config"),
@@ -158,7 +158,14 @@ def run_cli(
         ZAI_DASH_TIMEZONE="UTC",
         LANG="C.UTF-8",
     )
-    env.update(extra_env or {})
+    env.update(extra or {})
+    return env
+
+
+def run_cli(
+    home: Path, *args: str, config: Path | None = None, extra_env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    env = cli_env(home, extra_env)
     cmd = [sys.executable, "-m", "zai_dash", *args]
     if config is not None:
         cmd += ["--config", str(config)]
@@ -218,9 +225,9 @@ def test_status_line_and_exit_codes(home: Path, tmp_path: Path) -> None:
     legacy.write_text('billing = "legacy-v1"\n')
     ok = run_cli(home, "status", "--at", AT, config=legacy)
     assert ok.returncode == 0, ok.stderr
-    assert ok.stdout.strip() == "GLM 4/600 ⟳3h13m 🔎3/1000"
+    assert ok.stdout.strip() == "GLM✓ 4/600 ⟳3h13m 🔎3/1000"
     ascii_line = run_cli(home, "status", "--ascii", "--at", AT, config=legacy)
-    assert ascii_line.stdout.strip() == "GLM 4/600 R3h13m S3/1000"
+    assert ascii_line.stdout.strip() == "GLM+ 4/600 R3h13m S3/1000"
     custom = run_cli(home, "status", "--at", AT, "--format", "{left} left, reset {reset_at}", config=legacy)
     assert custom.stdout.strip() == "596 left, reset 13:13"
 
@@ -241,7 +248,7 @@ def test_status_line_and_exit_codes(home: Path, tmp_path: Path) -> None:
     # search and zread 1.2 each and the vision estimate 1.5: 0.574 + 2.2 + 3.9 = 6.674 of 12,000.
     credits = run_cli(home, "status", "--at", AT)
     assert credits.returncode == 0, credits.stderr
-    assert credits.stdout.strip() == "GLM 6.7/12k cr ⟳3h13m wk 0%"
+    assert credits.stdout.strip() == "GLM✓ 6.7/12k cr ⟳3h13m wk 0%"
     fields = run_cli(home, "status", "--at", AT, "--format", "{credits}|{week}|{binding}|{prompts_left}")
     assert fields.stdout.strip() == "6.7|0%|6.7/12k cr|—"  # two prompts: too few for an estimate
 
@@ -249,7 +256,7 @@ def test_status_line_and_exit_codes(home: Path, tmp_path: Path) -> None:
 def test_status_no_data(home: Path) -> None:
     out = run_cli(home, "status")
     assert out.returncode == 20
-    assert out.stdout.startswith("GLM 0/12k cr ⟳idle wk 0%")
+    assert out.stdout.startswith("GLM✓ 0/12k cr ⟳idle wk 0%")
 
 
 def test_status_does_not_import_textual(home: Path) -> None:
@@ -319,11 +326,116 @@ def test_status_reads_a_running_dashboards_state_file(home: Path) -> None:
         f.unlink()
     out = run_cli(home, "status")
     assert out.returncode == 0, out.stderr
-    assert out.stdout.startswith("GLM 123/12k cr ⟳1h0")
+    assert out.stdout.startswith("GLM✓ 123/12k cr ⟳1h0")
     # A different plan is a different fingerprint: the file is ignored and the (now empty) logs scanned.
-    assert run_cli(home, "status", "--plan", "max").stdout.startswith("GLM 0/28k cr ⟳idle")
+    assert run_cli(home, "status", "--plan", "max").stdout.startswith("GLM✓ 0/28k cr ⟳idle")
     # A dead writer's file is ignored too.
     payload = json.loads(path.read_text())
     payload["pid"] = 2**22 + 12345
     path.write_text(json.dumps(payload))
-    assert run_cli(home, "status").stdout.startswith("GLM 0/12k cr ⟳idle")
+    assert run_cli(home, "status").stdout.startswith("GLM✓ 0/12k cr ⟳idle")
+
+
+@pytest.mark.parametrize("before", [True, False], ids=["before", "after"])
+def test_global_options_work_before_or_after_the_command(home: Path, tmp_path: Path, before: bool) -> None:
+    write_known_fixture(home)
+    legacy = tmp_path / "legacy.toml"
+    legacy.write_text('billing = "legacy-v1"\n')
+    options = ["--plan", "max", "--config", str(legacy), "--at", AT]
+    args = [*options, "report", "--json"] if before else ["report", "--json", *options]
+    doc = json.loads(run_cli(home, *args).stdout)
+    assert doc["plan"]["name"] == "max" and doc["at"] == "2026-11-26T10:00:00+00:00"
+    assert doc["prompts"]["limit"] == 2400
+    status = run_cli(home, *options, "status") if before else run_cli(home, "status", *options)
+    assert status.stdout.strip() == "GLM✓ 4/2400 ⟳3h13m 🔎3/4000", status.stdout
+
+
+def test_at_is_refused_where_the_view_runs_live(home: Path) -> None:
+    out = run_cli(home, "export", "--at", AT)
+    assert out.returncode == 2
+    assert out.stderr.strip() == "zai-dash: --at applies to report, status, doctor; the export runs live"
+
+
+def test_a_closed_pipe_exits_quietly(home: Path) -> None:
+    """`zai-dash report | head -1`: the reader is gone before zai-dash writes; no traceback, exit 141."""
+    write_known_fixture(home)
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        env = dict(os.environ, HOME=str(home), XDG_CACHE_HOME=str(home / ".cache"), ZAI_DASH_TIMEZONE="UTC")
+        cmd = [sys.executable, "-m", "zai_dash", "report", "--json", "--at", AT]
+        out = subprocess.run(cmd, stdout=write_end, stderr=subprocess.PIPE, text=True, env=env, timeout=60)
+    finally:
+        os.close(write_end)
+    assert out.returncode == 141
+    assert out.stderr == ""
+
+
+def test_the_dashboard_without_a_terminal_says_so_and_exits_2(home: Path) -> None:
+    out = run_cli(home)  # stdin and stdout are pipes here
+    assert out.returncode == 2
+    assert out.stdout == ""  # not one escape code
+    assert "the dashboard needs a terminal" in out.stderr and "zai-dash serve" in out.stderr
+
+
+def test_unknown_theme_is_an_error_listing_the_themes(home: Path, tmp_path: Path) -> None:
+    out = run_cli(home, "--theme", "solarised")
+    assert out.returncode == 2
+    assert out.stderr.startswith("zai-dash: --theme: unknown theme 'solarised' (themes: ")
+    assert "nord" in out.stderr and "textual-dark" in out.stderr
+    cfg = tmp_path / "theme.toml"
+    cfg.write_text('theme = "neon"\n')
+    from_config = run_cli(home, "serve", config=cfg)
+    assert from_config.returncode == 2 and f"{cfg}: theme: unknown theme 'neon'" in from_config.stderr
+
+
+def test_status_help_lists_every_field_and_exit_code(home: Path) -> None:
+    from zai_dash.cli import STATUS_EXITS, STATUS_FIELDS
+
+    text = run_cli(home, "status", "--help").stdout
+    for name in STATUS_FIELDS:
+        assert "{" + name + "}" in text
+    for code, _ in STATUS_EXITS:
+        assert re.search(rf"^  {code}\s", text, re.M), code
+    write_known_fixture(home)
+    every = " ".join("{" + name + "}" for name in STATUS_FIELDS)
+    out = run_cli(home, "status", "--at", AT, "--format", every)
+    assert out.returncode == 0, out.stderr  # every listed field exists
+
+
+def test_status_glyph_follows_the_level(home: Path, tmp_path: Path) -> None:
+    write_known_fixture(home)
+    for limit, glyph, ascii_glyph in ((5, "!", "!"), (4, "✗", "X")):
+        cfg = tmp_path / f"tiny{limit}.toml"
+        tiny = f"[plans.tiny]\nprompts_per_cycle = {limit}\nsearches_per_month = 10\n"
+        cfg.write_text(f'billing = "legacy-v1"\nplan = "tiny"\n{tiny}')
+        assert run_cli(home, "status", "--at", AT, "--format", "{glyph}", config=cfg).stdout.strip() == glyph
+        plain = run_cli(home, "status", "--at", AT, config=cfg, extra_env={"LANG": "C", "LC_ALL": "C"})
+        assert plain.stdout.startswith(f"GLM{ascii_glyph} "), plain.stdout
+
+
+def test_first_run_note_in_report_and_doctor(home: Path, tmp_path: Path) -> None:
+    write_known_fixture(home)
+    config_file = home / ".config" / "zai-dash" / "config.toml"
+    report = run_cli(home, "report", "--at", AT).stdout.splitlines()
+    assert (
+        report[1]
+        == f"! assuming Pro, credits — press c in the dashboard to choose, or set plan and billing in {config_file}"
+    )
+    assert "! assuming Pro, credits — press c" in run_cli(home, "doctor").stdout
+    chosen = tmp_path / "chosen.toml"
+    chosen.write_text('plan = "pro"\nbilling = "credits"\n')
+    assert "assuming" not in run_cli(home, "report", "--at", AT, config=chosen).stdout
+    assert "assuming" not in run_cli(home, "doctor", config=chosen).stdout
+
+
+def test_serve_listens_on_loopback_and_passes_the_global_options() -> None:
+    from zai_dash.cli import _parser
+    from zai_dash.serve import app_command, is_loopback
+
+    args = _parser().parse_args(["--plan", "max", "serve", "--theme", "nord"])
+    assert (args.host, args.port) == ("127.0.0.1", 8000)
+    command = app_command(args)
+    assert "--plan max" in command and "--theme nord" in command and "--no-title" in command
+    assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
+    assert not is_loopback("0.0.0.0") and not is_loopback("devbox")

@@ -1,12 +1,14 @@
 """End to end in a real terminal: tmux runs `python -m zai_dash` over a temp HOME with a Claude Code log.
 
 The test appends a prompt to the log and reads the pane until the prompt count changes (within 2 s),
-then presses `q` and checks the process exited 0. Skipped only when tmux is missing.
+checks the pane's title carries the key figure, then presses `q` and checks the process exited 0.
+Skipped only when tmux is missing.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -55,6 +57,18 @@ class Pane:
             time.sleep(0.02)
         raise AssertionError(f"{needle!r} not on screen within {seconds} s:\n{self.text()}")
 
+    def title(self) -> str:
+        return self.tmux("display-message", "-p", "-t", "e2e", "#{pane_title}").strip()
+
+    def wait_for_title(self, pattern: str, seconds: float) -> str:
+        """Poll the pane's title until it matches `pattern`. Liveness wait only."""
+        start = time.monotonic()
+        while time.monotonic() - start < seconds:
+            if re.fullmatch(pattern, self.title()):
+                return self.title()
+            time.sleep(0.05)
+        raise AssertionError(f"title {self.title()!r} does not match {pattern!r} within {seconds} s")
+
     def kill(self) -> None:
         self.tmux("kill-server")
 
@@ -68,7 +82,9 @@ def pane() -> Iterator[Pane]:
         p.kill()
 
 
-def dashboard_command(home: Path, exit_file: Path | None = None, pid_file: Path | None = None) -> str:
+def dashboard_command(
+    home: Path, exit_file: Path | None = None, pid_file: Path | None = None, options: str = ""
+) -> str:
     env = {
         "HOME": str(home),
         "XDG_CONFIG_HOME": str(home / ".config"),
@@ -79,7 +95,7 @@ def dashboard_command(home: Path, exit_file: Path | None = None, pid_file: Path 
         "PYTHONPATH": str(REPO),
     }
     assigns = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
-    python = f"env -i PATH=/usr/bin:/bin {assigns} {shlex.quote(sys.executable)} -m zai_dash"
+    python = f"env -i PATH=/usr/bin:/bin {assigns} {shlex.quote(sys.executable)} -m zai_dash {options}".rstrip()
     if pid_file is not None:
         # `exec`: the recorded pid is the dashboard's own, so the test can watch it die on SIGHUP.
         run = f"cd {shlex.quote(str(REPO))} && echo $$ > {shlex.quote(str(pid_file))} && exec {python}"
@@ -109,6 +125,8 @@ def test_append_shows_within_two_seconds_and_q_exits_zero(pane: Pane, home: Path
         fh.write(claude_call_line(datetime.now(timezone.utc), 4) + "\n")
     took = pane.wait_for("prompts 4 ·", seconds=2.0)
     assert took <= 2.0
+    # The window title: the binding window's credits left and its countdown (Pro on credits: 12k a window).
+    pane.wait_for_title(r"GLM \d+(\.\d)?k? cr left · \d+h\d\dm", seconds=5)
 
     pane.tmux("send-keys", "-t", "e2e", "q")
     assert wait_exit_code(pane, exit_file) == "0"
@@ -117,8 +135,10 @@ def test_append_shows_within_two_seconds_and_q_exits_zero(pane: Pane, home: Path
 def test_ctrl_c_exits_zero(pane: Pane, home: Path, tmp_path: Path) -> None:
     write_claude_history(home, datetime.now(timezone.utc).replace(microsecond=0), prompts=2)
     exit_file = tmp_path / "exit-code"
-    pane.start(dashboard_command(home, exit_file), 80, 24)
+    pane.start(dashboard_command(home, exit_file, options="--no-title"), 80, 24)
+    before = pane.title()
     pane.wait_for("prompts 2 ·", seconds=20)
+    assert pane.title() == before  # --no-title leaves the title alone
     pane.tmux("send-keys", "-t", "e2e", "C-c")
     assert wait_exit_code(pane, exit_file) == "0"
 

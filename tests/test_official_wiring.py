@@ -216,14 +216,14 @@ def _five_hour(percent: int) -> dict[str, object]:
 def test_status_prefers_the_official_percentage(home: Path, tmp_path: Path) -> None:
     write_known_fixture(home)
     cfg = tmp_path / "config.toml"
-    for percent, code in ((42, 0), (80, 10), (100, 11)):
+    for percent, code, glyph in ((42, 0, "✓"), (80, 10, "!"), (100, 11, "✗")):
         with LoopbackServer(fixed(Reply(200, _five_hour(percent)))) as server:
             cfg.write_text(f'[api]\nenabled = true\nbase_url = "{server.base}"\n')
             # `status` gives the network only a few tens of ms (issue 15 §6): on a loaded machine a cold
             # poll may not land, so the reading comes from `report`, which saves it for `status`.
             run_cli(home, "report", config=cfg, extra_env={"ZAI_API_KEY": FAKE_KEY})
             out = run_cli(home, "status", config=cfg, extra_env={"ZAI_API_KEY": FAKE_KEY})
-        assert out.stdout.startswith(f"GLM {percent}% ⟳1h5"), out.stdout
+        assert out.stdout.startswith(f"GLM{glyph} {percent}% ⟳1h5"), out.stdout
         assert out.returncode == code
         fields = run_cli(
             home, "status", "--format", "{source} {percent} {local_percent}", config=cfg,

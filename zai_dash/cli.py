@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from zai_dash import __version__
 from zai_dash.clock import Clock, FixedClock, SystemClock
-from zai_dash.config import Config, ConfigError, load_config
+from zai_dash.config import Config, ConfigError, default_config_path, load_config
 from zai_dash.domain.bounds import EARLIEST, LATEST, instant_in_range
 from zai_dash.format import fmt_ago, fmt_amount, fmt_clock, fmt_duration
 
@@ -32,44 +32,128 @@ EXIT_EXHAUSTED = 11
 EXIT_NO_DATA = 20
 EXIT_ERROR = 30
 
-DEFAULT_STATUS = "GLM {binding} ⟳{reset} 🔎{searches}/{search_limit}"
-DEFAULT_STATUS_ASCII = "GLM {binding} R{reset} S{searches}/{search_limit}"
-WEEKLY_STATUS = "GLM {binding} ⟳{reset} wk {week}"
-WEEKLY_STATUS_ASCII = "GLM {binding} R{reset} wk {week}"
+DEFAULT_STATUS = "GLM{glyph} {binding} ⟳{reset} 🔎{searches}/{search_limit}"
+DEFAULT_STATUS_ASCII = "GLM{glyph} {binding} R{reset} S{searches}/{search_limit}"
+WEEKLY_STATUS = "GLM{glyph} {binding} ⟳{reset} wk {week}"
+WEEKLY_STATUS_ASCII = "GLM{glyph} {binding} R{reset} wk {week}"
 """With a weekly window the weekly figure stands beside the binding one (the monthly MCP pool is gone)."""
+
+LEVEL_GLYPHS = {"ok": "✓", "warning": "!", "critical": "‼", "exhausted": "✗"}
+"""The level at a glance in a status bar (tmux ignores exit codes)."""
+LEVEL_GLYPHS_ASCII = {"ok": "+", "warning": "!", "critical": "!!", "exhausted": "X"}
+
+
+GLOBAL_OPTIONS_NOTE = "Options --config, --plan, --at, --theme, --no-title and --no-mouse go before or after a command."
+
+STATUS_FIELDS: dict[str, str] = {
+    "glyph": "the level as one glyph: "
+    + ", ".join(f"{g} {level}" for level, g in LEVEL_GLYPHS.items())
+    + f" (ASCII: {' '.join(LEVEL_GLYPHS_ASCII.values())})",
+    "binding": "the binding window: `8.2k/12k cr`, `123/600`, `42%` (`wk` when the week binds)",
+    "used": "used in the binding window, in its unit",
+    "limit": "the binding window's limit",
+    "left": "left in the binding window",
+    "percent": "percent used of the binding window",
+    "local_percent": "percent of the 5-hour prompts counted locally",
+    "source": "where the binding figure comes from: official, local or estimate",
+    "level": "ok, warning, critical or exhausted (the worst over every window)",
+    "reset": "time to the binding window's reset, or the end of a block (`idle` before the first prompt)",
+    "reset_at": "the clock time of that reset",
+    "week": "the weekly window's percent used (— without one)",
+    "credits": "credits used in the 5-hour window",
+    "prompts": "prompts this 5-hour cycle",
+    "calls": "model calls this 5-hour cycle",
+    "prompts_left": "prompts left (≈ an estimate on credit plans)",
+    "searches": "MCP searches this month",
+    "search_limit": "the month's MCP search limit",
+    "searches_left": "MCP searches left this month",
+    "model": "the model of the most recently active tool",
+    "plan": "the plan's name",
+}
+"""`status --format` fields, as `status --help` lists them; `status_fields` fills exactly these."""
+
+STATUS_EXITS = (
+    (EXIT_OK, "ok"),
+    (EXIT_CONFIG, "a config or usage error"),
+    (EXIT_WARNING, "warning or critical: a window is past its threshold"),
+    (EXIT_EXHAUSTED, "exhausted, or a limit hit blocks a window"),
+    (EXIT_NO_DATA, "no tool data found"),
+    (EXIT_ERROR, "an error reading the data (the line says which)"),
+)
+
+
+def _status_epilog() -> str:
+    fields = "\n".join(f"  {{{name}}}{'':<{15 - len(name)}}{text}" for name, text in STATUS_FIELDS.items())
+    exits = "\n".join(f"  {code:<4}{text}" for code, text in STATUS_EXITS)
+    return (
+        f"template fields (for --format):\n{fields}\n\nexit codes (tmux ignores them; the glyph shows the level):"
+        f"\n{exits}\n\n{GLOBAL_OPTIONS_NOTE}"
+    )
+
+
+def _add_global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
+    """The options every command takes, before or after the command's name.
+
+    argparse gives a subcommand's namespace the last word: a sub-parser that declares `--plan` with a
+    default of None would overwrite `zai-dash --plan max status`'s `max`. So the sub-parsers' copies
+    default to SUPPRESS (set only when given there) and the main parser's hold the defaults.
+    """
+
+    options: tuple[tuple[str, dict[str, Any]], ...] = (
+        ("--config", {"type": Path, "help": "config file (default: $XDG_CONFIG_HOME/zai-dash/config.toml)"}),
+        ("--plan", {"help": "plan to evaluate against (lite, pro, max or a custom one)"}),
+        ("--at", {"help": "evaluate as of this ISO 8601 instant (report, status, doctor)"}),
+        ("--theme", {"help": "Textual theme for the dashboard (an unknown one lists them)"}),
+        ("--no-title", {"action": "store_true", "help": "leave the terminal's window title alone"}),
+        ("--no-mouse", {"action": "store_true", "help": "leave the mouse to tmux"}),
+    )
+    for flag, spec in options:
+        plain = False if spec.get("action") == "store_true" else None
+        parser.add_argument(flag, default=argparse.SUPPRESS if suppress else plain, **spec)
 
 
 def _parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--config", type=Path, help="config file (default: $XDG_CONFIG_HOME/zai-dash/config.toml)")
-    common.add_argument("--plan", help="plan to evaluate against (lite, pro, max or a custom plan)")
-
     parser = argparse.ArgumentParser(
         prog="zai-dash",
         description="Live dashboard for the Z.ai GLM Coding Plan: prompts left this 5-hour cycle, MCP searches, "
         "models per tool.",
-        parents=[common],
+        epilog=GLOBAL_OPTIONS_NOTE,
     )
+    _add_global_options(parser, suppress=False)
     parser.add_argument("--version", action="version", version=f"zai-dash {__version__}")
     parser.add_argument("--demo", action="store_true", help="run the dashboard over a simulated coding session")
-    parser.add_argument("--no-mouse", action="store_true", help="leave the mouse to tmux")
-    parser.add_argument("--theme", help="Textual theme name")
     sub = parser.add_subparsers(dest="command")
 
-    report = sub.add_parser("report", parents=[common], help="one scan, one snapshot")
+    def command(name: str, text: str, **kwargs: Any) -> argparse.ArgumentParser:
+        child = sub.add_parser(name, help=text, description=text, **kwargs)
+        _add_global_options(child, suppress=True)
+        return child
+
+    report = command("report", "one scan, one snapshot")
     report.add_argument("--json", action="store_true", help="print the snapshot document")
-    report.add_argument("--at", help="evaluate as of this ISO 8601 instant (replay a day)")
 
-    status = sub.add_parser("status", parents=[common], help="one short line for tmux or Claude Code's statusLine")
-    status.add_argument("--format", dest="template", help="template, e.g. '{left} left, reset {reset}'")
-    status.add_argument("--ascii", action="store_true", help="no symbols")
-    status.add_argument("--at", help=argparse.SUPPRESS)
+    status = command(
+        "status",
+        "one short line for tmux or Claude Code's statusLine",
+        epilog=_status_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    status.add_argument("--format", dest="template", help="template, e.g. '{glyph} {left} left, reset {reset}'")
+    status.add_argument("--ascii", action="store_true", help="ASCII only (also under a non-UTF-8 locale)")
 
-    sub.add_parser("doctor", parents=[common], help="what was found where, what was skipped and why")
+    command("doctor", "what was found where, what was skipped and why")
 
-    export = sub.add_parser("export", parents=[common], help="serve this machine's snapshot as Prometheus metrics")
+    export = command("export", "serve this machine's snapshot as Prometheus metrics")
     export.add_argument("--listen", default="127.0.0.1:9464", help="HOST:PORT to serve /metrics on")
     export.add_argument("--machine", help="the machine label (default: host name)")
+
+    serve = command("serve", "serve the dashboard to a browser (loopback: reach it over an SSH port-forward)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1, loopback only)")
+    serve.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
+    serve.add_argument(
+        "--public-url", help="the URL the browser uses, when it differs (e.g. http://localhost:9000 for ssh -L 9000:…)"
+    )
+    serve.add_argument("--demo", action="store_true", default=argparse.SUPPRESS, help="serve the demo session")
     return parser
 
 
@@ -79,9 +163,28 @@ def _registered_tool_ids() -> tuple[str, ...]:
     return registered_tool_ids()
 
 
+EXIT_BROKEN_PIPE = 141
+"""What a shell reports for a process ended by SIGPIPE (128 + 13): `report | head` stopped reading."""
+
+AT_COMMANDS = ("report", "status", "doctor")
+"""The commands that evaluate one instant, so take `--at`; the live ones run on the wall clock."""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `zai-dash` console script."""
-    args = _parser().parse_args(argv)
+    try:
+        code = _run(_parser().parse_args(argv))
+        sys.stdout.flush()  # inside the try: a closed pipe surfaces here, at the last flush
+    except BrokenPipeError:
+        # The reader went away (`report | head -1`): nothing more to say, and no traceback at exit either.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
+    return code
+
+
+def _run(args: argparse.Namespace) -> int:
+    command = args.command
     try:
         config = load_config(args.config, known_tools=_registered_tool_ids)
         if args.plan:
@@ -91,25 +194,47 @@ def main(argv: Sequence[str] | None = None) -> int:
             from dataclasses import replace
 
             config = replace(config, plan=config.plans[name], plan_explicit=True)
+        if args.at and command not in AT_COMMANDS:
+            raise ConfigError(f"--at applies to {', '.join(AT_COMMANDS)}; the {command or 'dashboard'} runs live")
+        theme = _checked_theme(args.theme, config) if command in (None, "serve") else None
     except ConfigError as exc:
         print(f"zai-dash: {exc}", file=sys.stderr)
         return EXIT_CONFIG
-    command = args.command
+    title = not args.no_title and config.title
     try:
         if command == "report":
             return cmd_report(config, as_json=args.json, at=args.at)
         if command == "status":
             return cmd_status(config, template=args.template, ascii_only=args.ascii, at=args.at)
         if command == "doctor":
-            return cmd_doctor(config)
+            return cmd_doctor(config, at=args.at)
         if command == "export":
             return cmd_export(config, listen=args.listen, machine=args.machine)
-        return cmd_dashboard(config, demo=args.demo, mouse=not args.no_mouse, theme=args.theme)
+        if command == "serve":
+            from zai_dash.serve import cmd_serve
+
+            return cmd_serve(args, host=args.host, port=args.port, public_url=args.public_url)
+        return cmd_dashboard(
+            config, demo=args.demo, mouse=not args.no_mouse, theme=theme, title=title, config_path=args.config
+        )
     except ValueError as exc:
         print(f"zai-dash: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     except KeyboardInterrupt:
         return EXIT_OK
+
+
+def _checked_theme(name: str | None, config: Config) -> str | None:
+    """`--theme` (else the config's `theme`), refused with the list of themes when Textual has no such one."""
+    wanted = name or config.theme
+    if not wanted:
+        return None
+    from textual.theme import BUILTIN_THEMES
+
+    if wanted not in BUILTIN_THEMES:
+        where = "--theme" if name else f"{config.source_path}: theme"
+        raise ConfigError(f"{where}: unknown theme {wanted!r} (themes: {', '.join(sorted(BUILTIN_THEMES))})")
+    return wanted
 
 
 def _clock_for(at: str | None) -> Clock:
@@ -154,9 +279,19 @@ def cmd_report(config: Config, *, as_json: bool, at: str | None) -> int:
     tz = config.tz()
     if as_json:
         print(json.dumps(snap.to_json(tz), indent=2, ensure_ascii=False))
-    else:
-        print(render_report(snap, tz))
+        return EXIT_OK
+    header, _, rest = render_report(snap, tz).partition("\n")
+    print(header)
+    if config.assumption():
+        print(f"! {first_run_note(config)}")
+    print(rest)
     return EXIT_OK
+
+
+def first_run_note(config: Config) -> str:
+    """The one line every view shows while the plan or billing is assumed, with how to choose."""
+    where = config.source_path or default_config_path(os.environ)
+    return f"{config.assumption()} — press c in the dashboard to choose, or set plan and billing in {where}"
 
 
 def render_report(snap: Snapshot, tz: object) -> str:
@@ -266,7 +401,7 @@ def _wants_ascii() -> bool:
     return "utf" not in enc.replace("-", "")
 
 
-def status_fields(doc: dict[str, Any], now: datetime, tz: tzinfo) -> dict[str, object]:
+def status_fields(doc: dict[str, Any], now: datetime, tz: tzinfo, *, ascii_mode: bool = False) -> dict[str, object]:
     """Template fields for `status --format`, from a snapshot document (fresh state file or scan).
 
     Every figure comes from the document's `headline` and `windows`: `status` decides nothing itself.
@@ -280,7 +415,9 @@ def status_fields(doc: dict[str, Any], now: datetime, tz: tzinfo) -> dict[str, o
     prompts_left = head.get("prompts_left")
     estimate = "≈" if head.get("prompts_left_source") == "estimate" else ""
     credits = (five or {}).get("used") if (five or {}).get("unit") == "credits" else doc["credits"]["window_5h"]
+    level = "exhausted" if status_exit(doc) == EXIT_EXHAUSTED else head["level"]
     return {
+        "glyph": (LEVEL_GLYPHS_ASCII if ascii_mode else LEVEL_GLYPHS).get(level, "?"),
         "plan": doc["plan"]["name"],
         "used": fmt_amount(head["used"], head.get("unit")),
         "limit": fmt_amount(head["limit"], head.get("unit")),
@@ -379,7 +516,7 @@ def cmd_status(config: Config, *, template: str | None, ascii_only: bool, at: st
         default = DEFAULT_STATUS_ASCII if ascii_mode else DEFAULT_STATUS
     fmt = template or default
     try:
-        fields = status_fields(doc, now, config.tz())
+        fields = status_fields(doc, now, config.tz(), ascii_mode=ascii_mode)
         line = fmt.format(**fields)
     except (KeyError, IndexError, ValueError) as exc:
         print(f"zai-dash: --format: unknown field {exc}", file=sys.stderr)
@@ -402,12 +539,12 @@ def status_exit(doc: dict[str, Any]) -> int:
     return EXIT_OK
 
 
-def cmd_doctor(config: Config) -> int:
+def cmd_doctor(config: Config, at: str | None = None) -> int:
     """`zai-dash doctor`: what was found where, what was skipped and why, config in effect."""
     from zai_dash.engine import Engine
     from zai_dash.redact import redact_url
 
-    engine = Engine(config)
+    engine = Engine(config, clock=_clock_for(at))
     engine.scan()
     engine.refresh_pollers()
     snap = engine.snapshot()
@@ -470,6 +607,8 @@ def _doctor_plan_lines(config: Config) -> list[str]:
     assumed = "" if config.plan_explicit else " (assumed: no plan in config)"
     pools = " · ".join(f"{pool.id} {pool.limit:,g} {pool.unit}" for pool in p.pools) or "no pools"
     lines = [f"  plan          {p.name}, {p.billing} billing{assumed}: {pools}"]
+    if config.assumption():
+        lines.append(f"  ! {first_run_note(config)}")
     if p.billing != "credits":
         hours = p.cycle.total_seconds() / 3600
         lines.append(f"                {p.calls_per_prompt} calls per prompt, {hours:g} h cycle")
@@ -534,16 +673,38 @@ def cmd_export(config: Config, *, listen: str, machine: str | None) -> int:
     return EXIT_OK
 
 
-def cmd_dashboard(config: Config, *, demo: bool, mouse: bool, theme: str | None) -> int:
-    """Start the TUI (over the demo when asked)."""
-    from zai_dash.engine import Engine
+def cmd_dashboard(
+    config: Config, *, demo: bool, mouse: bool, theme: str | None, title: bool = True, config_path: Path | None = None
+) -> int:
+    """Start the TUI (over the demo when asked).
 
+    Args:
+        config: the configuration in effect (with `--plan` applied).
+        demo: run over the simulated session instead of the real logs.
+        mouse: False leaves the mouse to tmux.
+        theme: a checked theme name, else the remembered one.
+        title: put the key figure in the terminal's window title.
+        config_path: where the plan chooser (`c`) writes; the `--config` file or the default location.
+    """
+    from zai_dash.engine import Engine
+    from zai_dash.ui.app import needs_terminal_message, run_dashboard
+
+    problem = needs_terminal_message()
+    if problem:
+        print(f"zai-dash: {problem}", file=sys.stderr)
+        return EXIT_CONFIG
     clock = SystemClock()
     if demo:
         from zai_dash.demo import run_demo
 
-        return run_demo(config, mouse=mouse, theme=theme)
-    engine = Engine(config, clock=clock, use_cache=True)
-    from zai_dash.ui.app import run_dashboard
+        return run_demo(config, mouse=mouse, theme=theme, title=title)
+    path = config_path or config.source_path or default_config_path(os.environ)
 
-    return run_dashboard(engine, clock, bell=config.bell, theme=theme or config.theme, mouse=mouse)
+    def reload() -> Engine:
+        # After the chooser wrote the file: the file's plan and billing, not a `--plan` given at start.
+        return Engine(load_config(path, known_tools=_registered_tool_ids), clock=clock, use_cache=True)
+
+    engine = Engine(config, clock=clock, use_cache=True)
+    return run_dashboard(
+        engine, clock, bell=config.bell, theme=theme, mouse=mouse, title=title, config_path=path, reload=reload
+    )

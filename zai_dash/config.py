@@ -134,6 +134,8 @@ class Config:
     thresholds: Thresholds = field(default_factory=Thresholds)
     bell: bool = False
     theme: str | None = None
+    title: bool = True
+    """Whether the dashboard puts its key figure in the terminal's window title (`title = false`, `--no-title`)."""
     disabled_tools: frozenset[str] = frozenset()
     extra_roots: Mapping[str, tuple[Path, ...]] = field(default_factory=dict)
     api: ApiSettings = field(default_factory=ApiSettings)
@@ -154,6 +156,12 @@ class Config:
             self.api.enabled, tuple(p.url for p in self.proxies), self.otlp.enabled, self.fleet.prometheus,
         )  # fmt: skip
         return hashlib.sha256(repr(parts).encode()).hexdigest()[:16]
+
+    def assumption(self) -> str:
+        """`assuming Pro, credits` when neither config, environment nor `--plan` chose the plan or billing; else ""."""
+        if self.plan_explicit and self.billing_explicit:
+            return ""
+        return f"assuming {self.plan.name.title()}, {self.billing}"
 
     def tz(self) -> tzinfo:
         """The configured timezone, else the system's (by name, so DST is handled)."""
@@ -323,6 +331,7 @@ _KNOWN_TOP = {
     "thresholds",
     "bell",
     "theme",
+    "title",
     "tools",
     "api",
     "proxy",
@@ -422,6 +431,7 @@ def _build(
         thresholds=Thresholds(warning / 100, critical / 100),
         bell=bool(_typed(data, "bell", bool, "")),
         theme=_typed(data, "theme", str, ""),
+        title=_typed(data, "title", bool, "") is not False,
         disabled_tools=frozenset(disabled),
         extra_roots=extra,
         api=_api(data.get("api", {})),

@@ -272,7 +272,7 @@ class LiveDemo(threading.Thread):
             n += 1
 
 
-def run_demo(config: Config, *, mouse: bool = True, theme: str | None = None) -> int:
+def run_demo(config: Config, *, mouse: bool = True, theme: str | None = None, title: bool = True) -> int:
     """`zai-dash --demo`: write the demo into a temp dir, run the real engine and TUI over it, clean up."""
     from zai_dash.engine import Engine
     from zai_dash.sources.base import SourceContext
@@ -290,7 +290,7 @@ def run_demo(config: Config, *, mouse: bool = True, theme: str | None = None) ->
         live = LiveDemo(root, clock.now)
         live.start()
         try:
-            return run_dashboard(engine, clock, demo=True, bell=False, theme=theme, mouse=mouse)
+            return run_dashboard(engine, clock, demo=True, bell=False, theme=theme, mouse=mouse, title=title)
         finally:
             live.stopped.set()
             live.join(timeout=2)

@@ -7,6 +7,7 @@ thing it does on a timer is repaint the countdown (from the deadline, once a sec
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import sys
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
@@ -15,7 +16,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
 from textual import work
-from textual.app import App, ComposeResult
+from textual.app import App, ComposeResult, ScreenStackError
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.events import Resize
@@ -27,6 +28,7 @@ from zai_dash.domain.snapshot import Snapshot
 from zai_dash.domain.windows import WindowRow
 from zai_dash.format import fmt_amount
 from zai_dash.ui import fmt
+from zai_dash.ui.chooser import PlanChooser
 from zai_dash.ui.commands import DashCommands
 from zai_dash.ui.countdown import RefreshCountdown
 from zai_dash.ui.fleet_panel import FleetPanel
@@ -39,6 +41,7 @@ from zai_dash.ui.proxy_panel import ProxyPanel, machine_rows
 from zai_dash.ui.search_panel import SearchPanel
 from zai_dash.ui.state import load_state, save_state, state_path
 from zai_dash.ui.timeline import TimelinePanel
+from zai_dash.ui.title import POP_TITLE, PUSH_TITLE, osc_title, window_title
 from zai_dash.ui.tools_table import ToolsTable
 
 LEVEL_RANK = {"ok": 0, "warning": 1, "critical": 2, "exhausted": 3}
@@ -64,6 +67,10 @@ class EngineLike(Protocol):
     def search_locations(self) -> list[tuple[str, str, bool]]: ...
 
 
+EngineFactory = Callable[[], EngineLike]
+"""Builds a fresh engine from the config file (after the plan chooser wrote it)."""
+
+
 class DashApp(App[int]):
     """The live dashboard."""
 
@@ -81,6 +88,7 @@ class DashApp(App[int]):
         Binding("r", "rescan", "Rescan"),
         Binding("p", "preview_plan", "Plan preview"),
         Binding("t", "toggle_tools", "Tools"),
+        Binding("c", "choose_plan", "Plan"),
         Binding("question_mark", "help", "Help", key_display="?"),
     ]
 
@@ -96,6 +104,9 @@ class DashApp(App[int]):
         tz: tzinfo | None = None,
         state_file: Path | None = None,
         watch_terminal: bool = True,
+        title: bool = False,
+        config_path: Path | None = None,
+        reload: EngineFactory | None = None,
     ) -> None:
         """Build the app.
 
@@ -109,6 +120,9 @@ class DashApp(App[int]):
             tz: display timezone; None = the machine's local zone.
             state_file: where the chosen theme is remembered; `$XDG_STATE_HOME/zai-dash/state.json`.
             watch_terminal: exit when the terminal goes away (SIGHUP, stdin no longer a TTY).
+            title: keep the terminal's window title on the key figure (restored on exit).
+            config_path: where the plan chooser (`c`) writes the config file.
+            reload: a fresh engine from the config file, used after the chooser wrote it.
         """
         super().__init__()
         self.engine = engine
@@ -134,6 +148,10 @@ class DashApp(App[int]):
         wanted = theme or load_state(self.state_file).get("theme")
         self.theme = wanted if isinstance(wanted, str) and wanted in self.available_themes else DEFAULT_THEME
         self._remember_theme = theme is None
+        self.set_title = title
+        self._title_shown: str | None = None
+        self.config_path = config_path
+        self.reload = reload
 
     # ------------------------------------------------------------------ layout
 
@@ -144,6 +162,7 @@ class DashApp(App[int]):
             yield Label("", id="hdr-window")
             yield Label("", id="hdr-badge")
             yield Label("", id="hdr-preview")
+            yield Label("", id="hdr-assumed")
             yield Label(" DEMO ", id="hdr-demo")
         if self.scanning:
             # Mounted only while scanning: a LoadingIndicator repaints 16 times a second even when hidden.
@@ -186,7 +205,8 @@ class DashApp(App[int]):
         self.theme_changed_signal.subscribe(self, self._theme_changed)
         if self.engine is not None:
             self._first_scan()
-        if self.watch_terminal and not self.is_headless:
+        self._show_assumed()
+        if self.watch_terminal and not self.is_headless and not self.is_web:
             self.set_interval(TERMINAL_CHECK_SECONDS, self._check_terminal, name="terminal")
             self._install_sighup()
 
@@ -236,6 +256,7 @@ class DashApp(App[int]):
             self.query_one(TimelinePanel).set_snapshot(snap)
             self._render_empty(snap)
             self.query_one("#hdr-demo").display = self.demo or snap.demo
+        self._update_title(now)
 
     def _render_header(self, snap: Snapshot) -> None:
         plan = snap.plan
@@ -277,9 +298,11 @@ class DashApp(App[int]):
 
     def tick(self) -> None:
         """Once a second: the countdown, and the "ago" column when its minute changes."""
-        if not all(
-            self.screen.query(w) for w in (RefreshCountdown, ToolsTable, PromptGauge, OfficialPanel, ProxyPanel)
-        ):
+        try:
+            screen = self.screen
+        except ScreenStackError:
+            return  # the app is exiting: no screen left to paint
+        if not all(screen.query(w) for w in (RefreshCountdown, ToolsTable, PromptGauge, OfficialPanel, ProxyPanel)):
             return  # the screen is still composing (a busy machine): the first snapshot paints it all
         countdown = self.query_one(RefreshCountdown)
         countdown.tick()
@@ -289,9 +312,34 @@ class DashApp(App[int]):
         self.query_one(PromptGauge).tick(now)
         self.query_one(OfficialPanel).tick(now)
         self.query_one(ProxyPanel).tick(now)
+        self._update_title(now)
         cycle = countdown.cycle
         if cycle is not None and cycle.end is not None and countdown.seconds_left() == 0:
             self._cycle_refreshed(cycle.end)
+
+    def _update_title(self, now: datetime) -> None:
+        """Put the headline (left, and the countdown) in the terminal's title; written only when it changes."""
+        if not self.set_title or self.is_headless or self.base is None:
+            return
+        text = window_title(self.base.headline, now)
+        if text != self._title_shown:
+            self._write_terminal(("" if self._title_shown is not None else PUSH_TITLE) + osc_title(text))
+            self._title_shown = text
+
+    def _write_terminal(self, data: str) -> None:
+        # Textual has no title API; its driver writes straight to the terminal (a tmux pane's title too).
+        driver = self._driver
+        if driver is not None:
+            driver.write(data)
+            driver.flush()
+
+    def _show_assumed(self) -> None:
+        """The first-run note: no plan or billing in the config, so the numbers assume Pro on credits."""
+        note = self.query_one("#hdr-assumed", Label)
+        config = getattr(self.engine, "config", None)
+        text = "" if self.demo or config is None else config.assumption()
+        note.display = bool(text)
+        note.update(f" {text} — press c to choose " if text else "")
 
     # ------------------------------------------------------------------ alerts
 
@@ -371,6 +419,39 @@ class DashApp(App[int]):
         self._render(snap)
         said = f"Previewing the {name.title()} plan" if name else "Back to the configured plan"
         self.notify(said, timeout=2)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Offer `c` only where it acts: a live dashboard that can write its config file and reload."""
+        if action == "choose_plan":
+            return self.config_path is not None and self.reload is not None
+        return True
+
+    def action_choose_plan(self) -> None:
+        """Open the plan × billing chooser; a saved choice reloads the engine from the new file."""
+        if self.config_path is None or self.reload is None:
+            self.notify("Choosing a plan needs the live dashboard (edit the config file instead)", severity="warning")
+            return
+        config = getattr(self.engine, "config", None)
+        plan = config.plan.name if config is not None else "pro"
+        billing = config.billing if config is not None else "credits"
+        self.push_screen(PlanChooser(self.config_path, plan, billing), self._plan_chosen)
+
+    def _plan_chosen(self, path: Path | None) -> None:
+        if path is None or self.reload is None:
+            return
+        try:
+            engine = self.reload()
+        except Exception as exc:  # the file was checked; a surprise still must not take the screen down
+            self.notify(f"Saved to {path}, but reloading failed: {exc}", severity="error", timeout=10)
+            return
+        # Stop the old engine's watch; a new stop event for the new one, then scan it as at start-up.
+        self._stop.set()
+        self._stop = asyncio.Event()
+        self.engine = engine
+        self.preview_name = None
+        self._show_assumed()
+        self.notify(f"Saved to {path}", timeout=4)
+        self._first_scan()
 
     def action_toggle_tools(self) -> None:
         """Show or hide the tools table."""
@@ -454,6 +535,25 @@ class DashApp(App[int]):
 
     async def on_unmount(self) -> None:
         self._stop.set()
+        if self._title_shown is not None:
+            self._write_terminal(POP_TITLE)
+
+
+def needs_terminal_message() -> str | None:
+    """Why the TUI cannot start here (no terminal on stdin or stdout), or None when it can.
+
+    Textual would otherwise write its escape codes into a pipe or file and exit 0. A browser session
+    (`zai-dash serve`) has pipes but a web driver, so it may start.
+    """
+    if os.environ.get("TEXTUAL_DRIVER"):
+        return None
+    for name, stream in (("standard input", sys.stdin), ("standard output", sys.stdout)):
+        if stream is None or not stream.isatty():
+            return (
+                f"the dashboard needs a terminal, and {name} is not one; "
+                "try `zai-dash report`, `zai-dash status`, or `zai-dash serve` for a browser"
+            )
+    return None
 
 
 def locations_from(snap: Snapshot) -> list[tuple[str, str, bool]]:
@@ -504,6 +604,9 @@ def run_dashboard(
     mouse: bool = True,
     on_exit: Callable[[], object] | None = None,
     tz: tzinfo | None = None,
+    title: bool = True,
+    config_path: Path | None = None,
+    reload: EngineFactory | None = None,
 ) -> int:
     """Run the dashboard until the user quits; returns the process exit code.
 
@@ -517,10 +620,24 @@ def run_dashboard(
         mouse: False keeps tmux's own mouse and copy mode working.
         on_exit: called once the terminal is restored (e.g. the demo removing its temp dir).
         tz: display timezone; None = local.
+        title: keep the terminal's window title on the key figure.
+        config_path: where the plan chooser writes (None: no chooser, e.g. the demo).
+        reload: a fresh engine from the config file, after the chooser wrote it.
     """
     # The engine knows the user's configured timezone; times on screen follow it.
     zone = tz if tz is not None else getattr(engine, "tz", None)
-    app = DashApp(engine, clock, demo=demo, plan_names=plan_names, bell=bell, theme=theme, tz=zone)
+    app = DashApp(
+        engine,
+        clock,
+        demo=demo,
+        plan_names=plan_names,
+        bell=bell,
+        theme=theme,
+        tz=zone,
+        title=title,
+        config_path=config_path,
+        reload=reload,
+    )
     try:
         app.run(mouse=mouse)
     finally:

@@ -18,6 +18,7 @@ HELP = """\
 | `q` / `Ctrl+C` | quit |
 | `r` | rescan every log now, and poll the quota endpoint and proxies (when configured) |
 | `p` | preview another plan (Lite → Pro → Max → configured); config is not touched |
+| `c` | choose your plan and billing: writes the config file (an existing one only after a second Save) |
 | `t` | show / hide the tools table |
 | `?` | this help (`Esc` closes it) |
 | `Ctrl+P` | command palette: the same actions, plus themes |
