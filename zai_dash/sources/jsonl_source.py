@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from zai_dash.sources.base import SourceBatch, SourceContext, ToolSource
-from zai_dash.sources.jsonutil import BadTimestamp, loads, parse_iso
+from zai_dash.sources.jsonutil import loads, record_time
 from zai_dash.sources.tail import TailSet
 
 
@@ -77,14 +77,7 @@ class JsonlSource(ToolSource):
 
     def _stamp(self, rec: dict[str, Any], where: str) -> datetime | None:
         """The record's `timestamp` (aware UTC), or None when it is bad (counted) or before `since`."""
-        try:
-            ts = parse_iso(rec.get("timestamp"), self._wall)
-        except BadTimestamp as exc:
-            self.skips.add(str(exc), where)
-            return None
-        if self.ctx.since is not None and ts < self.ctx.since:
-            return None
-        return ts
+        return record_time(rec, where, self.skips.add, self._wall, self.ctx.since)
 
 
 def find_jsonl(folder: Path, depth: int, ctx: SourceContext, found: list[Path]) -> None:

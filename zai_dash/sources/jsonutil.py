@@ -45,6 +45,24 @@ def parse_iso(value: object, wall_now: datetime | None = None) -> datetime:
     return _check_future(ts, wall_now)
 
 
+def record_time(
+    rec: dict[str, Any],
+    where: str,
+    skip: Callable[[str, str], None],
+    wall_now: datetime | None,
+    since: datetime | None,
+) -> datetime | None:
+    """A record's `timestamp` (aware UTC), or None when it is bad (counted through `skip`) or before `since`."""
+    try:
+        ts = parse_iso(rec.get("timestamp"), wall_now)
+    except BadTimestamp as exc:
+        skip(str(exc), where)
+        return None
+    if since is not None and ts < since:
+        return None
+    return ts
+
+
 def from_epoch(value: object, wall_now: datetime | None = None, unit: float = 1.0) -> datetime:
     """Parse an epoch number (seconds × `unit`, e.g. `unit=1000` for milliseconds) into aware UTC.
 

@@ -31,7 +31,7 @@ from zai_dash.domain.mcp import McpAliases, classify_mcp
 from zai_dash.domain.snapshot import ToolConfigInfo
 from zai_dash.domain.tools import ToolInfo
 from zai_dash.sources.base import CallTokens, Root, SourceBatch, SourceContext, ToolSource
-from zai_dash.sources.jsonutil import BadTimestamp, int_field, loads, parse_iso
+from zai_dash.sources.jsonutil import BadTimestamp, int_field, loads, parse_iso, record_time
 from zai_dash.sources.safeio import entry_is_dir, list_dir
 from zai_dash.sources.tail import JsonlTail, TailLine, TailSet
 from zai_dash.sources.tools.claude_code_config import ENV_KEYS, ClaudeSettings, McpConfig, clean_model
@@ -373,14 +373,7 @@ class ClaudeCodeSource(ToolSource):
         )
 
     def _stamp(self, rec: dict[str, Any], where: str) -> datetime | None:
-        try:
-            ts = parse_iso(rec.get("timestamp"), self._wall)
-        except BadTimestamp as exc:
-            self.skips.add(str(exc), where)
-            return None
-        if self.ctx.since is not None and ts < self.ctx.since:
-            return None
-        return ts
+        return record_time(rec, where, self.skips.add, self._wall, self.ctx.since)
 
     def _at(self, path: Path, ts: datetime, batch: SourceBatch) -> None:
         """The file's latest record time, for records that carry none (`ai-title`, which may come first)."""
