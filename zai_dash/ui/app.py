@@ -30,6 +30,7 @@ from zai_dash.ui.commands import DashCommands
 from zai_dash.ui.countdown import RefreshCountdown
 from zai_dash.ui.forecast_line import ForecastLine
 from zai_dash.ui.help_screen import HelpScreen
+from zai_dash.ui.hero import Hero
 from zai_dash.ui.messages import ScanFinished, SnapshotReady
 from zai_dash.ui.official_panel import OfficialPanel
 from zai_dash.ui.prompt_gauge import UNIT_SHORT, WINDOW_NAMES, OfficialView, PromptGauge
@@ -38,6 +39,7 @@ from zai_dash.ui.search_panel import SearchPanel
 from zai_dash.ui.state import load_state, save_state, state_path
 from zai_dash.ui.timeline import TimelinePanel
 from zai_dash.ui.tools_table import ToolsTable
+from zai_dash.ui.window_rows import WindowRows
 
 LEVEL_RANK = {"ok": 0, "warning": 1, "critical": 2, "exhausted": 3}
 TERMINAL_CHECK_SECONDS = 5.0
@@ -77,7 +79,7 @@ class DashApp(App[int]):
         Binding("q", "quit", "Quit"),
         Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
         Binding("r", "rescan", "Rescan"),
-        Binding("p", "preview_plan", "Plan preview"),
+        Binding("p", "preview_plan", "Plan"),
         Binding("t", "toggle_tools", "Tools"),
         Binding("question_mark", "help", "Help", key_display="?"),
     ]
@@ -150,8 +152,12 @@ class DashApp(App[int]):
                 yield Label("scanning your coding tools' logs…", id="scan-label")
         with Vertical(id="body"):
             with Horizontal(id="row-top"):
-                yield RefreshCountdown(self.clock, self.tz, id="countdown")
+                yield Hero(self.tz, id="hero")
                 yield PromptGauge(id="gauge")
+            yield WindowRows(self.tz, id="windows")
+            # The 5-hour cycle's own countdown: kept for its states and the refresh alert, shown when no
+            # window binds (the hero counts down to the binding window's reset).
+            yield RefreshCountdown(self.clock, self.tz, id="countdown")
             with Horizontal(id="row-mid"):
                 yield ForecastLine(self.tz, id="forecast")
                 yield SearchPanel(self.tz, id="search")
@@ -166,6 +172,8 @@ class DashApp(App[int]):
 
     def on_mount(self) -> None:
         titles = {
+            "hero": "Left",
+            "windows": "Windows",
             "countdown": "Refresh",
             "gauge": "Prompts this cycle",
             "forecast": "Forecast",
@@ -194,7 +202,10 @@ class DashApp(App[int]):
         now = self.clock.now()
         self.query_one(OfficialPanel).set_compact(compact, now)
         self.query_one(ProxyPanel).set_compact(compact, now)
-        self.query_one(Footer).compact = width <= COMPACT_WIDTH
+        footer = self.query_one(Footer)
+        footer.compact = width <= COMPACT_WIDTH
+        # The palette hint costs 12 columns; under 61 the keys need them (ctrl+p still opens it).
+        footer.show_command_palette = width > COMPACT_WIDTH
         # The breakpoints may have swapped the countdown's form; bring the newly shown one up to date.
         self.call_after_refresh(self.query_one(RefreshCountdown).tick)
 
@@ -221,6 +232,10 @@ class DashApp(App[int]):
         with self.batch_update():
             self._render_header(snap)
             self.query_one(RefreshCountdown).set_cycle(snap.cycle)
+            head = snap.headline
+            self.query_one(Hero).set_headline(head, snap.window(head.window) if head and head.window else None, now)
+            self.query_one(WindowRows).set_windows(snap.windows, snap.official, now)
+            self.query_one("#body").set_class(head is None or head.window is None, "-no-binding")
             official = OfficialView.of(snap.reconciliation, snap.official, snap.thresholds, snap.at, snap)
             self.query_one(PromptGauge).set_gauge(snap.prompts, official, now)
             self.query_one(ForecastLine).set_snapshot(snap)
@@ -230,6 +245,7 @@ class DashApp(App[int]):
             self.query_one(ToolsTable).set_rows(snap.tools, now, machine_rows(snap.proxies, snap.tool_names))
             self.query_one(TimelinePanel).set_snapshot(snap)
             self._render_empty(snap)
+            self.refresh_bindings()
             self.query_one("#hdr-demo").display = self.demo or snap.demo
 
     def _render_header(self, snap: Snapshot) -> None:
@@ -280,6 +296,8 @@ class DashApp(App[int]):
         countdown.tick()
         now = self.clock.now()
         self.query_one(ToolsTable).refresh_ago(now)
+        for hero in self.screen.query(Hero):
+            hero.tick(now)
         # Official resets and ages are recomputed from the clock too; each repaints only when its text changes.
         self.query_one(PromptGauge).tick(now)
         self.query_one(OfficialPanel).tick(now)
@@ -318,6 +336,14 @@ class DashApp(App[int]):
             self.bell()
 
     # ------------------------------------------------------------------ actions
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Keys are offered only where they act: rescan and plan preview need the engine, `t` a tools table."""
+        if action in ("rescan", "preview_plan"):
+            return self.engine is not None
+        if action == "toggle_tools":
+            return self.snap is None or self.snap.has_data
+        return True
 
     async def action_quit(self) -> None:
         """Quit with exit code 0."""
