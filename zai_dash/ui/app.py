@@ -33,6 +33,7 @@ from zai_dash.ui.help_screen import HelpScreen
 from zai_dash.ui.hero import Hero
 from zai_dash.ui.messages import ScanFinished, SnapshotReady
 from zai_dash.ui.official_panel import OfficialPanel
+from zai_dash.ui.palette import ANSI_THEME, default_theme
 from zai_dash.ui.prompt_gauge import UNIT_SHORT, WINDOW_NAMES, OfficialView, PromptGauge
 from zai_dash.ui.proxy_panel import ProxyPanel, machine_rows
 from zai_dash.ui.search_panel import SearchPanel
@@ -131,8 +132,10 @@ class DashApp(App[int]):
         """True until the first scan finishes; the empty state waits for it."""
         self._stop = asyncio.Event()
         self._refresh_alerted: set[datetime] = set()
+        self.register_theme(ANSI_THEME)
         wanted = theme or load_state(self.state_file).get("theme")
-        self.theme = wanted if isinstance(wanted, str) and wanted in self.available_themes else DEFAULT_THEME
+        fallback = default_theme(self.console.color_system, DEFAULT_THEME)
+        self.theme = wanted if isinstance(wanted, str) and wanted in self.available_themes else fallback
         self._remember_theme = theme is None
 
     # ------------------------------------------------------------------ layout

@@ -58,7 +58,7 @@ def row_text(w: WindowRow, tz: tzinfo | None, stale: bool, *, short: bool = Fals
         amount = f"{fmt_amount(w.used, w.unit)}/{fmt_amount(w.limit, w.unit)}{unit}"
         left = f"[b]{fmt_amount(w.left, w.unit)}[/b] left"
     when = reset_text(w, tz)
-    parts = [amount, left, when.replace("⟳ ", "⟳") if short else when]
+    parts = [amount, left, when.replace("⟳ ", "⟳").replace("blocked → ", "✖→") if short else when]
     parts.append(SOURCE_SHORT.get(w.source, w.source) if short else w.source)
     if stale:
         parts.append("[b]stale[/b]")
