@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from textual.widgets import DataTable
+
 from tests.test_ui_official import make_app, text
 from tests.test_windows import NOW, WEEK_END, WEEKLY_RESET, ledger, snapshot, week_of_credits
 from zai_dash.clock import FixedClock
 from zai_dash.domain.events import LimitHit
 from zai_dash.ui.hero import Hero
+from zai_dash.ui.history_screen import HistoryScreen
+from zai_dash.ui.palette import ANSI_THEME, default_theme
 from zai_dash.ui.window_rows import WindowRowView
 
 
@@ -66,3 +70,34 @@ async def test_a_weekly_block_makes_the_hero_say_blocked_until_with_its_countdow
         await pilot.pause()
         assert text(app, "#hero-line") == "✖ BLOCKED until 07:30 (70:30:00)"
         assert app.query_one("#hero-line").display
+
+
+async def test_h_opens_the_history_and_an_ended_cycle_leaves_its_summary() -> None:
+    app = make_app(FixedClock(NOW))
+    async with app.run_test(size=(80, 24)) as pilot:
+        snap = snapshot(ledger(week_of_credits()), NOW + timedelta(hours=6), weekly_reset=WEEKLY_RESET)
+        assert snap.cycle.state == "not-started" and snap.history.last_cycle is not None
+        app.show(snap)
+        await pilot.pause()
+        # The timeline frame gives way to the last cycle's summary.
+        assert text(app, "#timeline-summary").startswith("last cycle 08:00–13:00 · 4.4/12k credits · 0 % of the pool")
+        assert app.query_one("#timeline").border_title == "Last cycle"
+        await pilot.press("h")
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, HistoryScreen)
+        cycles = screen.query_one("#history-cycles", DataTable)
+        assert cycles.row_count == len(snap.history.cycles) >= 1
+        assert screen.query_one("#history-days", DataTable).row_count == len(snap.history.days)
+        assert screen.query_one("#history-models", DataTable).row_count == len(snap.credits.by_model_week)
+        await pilot.press("h")
+        await pilot.pause()
+        assert not isinstance(app.screen, HistoryScreen)
+
+
+def test_a_sixteen_colour_terminal_starts_in_the_calm_palette() -> None:
+    assert default_theme("standard", "textual-dark") == "zai-ansi"
+    assert default_theme("truecolor", "textual-dark") == "textual-dark"
+    assert default_theme(None, "textual-dark") == "textual-dark"
+    # Ok is the terminal's own foreground; only warning and error are coloured, and not by the accent.
+    assert (ANSI_THEME.warning, ANSI_THEME.error, ANSI_THEME.accent) == ("ansi_yellow", "ansi_red", "ansi_cyan")

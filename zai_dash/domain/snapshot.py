@@ -606,15 +606,15 @@ def build_snapshot(
         ]
     detected = detect_billing(official) if official else None
 
-    five = pools.get("5h")
-    five_unit = five.unit if five is not None else "prompts"
+    five_pool = pools.get("5h")
+    five_unit = five_pool.unit if five_pool is not None else "prompts"
     history = build_history(
         ledger,
         chain_windows(requests, hits, now, plan.cycle),
         now,
         tz,
         unit=five_unit,
-        limit=float(five.limit) if five is not None else float(plan.prompts_per_cycle),
+        limit=float(five_pool.limit) if five_pool is not None else float(plan.prompts_per_cycle),
         used_of=lambda c: window_used(c, five_unit, plan.calls_per_prompt, MONTHLY),
     )
     return Snapshot(

@@ -31,6 +31,7 @@ from zai_dash.ui.countdown import RefreshCountdown
 from zai_dash.ui.forecast_line import ForecastLine
 from zai_dash.ui.help_screen import HelpScreen
 from zai_dash.ui.hero import Hero
+from zai_dash.ui.history_screen import HistoryScreen
 from zai_dash.ui.messages import ScanFinished, SnapshotReady
 from zai_dash.ui.official_panel import OfficialPanel
 from zai_dash.ui.palette import ANSI_THEME, default_theme
@@ -82,6 +83,7 @@ class DashApp(App[int]):
         Binding("r", "rescan", "Rescan"),
         Binding("p", "preview_plan", "Plan"),
         Binding("t", "toggle_tools", "Tools"),
+        Binding("h", "history", "History"),
         Binding("question_mark", "help", "Help", key_display="?"),
     ]
 
@@ -134,7 +136,10 @@ class DashApp(App[int]):
         self._refresh_alerted: set[datetime] = set()
         self.register_theme(ANSI_THEME)
         wanted = theme or load_state(self.state_file).get("theme")
-        fallback = default_theme(self.console.color_system, DEFAULT_THEME)
+        # Only a real terminal says how many colours it has (tests and pipes report a guess).
+        tty = sys.__stdout__ is not None and sys.__stdout__.isatty()
+        colours = self.console.color_system if tty else None
+        fallback = default_theme(colours, DEFAULT_THEME)
         self.theme = wanted if isinstance(wanted, str) and wanted in self.available_themes else fallback
         self._remember_theme = theme is None
 
@@ -346,6 +351,8 @@ class DashApp(App[int]):
             return self.engine is not None
         if action == "toggle_tools":
             return self.snap is None or self.snap.has_data
+        if action == "history":
+            return self.snap is not None and self.snap.has_data
         return True
 
     async def action_quit(self) -> None:
@@ -382,6 +389,13 @@ class DashApp(App[int]):
     def action_toggle_tools(self) -> None:
         """Show or hide the tools table."""
         self.query_one("#body").toggle_class("-hide-tools")
+
+    def action_history(self) -> None:
+        """Open the history view of the snapshot on screen (or close it)."""
+        if isinstance(self.screen, HistoryScreen):
+            self.screen.dismiss(None)
+        elif self.snap is not None:
+            self.push_screen(HistoryScreen(self.snap, self.tz))
 
     def action_help(self) -> None:
         """Open the help screen (or close it)."""

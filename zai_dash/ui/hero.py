@@ -53,6 +53,7 @@ class Hero(Widget):
         """The binding window's row."""
         self.line = ""
         """The one-line form as last shown."""
+        self._now: datetime | None = None
         self.figure = ""
         """The big figure as last shown (amount left, or the blocked countdown)."""
         self.label = ""
@@ -68,6 +69,12 @@ class Hero(Widget):
                 yield Static("", id="hero-countdown")
         yield Static("waiting for the first scan…", id="hero-line")
 
+    def on_mount(self) -> None:
+        # A snapshot that came before the children mounted is painted now.
+        if self._now is not None:
+            self.figure = self.label = self.countdown = self.line = ""
+            self.tick(self._now)
+
     def set_headline(self, head: Headline | None, row: WindowRow | None, now: datetime) -> None:
         """Take the headline and binding row of a new snapshot and repaint."""
         self.head, self.row = head, row
@@ -78,18 +85,24 @@ class Hero(Widget):
 
     def tick(self, now: datetime) -> None:
         """Recompute the countdown from the deadline; touch widgets only when their text changed."""
+        self._now = now
         figure, label, countdown, line = self.parts(now)
         self.set_class(self.head is not None and self.head.blocked_until is not None, "-blocked")
-        for attr, selector, kind, value in (
-            ("figure", "#hero-digits", Digits, figure),
-            ("label", "#hero-label", Static, label),
-            ("countdown", "#hero-countdown", Static, countdown),
-            ("line", "#hero-line", Static, line),
+        if figure != self.figure:
+            self.figure = figure
+            for digits in self.query("#hero-digits").results(Digits):
+                digits.update(figure)
+        for attr, selector, value in (
+            ("label", "#hero-label", label),
+            ("countdown", "#hero-countdown", countdown),
+            ("line", "#hero-line", line),
         ):
-            if getattr(self, attr) != value:
+            old = getattr(self, attr)
+            if old != value:
                 setattr(self, attr, value)
-                for widget in self.query(selector).results(kind):
-                    widget.update(value)
+                # A screen-wide layout pass only when the length changes (an idle tick keeps it).
+                for static in self.query(selector).results(Static):
+                    static.update(value, layout=len(old) != len(value))
 
     def parts(self, now: datetime) -> tuple[str, str, str, str]:
         """(big figure, what it is, countdown, the one-line form for small screens)."""
