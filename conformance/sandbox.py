@@ -116,6 +116,28 @@ class Sandbox:
         return found
 
 
+def end_strays(root: Path) -> list[int]:
+    """End processes a client left running (daemons it spawned), found by the sandbox path in their
+    command line or working directory, so only this run's processes. Returns their ids."""
+    ended = []
+    marker = str(root).encode()
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or int(proc.name) == os.getpid():
+            continue
+        try:
+            cmdline = (proc / "cmdline").read_bytes()
+            cwd = os.readlink(proc / "cwd").encode()
+        except OSError:
+            continue
+        if marker in cmdline or cwd.startswith(marker):
+            try:
+                os.kill(int(proc.name), signal.SIGTERM)
+                ended.append(int(proc.name))
+            except OSError:
+                pass
+    return ended
+
+
 class PtySession:
     """A client on a pseudo-terminal (120×40), with its screen output collected by a reader thread."""
 
@@ -199,8 +221,13 @@ class PtySession:
 # --- fixtures -------------------------------------------------------------------------------------
 
 
+def _spellings(old: str, new: str) -> list[tuple[str, str]]:
+    """The ways a client writes the HOME path: as is, slugged (`-tmp-…`), and relative (`tmp/…`, OpenCode)."""
+    return [(old, new), (slug(old), slug(new)), (old.lstrip("/"), new.lstrip("/"))]
+
+
 def _rewrite_bytes(data: bytes, old: str, new: str) -> bytes:
-    for a, b in ((old, new), (slug(old), slug(new))):
+    for a, b in _spellings(old, new):
         data = data.replace(a.encode(), b.encode())
     return data
 
@@ -213,7 +240,7 @@ def _rewrite_sqlite(path: Path, old: str, new: str) -> None:
         for table in tables:
             cols = [r[1] for r in con.execute(f'PRAGMA table_info("{table}")') if r[2].upper() in ("TEXT", "")]
             for col in cols:
-                for a, b in ((old, new), (slug(old), slug(new))):
+                for a, b in _spellings(old, new):
                     con.execute(
                         f'UPDATE "{table}" SET "{col}" = replace("{col}", ?, ?) WHERE typeof("{col}")=\'text\'', (a, b)
                     )

@@ -16,8 +16,8 @@ same script without knowing the client:
 * `zd:sub`: the sub-agent's own conversation: text.
 * `zd:refuse` / `zd:refuse-weekly`: HTTP 429 with Z.ai's 1308 / 1310 body, every attempt.
 
-Each answer carries a nonce (`zd<n>`) in its response id and tool-call ids, so the suite can tell which
-answered calls left a trace in the client's files (the rest are hidden calls).
+Each answer carries a nonce (`zd<n>`) in its response id, tool-call ids and text (see `traced_in_text`),
+so the suite can tell which answered calls left a record in the client's files (the rest are hidden).
 """
 
 from __future__ import annotations
@@ -37,7 +37,10 @@ ZAI_ZONE = timezone(timedelta(hours=8))
 WINDOW = timedelta(hours=5)
 MARKER_RE = re.compile(r"zd:(refuse-weekly|refuse|plain|multi|search|agent|sub)\b")
 SEARCH_TOOL = "webSearchPrime"
-SHELL_TOOLS = ("bash", "shell", "execute_command", "exec_command", "execute", "run_command", "run_shell_command")
+DEFERRED_RE = re.compile(r"(?<![\w-])([\w-]*web-search-prime_+webSearchPrime)\b")
+SHELL_TOOLS = (
+    "bash", "shell", "execute_command", "exec_command", "execute", "run_command", "run_commands", "run_shell_command",
+)  # fmt: skip
 READ_TOOLS = ("read", "read_file", "view", "read_files")
 AGENT_TOOLS = ("agent", "task", "spawn_agent", "subagent", "use_subagents", "new_task")
 TOOL_SEARCH_TOOLS = ("toolsearch", "tool_search", "search_tools")
@@ -101,6 +104,7 @@ class Conversation:
     system: str = ""
     size: int = 0
     turns: int = 0
+    api: str = ""
 
     @property
     def marker(self) -> str:
@@ -283,7 +287,10 @@ def fill_args(schema: dict[str, Any], workdir: str) -> dict[str, Any]:
         spec = props.get(name) or {}
         lname = name.lower()
         if spec.get("type") == "array":
-            args[name] = [f"{workdir}/notes.txt"] if "path" in lname or "file" in lname else ["zd"]
+            if "command" in lname:
+                args[name] = ["echo zd-multi"]
+            else:
+                args[name] = [f"{workdir}/notes.txt"] if "path" in lname or "file" in lname else ["zd"]
         elif spec.get("type") in ("integer", "number"):
             args[name] = 1
         elif spec.get("type") == "boolean":
@@ -317,7 +324,10 @@ def decide(conv: Conversation, workdir: str) -> Decision:
             return Decision("tool", tool, {"search_query": "GLM coding plan limits"})
         finder = _find_tool(conv.tools, TOOL_SEARCH_TOOLS)
         if not tool and finder and not searched and not any(c in TOOL_SEARCH_TOOLS for c in done):
-            return Decision("tool", finder, {"query": f"select:mcp__web-search-prime__{SEARCH_TOOL}", "max_results": 5})
+            # The client lists its deferred tools in the conversation; select ours by the name it uses.
+            named = DEFERRED_RE.findall("\n".join([*conv.texts, conv.system]))
+            name = named[0] if named else f"mcp__web-search-prime__{SEARCH_TOOL}"
+            return Decision("tool", finder, {"query": f"select:{name}", "max_results": 5})
     if marker == "agent" and not done:
         tool = _find_tool(conv.tools, AGENT_TOOLS)
         if tool:
@@ -327,14 +337,20 @@ def decide(conv: Conversation, workdir: str) -> Decision:
                     args[key] = "zd:sub say hello from the sub-agent"
             props = conv.tools[tool].get("properties") or {}
             if "subagent_type" in props:
-                args["subagent_type"] = "general-purpose"
+                # Claude Code's stock agent is `general-purpose`, OpenCode's and Kilo's `general`.
+                schema = json.dumps(conv.tools[tool])
+                stock = "general-purpose" if "general-purpose" in schema or conv.api == "anthropic" else "general"
+                args["subagent_type"] = stock
             return Decision("tool", tool, args)
     purpose = purpose_of(conv)
     if purpose == "compact":
         # Clients check for the summary tags and retry a compaction whose answer lacks them.
         return Decision("text", text="<analysis>Short.</analysis>\n<summary>The user asked for hellos.</summary>")
     if purpose == "title":
-        wants_json = "json" in (conv.system + (conv.texts[-1] if conv.texts else "")).lower()
+        # Claude Code asks for `{"title": …}`; the OpenAI-format clients take the text as it comes.
+        wants_json = (
+            conv.api == "anthropic" and "json" in (conv.system + (conv.texts[-1] if conv.texts else "")).lower()
+        )
         return Decision("text", text='{"title": "Conformance hello"}' if wants_json else "Conformance hello")
     return Decision("text", text=f"Done ({marker}).")
 
@@ -344,13 +360,22 @@ def purpose_of(conv: Conversation) -> str:
     last = conv.texts[-1] if conv.texts else ""
     if conv.first_marker == "sub":
         return "subagent"
-    if any(h in last.lower() for h in COMPACT_HINTS) or ("summar" in conv.system.lower() and not conv.tools):
-        return "compact"
     if not conv.tools and ("title" in conv.system.lower() or "title" in last.lower()):
         return "title"
+    if any(h in last.lower() for h in COMPACT_HINTS) or ("summar" in conv.system.lower() and not conv.tools):
+        return "compact"
     if not conv.tools:
         return "auxiliary"
     return "main"
+
+
+def traced_in_text(ex: Exchange) -> bool:
+    """Whether the answer's text carries the nonce too (ids alone are not kept by OpenAI-format clients).
+
+    Never for a title (the client stores the text as the session title, not as a call), nor for an
+    Anthropic-format compaction (Claude Code stores the summary as a user record, not as a call).
+    """
+    return ex.purpose != "title" and not (ex.purpose == "compact" and ex.api == "anthropic")
 
 
 def hint_of(conv: Conversation) -> str:
@@ -652,6 +677,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _inference(self, api: str, body: dict[str, Any]) -> None:
         srv = self.server
         conv = READERS[api](body)
+        conv.api = api
         decision = decide(conv, srv.workdir)
         now = datetime.now(timezone.utc)
         stream = bool(body.get("stream"))
@@ -683,6 +709,8 @@ class _Handler(BaseHTTPRequestHandler):
         ex.action = f"tool:{decision.tool}" if decision.kind == "tool" else "text"
         ex.response_id = f"{ID_PREFIX[api]}{ex.nonce}x{srv.run_tag}"
         srv.recorder.add(ex)
+        if decision.kind == "text" and traced_in_text(ex):
+            decision.text += f" [{ex.nonce}]"
         answer = WRITERS[api](ex, decision, stream)
         if isinstance(answer, dict):
             self._send_json(200, answer)
@@ -752,6 +780,9 @@ class FakeGlmServer(ThreadingHTTPServer):
     """
 
     daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client hanging up mid-stream (it was killed, or gave up) is not the server's error: stay quiet."""
 
     def __init__(self, workdir: str, log_path: str | None = None) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)

@@ -62,6 +62,8 @@ def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[P
     for var in list(os.environ):
         if var.startswith(prefixes) or var in {"ZAI_DASH_CONFIG", "NO_COLOR"}:
             monkeypatch.delenv(var, raising=False)
+        if var.startswith("OTEL_"):  # the OpenTelemetry SDK (tests/test_otlp.py) reads its settings from these
+            monkeypatch.delenv(var, raising=False)
     yield home
 
 

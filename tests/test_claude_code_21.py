@@ -277,3 +277,17 @@ def test_quiet_transcript_sweep_still_sees_a_denial(claude: Claude, home: Path) 
     fed = Fed(ClaudeCodeSource(ctx))
     fed.poll()
     assert [e.key for e in fed.events(EventKind.MCP)] == ["mcp:t_yes"]
+
+
+def test_a_prompt_is_dated_by_its_first_request(claude: Claude, live: Fed) -> None:
+    """2.1 writes the user record, then sends (`api-request`) seconds later: the plan meters the request."""
+    Claude.append(
+        claude.session_file(),
+        user("hi", "p1", 0.0),
+        api_request("req-1", 2.5),
+        assistant("m1", "r1", 4.0),
+        user("again", "p2", 10.0),
+        assistant("m2", "r2", 12.0),  # an older client: no api-request, the typed time stands
+    )
+    live.poll()
+    assert [e.ts for e in live.events(EventKind.PROMPT)] == [T0 + timedelta(seconds=2.5), T0 + timedelta(seconds=10)]

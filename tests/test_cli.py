@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -237,9 +236,14 @@ def test_status_line_and_exit_codes(home: Path, tmp_path: Path) -> None:
     assert run_cli(home, "status", "--at", AT, config=out_cfg).returncode == 11
 
     # The default plan is Pro on credits: the binding 5-hour window in credits, the weekly figure beside it.
+    # Five calls billed as GLM-5.3-Flash at peak, each 1,000 uncached and 5,000 cached input tokens:
+    # m1 (80 out) (1000 × 2.3 + 5000 × 0.56 + 80 × 8) / 10k = 0.574, m2–m5 (50 out) 0.55 each; then
+    # search and zread 1.2 each and the vision estimate 1.5: 0.574 + 2.2 + 3.9 = 6.674 of 12,000.
     credits = run_cli(home, "status", "--at", AT)
     assert credits.returncode == 0, credits.stderr
-    assert re.fullmatch(r"GLM \d+(\.\d)?/12k cr ⟳3h13m wk 0%", credits.stdout.strip()), credits.stdout
+    assert credits.stdout.strip() == "GLM 6.7/12k cr ⟳3h13m wk 0%"
+    fields = run_cli(home, "status", "--at", AT, "--format", "{credits}|{week}|{binding}|{prompts_left}")
+    assert fields.stdout.strip() == "6.7|0%|6.7/12k cr|—"  # two prompts: too few for an estimate
 
 
 def test_status_no_data(home: Path) -> None:

@@ -329,3 +329,33 @@ def test_session_dir_precedence(home: Path, tmp_path: Path) -> None:
     assert ClineDataSource(ctx).sessions_dir == tmp_path / "d" / "sessions"
     ctx = SourceContext(home=home, env={"CLINE_DIR": str(tmp_path / "c")})
     assert ClineDataSource(ctx).sessions_dir == tmp_path / "c" / "data" / "sessions"
+
+
+def test_cli3_refused_prompt_is_counted_apart_and_its_error_is_a_limit_hit(home: Path, ctx: SourceContext) -> None:
+    """3.0.65: after every attempt got 429, Cline writes a display-only `error_…` assistant message."""
+    data = home / ".cline" / "data"
+    error_text = "Usage limit reached for 5 hour. Your limit will reset at 2026-11-26 14:02:16"
+    write_session(
+        data,
+        "1796173437156_7adhi",
+        "lead",
+        [
+            {"id": "u1", "role": "user", "ts": ms(0), "content": [text('<user_input mode="act">go</user_input>')]},
+            {
+                "id": "error_8222ba50",
+                "role": "assistant",
+                "ts": ms(60),
+                "content": [text(error_text)],
+                "metadata": {"displayOnly": True, "displayRole": "error"},
+                "modelInfo": {"id": "glm-4.6", "provider": "openai-compatible"},
+            },
+        ],
+    )
+    source = ClineDataSource(ctx)
+    batch = source.poll()
+    assert batch.events == []  # neither a prompt nor a call
+    assert source.refused == 1 and source.health()[0].refused == 1
+    [hit] = batch.limit_hits
+    assert hit.tool == "cline" and hit.reset_at == datetime(2026, 11, 26, 6, 2, 16, tzinfo=timezone.utc)
+    source.poll()
+    assert ClineDataSource(ctx).poll().events == [] and source.refused == 1

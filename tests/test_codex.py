@@ -13,25 +13,20 @@ from typing import Any
 import pytest
 
 from tests.conftest import FIXED_NOW
+from tests.recorded import FIXTURES, RECORDED_AT, iso, truth
 from zai_dash.domain.endpoints import EndpointKind
 from zai_dash.domain.events import CallRole, EventKind, McpService, UsageEvent
 from zai_dash.sources.base import SourceBatch, SourceContext
 from zai_dash.sources.tools.codex import TOOLS, CodexSource, create_sources
 
-REAL = Path(__file__).parent / "fixtures" / "real" / "codex"
-TRUTH = json.loads((REAL / "truth.json").read_text())
-RECORDED_AT = datetime(2026, 12, 2, 12, 0, tzinfo=timezone.utc)
-"""A clock just after the recording (the fixtures' timestamps are real, from that day)."""
+REAL = FIXTURES / "codex"
+TRUTH = truth("codex")
 T0 = FIXED_NOW - timedelta(hours=1)
 SID = "01a23416-bdcf-7013-ba7a-5c72c4aba652"
 
 
-def _iso(at: datetime) -> str:
-    return at.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
 def rec(at: datetime, kind: str, payload: dict[str, Any]) -> dict[str, Any]:
-    return {"timestamp": _iso(at), "type": kind, "payload": payload}
+    return {"timestamp": iso(at), "type": kind, "payload": payload}
 
 
 def usage(inp: int, cached: int, out: int) -> dict[str, int]:
@@ -120,6 +115,8 @@ def test_real_rollouts_match_what_the_server_answered(real_home: Path) -> None:
     assert {e.model for e in found} == set(total["models"])
     # One MCP search reached the server; the one the approval policy refused did not.
     assert [e.service for e in batch.events if e.kind is EventKind.MCP] == [McpService.SEARCH] * total["mcp_calls"]
+    # The spawned agent wrote its own rollout: its one call is a sub-agent call, its task no prompt.
+    assert [e.role for e in found].count(CallRole.SUBAGENT) == 1
     # Every scenario's prompt was billed except the one the server refused with 429.
     billed = [name for name, s in scenarios.items() if s["answered"]]
     assert kinds(batch)["prompt"] == len(billed) == len(scenarios) - 1
@@ -138,8 +135,9 @@ def test_real_rollouts_read_once(real_home: Path) -> None:
 
 def test_resume_appends_to_the_same_file(real_home: Path) -> None:
     by_session = Counter(e.session for e in calls(source(real_home, now=RECORDED_AT).poll()))
-    # mcp-denied (2 calls) and its resume (1 call) share one rollout and one session id.
-    assert sorted(by_session.values()) == [1, 2, 3]  # plain, mcp-search, mcp-denied + resumed
+    # mcp-denied (2 calls) and its resume (1 call) share one rollout and one session id; the spawned
+    # agent's call (its own rollout) belongs to its parent's session (3 calls of its own).
+    assert sorted(by_session.values()) == [1, 2, 3, 4]
 
 
 # -- rules ---------------------------------------------------------------------------------------------
@@ -350,3 +348,14 @@ def test_declares_its_tool() -> None:
     assert [(t.id, t.name, t.env_vars) for t in TOOLS] == [("codex", "Codex CLI", ("CODEX_HOME",))]
     [src] = create_sources(SourceContext(home=Path("/nonexistent"), env={}))
     assert src.tools == ("codex",) and src.health()[0].status == "absent"
+
+
+def test_a_quiet_rollout_only_adds_its_mcp_calls_under_the_same_keys(home: Path) -> None:
+    write_codex_session(home, T0 - timedelta(days=5), "07")
+    [path] = (home / ".codex" / "sessions").rglob("*.jsonl")
+    old = (T0 - timedelta(days=5)).timestamp()
+    os.utime(path, (old, old))
+    full = source(home).poll().events
+    quiet = source(home, calls_since=T0 - timedelta(days=1)).poll().events
+    assert [e.kind for e in quiet] == [EventKind.MCP]
+    assert quiet[0].key in {e.key for e in full}

@@ -155,12 +155,12 @@ def test_appended_lines_and_partial_last_line(home: Path, ctx: SourceContext) ->
     source = DroidSource(ctx)
     ledger = Ledger()
     ledger.add_all(source.poll().events)
-    assert ledger.count(*WINDOW).prompts == 1
+    assert ledger.count(*WINDOW).prompts == 0  # typed; counted once an answer shows it was sent
     rest = "".join(json.dumps(line) + "\n" for line in session_lines()[5:])
     with open(path, "a") as handle:
         handle.write(rest[:30])  # a line still being written
     ledger.add_all(source.poll().events)
-    assert ledger.count(*WINDOW).calls == 0
+    assert ledger.count(*WINDOW).calls == 0 and ledger.count(*WINDOW).prompts == 0
     with open(path, "a") as handle:
         handle.write(rest[30:])
     ledger.add_all(source.poll().events)
@@ -364,6 +364,8 @@ def test_flat_old_layout_and_bad_lines(home: Path, ctx: SourceContext) -> None:
         + "\n"
         + json.dumps(user("ok", 1, [text("a real prompt")]))
         + "\n"
+        + json.dumps(asst("ok-a", 2))
+        + "\n"
     )
     source = DroidSource(ctx)
     ledger = Ledger()
@@ -458,3 +460,32 @@ def test_sessions_named_by_the_discovery_index_are_read(home: Path, ctx: SourceC
     ledger.add_all(source.poll().events)
     assert ledger.count(*WINDOW, tool="droid").prompts == 2
     assert source.file_count() == 1 and not source.skips.counts
+
+
+def test_a_prompt_nothing_answered_is_not_billed(home: Path, ctx: SourceContext) -> None:
+    """0.225.2 keeps no trace of a 429 (or of a prompt `droid exec` never sent): only the user message."""
+    write_session(
+        home,
+        [
+            {"type": "session_start", "id": "r", "title": "refused", "version": 2},
+            user("u1", 1, [text("this one hits the 5-hour limit")]),
+            user("u2", 60, [text("and this one is answered")]),
+            asst("a2", 62),
+            user("u3", 90, [text("typed, not answered yet")]),
+        ],
+        sid="r",
+    )
+    source = DroidSource(ctx)
+    events = source.poll().events
+    assert [e.key for e in events if e.kind is EventKind.PROMPT] == ["r:u2:prompt"]
+    assert source.health()[0].refused is None  # refused and never sent look the same here
+
+
+def test_cold_read_counts_the_tokens_of_a_session_inside_the_horizon(home: Path) -> None:
+    """Droid writes usage only to settings.json; `report` (one cold read) must still see it."""
+    write_session(home, session_lines(), usage={"inputTokens": 1854, "outputTokens": 40, "cacheReadTokens": 1853})
+    ctx = SourceContext(home=home, env={}, calls_since=T0 - timedelta(hours=1), clock=lambda: FIXED_NOW)
+    ledger = Ledger()
+    ledger.add_all(DroidSource(ctx).poll().events)
+    [call] = [e for e in ledger.events(*WINDOW) if e.tokens]
+    assert (call.input_tokens, call.cached_tokens, call.output_tokens) == (1854 + 1853, 1853, 40)

@@ -13,26 +13,21 @@ from typing import Any
 import pytest
 
 from tests.conftest import FIXED_NOW
+from tests.recorded import FIXTURES, RECORDED_AT, iso, truth
 from zai_dash.domain.endpoints import EndpointKind
 from zai_dash.domain.events import CallRole, EventKind, McpService, UsageEvent
 from zai_dash.domain.ledger import Ledger
 from zai_dash.sources.base import SourceContext
 from zai_dash.sources.tools.pi import TOOLS, PiSource, create_sources
 
-REAL = Path(__file__).parent / "fixtures" / "real" / "pi"
-TRUTH = json.loads((REAL / "truth.json").read_text())
-RECORDED_AT = datetime(2026, 12, 2, 12, 0, tzinfo=timezone.utc)
-"""A clock just after the recording (the fixtures' timestamps are real, from that day)."""
+REAL = FIXTURES / "pi"
+TRUTH = truth("pi")
 T0 = FIXED_NOW - timedelta(hours=1)
 SID = "01a23417-d942-72f6-afbb-2108e57af32a"
 
 
-def _iso(at: datetime) -> str:
-    return at.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
 def entry(n: int, at: datetime, kind: str = "message", **fields: Any) -> dict[str, Any]:
-    return {"type": kind, "id": f"e{n:07x}", "parentId": f"e{n - 1:07x}", "timestamp": _iso(at), **fields}
+    return {"type": kind, "id": f"e{n:07x}", "parentId": f"e{n - 1:07x}", "timestamp": iso(at), **fields}
 
 
 def user(n: int, at: datetime, text: str = "fix the bug") -> dict[str, Any]:
@@ -60,7 +55,7 @@ def write_session(home: Path, at: datetime, entries: list[dict[str, Any]], sid: 
     folder = home / ".pi" / "agent" / "sessions" / "--home-user-work--"
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{at:%Y-%m-%dT%H-%M-%S-000Z}_{sid}.jsonl"
-    head = [{"type": "session", "version": 3, "id": sid, "timestamp": _iso(at), "cwd": "/home/user/work", **header}]
+    head = [{"type": "session", "version": 3, "id": sid, "timestamp": iso(at), "cwd": "/home/user/work", **header}]
     with path.open("a") as fh:
         for line in (head if not path.exists() or path.stat().st_size == 0 else []) + entries:
             fh.write(json.dumps(line) + "\n")
@@ -151,7 +146,7 @@ def test_refused_and_errored_turns(home: Path) -> None:
         ],
     )
     batch = source(home).poll()
-    assert [e.key for e in batch.events if e.kind is EventKind.PROMPT] == [f"prompt:e0000004:{_iso(T0 + 9 * s)}"]
+    assert [e.key for e in batch.events if e.kind is EventKind.PROMPT] == [f"prompt:e0000004:{iso(T0 + 9 * s)}"]
     assert [h.reset_at for h in batch.limit_hits] == [datetime(2026, 11, 26, 13, 0, tzinfo=timezone.utc)] * 2
 
 

@@ -14,16 +14,13 @@ A field today's adapter gets wrong is marked `xfail(strict=True)` with the findi
 from __future__ import annotations
 
 import json
-import os
 import re
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from conformance.sandbox import install_fixture
-from conformance.truth import FieldResult, Truth, compare, ledger_view, report_json
+from conformance.truth import FieldResult, compare_fixture
 
 FIXTURES = Path(__file__).parent / "fixtures" / "real"
 
@@ -72,12 +69,8 @@ _RESULTS: dict[Path, dict[str, FieldResult]] = {}
 
 
 def _compared(folder: Path, home: Path) -> dict[str, FieldResult]:
-    truth = Truth.from_json(json.loads((folder / "truth.json").read_text()))
-    at = datetime.fromisoformat(truth.report_at)
-    install_fixture(folder / "home.tar.xz", home, mtime=at.timestamp() - 30)
-    report = report_json(home, truth.report_at, in_process=True)
-    ledger = ledger_view(home, dict(os.environ), truth.report_at)
-    return {f.field: f for f in compare(truth, report, ledger)}
+    _, fields = compare_fixture(folder, home, in_process=True)
+    return {f.field: f for f in fields}
 
 
 @pytest.mark.parametrize(("folder", "name"), _cases())
@@ -96,7 +89,7 @@ def test_recorded_client_field(folder: Path, name: str, home: Path) -> None:
 def test_fixtures_exist_for_the_main_clients() -> None:
     """The recorded set covers the clients the suite can run here (codex/pi come from their own helper)."""
     names = {f.name for f in _recorded()}
-    assert {"claude-code"} <= names
+    assert {"claude-code", "opencode", "kilo", "cline", "droid"} <= names
 
 
 def test_fixture_archives_hold_no_sandbox_paths_or_keys() -> None:

@@ -92,7 +92,7 @@ def test_snapshot_numbers_and_document() -> None:
         "roots": [],
         "files": 0,
         "skipped": {},
-        "refused": 0,
+        "refused": None,
     }
 
 

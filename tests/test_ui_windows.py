@@ -101,3 +101,19 @@ def test_a_sixteen_colour_terminal_starts_in_the_calm_palette() -> None:
     assert default_theme(None, "textual-dark") == "textual-dark"
     # Ok is the terminal's own foreground; only warning and error are coloured, and not by the accent.
     assert (ANSI_THEME.warning, ANSI_THEME.error, ANSI_THEME.accent) == ("ansi_yellow", "ansi_red", "ansi_cyan")
+
+
+async def test_alerts_follow_the_binding_window_in_its_unit() -> None:
+    from tests.test_ui_app import toasts
+
+    def at(used: float) -> dict[str, object]:
+        return {"window": "5h", "unit": "credits", "used": used, "limit": 12_000.0, "percent": used / 120,
+                "stale": False, "next_reset": NOW + timedelta(hours=2), "type": "CREDIT_LIMIT"}  # fmt: skip
+
+    app = make_app(FixedClock(NOW))
+    async with app.run_test(size=(120, 36), notifications=True) as pilot:
+        app.show(snapshot(ledger(week_of_credits()), NOW, official=[at(1_000)]))
+        await pilot.pause()
+        app.show(snapshot(ledger(week_of_credits()), NOW, official=[at(9_600)]))
+        await pilot.pause()
+        assert any("80 % of the 5-hour credits used — 2.4k credits left" in t for t in toasts(app)), toasts(app)

@@ -206,6 +206,10 @@ def render_report(snap: Snapshot, tz: object) -> str:
             f"{t.searches:>6} {fmt_amount(t.credits, 'credits'):>7}  {fmt_ago(t.last_activity, snap.at):<9} {t.status}"
             + (f"  ! {t.warning}" if t.warning else "")
         )
+    if snap.fleet is not None:
+        from zai_dash.domain.fleet import report_lines
+
+        lines += ["", *report_lines(snap.fleet)]
     if not snap.has_data:
         lines.append("(no tool data found — run `zai-dash doctor` to see where zai-dash looked)")
     skipped = snap.skipped
@@ -475,7 +479,7 @@ def cmd_export(config: Config, *, listen: str, machine: str | None) -> int:
     engine.scan()
     engine.refresh_pollers()
     latest = [engine.snapshot()]
-    exporter = Exporter(listen, provider=lambda: latest[0], machine=machine).start()
+    exporter = Exporter(listen, provider=lambda: latest[0], machine=machine or engine.machine).start()
     print(f"zai-dash: serving {exporter.url} (Ctrl+C to stop)", file=sys.stderr, flush=True)
 
     async def follow() -> None:

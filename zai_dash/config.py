@@ -90,6 +90,27 @@ class ProxyEndpoint:
 
 
 @dataclass(frozen=True)
+class OtlpSettings:
+    """The `[otlp]` receiver for tools' OpenTelemetry (its presence turns it on). The token is named, never held."""
+
+    enabled: bool = False
+    listen: str = "127.0.0.1:4318"
+    token_env: str | None = None
+    machine: str | None = None
+
+
+@dataclass(frozen=True)
+class FleetSettings:
+    """The `[fleet]` Prometheus server that scrapes every box's `zai-dash export`."""
+
+    prometheus: str | None = None
+    interval: float = 30.0
+    timeout: float = 5.0
+    machine: str | None = None
+    """This machine's `machine` label, so its own series count once (default: the host name)."""
+
+
+@dataclass(frozen=True)
 class Config:
     """Everything configurable, with defaults that work with no file at all."""
 
@@ -116,6 +137,8 @@ class Config:
     extra_roots: Mapping[str, tuple[Path, ...]] = field(default_factory=dict)
     api: ApiSettings = field(default_factory=ApiSettings)
     proxies: tuple[ProxyEndpoint, ...] = ()
+    otlp: OtlpSettings = field(default_factory=OtlpSettings)
+    fleet: FleetSettings = field(default_factory=FleetSettings)
     source_path: Path | None = None
     """The file this came from, if any (shown by `doctor`)."""
 
@@ -127,7 +150,7 @@ class Config:
             self.plan, self.billing, self.weekly_reset, sorted(self.tariff_overrides.items(), key=str),
             self.renewal_day, self.timezone, self.thresholds,
             sorted(self.disabled_tools), sorted((k, tuple(map(str, v))) for k, v in self.extra_roots.items()),
-            self.api.enabled, tuple(p.url for p in self.proxies),
+            self.api.enabled, tuple(p.url for p in self.proxies), self.otlp.enabled, self.fleet.prometheus,
         )  # fmt: skip
         return hashlib.sha256(repr(parts).encode()).hexdigest()[:16]
 
@@ -302,6 +325,8 @@ _KNOWN_TOP = {
     "tools",
     "api",
     "proxy",
+    "otlp",
+    "fleet",
 }
 _LEGACY_FIELDS = ("prompts_per_cycle", "searches_per_month", "calls_per_prompt", "cycle_hours")
 """A plan table's fields from before the credits plans (they count prompts)."""
@@ -400,6 +425,8 @@ def _build(
         extra_roots=extra,
         api=_api(data.get("api", {})),
         proxies=_proxies(data.get("proxy", [])),
+        otlp=_otlp(data.get("otlp")),
+        fleet=_fleet(data.get("fleet")),
         source_path=source,
     )
 
@@ -566,6 +593,40 @@ def _api(table: Any) -> ApiSettings:
         interval=max(30.0, interval),
         timeout=_number_or(table, "timeout", 10.0, "api.", positive=True),
         drift_margin=_number_or(table, "drift_margin", 15.0, "api."),
+    )
+
+
+def _optional_table(table: Any, name: str) -> dict[str, Any] | None:
+    """An optional `[name]` table: None when absent; a value that is not a table is a problem."""
+    if table is not None and not isinstance(table, dict):
+        raise _Problem(name, f"[{name}] must be a table")
+    return table
+
+
+def _otlp(raw: Any) -> OtlpSettings:
+    table = _optional_table(raw, "otlp")
+    if table is None:
+        return OtlpSettings()
+    return OtlpSettings(
+        enabled=_typed(table, "enabled", bool, "otlp.") is not False,  # the table's presence turns it on
+        listen=_typed(table, "listen", str, "otlp.") or "127.0.0.1:4318",
+        token_env=_typed(table, "token_env", str, "otlp."),
+        machine=_typed(table, "machine", str, "otlp."),
+    )
+
+
+def _fleet(raw: Any) -> FleetSettings:
+    table = _optional_table(raw, "fleet")
+    if table is None:
+        return FleetSettings()
+    url = _typed(table, "prometheus", str, "fleet.")
+    if not url:
+        raise _Problem("fleet", '[fleet] needs prometheus = "http://HOST:9090"')
+    return FleetSettings(
+        prometheus=url,
+        interval=max(5.0, _number_or(table, "interval", 30.0, "fleet.", positive=True)),
+        timeout=_number_or(table, "timeout", 5.0, "fleet.", positive=True),
+        machine=_typed(table, "machine", str, "fleet."),
     )
 
 

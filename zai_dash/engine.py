@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import socket
 import threading
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -29,6 +30,8 @@ from zai_dash.sources.tools import create_all_sources, registered_tools
 if TYPE_CHECKING:
     import asyncio
 
+    from zai_dash.sources.fleet import FleetSource
+    from zai_dash.sources.otlp import OtlpSource
     from zai_dash.sources.prometheus import PrometheusSource
     from zai_dash.sources.zai_quota import ZaiQuotaSource
 
@@ -113,6 +116,23 @@ class Engine:
             from zai_dash.sources.prometheus import create_proxy_sources
 
             self.proxies = create_proxy_sources(config.proxies, self.ctx, on_result=self._polled)
+        self.machine = config.fleet.machine or config.otlp.machine or socket.gethostname()
+        """This machine's name: the exporter's `machine` label, the fleet's own row, OTLP's default host."""
+        self.fleet: FleetSource | None = None
+        """The `[fleet]` Prometheus poller: other machines' exporters (None when off or in the demo)."""
+        if config.fleet.prometheus and not demo:
+            from zai_dash.sources.fleet import FleetSource
+
+            fleet = replace(config.fleet, machine=self.machine)
+            self.fleet = FleetSource(fleet, self.ctx, on_result=self._polled)
+        self.otlp: OtlpSource | None = None
+        """The OTLP receiver (`[otlp]`): a source like the adapters; it listens only while `watch` runs."""
+        if config.otlp.enabled and not demo:
+            from zai_dash.sources.otlp import OtlpSource
+
+            otlp = replace(config.otlp, machine=self.machine)
+            self.otlp = OtlpSource(otlp, self.ctx, ledger=self.ledger)
+            self.sources.append(self.otlp)
         self.use_cache = use_cache and not demo
         self.cache_used = self.use_cache and self._load_cache()
         """Whether this engine resumed from the on-disk cache."""
@@ -174,7 +194,11 @@ class Engine:
         """Sources with a root that holds (or is) one of the changed paths."""
         picked = []
         for source in self.sources:
-            roots = [r.path for r in source.roots() if r.exists]
+            declared = source.roots()
+            if not declared:
+                picked.append(source)  # a receiver (OTLP) has no files: polling it only drains its queue
+                continue
+            roots = [r.path for r in declared if r.exists]
             if any(p == root or root in p.parents for p in changed for root in roots):
                 picked.append(source)
         return picked
@@ -186,9 +210,9 @@ class Engine:
         if self._rescan is not None:
             self._rescan.set()
 
-    def pollers(self) -> list[ZaiQuotaSource | PrometheusSource]:
-        """The HTTP sources: official quota and proxy metrics."""
-        return ([self.quota] if self.quota else []) + list(self.proxies)
+    def pollers(self) -> list[ZaiQuotaSource | PrometheusSource | FleetSource]:
+        """The HTTP sources: official quota, proxy metrics and the fleet's Prometheus."""
+        return [*([self.quota] if self.quota else []), *self.proxies, *([self.fleet] if self.fleet else [])]
 
     def _polled(self, attempt: Any) -> None:
         """A poll finished: feed calibration, and have `watch` send a fresh snapshot."""
@@ -301,11 +325,39 @@ class Engine:
             calibrations={w: self.quota.tracker.calibration(w) for w in WINDOW_ORDER} if self.quota else None,
             tools=self.tools,
         )
-        if official_only or not self.proxies:
+        if official_only or not (self.proxies or self.fleet):
             return snap
         # Proxy rows are another machine's figures beside ours; they never change the windows.
         cycle_start = snap.cycle.start if snap.cycle.state == "open" else None
-        return replace(snap, proxies=tuple(p.row(now, cycle_start) for p in self.proxies))
+        extra: dict[str, Any] = {"proxies": self._proxy_rows(now, cycle_start)}
+        if self.fleet is not None:
+            extra["fleet"] = self._fleet_view(snap, now)
+        return replace(snap, **extra)
+
+    def _proxy_rows(self, now: datetime, cycle_start: datetime | None) -> tuple[dict[str, Any], ...]:
+        """Proxy rows; a zai-dash exporter of this machine (or an OTLP sender) is marked counted locally."""
+        from zai_dash.domain.fleet import mark_self_scrapes
+
+        rows = [p.row(now, cycle_start) for p in self.proxies]
+        return mark_self_scrapes(rows, [self.machine, *(self.otlp.hosts() if self.otlp else ())])
+
+    def _fleet_view(self, snap: Snapshot, now: datetime) -> Any:
+        """The fleet rows: this machine and the hosts sending OTLP here count from the local ledger."""
+        from zai_dash.domain.fleet import LocalFigures
+
+        assert self.fleet is not None
+        p, c = snap.prompts, snap.credits
+        by_model: dict[str, float] = {}
+        for row in snap.tools:
+            for model, value in row.credits_by_model.items():
+                by_model[model] = by_model.get(model, 0.0) + value
+        local = LocalFigures(
+            p.equivalents, p.used, p.calls, snap.searches.month, p.limit,
+            credits={"5h": c.window_5h, "weekly": c.week}, credits_by_model=by_model,
+        )  # fmt: skip
+        five = snap.window("5h")
+        official = five.percent if five is not None and five.source == "official" else None
+        return self.fleet.view(now, local, self.otlp.hosts() if self.otlp else [], official)
 
     def published_snapshot(self) -> Snapshot:
         """A snapshot, also published to the state file for `zai-dash status` (not for the demo)."""
@@ -345,6 +397,8 @@ class Engine:
 
         self._rescan = asyncio.Event()
         loop = asyncio.get_running_loop()
+        if self.otlp is not None:
+            self.otlp.start()
         poll_tasks = [asyncio.ensure_future(p.run(stop)) for p in self.pollers()]
         # Publish at once, so `zai-dash status` can answer from this process from its first second.
         await asyncio.to_thread(self.published_snapshot)
@@ -380,6 +434,8 @@ class Engine:
                             caught_up, last_full = True, loop.time()
                             changed = await asyncio.to_thread(self.scan)
                             roots_moved = self.watch_paths() != paths
+                        elif self.otlp is not None and self.otlp.has_news():
+                            changed = await asyncio.to_thread(self.scan, set())  # drains the receiver only
                         else:
                             changed = False
                         if changed or loop.time() - last_yield >= HEARTBEAT_EVERY:
@@ -402,6 +458,8 @@ class Engine:
         finally:
             for task in poll_tasks:
                 task.cancel()
+            if self.otlp is not None:
+                self.otlp.close()
             self.save_cache()
 
     async def _relay_stop(self, stop: asyncio.Event, watch_stop: asyncio.Event) -> None:

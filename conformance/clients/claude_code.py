@@ -13,10 +13,9 @@ from __future__ import annotations
 
 import json
 
-from conformance.clients.base import Driver, RunLog, wait_idle
-from conformance.sandbox import FAKE_TOKEN, PtySession, Sandbox
+from conformance.clients.base import HEADLESS, Driver, RunLog, interactive_compact, mcp_server
+from conformance.sandbox import FAKE_TOKEN, Sandbox
 from conformance.server import FakeGlmServer
-from conformance.truth import Typed
 
 
 class ClaudeCode(Driver):
@@ -41,13 +40,7 @@ class ClaudeCode(Driver):
         box.write(".claude/settings.json", json.dumps(settings, indent=2))
         user = {
             "hasCompletedOnboarding": True,
-            "mcpServers": {
-                "web-search-prime": {
-                    "type": "http",
-                    "url": srv.mcp_url,
-                    "headers": {"Authorization": f"Bearer {FAKE_TOKEN}"},
-                }
-            },
+            "mcpServers": {"web-search-prime": mcp_server(srv, "http")},
             "projects": {str(box.workdir): {"hasTrustDialogAccepted": True, "hasCompletedProjectOnboarding": True}},
         }
         box.write(".claude.json", json.dumps(user, indent=2))
@@ -59,61 +52,24 @@ class ClaudeCode(Driver):
             IS_SANDBOX="1",
         )
 
-    def _p(self, *args: str) -> list[str]:
-        return [str(self.exe), "-p", *args, "--output-format", "json"]
+    session_keys = ("session_id",)
+    headless = HEADLESS
 
-    def scenarios(self, box: Sandbox, srv: FakeGlmServer, env: dict[str, str], log: RunLog) -> None:
-        yolo = "--dangerously-skip-permissions"
-        text = "zd:plain say hello"
-        proc = self.prompt(box, env, log, "plain", self._p(text, yolo), text)
-        session = _session_id(proc.stdout)
-        if session:
-            text = "zd:plain and once more"
-            self.prompt(box, env, log, "resumed", self._p("--resume", session, text, yolo), text)
-        for scenario, text in (
-            ("multi-call", "zd:multi run a command, then answer"),
-            ("sub-agent", "zd:agent delegate this to a sub-agent"),
-            ("mcp-search", "zd:search look this up on the web"),
-        ):
-            self.prompt(box, env, log, scenario, self._p(text, yolo), text)
+    def command(self, text: str, *extra: str) -> list[str]:
+        options = extra or ("--dangerously-skip-permissions",)
+        return [str(self.exe), "-p", text, *options, "--output-format", "json"]
+
+    def resume_options(self, session: str) -> tuple[str, ...]:
+        return ("--resume", session, "--dangerously-skip-permissions")
+
+    def more_scenarios(self, box: Sandbox, srv: FakeGlmServer, env: dict[str, str], log: RunLog) -> None:
         # Without permission the MCP call is denied by the client: a tool_use with an error result, no search.
         text = "zd:search look it up (the user denies the tool)"
-        self.prompt(box, env, log, "mcp-denied", self._p(text, "--permission-mode", "default"), text)
-        text = "zd:refuse this one hits the 5-hour limit"
-        self.prompt(box, env, log, "refused", self._p(text, yolo), text, expect="refused")
-        self._interactive(box, srv, env, log)
+        self.prompt(box, env, log, "mcp-denied", self.command(text, "--permission-mode", "default"), text)
 
-    def _interactive(self, box: Sandbox, srv: FakeGlmServer, env: dict[str, str], log: RunLog) -> None:
-        """An interactive session: one prompt, `/compact`, `/exit` (title and compaction are hidden calls)."""
-        pty = PtySession([str(self.exe)], box.workdir, env)
-        try:
-            pty.wait_quiet(3, 60)
-            before = len(srv.recorder.snapshot())
-            text = "zd:plain hello from the terminal"
-            pty.send(text)
-            pty.send("\r", pause=0.5)
-            log.typed.append(Typed(text, "billed", "interactive", interactive=True))
-            answered = wait_idle(srv, pty, before, 90)
-            before = len(srv.recorder.snapshot())
-            pty.send("/compact")
-            pty.send("\r", pause=0.5)
-            compacted = wait_idle(srv, pty, before, 120)
-            pty.send("/exit")
-            pty.send("\r", pause=1)
-            log.scenarios.append("interactive+compact")
-            log.interactive_sessions += 1
-            if not (answered and compacted):
-                log.failures.append(f"interactive: answered={answered} compacted={compacted}")
-        finally:
-            pty.close()
-            (box.root / "interactive.screen.txt").write_text(pty.output)
-
-
-def _session_id(stdout: str) -> str | None:
-    try:
-        return json.loads(stdout.strip().splitlines()[-1]).get("session_id")
-    except (ValueError, IndexError, AttributeError):
-        return None
+    def interactive(self, box: Sandbox, srv: FakeGlmServer, env: dict[str, str], log: RunLog) -> None:
+        ready = lambda pty: "for agents" in pty.output  # noqa: E731
+        interactive_compact(box, srv, env, log, [str(self.exe)], ready, exit_keys=("/exit", "\r"))
 
 
 DRIVER = ClaudeCode()

@@ -217,18 +217,16 @@ class _Tier:
         for minute, tallies, seen in rows:
             bucket = self.tallies.setdefault(int(minute), {})
             for tool, model, kind, role, service, n, tokens, credits, weight in tallies:
-                _check(EventKind(kind), CallRole(role))  # a bad row raises before it is trusted
-                bucket[(str(tool), model, kind, role, service)] = [
-                    int(n),
-                    int(tokens),
-                    float(credits),
-                    float(weight),
-                ]
-            self.seen[int(minute)] = array("q", sorted(int(d) for d in seen))
+                if kind not in _KINDS or role not in _ROLES or (service is not None and service not in _SERVICES):
+                    raise ValueError(f"bad tally {kind!r} {role!r} {service!r}")
+                bucket[(str(tool), model, kind, role, service)] = [n, tokens, float(credits), float(weight)]
+            # Dumped sorted (so sorting is one linear pass); array() rejects anything but 64-bit integers.
+            self.seen[int(minute)] = array("q", sorted(seen))
 
 
-def _check(*_: object) -> None:
-    """Nothing: its arguments were built only to validate a cached row."""
+_KINDS = frozenset(k.value for k in EventKind)
+_ROLES = frozenset(r.value for r in CallRole)
+_SERVICES = frozenset(s.value for s in McpService)
 
 
 def _digest(tool: str, key: str) -> int:
@@ -371,8 +369,9 @@ class Ledger:
                     e.output_tokens,
                     e.origin,
                     e.cached_tokens,
+                    *self._prices[ident],
                 ]
-                for e in self._events.values()
+                for ident, e in self._events.items()
             ],
             "buckets": {"calls": self._calls.dump(), "mcp": self._mcp.dump()},
             "prompt_costs": [[ts.timestamp(), credits] for ts, credits in self._prompt_costs],
@@ -394,24 +393,29 @@ class Ledger:
             seen = self._last_model.get(tool)
             if seen is None or when(ts) >= seen[0]:
                 self._last_model[tool] = (when(ts), model)
-        for kind, ts, tool, key, session, model, role, service, tokens, inp, out, origin, cached in data["events"]:
-            self.add(
-                UsageEvent(
-                    EventKind(kind),
-                    when(ts),
-                    tool,
-                    key,
-                    session,
-                    model,
-                    CallRole(role),
-                    McpService(service) if service else None,
-                    int(tokens),
-                    int(inp),
-                    int(out),
-                    origin,
-                    int(cached),
-                )
+        for row in data["events"]:
+            kind, ts, tool, key, session, model, role, service, tokens, inp, out, origin, cached, credits, weight = row
+            event = UsageEvent(
+                EventKind(kind),
+                when(ts),
+                tool,
+                key,
+                session,
+                model,
+                CallRole(role),
+                McpService(service) if service else None,
+                int(tokens),
+                int(inp),
+                int(out),
+                origin,
+                int(cached),
             )
+            # Priced when first seen (the cache is only valid under the same tariff): no second pricing.
+            ident = (event.tool, event.key)
+            self._events[ident] = event
+            self._prices[ident] = (float(credits), float(weight))
+            self._note(event)
+        self.version += 1
         self._calls.restore(data["buckets"]["calls"])
         self._mcp.restore(data["buckets"]["mcp"])
         self._prompt_costs.extend((when(ts), float(c)) for ts, c in data["prompt_costs"])

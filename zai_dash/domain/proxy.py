@@ -134,6 +134,8 @@ ZAI_DASH_PRESET: dict[str, SeriesSpec] = {
     "prompt_equivalents": SeriesSpec(("zai_dash_cycle_prompt_equivalents",), kind="gauge"),
     "cycle_end": SeriesSpec(("zai_dash_cycle_end_timestamp_seconds",), kind="gauge"),
     "official_percent": SeriesSpec(("zai_dash_official_percent",), group_by=("kind",), kind="gauge"),
+    # Which machine(s) the exporter speaks for: one that is this dashboard's own counts once (domain/fleet.py).
+    "machines": SeriesSpec(("zai_dash_info",), group_by=("machine",), kind="gauge"),
 }
 """Another zai-dash's exporter (`zai_dash.exporter`): per-cycle counts are gauges there."""
 

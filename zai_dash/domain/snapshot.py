@@ -85,7 +85,8 @@ class SourceHealth:
         files: how many files (or databases) are being read.
         skipped: reason → count of skipped records.
         refused: prompts in the logs read that the server refused (every attempt answered by an API
-            error such as 429) or the client never sent: not billed, so not in any prompt count.
+            error such as 429): not billed, so in no prompt count. None when the tool's files cannot
+            tell a refusal from a prompt never sent.
     """
 
     name: str
@@ -95,7 +96,7 @@ class SourceHealth:
     roots: tuple[tuple[str, bool], ...] = ()
     files: int = 0
     skipped: Mapping[str, int] = field(default_factory=dict)
-    refused: int = 0
+    refused: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,8 +172,8 @@ class ToolRow:
     searches: int
     last_activity: datetime | None
     status: str
-    refused: int = 0
-    """Prompts not billed (refused by the server or never sent), in the logs read (`SourceHealth.refused`)."""
+    refused: int | None = None
+    """Prompts the server refused, in the logs read (`SourceHealth.refused`); None when no source can tell."""
     credits: float = 0.0
     """Credits this tool used in the 5-hour window (its calls and MCP calls)."""
     credits_by_model: Mapping[str, float] = field(default_factory=dict)
@@ -278,6 +279,9 @@ class Snapshot:
     """The tariff in effect at `at` (rates, peak schedule, pools), for the document."""
     history: History = field(default_factory=History)
     """Past 5-hour cycles and the days of this week and the last, in the 5-hour pool's unit."""
+    fleet: Mapping[str, Any] | None = None
+    """Every machine's exporter read back from Prometheus, and the account totals (`[fleet]`; see
+    `zai_dash.domain.fleet.fleet_view`). None when no fleet is configured."""
 
     def window(self, wid: str) -> WindowRow | None:
         """The row of one window, if the plan has it."""
@@ -655,6 +659,12 @@ def build_snapshot(
     )
 
 
+def _refused(sources: Sequence[SourceHealth], tool: str) -> int | None:
+    """A tool's refused prompts over its sources that can tell (None when none can)."""
+    known = [s.refused for s in sources if s.tool == tool and s.refused is not None]
+    return sum(known) if known else None
+
+
 def _as_time(value: Any) -> datetime | None:
     return value if isinstance(value, datetime) else None
 
@@ -700,7 +710,7 @@ def _tool_rows(
                 searches=sum(c.mcp_by_service[s] for s in MONTHLY),
                 last_activity=act.last_activity,
                 status=tool_status(found, act.last_activity, now, tool in errors, plan.cycle),
-                refused=sum(s.refused for s in sources if s.tool == tool),
+                refused=_refused(sources, tool),
                 credits=round(c.credits, 3),
                 credits_by_model={k: round(v, 3) for k, v in sorted(c.credits_by_model.items())},
             )

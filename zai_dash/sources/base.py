@@ -151,8 +151,9 @@ class ToolSource(ABC):
         self.skips = Skips()
         self.error: str | None = None
         """One-line reason when the source as a whole is failing (locked database, unreadable root)."""
-        self.refused = 0
-        """Prompts seen that were never billed: refused by the server (429) or never sent by the client."""
+        self.refused: int | None = None
+        """Prompts seen that the server refused (every attempt answered 429): not billed. None when this
+        tool's files cannot tell a refused prompt from one never sent (the adapter sets 0 when they can)."""
 
     @abstractmethod
     def roots(self) -> list[Root]:

@@ -287,6 +287,25 @@ async def get_same_host(
     return await client.get(current, headers=headers), str(current)
 
 
+def poll_health(poller: Poller, stale_after: float, has_values: bool, now: datetime) -> tuple[str, str]:
+    """(status, detail) of an HTTP source from its poller: ok while fresh, stale with values, else error.
+
+    Args:
+        poller: the source's poll loop (polled at least once).
+        stale_after: seconds after which the last good poll is stale.
+        has_values: whether earlier values are still shown.
+        now: the instant.
+    """
+    last = poller.last
+    assert last is not None
+    age = poller.age(now)
+    if last.ok and age is not None and age <= stale_after:
+        return "ok", last.message
+    if has_values:
+        return "stale", f"{last.message}; showing values from {age or 0:.0f} s ago"
+    return "error", last.message
+
+
 _S = TypeVar("_S")
 
 

@@ -40,6 +40,7 @@ from zai_dash.sources.pollers import (
     get_same_host,
     network_reason,
     parse_retry_after,
+    poll_health,
     settings_from,
 )
 
@@ -255,16 +256,12 @@ class PrometheusSource(HttpPollSource):
     def health(self, now: datetime | None = None) -> SourceHealth:
         """One line for `doctor` and `Snapshot.sources`."""
         now = now or self._clock()
-        last = self.poller.last
-        age = self.poller.age(now)
-        if last is None:
+        if self.poller.last is None:
             status, detail = ("error", self.problems[0]) if self.problems else ("stale", "not polled yet")
-        elif last.ok and age is not None and age <= self.stale_after.total_seconds():
-            status, detail = "ok", last.message
-        elif self.state.last_at is not None:
-            status, detail = "stale", f"{last.message}; showing values from {age or 0:.0f} s ago"
         else:
-            status, detail = "error", last.message
+            status, detail = poll_health(
+                self.poller, self.stale_after.total_seconds(), self.state.last_at is not None, now
+            )
         return SourceHealth(
             name=f"proxy:{self.name}",
             tool=None,

@@ -24,10 +24,12 @@ from textual.worker import Worker, WorkerState
 
 from zai_dash.clock import Clock, SystemClock
 from zai_dash.domain.snapshot import Snapshot
+from zai_dash.domain.windows import WindowRow
 from zai_dash.format import fmt_amount
 from zai_dash.ui import fmt
 from zai_dash.ui.commands import DashCommands
 from zai_dash.ui.countdown import RefreshCountdown
+from zai_dash.ui.fleet_panel import FleetPanel
 from zai_dash.ui.forecast_line import ForecastLine
 from zai_dash.ui.help_screen import HelpScreen
 from zai_dash.ui.hero import Hero
@@ -173,6 +175,7 @@ class DashApp(App[int]):
             with Horizontal(id="row-extra"):
                 yield OfficialPanel(self.tz, id="official")
                 yield ProxyPanel(id="proxies")
+            yield FleetPanel(id="fleet")
             yield Static("", id="empty")
             yield ToolsTable(id="tools")
             yield TimelinePanel(self.tz, id="timeline")
@@ -188,6 +191,7 @@ class DashApp(App[int]):
             "search": "Search MCP",
             "official": "Official quota (Z.ai)",
             "proxies": "Proxies",
+            "fleet": "Fleet (Prometheus)",
             "tools": "Tools",
             "timeline": "Timeline",
         }
@@ -250,6 +254,7 @@ class DashApp(App[int]):
             self.query_one(SearchPanel).set_gauge(snap.searches, snap.thresholds)
             self.query_one(OfficialPanel).set_data(snap.official, snap.sources, snap.at, now)
             self.query_one(ProxyPanel).set_rows(snap.proxies, snap.at, now, snap.tool_names)
+            self.query_one(FleetPanel).set_fleet(snap.fleet)
             self.query_one(ToolsTable).set_rows(snap.tools, now, machine_rows(snap.proxies, snap.tool_names))
             self.query_one(TimelinePanel).set_snapshot(snap)
             self._render_empty(snap)
@@ -317,15 +322,28 @@ class DashApp(App[int]):
     # ------------------------------------------------------------------ alerts
 
     def _alert(self, before: Snapshot, after: Snapshot) -> None:
-        old, new = LEVEL_RANK.get(before.prompts.level, 0), LEVEL_RANK.get(after.prompts.level, 0)
+        # The binding window's level (the snapshot decides which window binds and how full it is).
+        was, now_row = _binding_row(before), _binding_row(after)
+        old = LEVEL_RANK.get(was.level if was else before.prompts.level, 0)
+        level = now_row.level if now_row else after.prompts.level
+        new = LEVEL_RANK.get(level, 0)
         if new > old and after.cycle.start == before.cycle.start:
-            p = after.prompts
-            message = {
-                "warning": f"{p.percent:.0f} % of this cycle's prompts used — {fmt.count(p.left)} left",
-                "critical": f"{p.percent:.0f} % used — only {fmt.count(p.left)} prompts left this cycle",
-                "exhausted": "Prompt limit reached for this cycle",
-            }[after.prompts.level]
-            self._notify(message, "warning" if after.prompts.level == "warning" else "error")
+            if now_row is None or (now_row.id == "5h" and now_row.unit == "prompts"):
+                p = after.prompts
+                message = {
+                    "warning": f"{p.percent:.0f} % of this cycle's prompts used — {fmt.count(p.left)} left",
+                    "critical": f"{p.percent:.0f} % used — only {fmt.count(p.left)} prompts left this cycle",
+                    "exhausted": "Prompt limit reached for this cycle",
+                }[level]
+            else:
+                name = WINDOW_NAMES.get(now_row.id, now_row.id)
+                left = f"{fmt_amount(now_row.left, now_row.unit)} {now_row.unit}"
+                message = {
+                    "warning": f"{now_row.percent:.0f} % of the {name} {now_row.unit} used — {left} left",
+                    "critical": f"{now_row.percent:.0f} % used — only {left} left in the {name} window",
+                    "exhausted": f"The {name} limit is reached: requests fail until it resets",
+                }[level]
+            self._notify(message, "warning" if level == "warning" else "error")
         b = before.cycle
         if b.state == "open" and b.end is not None and after.at >= b.end and after.cycle.start != b.start:
             self._cycle_refreshed(b.end)
@@ -334,9 +352,13 @@ class DashApp(App[int]):
         if end in self._refresh_alerted:
             return
         self._refresh_alerted.add(end)
-        limit = self.base.plan.prompts_per_cycle if self.base else 0
+        five = self.base.window("5h") if self.base else None
+        if five is not None and five.unit == "credits":
+            available = f"{fmt_amount(five.limit, five.unit)} credits"
+        else:
+            available = f"{fmt.count(self.base.plan.prompts_per_cycle if self.base else 0)} prompts"
         at = fmt.hhmm(end, self.tz)
-        self._notify(f"Cycle refreshed at {at} — {fmt.count(limit)} prompts available", "information")
+        self._notify(f"Cycle refreshed at {at} — {available} available", "information")
 
     def _notify(self, message: str, severity: str) -> None:
         self.notify(message, severity=severity, timeout=8)  # type: ignore[arg-type]
@@ -506,6 +528,12 @@ def empty_text(locations: Iterable[tuple[str, str, bool]], names: Mapping[str, s
         "Just looking? Run [b]zai-dash --demo[/b] for a simulated session.",
     ]
     return "\n".join(lines)
+
+
+def _binding_row(snap: Snapshot) -> WindowRow | None:
+    """The snapshot's binding window row, if it has one."""
+    head = snap.headline
+    return snap.window(head.window) if head is not None and head.window is not None else None
 
 
 def run_dashboard(

@@ -45,6 +45,7 @@ HIDDEN_SERIES = frozenset(
         "tokens_input_total",
         "tokens_output_total",
         "tokens_cached_total",
+        "machines",
     }
 )
 """Series left out of the counts line: not counts this cycle, or a split of another series shown."""
@@ -131,9 +132,14 @@ def _when_text(value: Any) -> str:
     return fmt.hhmm(value, None) if isinstance(value, datetime) else ""
 
 
+def remote_exporters(rows: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """The zai-dash exporter rows of other machines (this machine's own is in the local rows already)."""
+    return [r for r in rows if r.get("preset") == EXPORTER_PRESET and r.get("counted") != "local"]
+
+
 def merged_lines(rows: Sequence[Mapping[str, Any]], names: Mapping[str, str] | None = None) -> list[str]:
     """For several zai-dash exporters: each tool's prompts, with the machine each count came from."""
-    exporters = [r for r in rows if r.get("preset") == EXPORTER_PRESET]
+    exporters = remote_exporters(rows)
     if not exporters:
         return []
     merged = merge_machines(exporters, "prompts")
@@ -200,7 +206,7 @@ def machine_rows(rows: Sequence[Mapping[str, Any]], names: Mapping[str, str] | N
         rows: the snapshot's proxy rows.
         names: tool id → human name (the snapshot's `tool_names`).
     """
-    exporters = [r for r in rows if r.get("preset") == EXPORTER_PRESET]
+    exporters = remote_exporters(rows)
     cells: dict[tuple[str, str], dict[str, float]] = {}
     stale: dict[str, bool] = {str(r.get("name")): bool(r.get("stale")) for r in exporters}
     for series in ("prompts", "calls", "searches"):

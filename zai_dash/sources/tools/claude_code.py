@@ -116,12 +116,14 @@ NOT_SENT_RESULTS = (
 permission, an interruption, a tool or server that is not available. Such a call is no MCP call."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Pending:
     """An event whose outcome is not written yet (a prompt's answer, an MCP call's result)."""
 
     event: UsageEvent
     path: Path
+    sent: bool = False
+    """For a prompt: its first request attempt was seen (`api-request`), which dates it."""
 
 
 @dataclass(slots=True)
@@ -162,6 +164,7 @@ class ClaudeCodeSource(ToolSource):
         """Per file, the last `api-request` attempt not yet answered (an estimated call if it never is)."""
         self._last_model: dict[str, str] = {}
         self._hidden = HiddenCalls()
+        self.refused = 0  # a refusal always leaves an API-error answer here
         self._model_cache: dict[str, str | None] = {}
         home = ctx.home
         settings_dirs = (
@@ -503,7 +506,7 @@ class ClaudeCodeSource(ToolSource):
     def _refuse(self, session: str) -> None:
         """The client gave up on `session`'s request (a synthetic API-error answer): the prompt was not billed."""
         if self._prompts.pop(session, None) is not None:
-            self.refused += 1
+            self.refused = (self.refused or 0) + 1
 
     def _tool_use(self, block: dict[str, Any], ts: datetime, session: str, model: str | None, path: Path) -> None:
         name = block.get("name")
@@ -594,7 +597,13 @@ class ClaudeCodeSource(ToolSource):
         if self.ctx.since is not None and ts < self.ctx.since:
             return
         sub = _is_subagent_file(path) or (caller or "").startswith("agent:")
-        event = estimate("retry", ident or "", ts, session or self._session({}, path), self._model(model))
+        session = session or self._session({}, path)
+        prompt = None if sub else self._prompts.get(session)
+        if prompt is not None and not prompt.sent and ts >= prompt.event.ts:
+            # The plan meters a prompt when its request arrives, seconds after it was typed (2.1 writes
+            # the user record first): the window it opens starts at the request.
+            prompt.event, prompt.sent = replace(prompt.event, ts=ts), True
+        event = estimate("retry", ident or "", ts, session, self._model(model))
         self._open_request[path] = replace(event, role=CallRole.SUBAGENT if sub else CallRole.MAIN)
 
     def _user(self, rec: dict[str, Any], path: Path, where: str, batch: SourceBatch) -> None:
@@ -624,7 +633,8 @@ class ClaudeCodeSource(ToolSource):
         if text is None:
             return
         session = self._session(rec, path)
-        uuid = rec.get("uuid")
+        # `promptId` is the `prompt.id` of Claude Code's OpenTelemetry events: one key for both (sources/otlp.py).
+        uuid = rec.get("promptId") or rec.get("uuid")
         key = f"prompt:{uuid}" if isinstance(uuid, str) and uuid else f"prompt:{session}:{ts.isoformat()}"
         event = UsageEvent(kind=EventKind.PROMPT, ts=ts, tool=TOOL, key=key, session=session)
         previous = self._prompts.get(session)

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -36,6 +36,7 @@ from zai_dash.redact import redact_url
 from zai_dash.sources.base import Root, SourceBatch, SourceContext, ToolSource
 from zai_dash.sources.jsonutil import BadTimestamp, from_epoch, int_field, normalise_model, parse_iso
 from zai_dash.sources.rewritten import JsonVersion, RewrittenJson
+from zai_dash.sources.tools.claude_code import limit_hit
 from zai_dash.sources.tools.claude_code_config import CachedJson
 from zai_dash.sources.tools.vscode_tasks import CLINE, CLINE_TOOL, TaskFolders, cline_data_dir, mcp_aliases
 
@@ -96,6 +97,8 @@ class ClineDataSource(ToolSource):
         self._reader = RewrittenJson(self.skips)
         self._config_reader = RewrittenJson(self.skips)
         self._sessions: set[Path] = set()
+        self._refused: set[str] = set()
+        self.refused = 0  # a refusal leaves Cline's error display in the session
         self._providers = CachedJson(
             self.data_dir / "settings" / "providers.json", extract_providers, ProviderSettings(), self.skips
         )
@@ -139,7 +142,7 @@ class ClineDataSource(ToolSource):
             current.add(path)
             version = self._reader.changed(path)
             if version is not None:
-                batch.events.extend(self._session_events(path, version, aliases))
+                self._session_events(path, version, aliases, batch)
         self._sessions = current
         self._reader.retain(current)
         return batch
@@ -167,12 +170,12 @@ class ClineDataSource(ToolSource):
                         found.append(path)
         return sorted(found)
 
-    def _session_events(self, path: Path, version: JsonVersion, aliases: McpAliases) -> list[UsageEvent]:
+    def _session_events(self, path: Path, version: JsonVersion, aliases: McpAliases, batch: SourceBatch) -> None:
         doc = version.value
         where = str(path)
         if not isinstance(doc, Mapping) or not isinstance(doc.get("messages"), list):
             self.skips.add("session file without a messages array", where)
-            return []
+            return
         subagent = path.name.startswith(SUBAGENT_PREFIX)
         # A sub-agent's events belong to its parent session; its own id keeps their keys apart.
         session = path.parent.name if subagent else _text(doc.get("sessionId")) or path.parent.name
@@ -183,16 +186,22 @@ class ClineDataSource(ToolSource):
         messages: list[Any] = doc["messages"]
         # User messages carry no ts: a prompt happened just before the next assistant reply.
         next_ts: list[datetime | None] = [None] * len(messages)
+        # Whether the next assistant message is the error Cline shows when every attempt failed (a 429).
+        next_error = [False] * len(messages)
         upcoming: datetime | None = None
+        error = False
         for i in range(len(messages) - 1, -1, -1):
             msg = messages[i]
-            if isinstance(msg, Mapping) and msg.get("role") == "assistant" and msg.get("ts") is not None:
-                try:
-                    upcoming = from_epoch(msg.get("ts"), wall, unit=1000)
-                except BadTimestamp:
-                    pass
+            if isinstance(msg, Mapping) and msg.get("role") == "assistant":
+                error = _is_error_display(msg)
+                if msg.get("ts") is not None:
+                    try:
+                        upcoming = from_epoch(msg.get("ts"), wall, unit=1000)
+                    except BadTimestamp:
+                        pass
             next_ts[i] = upcoming
-        events: list[UsageEvent] = []
+            next_error[i] = error
+        events = batch.events
         for i, msg in enumerate(messages):
             if not isinstance(msg, Mapping) or not isinstance(msg.get("id"), str):
                 self.skips.add("session message without an id", f"{where}[{i}]")
@@ -200,13 +209,35 @@ class ClineDataSource(ToolSource):
             role = msg.get("role")
             blocks = _blocks(msg.get("content"))
             if role == "user":
-                if lead and _is_prompt(blocks):
+                if lead and _is_prompt(blocks) and next_error[i]:
+                    self._refuse(f"{scope}:{msg['id']}")
+                elif lead and _is_prompt(blocks):
                     ts = next_ts[i] or fallback
                     if ts is not None:
                         events.append(UsageEvent(EventKind.PROMPT, ts, TOOL, f"{scope}:{msg['id']}:prompt", session))
+            elif role == "assistant" and _is_error_display(msg):
+                self._error_display(msg, blocks, wall, batch)
             elif role == "assistant":
                 events.extend(self._assistant(msg, blocks, (session, scope), lead, wall, aliases, f"{where}[{i}]"))
-        return events
+
+    def _refuse(self, key: str) -> None:
+        """A prompt whose only answer is Cline's error display: every attempt was refused, none billed."""
+        if key not in self._refused:
+            self._refused.add(key)
+            self.refused = len(self._refused)
+
+    def _error_display(
+        self, msg: Mapping[str, Any], blocks: list[Mapping[str, Any]], wall: datetime, batch: SourceBatch
+    ) -> None:
+        """Cline's error message (not a call): a Z.ai limit text names its reset time."""
+        try:
+            ts = from_epoch(msg.get("ts"), wall, unit=1000)
+        except BadTimestamp:
+            return
+        text = "\n".join(str(b.get("text") or "") for b in blocks if b.get("type") == "text")
+        hit = limit_hit(text, ts)
+        if hit is not None:
+            batch.limit_hits.append(replace(hit, tool=TOOL))
 
     def _fallback_ts(self, doc: Mapping[str, Any], version: JsonVersion, wall: datetime) -> datetime | None:
         """The document's `updated_at`, else the file's mtime: when a just-typed prompt was saved."""
@@ -266,6 +297,14 @@ class ClineDataSource(ToolSource):
                 ident = block.get("id") if isinstance(block.get("id"), str) else f"{msg['id']}#{n}"
                 events.append(UsageEvent(EventKind.MCP, ts, TOOL, f"{scope}:{ident}:mcp", session, service=service))
         return events
+
+
+def _is_error_display(msg: Mapping[str, Any]) -> bool:
+    """Cline's own error message in the conversation (`error_…` id, display-only): no model call."""
+    meta = msg.get("metadata")
+    if not isinstance(meta, Mapping) or meta.get("displayOnly") is not True:
+        return False
+    return meta.get("displayRole") == "error" or str(msg.get("id", "")).startswith("error_")
 
 
 def _text(value: object) -> str | None:

@@ -17,6 +17,8 @@ once archived, `archived_sessions/`; `exec resume` appends to the session's own 
 - MCP call: `event_msg` `item_completed` with an `McpToolCall` item (`server`, `tool`, `status`); only
   `status: "completed"` reached the server (a call refused by the approval policy is `failed`). Older
   builds: `event_msg` `mcp_tool_call_end` with `invocation{server, tool}` and a `result.Ok`.
+- Sub-agent: a rollout whose `session_meta` has `source.subagent` (`thread_source: "subagent"`), written
+  by `spawn_agent`; its calls are sub-agent calls of `parent_thread_id`'s session, its task is no prompt.
 - Model: the latest `turn_context.model` (or `thread_settings_applied.thread_settings.model`) of the file.
 - Limit hits: error texts (`error`, `stream_error`, `task_complete.error`) carrying Z.ai's code or reset
   time. Codex itself writes only "exceeded retry limit, last status: 429", so a hit is seen only when a
@@ -60,6 +62,8 @@ IGNORED_TYPES = frozenset({"response_item", "world_state", "compacted", "session
 class _Rollout:
     """What is known of one rollout file."""
 
+    rollout: str
+    """The file's own id (the uuid in its name): MCP keys use it, so a needle-only read keys them alike."""
     session: str
     model: str | None = None
     role: CallRole = CallRole.MAIN
@@ -153,7 +157,8 @@ class CodexSource(JsonlSource):
         if state is None:
             # `rollout-<time>-<uuid>.jsonl`: the session id is the uuid, until `session_meta` says.
             stem = path.stem
-            state = self._files[path] = _Rollout(session=stem[-36:] if len(stem) > 36 else stem)
+            rollout = stem[-36:] if len(stem) > 36 else stem
+            state = self._files[path] = _Rollout(rollout=rollout, session=rollout)
         return state
 
     def _record(self, path: Path, rec: dict[str, Any], where: str, batch: SourceBatch) -> None:
@@ -179,7 +184,11 @@ class CodexSource(JsonlSource):
             state.session = session
         source = payload.get("source")
         if (isinstance(source, dict) and "subagent" in source) or payload.get("thread_source") == "subagent":
+            # A spawned agent writes its own rollout; its calls belong to the parent's conversation.
             state.role = CallRole.SUBAGENT
+            parent = payload.get("parent_thread_id")
+            if isinstance(parent, str) and parent:
+                state.session = parent
 
     def _event(
         self, state: _Rollout, payload: dict[str, Any], rec: dict[str, Any], where: str, batch: SourceBatch
@@ -274,7 +283,7 @@ class CodexSource(JsonlSource):
             return
         batch.events.append(
             UsageEvent(
-                kind=EventKind.MCP, ts=ts, tool=TOOL, key=f"mcp:{state.session}:{call_id}", session=state.session,
+                kind=EventKind.MCP, ts=ts, tool=TOOL, key=f"mcp:{state.rollout}:{call_id}", session=state.session,
                 model=state.model, service=service,
             )
         )  # fmt: skip

@@ -114,6 +114,8 @@ class _Session:
     """Token growth not yet attached to a call."""
     first_ts: datetime | None = None
     """When the session's first message was written."""
+    prompt: UsageEvent | None = None
+    """The last prompt, until an assistant message shows it was sent (Droid keeps no trace of a 429)."""
 
 
 class DroidSource(ToolSource):
@@ -320,10 +322,14 @@ class DroidSource(ToolSource):
             state.settled = True
             if state.subagent:
                 return []
-            return [UsageEvent(EventKind.PROMPT, ts, TOOL, f"{session}:{ident}:prompt", session)]
+            # Counted once answered: a prompt the server refused (429) or the client never sent leaves
+            # only its user message, and the next prompt replaces it unanswered.
+            state.prompt = UsageEvent(EventKind.PROMPT, ts, TOOL, f"{session}:{ident}:prompt", session)
+            return []
         if role != "assistant":
             return []
         state.settled = True
+        answered, state.prompt = state.prompt, None
         usage = msg.get("usage") if isinstance(msg.get("usage"), Mapping) else None
         tokens_in = tokens_out = cached = 0
         if usage is not None:
@@ -352,7 +358,7 @@ class DroidSource(ToolSource):
         )
         if state.last_call is None or call.ts >= state.last_call.ts:
             state.last_call = call
-        events = [call]
+        events = [call] if answered is None else [answered, call]
         for n, part in enumerate(parts):
             if part.get("type") != "tool_use" or not isinstance(part.get("name"), str):
                 continue
@@ -376,10 +382,12 @@ class DroidSource(ToolSource):
                     if state.token_base is None:
                         # Totals of a session that began before we started are history: baseline only.
                         # One that began while we watch counts from zero.
-                        born_later = (
-                            self._primed_at is not None
-                            and state.first_ts is not None
-                            and state.first_ts >= self._primed_at - BORN_SLACK
+                        # So does one that began inside the cycle horizon: a cold `report` must see its
+                        # tokens, which no message record carries (0.225.2 writes usage only here).
+                        horizon = self.ctx.calls_since
+                        born_later = state.first_ts is not None and (
+                            (self._primed_at is not None and state.first_ts >= self._primed_at - BORN_SLACK)
+                            or (horizon is not None and state.first_ts >= horizon)
                         )
                         state.token_base = (0,) * len(_TOKEN_KEYS) if born_later else totals
                     if totals != state.token_base and not state.has_usage:

@@ -442,10 +442,14 @@ class OpenCodeSource(ToolSource):
         self._refused: set[str] = set()
 
     def note_refused(self, mid: str) -> None:
-        """A user message every request of which the server refused: counted once, never as a prompt."""
+        """A user message every request of which the server refused: counted once, never as a prompt.
+
+        `refused` stays None until one is seen: a client stopped while retrying writes no error, which
+        looks like a prompt never sent (1.18.33), so a 0 would claim more than the files say.
+        """
         if mid not in self._refused:
             self._refused.add(mid)
-            self.refused += 1
+            self.refused = (self.refused or 0) + 1
 
     # -- locations -----------------------------------------------------------------------------------
 
