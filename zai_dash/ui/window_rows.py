@@ -48,6 +48,11 @@ SHORT_NAMES = {"5h": "5h", "weekly": "week", "monthly-mcp": "MCP"}
 SOURCE_SHORT = {"official": "off", "local": "loc", "estimate": "est"}
 
 
+def short_when(when: str) -> str:
+    """`reset_text` for a narrow pane: `⟳14:50`, `✖→16:00`, `7d`."""
+    return when.replace("⟳ ", "⟳").replace("blocked → ", "✖→").replace("rolling 7 d", "7d")
+
+
 def row_text(w: WindowRow, tz: tzinfo | None, stale: bool, *, short: bool = False) -> str:
     """`402/12k cr · 11.6k left · ⟳ 14:50 · official · stale ▲` (everything right of the bar); `short` drops
     the unit and abbreviates the source for narrow panes: `402/12k · 11.6k left · ⟳ 14:50 · off`."""
@@ -58,7 +63,7 @@ def row_text(w: WindowRow, tz: tzinfo | None, stale: bool, *, short: bool = Fals
         amount = f"{fmt_amount(w.used, w.unit)}/{fmt_amount(w.limit, w.unit)}{unit}"
         left = f"[b]{fmt_amount(w.left, w.unit)}[/b] left"
     when = reset_text(w, tz)
-    parts = [amount, left, when.replace("⟳ ", "⟳").replace("blocked → ", "✖→") if short else when]
+    parts = [amount, left, short_when(when) if short else when]
     parts.append(SOURCE_SHORT.get(w.source, w.source) if short else w.source)
     if stale:
         parts.append("[b]stale[/b]")
