@@ -17,6 +17,7 @@ from zai_dash.domain.snapshot import Thresholds
 from zai_dash.ui.app import DashApp
 from zai_dash.ui.countdown import NOT_STARTED, RefreshCountdown
 from zai_dash.ui.help_screen import HelpScreen
+from zai_dash.ui.hero import Hero
 from zai_dash.ui.prompt_gauge import PromptGauge
 from zai_dash.ui.state import load_state, state_path
 from zai_dash.ui.timeline import TimelinePanel
@@ -363,7 +364,9 @@ async def test_layout_keeps_the_essentials_on_screen(size: tuple[int, int], plot
             return w.display and w.region.height > 0 and screen.contains_region(w.region)
 
         assert visible("#gauge-headline")  # prompts left
-        assert visible("#countdown-digits" if digits else "#countdown-line")
+        # The hero: big digits of what is left where there is room, one line where not.
+        assert visible("#hero-digits" if digits else "#hero-line")
+        assert app.query_one(Hero).figure == text(app, "#gauge-headline").split()[0]
         assert app.query_one("#timeline-plot", PlotextPlot).display is plot
         if size[0] <= 60 and size[1] > 12:
             assert app.query_one("#timeline-spark", Sparkline).display

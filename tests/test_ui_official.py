@@ -363,11 +363,11 @@ async def test_layouts_keep_prompts_left_and_the_countdown_with_the_panels_prese
         await pilot.pause()
         assert visible(app, "#gauge-headline")
         assert "≈348 prompts left at your current mix" in text(app, "#gauge-headline")
-        assert visible(app, "#countdown-digits" if size[1] >= 24 and size[0] > 60 else "#countdown-line")
+        assert visible(app, "#hero-digits" if size[1] >= 16 and size[0] > 60 else "#hero-line")
         if size == (40, 12):
             assert not app.query_one("#row-extra").display
             assert not visible(app, "#official") and not visible(app, "#proxies")
-            assert text(app, "#countdown-line") == "↻ refresh in 1:00:00 at 13:00"
+            assert "↻ 1:00:00 at 13:00" in text(app, "#hero-line")
         else:
             assert visible(app, "#official") and visible(app, "#proxies")
         if size in ((80, 24), (60, 20)):

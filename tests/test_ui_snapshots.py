@@ -15,7 +15,8 @@ from zai_dash.clock import FixedClock
 from zai_dash.domain.snapshot import Snapshot
 from zai_dash.ui.app import DashApp
 
-SIZES = [(120, 36), (80, 24), (60, 20), (40, 12)]
+SIZES = [(120, 36), (80, 24), (60, 20), (60, 45), (50, 15), (40, 12)]
+"""Wide, the classic terminal, a narrow split, a tall narrow pane, a small tmux pane, the smallest."""
 
 
 def busy() -> Snapshot:
@@ -28,8 +29,14 @@ def busy() -> Snapshot:
     )
 
 
+def blocked() -> Snapshot:
+    """Every prompt used and a 1308 limit hit naming the reset 40 minutes ahead: the hero says blocked."""
+    return at_percent(100, limit_hit_reset=NOW + timedelta(minutes=40))
+
+
 def app_showing(snap: Snapshot, **kwargs: Any) -> tuple[DashApp, Any]:
-    app = DashApp(clock=FixedClock(NOW), tz=timezone.utc, theme="textual-dark", **kwargs)
+    kwargs.setdefault("theme", "textual-dark")
+    app = DashApp(clock=FixedClock(NOW), tz=timezone.utc, **kwargs)
 
     async def run_before(pilot: Any) -> None:
         app.show(snap)
@@ -52,4 +59,25 @@ def test_critical_demo(snap_compare: Any, size: tuple[int, int]) -> None:
 
 def test_empty_state(snap_compare: Any) -> None:
     app, run_before = app_showing(empty_snapshot())
+    assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
+
+
+@pytest.mark.parametrize("size", [(80, 24), (40, 12)], ids=["80x24", "40x12"])
+def test_blocked_hero(snap_compare: Any, size: tuple[int, int]) -> None:
+    app, run_before = app_showing(blocked())
+    assert snap_compare(app, terminal_size=size, run_before=run_before)
+
+
+def test_no_color_blocked(snap_compare: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """NO_COLOR: the blocked line is bold and reversed (the brightest on screen, not the dimmest)."""
+    monkeypatch.setenv("NO_COLOR", "1")
+    app, run_before = app_showing(blocked())
+    assert app.no_color
+    assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
+
+
+@pytest.mark.parametrize("which", ["ok", "critical"])
+def test_sixteen_colours(snap_compare: Any, which: str) -> None:
+    """The 16-colour palette: the terminal's own colours when fine, yellow/red only for what they mean."""
+    app, run_before = app_showing(busy() if which == "ok" else at_percent(93), theme="zai-ansi")
     assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)

@@ -88,32 +88,49 @@ def resolve_cycle(
         official = CycleWindow(official_reset - length, official_reset, Anchor.OFFICIAL)
         return CycleState(_with_block(official, limit_hits, now))
 
+    windows = chain_windows(request_times, limit_hits, now, length)
+    window = windows[-1] if windows else None
+    if window is None:
+        return CycleState(None)
+    if window.end <= now:
+        return CycleState(None, previous_end=window.end)
+    return CycleState(_with_block(window, limit_hits, now))
+
+
+def chain_windows(
+    request_times: Iterable[datetime], limit_hits: Sequence[LimitHit], now: datetime, length: timedelta
+) -> list[CycleWindow]:
+    """Every 5-hour window the request history opened up to `now`, oldest first (see `resolve_cycle`)."""
     # Merge requests and limit hits into one time-ordered stream; a hit sorts after a request
     # at the same instant so the hit can move the window that request opened.
     stream: list[tuple[datetime, int, LimitHit | None]] = [(t, 0, None) for t in request_times if t <= now]
     stream.extend((h.ts, 1, h) for h in limit_hits if h.ts <= now)
     stream.sort(key=lambda item: (item[0], item[1]))
 
+    windows: list[CycleWindow] = []
     window: CycleWindow | None = None
     for ts, _, hit in stream:
         if hit is None:
             if window is None or ts >= window.end:
                 window = CycleWindow(ts, ts + length, Anchor.LOCAL)
+                windows.append(window)
             continue
         if hit.reset_at is None:
             if window is None or ts >= window.end:
                 # A refused request still tells us a window is open; we do not know where.
                 window = CycleWindow(ts, ts + length, Anchor.LOCAL)
+                windows.append(window)
             continue
         # A reset time that falls within one length of the hit names the window holding it.
         if hit.ts < hit.reset_at <= hit.ts + length + timedelta(minutes=1):
-            window = CycleWindow(hit.reset_at - length, hit.reset_at, Anchor.LIMIT_HIT)
+            moved = CycleWindow(hit.reset_at - length, hit.reset_at, Anchor.LIMIT_HIT)
+            if window is not None and ts < window.end:
+                windows[-1] = moved  # the hit moves the window holding it
+            else:
+                windows.append(moved)
+            window = moved
 
-    if window is None:
-        return CycleState(None)
-    if window.end <= now:
-        return CycleState(None, previous_end=window.end)
-    return CycleState(_with_block(window, limit_hits, now))
+    return windows
 
 
 def _with_block(window: CycleWindow, limit_hits: Sequence[LimitHit], now: datetime) -> CycleWindow:

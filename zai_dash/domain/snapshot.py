@@ -11,10 +11,11 @@ from dataclasses import asdict, dataclass, field, is_dataclass, replace
 from datetime import date, datetime, timedelta, tzinfo
 from typing import Any
 
-from zai_dash.domain.cycle import CycleState, resolve_cycle
+from zai_dash.domain.cycle import CycleState, chain_windows, resolve_cycle
 from zai_dash.domain.endpoints import EndpointKind, endpoint_warning
 from zai_dash.domain.events import MONTHLY_MCP_SERVICES, EventKind, McpService
 from zai_dash.domain.forecast import RECENT, forecast
+from zai_dash.domain.history import History, build_history
 from zai_dash.domain.ledger import Counts, Ledger
 from zai_dash.domain.month import month_window
 from zai_dash.domain.official import Calibration, billing_warning, detect_billing, reconcile, reconcile_window
@@ -276,6 +277,8 @@ class Snapshot:
     credits: CreditsView = field(default_factory=CreditsView)
     tariff: Mapping[str, Any] = field(default_factory=dict)
     """The tariff in effect at `at` (rates, peak schedule, pools), for the document."""
+    history: History = field(default_factory=History)
+    """Past 5-hour cycles and the days of this week and the last, in the 5-hour pool's unit."""
     fleet: Mapping[str, Any] | None = None
     """Every machine's exporter read back from Prometheus, and the account totals (`[fleet]`; see
     `zai_dash.domain.fleet.fleet_view`). None when no fleet is configured."""
@@ -607,7 +610,19 @@ def build_snapshot(
         ]
     detected = detect_billing(official) if official else None
 
+    five_pool = pools.get("5h")
+    five_unit = five_pool.unit if five_pool is not None else "prompts"
+    history = build_history(
+        ledger,
+        chain_windows(requests, hits, now, plan.cycle),
+        now,
+        tz,
+        unit=five_unit,
+        limit=float(five_pool.limit) if five_pool is not None else float(plan.prompts_per_cycle),
+        used_of=lambda c: window_used(c, five_unit, plan.calls_per_prompt, MONTHLY),
+    )
     return Snapshot(
+        history=history,
         schema=SCHEMA,
         at=now,
         demo=demo,

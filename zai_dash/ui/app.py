@@ -34,8 +34,11 @@ from zai_dash.ui.countdown import RefreshCountdown
 from zai_dash.ui.fleet_panel import FleetPanel
 from zai_dash.ui.forecast_line import ForecastLine
 from zai_dash.ui.help_screen import HelpScreen
+from zai_dash.ui.hero import Hero
+from zai_dash.ui.history_screen import HistoryScreen
 from zai_dash.ui.messages import ScanFinished, SnapshotReady
 from zai_dash.ui.official_panel import OfficialPanel
+from zai_dash.ui.palette import ANSI_THEME, default_theme
 from zai_dash.ui.prompt_gauge import UNIT_SHORT, WINDOW_NAMES, OfficialView, PromptGauge
 from zai_dash.ui.proxy_panel import ProxyPanel, machine_rows
 from zai_dash.ui.search_panel import SearchPanel
@@ -43,6 +46,7 @@ from zai_dash.ui.state import load_state, save_state, state_path
 from zai_dash.ui.timeline import TimelinePanel
 from zai_dash.ui.title import POP_TITLE, PUSH_TITLE, osc_title, window_title
 from zai_dash.ui.tools_table import ToolsTable
+from zai_dash.ui.window_rows import WindowRows
 
 LEVEL_RANK = {"ok": 0, "warning": 1, "critical": 2, "exhausted": 3}
 TERMINAL_CHECK_SECONDS = 5.0
@@ -86,9 +90,10 @@ class DashApp(App[int]):
         Binding("q", "quit", "Quit"),
         Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
         Binding("r", "rescan", "Rescan"),
-        Binding("p", "preview_plan", "Plan preview"),
+        Binding("p", "preview_plan", "Plan"),
         Binding("t", "toggle_tools", "Tools"),
-        Binding("c", "choose_plan", "Plan"),
+        Binding("c", "choose_plan", "Choose"),
+        Binding("h", "history", "History"),
         Binding("question_mark", "help", "Help", key_display="?"),
     ]
 
@@ -145,8 +150,13 @@ class DashApp(App[int]):
         """True until the first scan finishes; the empty state waits for it."""
         self._stop = asyncio.Event()
         self._refresh_alerted: set[datetime] = set()
+        self.register_theme(ANSI_THEME)
         wanted = theme or load_state(self.state_file).get("theme")
-        self.theme = wanted if isinstance(wanted, str) and wanted in self.available_themes else DEFAULT_THEME
+        # Only a real terminal says how many colours it has (tests and pipes report a guess).
+        tty = sys.__stdout__ is not None and sys.__stdout__.isatty()
+        colours = self.console.color_system if tty else None
+        fallback = default_theme(colours, DEFAULT_THEME)
+        self.theme = wanted if isinstance(wanted, str) and wanted in self.available_themes else fallback
         self._remember_theme = theme is None
         self.set_title = title
         self._title_shown: str | None = None
@@ -171,8 +181,12 @@ class DashApp(App[int]):
                 yield Label("scanning your coding tools' logs…", id="scan-label")
         with Vertical(id="body"):
             with Horizontal(id="row-top"):
-                yield RefreshCountdown(self.clock, self.tz, id="countdown")
+                yield Hero(self.tz, id="hero")
                 yield PromptGauge(id="gauge")
+            yield WindowRows(self.tz, id="windows")
+            # The 5-hour cycle's own countdown: kept for its states and the refresh alert, shown when no
+            # window binds (the hero counts down to the binding window's reset).
+            yield RefreshCountdown(self.clock, self.tz, id="countdown")
             with Horizontal(id="row-mid"):
                 yield ForecastLine(self.tz, id="forecast")
                 yield SearchPanel(self.tz, id="search")
@@ -188,6 +202,8 @@ class DashApp(App[int]):
 
     def on_mount(self) -> None:
         titles = {
+            "hero": "Left",
+            "windows": "Windows",
             "countdown": "Refresh",
             "gauge": "Prompts this cycle",
             "forecast": "Forecast",
@@ -218,7 +234,10 @@ class DashApp(App[int]):
         now = self.clock.now()
         self.query_one(OfficialPanel).set_compact(compact, now)
         self.query_one(ProxyPanel).set_compact(compact, now)
-        self.query_one(Footer).compact = width <= COMPACT_WIDTH
+        footer = self.query_one(Footer)
+        footer.compact = width <= COMPACT_WIDTH
+        # The palette hint costs 12 columns; under 61 the keys need them (ctrl+p still opens it).
+        footer.show_command_palette = width > COMPACT_WIDTH
         # The breakpoints may have swapped the countdown's form; bring the newly shown one up to date.
         self.call_after_refresh(self.query_one(RefreshCountdown).tick)
 
@@ -245,6 +264,10 @@ class DashApp(App[int]):
         with self.batch_update():
             self._render_header(snap)
             self.query_one(RefreshCountdown).set_cycle(snap.cycle)
+            head = snap.headline
+            self.query_one(Hero).set_headline(head, snap.window(head.window) if head and head.window else None, now)
+            self.query_one(WindowRows).set_windows(snap.windows, snap.official, now)
+            self.query_one("#body").set_class(head is None or head.window is None, "-no-binding")
             official = OfficialView.of(snap.reconciliation, snap.official, snap.thresholds, snap.at, snap)
             self.query_one(PromptGauge).set_gauge(snap.prompts, official, now)
             self.query_one(ForecastLine).set_snapshot(snap)
@@ -255,6 +278,7 @@ class DashApp(App[int]):
             self.query_one(ToolsTable).set_rows(snap.tools, now, machine_rows(snap.proxies, snap.tool_names))
             self.query_one(TimelinePanel).set_snapshot(snap)
             self._render_empty(snap)
+            self.refresh_bindings()
             self.query_one("#hdr-demo").display = self.demo or snap.demo
         self._update_title(now)
 
@@ -308,6 +332,8 @@ class DashApp(App[int]):
         countdown.tick()
         now = self.clock.now()
         self.query_one(ToolsTable).refresh_ago(now)
+        for hero in self.screen.query(Hero):
+            hero.tick(now)
         # Official resets and ages are recomputed from the clock too; each repaints only when its text changes.
         self.query_one(PromptGauge).tick(now)
         self.query_one(OfficialPanel).tick(now)
@@ -389,6 +415,19 @@ class DashApp(App[int]):
 
     # ------------------------------------------------------------------ actions
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Keys are offered only where they act: rescan and plan preview need the engine, `t` a tools table,
+        `c` a live dashboard that can write its config file and reload."""
+        if action in ("rescan", "preview_plan"):
+            return self.engine is not None
+        if action == "choose_plan":
+            return self.config_path is not None and self.reload is not None
+        if action == "toggle_tools":
+            return self.snap is None or self.snap.has_data
+        if action == "history":
+            return self.snap is not None and self.snap.has_data
+        return True
+
     async def action_quit(self) -> None:
         """Quit with exit code 0."""
         self._stop.set()
@@ -420,12 +459,6 @@ class DashApp(App[int]):
         said = f"Previewing the {name.title()} plan" if name else "Back to the configured plan"
         self.notify(said, timeout=2)
 
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """Offer `c` only where it acts: a live dashboard that can write its config file and reload."""
-        if action == "choose_plan":
-            return self.config_path is not None and self.reload is not None
-        return True
-
     def action_choose_plan(self) -> None:
         """Open the plan × billing chooser; a saved choice reloads the engine from the new file."""
         if self.config_path is None or self.reload is None:
@@ -456,6 +489,13 @@ class DashApp(App[int]):
     def action_toggle_tools(self) -> None:
         """Show or hide the tools table."""
         self.query_one("#body").toggle_class("-hide-tools")
+
+    def action_history(self) -> None:
+        """Open the history view of the snapshot on screen (or close it)."""
+        if isinstance(self.screen, HistoryScreen):
+            self.screen.dismiss(None)
+        elif self.snap is not None:
+            self.push_screen(HistoryScreen(self.snap, self.tz))
 
     def action_help(self) -> None:
         """Open the help screen (or close it)."""

@@ -26,7 +26,7 @@ from zai_dash.domain.plans import Thresholds
 from zai_dash.domain.snapshot import PromptGauge as GaugeData
 from zai_dash.domain.snapshot import Snapshot
 from zai_dash.domain.windows import WindowRow
-from zai_dash.format import fmt_amount, fmt_duration
+from zai_dash.format import fmt_amount
 from zai_dash.ui import fmt
 from zai_dash.ui.official_panel import age_text, pct, row_age, safe
 
@@ -157,13 +157,10 @@ class PromptGauge(Widget):
         """The official side of the latest snapshot (empty when the endpoint is off)."""
         self.text = ""
         """The headline last shown (markup)."""
-        self.windows_text = ""
-        """The windows line last shown."""
 
     def compose(self) -> ComposeResult:
         yield Static("—", id="gauge-headline")
         yield GaugeBar(id="gauge-bar")
-        yield Static("", id="gauge-windows")
         yield Static("", id="gauge-detail")
         yield Static("", id="gauge-note")
 
@@ -190,9 +187,6 @@ class PromptGauge(Widget):
         else:
             fraction = data.equivalents / data.limit if data.limit else 0.0
         self.query_one("#gauge-bar", GaugeBar).fraction = fraction
-        # With official rows the official panel lists every window; otherwise this line does.
-        several = len([w for w in official.windows if w.id != "monthly-mcp"]) > 1
-        self.set_class(several and not any(w.source == "official" for w in official.windows), "-has-windows")
         self.query_one("#gauge-detail", Static).update(detail(data))
         drift = official.reconciliation.get("drift_warning")
         self.set_class(bool(drift), "-has-note")
@@ -219,10 +213,6 @@ class PromptGauge(Widget):
         if text != self.text:
             self.text = text
             self.query_one("#gauge-headline", Static).update(text)
-        lines = windows_line(self.official.windows, now)
-        if lines != self.windows_text:
-            self.windows_text = lines
-            self.query_one("#gauge-windows", Static).update(lines)
 
 
 def headline(
@@ -295,25 +285,3 @@ def window_headline(w: WindowRow, prompts_left: str | None) -> str:
     if prompts_left is not None:
         text += f" · [b]{prompts_left}[/b] prompts left" + (" (estimate)" if prompts_left.startswith("≈") else "")
     return text
-
-
-def windows_line(windows: Sequence[WindowRow], now: datetime | None) -> str:
-    """Every window but the monthly MCP one (the search panel has it), when the plan has more than one:
-    `5-hour 402/12k cr ⟳1h05m · weekly 1.2k/60k cr ⟳2d03h` (the week's reset time may be unknown)."""
-    shown = [w for w in windows if w.id != "monthly-mcp"]
-    if len(shown) < 2:
-        return ""
-    parts = []
-    for w in shown:
-        amount = f"{fmt_amount(w.used, w.unit)}/{fmt_amount(w.limit, w.unit)} {UNIT_SHORT.get(w.unit, w.unit)}"
-        if w.blocked_until is not None:
-            when = "blocked"
-        elif w.state == "not-started":
-            when = "not started"
-        elif w.end is None:
-            when = "last 7 days, reset unknown"
-        else:
-            left = (w.end - now).total_seconds() if now is not None else w.seconds_left
-            when = f"⟳{fmt_duration(left)}"
-        parts.append(f"{WINDOW_NAMES.get(w.id, w.id)} {amount} {when}")
-    return " · ".join(parts)

@@ -1,6 +1,7 @@
 """`python -m zai_dash.ui.screenshots DIR`: README screenshots from the demo data at a fixed clock.
 
-Writes `dashboard-120x36.svg`, `dashboard-80x24.svg` and `dashboard-50x20.svg` (a tmux pane) into DIR.
+Writes `dashboard-120x36.svg`, `dashboard-80x24.svg`, `dashboard-50x15.svg` (a tmux pane) and
+`dashboard-40x12.svg` into DIR, with the demo's credits plan.
 The demo history is written into a temp HOME, read by the real engine, and rendered by the real app,
 all at one fixed instant and in UTC, so the SVGs only change when the code does.
 """
@@ -18,7 +19,7 @@ from zai_dash.clock import FixedClock
 
 AT = datetime(2026, 11, 26, 14, 13, 0, tzinfo=timezone.utc)
 """The instant every screenshot shows."""
-SIZES: tuple[tuple[int, int], ...] = ((120, 36), (80, 24), (50, 20))
+SIZES: tuple[tuple[int, int], ...] = ((120, 36), (80, 24), (50, 15), (40, 12))
 THEME = "textual-dark"
 
 

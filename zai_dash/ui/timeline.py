@@ -14,6 +14,7 @@ from textual_plotext import PlotextPlot
 
 from zai_dash.domain.snapshot import Snapshot
 from zai_dash.ui import fmt
+from zai_dash.ui.history_screen import cycle_line
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +40,7 @@ class TimelinePanel(Widget):
         #timeline-plot { height: 1fr; min-height: 6; }
         #timeline-spark { height: 1fr; min-height: 1; max-height: 3; display: none; }
         #timeline-caption { height: 1; color: $text-muted; display: none; }
+        #timeline-summary { height: auto; display: none; }
     }
     """
 
@@ -54,9 +56,21 @@ class TimelinePanel(Widget):
         yield PlotextPlot(id="timeline-plot")
         yield Sparkline([], id="timeline-spark")
         yield Static("", id="timeline-caption")
+        yield Static("", id="timeline-summary")
 
     def set_snapshot(self, snap: Snapshot) -> None:
-        """Replot when the buckets, the limit or the pace changed; otherwise do nothing."""
+        """Replot when the buckets, the limit or the pace changed; otherwise do nothing.
+
+        With no cycle open the panel shows the last cycle's summary instead of an empty frame.
+        """
+        last = snap.history.last_cycle
+        ended = snap.cycle.state != "open" and last is not None
+        self.set_class(ended, "-ended")
+        self.border_title = "Last cycle" if ended else "Timeline"
+        if last is not None and ended:
+            self.query_one("#timeline-summary", Static).update(
+                f"{cycle_line(last, snap.history.unit, self.tz)}\nthe next opens on your next prompt · h: history"
+            )
         tl = snap.timeline
         data = PlotData(
             start=tl.start,
