@@ -128,7 +128,11 @@ def main() -> int:
         for i in range(args.appends):
             before = pane.prompts()
             assert before is not None
-            writer.prompt(datetime.now(timezone.utc), f"bench prompt {i}")
+            # A prompt counts once it is answered (a refused one is counted apart), as real clients write it:
+            # the answer follows the prompt, and the latency is measured from that write.
+            now = datetime.now(timezone.utc)
+            writer.prompt(now, f"bench prompt {i}")
+            writer.call(now, "glm-5.3")
             start = time.perf_counter()
             while pane.prompts() == before:
                 if time.perf_counter() - start > 10:
