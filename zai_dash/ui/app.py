@@ -19,7 +19,9 @@ from textual import work
 from textual.app import App, ComposeResult, ScreenStackError
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
+from textual.css.query import NoMatches
 from textual.events import Resize
+from textual.screen import Screen
 from textual.widgets import Footer, Label, LoadingIndicator, Static
 from textual.worker import Worker, WorkerState
 
@@ -326,13 +328,19 @@ class DashApp(App[int]):
             screen = self.screen
         except ScreenStackError:
             return  # the app is exiting: no screen left to paint
-        if not all(screen.query(w) for w in (RefreshCountdown, ToolsTable, PromptGauge, OfficialPanel, ProxyPanel)):
-            return  # the screen is still composing (a busy machine): the first snapshot paints it all
+        try:
+            self._tick(screen)
+        except NoMatches:
+            # The screen is still composing (a busy machine): the first snapshot paints it all. Caught rather
+            # than checked first: five queries a second walked the whole DOM on an idle dashboard.
+            return
+
+    def _tick(self, screen: Screen[Any]) -> None:
         countdown = self.query_one(RefreshCountdown)
         countdown.tick()
         now = self.clock.now()
         self.query_one(ToolsTable).refresh_ago(now)
-        for hero in self.screen.query(Hero):
+        for hero in screen.query(Hero):
             hero.tick(now)
         # Official resets and ages are recomputed from the clock too; each repaints only when its text changes.
         self.query_one(PromptGauge).tick(now)
