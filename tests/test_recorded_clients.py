@@ -7,8 +7,8 @@ archive is unpacked into the test's HOME and the real `zai-dash report --json --
 the engine's ledger for tokens and limit hits) must agree with the truth, field by field, with the same
 comparison and tolerances as `bench/CONFORMANCE.md`. No download, no network.
 
-A field today's adapter gets wrong is marked `xfail(strict=True)` with the finding (see
-/work/notes/conformance-findings.md): the fix flips it, and the mark then has to go.
+A field today's adapter gets wrong goes into `KNOWN_WRONG` below with the conformance finding, which marks
+it `xfail(strict=True)`: the fix flips it, and the entry then has to go.
 """
 
 from __future__ import annotations
