@@ -16,9 +16,10 @@ from typing import Any
 import orjson
 
 from zai_dash.domain.ledger import Ledger
+from zai_dash.paths import cache_dir
 from zai_dash.sources.base import ToolSource
 from zai_dash.sources.safeio import STATE_MAX_BYTES, read_capped
-from zai_dash.statefile import cache_dir, write_atomic
+from zai_dash.statefile import write_atomic
 
 log = logging.getLogger(__name__)
 

@@ -15,9 +15,9 @@ from datetime import datetime, timezone, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from zai_dash import __version__
+from zai_dash import __version__, paths
 from zai_dash.clock import Clock, FixedClock, SystemClock
-from zai_dash.config import Config, ConfigError, default_config_path, load_config
+from zai_dash.config import Config, ConfigError, load_config
 from zai_dash.domain.bounds import EARLIEST, LATEST, instant_in_range
 from zai_dash.format import fmt_ago, fmt_amount, fmt_clock, fmt_duration
 
@@ -290,7 +290,7 @@ def cmd_report(config: Config, *, as_json: bool, at: str | None) -> int:
 
 def first_run_note(config: Config) -> str:
     """The one line every view shows while the plan or billing is assumed, with how to choose."""
-    where = config.source_path or default_config_path(os.environ)
+    where = config.source_path or paths.config_file()
     return f"{config.assumption()} — press c in the dashboard to choose, or set plan and billing in {where}"
 
 
@@ -698,7 +698,7 @@ def cmd_dashboard(
         from zai_dash.demo import run_demo
 
         return run_demo(config, mouse=mouse, theme=theme, title=title)
-    path = config_path or config.source_path or default_config_path(os.environ)
+    path = config_path or config.source_path or paths.config_file()
 
     def reload() -> Engine:
         # After the chooser wrote the file: the file's plan and billing, not a `--plan` given at start.

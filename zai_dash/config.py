@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from zai_dash import paths
 from zai_dash.domain.plans import Plan, Thresholds, plan_from_mapping, plan_from_tariff
 from zai_dash.domain.tariff import BILLINGS, WINDOW_IDS, Tariff, TariffError, merge_tariff, tariff_from_mapping
 from zai_dash.sources.safeio import read_text_capped  # stdlib only: checked opens, no adapters
@@ -191,14 +192,6 @@ def _system_zone_name() -> str | None:
     return target.split(marker, 1)[1] if marker in target else None
 
 
-def default_config_path(env: Mapping[str, str]) -> Path:
-    """Where the config file lives unless told otherwise."""
-    if env.get("ZAI_DASH_CONFIG"):
-        return Path(env["ZAI_DASH_CONFIG"])
-    base = env.get("XDG_CONFIG_HOME") or str(Path(env.get("HOME", str(Path.home()))) / ".config")
-    return Path(base) / "zai-dash" / "config.toml"
-
-
 _ENV_SETTINGS = ("plan", "billing", "weekly_reset", "renewal_day", "timezone")
 """Settings an environment variable `ZAI_DASH_<NAME>` overrides."""
 
@@ -230,7 +223,7 @@ def load_config(
     """
     env = os.environ if env is None else env
     explicit = path is not None or bool(env.get("ZAI_DASH_CONFIG"))
-    path = path or default_config_path(env)
+    path = path or paths.config_file(env)
     data: dict[str, Any] = {}
     text = ""
     if path.exists() or explicit:

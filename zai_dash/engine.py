@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from zai_dash import cache, statefile
+from zai_dash import cache, paths, statefile
 from zai_dash.clock import Clock, SystemClock
 from zai_dash.config import Config
 from zai_dash.domain.events import McpService
@@ -431,7 +431,7 @@ class Engine:
         snap = self.snapshot()
         if self.publish_state and not self.demo:
             statefile.publish(
-                snap.to_json(self.tz), self.config.fingerprint(), statefile.state_path(dict(self.ctx.env))
+                snap.to_json(self.tz), self.config.fingerprint(), paths.dashboard_state_file(self.ctx.env)
             )
         return snap
 

@@ -16,8 +16,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from zai_dash.paths import cache_dir
 from zai_dash.sources.safeio import STATE_MAX_BYTES, read_capped
-from zai_dash.statefile import cache_dir, write_atomic
+from zai_dash.statefile import write_atomic
 
 log = logging.getLogger(__name__)
 
