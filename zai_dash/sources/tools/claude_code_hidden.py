@@ -86,7 +86,10 @@ class HiddenCalls:
         self._sessions: dict[str, _Session] = {}
 
     def _of(self, session: str) -> _Session:
-        return self._sessions.setdefault(session, _Session())
+        state = self._sessions.get(session)  # not setdefault: that builds a _Session for every call record
+        if state is None:
+            state = self._sessions[session] = _Session()
+        return state
 
     def recorded(self, session: str, key: str, model: str | None, tokens: CallTokens) -> None:
         """A call an assistant record shows (its latest, largest copy)."""
