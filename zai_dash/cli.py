@@ -256,21 +256,39 @@ def _clock_for(at: str | None) -> Clock:
     return FixedClock(when)
 
 
-STATUS_NETWORK_BUDGET = 0.08
-"""Seconds `status` gives the HTTP sources in all: a status bar must never wait on a slow endpoint."""
-
-
-def _scan(config: Config, clock: Clock, network_budget: float | None = None) -> tuple[Snapshot, object]:
+def _scan(config: Config, clock: Clock) -> tuple[Snapshot, object]:
     from zai_dash.engine import Engine
 
     # A replay (`--at`) evaluates another instant: the cache's horizon is for now, so scan cold.
     engine = Engine(config, clock=clock, use_cache=isinstance(clock, SystemClock))
-    if network_budget is not None and engine.use_cache:
-        engine.restore_official()  # the last reading, with its age, unless the short poll below lands
     engine.scan()
     engine.save_cache()
-    engine.refresh_pollers(network_budget)
+    engine.refresh_pollers()
     return engine.snapshot(), engine
+
+
+def _status_scan(config: Config, clock: Clock) -> Snapshot:
+    """`status`'s scan: the cache and the logs, with the saved official reading; never the network.
+
+    A status bar must not wait on an endpoint, nor pay for an HTTP client (httpx is not even imported):
+    the last reading any zai-dash process saved is shown with its age, and when it is stale a detached
+    child refreshes it for the next call (`official_memory.refresh_in_background`). Proxy and fleet
+    rows are not on the line, so they are not polled. A replay (`--at`) shows no reading of today's.
+    """
+    from zai_dash.engine import Engine
+
+    engine = Engine(config, clock=clock, use_cache=isinstance(clock, SystemClock))
+    if engine.use_cache:
+        engine.restore_official()
+    engine.scan()
+    engine.save_cache()
+    if engine.use_cache and engine.quota is not None:
+        from zai_dash import official_memory
+
+        now, env = clock.now(), engine.ctx.env
+        if official_memory.refresh_due(engine.quota, env, now):
+            official_memory.refresh_in_background(engine.quota, env, now, config.source_path)
+    return engine.snapshot()
 
 
 def cmd_report(config: Config, *, as_json: bool, at: str | None) -> int:
@@ -496,12 +514,14 @@ def _status_doc(config: Config, at: str | None) -> tuple[dict[str, Any], datetim
                     return doc, now
             except Exception:  # a wrongly shaped state file: the scan below is the answer
                 pass
-    snap, _ = _scan(config, clock, network_budget=STATUS_NETWORK_BUDGET)
-    return snap.to_json(config.tz()), now
+    return _status_scan(config, clock).to_json(config.tz()), now
 
 
 def cmd_status(config: Config, *, template: str | None, ascii_only: bool, at: str | None) -> int:
-    """`zai-dash status`: one line; the exit code says ok / warning / exhausted / no data / error."""
+    """`zai-dash status`: one line; the exit code says ok / warning / exhausted / no data / error.
+
+    It never waits on the network (see `_status_scan`).
+    """
     try:
         doc, now = _status_doc(config, at)
     except ValueError:
