@@ -19,6 +19,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -255,6 +256,7 @@ def status_timings(runs: int = 9) -> str:
             if dashboard is not None:
                 dashboard.send_signal(signal.SIGINT)
                 dashboard.wait(timeout=30)
+        shutil.rmtree(home, ignore_errors=True)  # a background refresh may still write there: best effort
         walls, cpus = [r[0] for r in results], [r[1] for r in results]
         line = results[-1][2].replace("|", "\\|")
         rows.append(
