@@ -12,15 +12,16 @@ import socket
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from zai_dash.domain.fleet import FLEET_QUERY, FleetSample, FleetState, LocalFigures, fleet_view
 from zai_dash.domain.snapshot import SourceHealth
 from zai_dash.redact import redact_url
 from zai_dash.sources.base import SourceContext
 from zai_dash.sources.pollers import Attempt, HttpPollSource, Poller, network_reason, poll_health, settings_from
+
+if TYPE_CHECKING:
+    import httpx  # imported where a query is made: `status` builds this source but never polls
 
 PREFIX = "zai_dash_"
 MIN_INTERVAL = 5.0
@@ -110,6 +111,8 @@ class FleetSource(HttpPollSource):
         return await self._fetch_any_client()
 
     async def _fetch_with(self, client: httpx.AsyncClient) -> Attempt:
+        import httpx
+
         try:
             response = await client.get(self.endpoint, params={"query": FLEET_QUERY})
         except httpx.TimeoutException:

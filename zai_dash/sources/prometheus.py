@@ -4,6 +4,9 @@ Each `[[proxy]]` endpoint is polled with httpx, parsed with `prometheus_client`'
 (the OpenMetrics parser only when that content type is served), and fed to a
 `zai_dash.domain.proxy.ProxyState` that turns counters into deltas surviving restarts. Header values
 may name env vars (`${LITELLM_MASTER_KEY}`); they are secrets and never shown.
+
+httpx and `prometheus_client` are imported where a scrape is made or parsed: `status` builds these
+sources with the engine but never scrapes.
 """
 
 from __future__ import annotations
@@ -13,11 +16,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any
-
-import httpx
-from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_openmetrics
-from prometheus_client.parser import text_string_to_metric_families as parse_text
+from typing import TYPE_CHECKING, Any
 
 from zai_dash.domain.proxy import (
     PRESETS,
@@ -43,6 +42,9 @@ from zai_dash.sources.pollers import (
     poll_health,
     settings_from,
 )
+
+if TYPE_CHECKING:
+    import httpx
 
 DEFAULT_INTERVAL = 15.0
 MIN_INTERVAL = 5.0
@@ -114,6 +116,9 @@ def parse_exposition(text: str, content_type: str) -> list[MetricSample]:
     Raises:
         ValueError: malformed input (the caller reports "parse error" and keeps the last values).
     """
+    from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_openmetrics
+    from prometheus_client.parser import text_string_to_metric_families as parse_text
+
     parser = parse_openmetrics if content_type.lower().startswith(OPENMETRICS) else parse_text
     samples: list[MetricSample] = []
     for family in parser(text):
@@ -190,6 +195,8 @@ class PrometheusSource(HttpPollSource):
         return await self._fetch_any_client()
 
     async def _fetch_with(self, client: httpx.AsyncClient) -> Attempt:
+        import httpx
+
         name, timeout = self.name, self.settings.timeout
         headers = {"Accept": ACCEPT, **self.headers}
         try:

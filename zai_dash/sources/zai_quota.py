@@ -6,7 +6,8 @@ request sends the raw key first (as Z.ai's own plugin does), retries once with `
 other region once on an auth failure; whatever worked is reused while the process runs. The key is
 only ever placed in the request header: every message passes through a `Redactor`.
 
-Pure rules (envelope decision, row mapping) live in `zai_dash.domain.official`.
+Pure rules (envelope decision, row mapping) live in `zai_dash.domain.official`. httpx is imported
+only where a request is made: `status` builds this source to show the saved reading, never to poll.
 """
 
 from __future__ import annotations
@@ -18,10 +19,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
-
-import httpx
 
 from zai_dash.domain.official import (
     Calibration,
@@ -49,6 +48,9 @@ from zai_dash.sources.pollers import (
     settings_from,
 )
 from zai_dash.sources.safeio import read_text_capped
+
+if TYPE_CHECKING:
+    import httpx
 
 NAME = "zai-quota"
 QUOTA_PATH = "/api/monitor/usage/quota/limit"
@@ -308,6 +310,8 @@ class ZaiQuotaSource(HttpPollSource):
             "Accept": "application/json",
             "Content-Type": "application/json",
         }
+        import httpx
+
         timeout = self.settings.timeout
         try:
             response = await get_bounded(client, route.url, headers=headers, deadline=timeout)
