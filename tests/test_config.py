@@ -123,6 +123,7 @@ def test_tool_roots_and_disable(tmp_path: Path) -> None:
         ("[limits]\ncycle_hours = 0\n", 2, "limits.cycle_hours must be > 0, got 0"),
         ("api = 3\n", 1, "api must be a table, got 3"),
         ("bell = 1\n", 1, "bell must be true or false, got 1"),
+        ('\nplan = ""\n', 2, "plan must be a non-empty string, got ''"),
     ],
 )
 def test_broken_config_names_file_line_problem(tmp_path: Path, text: str, line: int, needle: str) -> None:

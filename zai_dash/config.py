@@ -204,18 +204,20 @@ class PlanTable:
 class ConfigFile:
     """zai-dash's config.toml. Every setting is optional; a missing file means these defaults."""
 
-    plan: str | None = setting(None, "lite | pro | max | team-standard | team-premium | a plan under [plans].")
-    billing: str | None = setting(None, "credits | legacy-v2 | legacy-v1 (default: credits).")
+    plan: str | None = setting(
+        None, "lite | pro | max | team-standard | team-premium | a plan under [plans].", min_length=1
+    )
+    billing: str | None = setting(None, "credits | legacy-v2 | legacy-v1 (default: credits).", min_length=1)
     weekly_reset: Any = setting(
         None, "Any past weekly reset (an instant with a UTC offset); it repeats every 7 days.",
         schema={"type": "string", "format": "date-time"},
     )  # fmt: skip
     renewal_day: int = setting(1, "Day of the month the subscription renews (legacy plans' MCP pool).", ge=1, le=31)
-    timezone: str | None = setting(None, "An IANA time zone like Europe/Berlin (default: the system's).")
+    timezone: str | None = setting(None, "An IANA time zone like Europe/Berlin (default: the system's).", min_length=1)
     vision_credits: float | None = setting(None, "Estimated credits per Vision MCP call.", ge=0)
     default_model: str | None = setting(None, "What a model the tariff does not know is billed as.")
     bell: bool = setting(False, "Ring the terminal bell on warning, critical and refresh.")
-    theme: str | None = setting(None, "A Textual theme name.")
+    theme: str | None = setting(None, "A Textual theme name.", min_length=1)
     title: bool = setting(True, "Put the key figure in the terminal's window title.")
     plans: Mapping[str, PlanTable] = setting(doc="Built-in plans' pools changed, or custom plans.", factory=dict)
     limits: PlanTable | None = setting(None, "The chosen plan's pools and legacy prompt counting.")
