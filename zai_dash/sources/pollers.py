@@ -23,7 +23,7 @@ import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import asyncio
@@ -409,9 +409,6 @@ def poll_health(poller: Poller, stale_after: float, has_values: bool, now: datet
     return "error", last.message
 
 
-_S = TypeVar("_S")
-
-
 class HttpPollSource:
     """Plumbing shared by the HTTP sources: one client while the loop runs, one-shot refreshes, `r`.
 
@@ -483,15 +480,3 @@ class HttpPollSource:
     def poll_now(self) -> None:
         """Poll at once (the TUI's `r`)."""
         self.poller.poll_now()
-
-
-def settings_from(cls: type[_S], obj: Any) -> _S:
-    """A settings dataclass built from any object with the same attribute names.
-
-    The engine passes `zai_dash.config.ApiSettings` / `ProxyEndpoint`: config stays free of the HTTP
-    modules (so `status` starts fast), and the sources take what they know from it.
-    """
-    if isinstance(obj, cls):
-        return obj
-    names = cls.__dataclass_fields__  # type: ignore[attr-defined]
-    return cls(**{n: getattr(obj, n) for n in names if hasattr(obj, n)})

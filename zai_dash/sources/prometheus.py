@@ -14,10 +14,11 @@ from __future__ import annotations
 import random
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from zai_dash.config import ProxyEndpoint
 from zai_dash.domain.proxy import (
     PRESETS,
     MetricSample,
@@ -40,7 +41,6 @@ from zai_dash.sources.pollers import (
     network_reason,
     parse_retry_after,
     poll_health,
-    settings_from,
 )
 
 if TYPE_CHECKING:
@@ -59,35 +59,8 @@ LITELLM_401 = (
 )
 
 
-@dataclass(frozen=True)
-class ProxySettings:
-    """One `[[proxy]]` table, parsed by `zai_dash.config` into this.
-
-    Attributes:
-        name: the endpoint's name (for a zai-dash exporter: the machine).
-        url: the metrics URL.
-        headers: request headers; values may reference env vars as `${VAR}`.
-        interval: seconds between polls (floor 5).
-        preset: `litellm`, `zai-dash`, or `custom`/None (the metric map alone).
-        metric_map: raw config table: logical series → `{samples, labels, group_by, kind}`; wins over
-            the preset.
-        group_by: regroup every preset series by this label (e.g. `requested_model`).
-        timeout: seconds before a request is abandoned.
-    """
-
-    name: str
-    url: str
-    headers: Mapping[str, str] = field(default_factory=dict)
-    interval: float = DEFAULT_INTERVAL
-    preset: str | None = "litellm"
-    metric_map: Mapping[str, Any] | None = None
-    group_by: str | None = None
-    timeout: float = 10.0
-
-    @classmethod
-    def coerce(cls, obj: Any) -> ProxySettings:
-        """Build from any object with the same attribute names (`zai_dash.config` settings)."""
-        return settings_from(cls, obj)
+ProxySettings = ProxyEndpoint
+"""One `[[proxy]]` table's settings (declared once, in `zai_dash.config`)."""
 
 
 def expand_headers(headers: Mapping[str, str], env: Mapping[str, str]) -> tuple[dict[str, str], list[str]]:
@@ -144,14 +117,13 @@ class PrometheusSource(HttpPollSource):
 
     def __init__(
         self,
-        settings: ProxySettings | Any,
+        settings: ProxySettings,
         ctx: SourceContext,
         *,
         rng: random.Random | None = None,
         floor: float = MIN_INTERVAL,
         on_result: Callable[[Attempt], None] | None = None,
     ) -> None:
-        settings = ProxySettings.coerce(settings)
         self.settings = settings
         self.name = settings.name
         self._clock = ctx.clock
@@ -279,15 +251,14 @@ class PrometheusSource(HttpPollSource):
 
 
 def create_proxy_sources(
-    settings: Iterable[ProxySettings | Any],
+    settings: Iterable[ProxySettings],
     ctx: SourceContext,
     on_result: Callable[[Attempt], None] | None = None,
 ) -> list[PrometheusSource]:
     """One source per configured endpoint (names made unique so rows never collide)."""
     seen: dict[str, int] = {}
     out = []
-    for raw in settings:
-        s = ProxySettings.coerce(raw)
+    for s in settings:
         n = seen.get(s.name, 0)
         seen[s.name] = n + 1
         if n:

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from zai_dash.config import ApiSettings
 from zai_dash.domain.official import (
     Calibration,
     Decision,
@@ -45,7 +46,6 @@ from zai_dash.sources.pollers import (
     get_bounded,
     network_reason,
     parse_retry_after,
-    settings_from,
 )
 from zai_dash.sources.safeio import read_text_capped
 
@@ -63,34 +63,8 @@ RESET_GRACE = 5.0
 """Seconds after a known reset at which to poll again, so the new window shows promptly."""
 
 
-@dataclass(frozen=True)
-class QuotaSettings:
-    """The `[api]` config table, parsed by `zai_dash.config` into this.
-
-    Attributes:
-        enabled: off unless the user turns it on.
-        key_env: the env var holding the key.
-        use_claude_token: also accept `ANTHROPIC_AUTH_TOKEN` from Claude Code's env/settings (opt-in).
-        region: `auto` (from Claude Code's base URL), `intl` (api.z.ai) or `cn` (open.bigmodel.cn).
-        base_url: replaces the host entirely (a corporate proxy; tests).
-        interval: seconds between polls (floor 30).
-        timeout: seconds before a request is abandoned.
-        stale_after: seconds after which the last good reading is marked stale (default 3 intervals).
-    """
-
-    enabled: bool = False
-    key_env: str = "ZAI_API_KEY"
-    use_claude_token: bool = False
-    region: str = "auto"
-    base_url: str | None = None
-    interval: float = DEFAULT_INTERVAL
-    timeout: float = 10.0
-    stale_after: float | None = None
-
-    @classmethod
-    def coerce(cls, obj: Any) -> QuotaSettings:
-        """Build from any object with the same attribute names (`zai_dash.config` settings)."""
-        return settings_from(cls, obj)
+QuotaSettings = ApiSettings
+"""The `[api]` table's settings (declared once, in `zai_dash.config`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,7 +174,7 @@ class ZaiQuotaSource(HttpPollSource):
 
     def __init__(
         self,
-        settings: QuotaSettings | Any,
+        settings: QuotaSettings,
         ctx: SourceContext,
         *,
         hosts: Mapping[str, str] | None = None,
@@ -208,7 +182,6 @@ class ZaiQuotaSource(HttpPollSource):
         floor: float = MIN_INTERVAL,
         on_result: Callable[[Attempt], None] | None = None,
     ) -> None:
-        settings = QuotaSettings.coerce(settings)
         self.settings = settings
         self.ctx = ctx
         self._clock = ctx.clock
