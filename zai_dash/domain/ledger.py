@@ -151,26 +151,46 @@ class _Tier:
         """minute → sorted digests of the dedup keys folded there."""
 
     def fold(self, event: UsageEvent, credits: float, weight: float) -> bool:
+        minute = self.claim(event)
+        if minute is None:
+            return False
+        self.tally(minute, event, credits, weight)
+        return True
+
+    def claim(self, event: UsageEvent) -> int | None:
+        """Note `event`'s key in its minute: the minute when it is new there, None when already folded."""
         minute = int(event.ts.timestamp()) // BUCKET_SECONDS * BUCKET_SECONDS
         digest = _digest(event.tool, event.key)
-        seen = self.seen.setdefault(minute, array("q"))
+        seen = self.seen.get(minute)
+        if seen is None:
+            seen = self.seen[minute] = array("q")
         i = bisect.bisect_left(seen, digest)
         if i < len(seen) and seen[i] == digest:
-            return False
+            return None
         seen.insert(i, digest)
+        return minute
+
+    def tally(self, minute: int, event: UsageEvent, credits: float, weight: float) -> None:
+        """Count a `claim`ed event in its minute."""
+        service = event.service
         key: TallyKey = (
             event.tool,
             event.model,
-            event.kind.value,
-            event.role.value,
-            event.service.value if event.service else None,
+            _VALUES[event.kind],
+            _VALUES[event.role],
+            _VALUES[service] if service is not None else None,
         )
-        tally = self.tallies.setdefault(minute, {}).setdefault(key, [0, 0, 0.0, 0.0])
+        tallies = self.tallies.get(minute)
+        if tallies is None:
+            tallies = self.tallies[minute] = {}
+        tally = tallies.get(key)
+        if tally is None:
+            tallies[key] = [1, event.tokens, 0.0 + credits, 0.0 + weight]  # floats, as the sums always were
+            return
         tally[0] += 1
         tally[1] += event.tokens
         tally[2] += credits
         tally[3] += weight
-        return True
 
     def drop_before(self, floor: datetime) -> bool:
         cut = floor.timestamp()
@@ -224,6 +244,8 @@ class _Tier:
             self.seen[int(minute)] = array("q", sorted(seen))
 
 
+_VALUES: dict[Any, str] = {m: m.value for m in (*EventKind, *CallRole, *McpService)}
+"""Each enum member's plain value (a dict lookup is cheaper than `.value` on the hot path of a fold)."""
 _KINDS = frozenset(k.value for k in EventKind)
 _ROLES = frozenset(r.value for r in CallRole)
 _SERVICES = frozenset(s.value for s in McpService)
@@ -294,18 +316,21 @@ class Ledger:
         Events older than their floor still update the tool's last activity and model, so the initial
         scan of a long history never holds more than the horizon in memory.
         """
-        floor = self.mcp_floor if event.kind is EventKind.MCP else self.calls_floor
+        mcp = event.kind is EventKind.MCP
+        floor = self.mcp_floor if mcp else self.calls_floor
         if floor is not None and event.ts < floor:
             self._note(event)
             return False
         if self.detail_floor is not None and event.ts < self.detail_floor:
-            credits, weight = self._price(event)
-            tier = self._mcp if event.kind is EventKind.MCP else self._calls
-            changed = tier.fold(event, credits, weight)
-            self._note(event)
-            if changed:
+            tier = self._mcp if mcp else self._calls
+            # Claimed before pricing: a re-read or streamed copy of a folded call costs a digest, no pricing.
+            minute = tier.claim(event)
+            if minute is not None:
+                credits, weight = self._price(event)
+                tier.tally(minute, event, credits, weight)
                 self.version += 1
-            return changed
+            self._note(event)
+            return minute is not None
         ident = (event.tool, event.key)
         old = self._events.get(ident)
         if old is not None and (event.kind is not EventKind.CALL or event.tokens <= old.tokens):

@@ -273,7 +273,7 @@ class JsonlTail:
             if len(line) > self.max_line:
                 self.skips.add("line longer than 8 MiB", f"{self.path}:{self.line_number}")
                 continue
-            if line.strip():
+            if line and not line.isspace():  # not `strip()`: that copies every line to test it
                 yield TailLine(line, self.line_number)
 
 

@@ -84,6 +84,8 @@ ZAI_ZONE = timezone(timedelta(hours=8))
 # Lines that contain none of these can never be an event (they are progress, snapshots, titles…).
 _MARKERS = (b'"user"', b'"assistant"', b'"remove"', b'"system"', b'"ai-title"', b'"cost-state"')
 _TS_KEY = b'"timestamp":"'
+_TS_TAIL = 64
+"""How far from a line's end its closing `"timestamp":"…Z"` is looked for first (an ISO stamp is ≤ 35 bytes)."""
 _LEADING_TYPE = re.compile(
     rb'\{(?:"\w+":(?:"[^"\\]*"|-?\d+(?:\.\d+)?|true|false|null),)*(?:"type":"([\w-]+)"|"(attachment)":\{)'
 )
@@ -477,13 +479,19 @@ class ClaudeCodeSource(ToolSource):
         """
         if self._since_key is None:
             return False
-        i = data.rfind(_TS_KEY)
-        if i < 0:
-            return False
-        start = i + len(_TS_KEY)
-        end = data.find(b'"', start)
-        if end < 0 or data[end - 1 : end] != b"Z" or data[end + 1 :].strip() != b"}":
-            return False
+        if data[-3:] == b'Z"}' and (i := data.rfind(_TS_KEY, len(data) - _TS_TAIL)) >= 0:
+            # The common shape, `…,"timestamp":"<ISO>Z"}` at the very end: only its tail is searched.
+            start = i + len(_TS_KEY)
+            if data.find(b'"', start) != len(data) - 2:
+                return False
+        else:
+            i = data.rfind(_TS_KEY)
+            if i < 0:
+                return False
+            start = i + len(_TS_KEY)
+            end = data.find(b'"', start)
+            if end < 0 or data[end - 1 : end] != b"Z" or data[end + 1 :].strip() != b"}":
+                return False
         stamp = data[start : start + 19]
         if len(stamp) != 19 or stamp[10:11] != b"T":
             return False
@@ -758,8 +766,8 @@ class ClaudeCodeSource(ToolSource):
         if ts is None:
             return
         self._at(path, ts, batch)
-        if isinstance(content, list):
-            self._tool_results(content, batch)
+        if self._mcp_calls and isinstance(content, list):
+            self._tool_results(content, batch)  # only the results of pending MCP calls matter
         if (
             rec.get("isSidechain") is True
             or self._sub

@@ -71,9 +71,9 @@ def cost_state_usage(rec: Mapping[str, Any]) -> dict[str, CallTokens]:
 
 @dataclass
 class _Session:
-    seen: dict[str, tuple[int, CallTokens]] = field(default_factory=dict)
-    """Model → (how many calls, their tokens) over the latest copy of every call an assistant record
-    shows: sums kept as calls arrive, so the evidence costs memory per model, not per call."""
+    seen: dict[str, list[int]] = field(default_factory=dict)
+    """Model → [how many calls, input, output, cached tokens] over the latest copy of every call an
+    assistant record shows: sums kept as calls arrive, so the evidence costs memory per model, not per call."""
     titles: list[UsageEvent] = field(default_factory=list)
     compactions: list[UsageEvent] = field(default_factory=list)
     cost: dict[str, CallTokens] | None = None
@@ -102,14 +102,24 @@ class HiddenCalls:
         """
         seen = self._of(session).seen
         if previous is not None and previous[0]:
-            n, total = seen[previous[0]]
-            if n == 1:
+            sums = seen[previous[0]]
+            if sums[0] == 1:
                 del seen[previous[0]]
             else:
-                seen[previous[0]] = (n - 1, _minus(total, previous[1]))
+                old = previous[1]
+                sums[0] -= 1
+                sums[1] -= old.input
+                sums[2] -= old.output
+                sums[3] -= old.cached
         if model:
-            n, total = seen.get(model, (0, _NONE))
-            seen[model] = (n + 1, total.plus(tokens))
+            sums = seen.get(model)
+            if sums is None:
+                seen[model] = [1, tokens.input, tokens.output, tokens.cached]
+            else:
+                sums[0] += 1
+                sums[1] += tokens.input
+                sums[2] += tokens.output
+                sums[3] += tokens.cached
 
     def title(self, session: str, title: object, ts: datetime) -> UsageEvent:
         """The session-title call an `ai-title` record stands for."""
@@ -141,7 +151,7 @@ class HiddenCalls:
             if not state.dirty or state.cost is None:
                 continue
             state.dirty = False
-            seen = {model: tokens for model, (_, tokens) in state.seen.items()}
+            seen = {model: CallTokens(*sums[1:]) for model, sums in state.seen.items()}
             unseen = [m for m in state.cost if m not in seen]
             if len(state.titles) == 1 and len(unseen) == 1:
                 out.append(with_tokens(state.titles[0], state.cost[unseen[0]], unseen[0]))
@@ -151,9 +161,6 @@ class HiddenCalls:
                 if len(rest) == 1:
                     out.append(with_tokens(state.compactions[0], rest[0][1], rest[0][0]))
         return out
-
-
-_NONE = CallTokens()
 
 
 def _minus(a: CallTokens, b: CallTokens) -> CallTokens:
