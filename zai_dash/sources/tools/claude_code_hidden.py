@@ -112,14 +112,14 @@ class HiddenCalls:
                 sums[2] -= old.output
                 sums[3] -= old.cached
         if model:
-            sums = seen.get(model)
-            if sums is None:
+            now = seen.get(model)
+            if now is None:
                 seen[model] = [1, tokens.input, tokens.output, tokens.cached]
             else:
-                sums[0] += 1
-                sums[1] += tokens.input
-                sums[2] += tokens.output
-                sums[3] += tokens.cached
+                now[0] += 1
+                now[1] += tokens.input
+                now[2] += tokens.output
+                now[3] += tokens.cached
 
     def title(self, session: str, title: object, ts: datetime) -> UsageEvent:
         """The session-title call an `ai-title` record stands for."""
