@@ -24,7 +24,7 @@ from zai_dash.domain.month import month_window
 from zai_dash.domain.plans import Plan
 from zai_dash.domain.snapshot import PROMPT_BILLINGS, Metering, Snapshot, SourceHealth, ToolConfigInfo, build_snapshot
 from zai_dash.domain.windows import WINDOW_ORDER
-from zai_dash.scan import ClockGuard, poll_transaction
+from zai_dash.scan import ClockGuard, paused_gc, poll_transaction
 from zai_dash.sources.base import SourceBatch, SourceContext, ToolSource
 from zai_dash.sources.tools import create_all_sources, registered_tools
 
@@ -173,7 +173,8 @@ class Engine:
             batch.events.clear()
             batch.limit_hits.clear()
 
-        with self._lock:
+        # What the first scan reads stays for the life of the process: frozen out of later collections.
+        with self._lock, paused_gc(freeze=self.scans == 0):
             now = self.clock.now()
             for source in self.sources if paths is None else self._sources_under(paths):
                 source.spill = take

@@ -15,9 +15,11 @@ minute.
 
 from __future__ import annotations
 
+import base64
 import bisect
 import hashlib
 import statistics
+import sys
 from array import array
 from collections import deque
 from collections.abc import Iterable, Mapping
@@ -228,8 +230,9 @@ class _Tier:
         )
 
     def dump(self) -> list[Any]:
+        """Per minute `[minute, tallies, digests]`, the digests as base64 of their little-endian bytes."""
         return [
-            [minute, [[*key, *tally] for key, tally in tallies.items()], list(self.seen.get(minute, ()))]
+            [minute, [[*key, *tally] for key, tally in tallies.items()], _pack(self.seen.get(minute))]
             for minute, tallies in self.tallies.items()
         ]
 
@@ -240,12 +243,40 @@ class _Tier:
                 if kind not in _KINDS or role not in _ROLES or (service is not None and service not in _SERVICES):
                     raise ValueError(f"bad tally {kind!r} {role!r} {service!r}")
                 bucket[(str(tool), model, kind, role, service)] = [n, tokens, float(credits), float(weight)]
-            # Dumped sorted (so sorting is one linear pass); array() rejects anything but 64-bit integers.
-            self.seen[int(minute)] = array("q", sorted(seen))
+            self.seen[int(minute)] = _unpack(seen)
+
+
+def _pack(digests: array[int] | None) -> str:
+    """Sorted digests as base64 of little-endian 64-bit integers: decoded in one C call, not one int each."""
+    if not digests:
+        return ""
+    if sys.byteorder == "little":
+        return base64.b64encode(digests.tobytes()).decode("ascii")
+    swapped = array("q", digests)
+    swapped.byteswap()
+    return base64.b64encode(swapped.tobytes()).decode("ascii")
+
+
+def _unpack(text: object) -> array[int]:
+    """What `_pack` wrote (raises `ValueError`/`TypeError` on anything else: the cache is then rebuilt).
+
+    Written sorted, as `claim`'s binary search needs; a file this process did not write is not read (the
+    cache is versioned, fingerprinted and written atomically), so the order is not checked element by element.
+    """
+    if not isinstance(text, str):
+        raise TypeError("digests are not a string")
+    out = array("q")
+    out.frombytes(base64.b64decode(text, validate=True))  # a length that is not a multiple of 8 raises
+    if sys.byteorder != "little":
+        out.byteswap()
+    return out
 
 
 _VALUES: dict[Any, str] = {m: m.value for m in (*EventKind, *CallRole, *McpService)}
 """Each enum member's plain value (a dict lookup is cheaper than `.value` on the hot path of a fold)."""
+_KIND_OF = {k.value: k for k in EventKind}
+_ROLE_OF = {r.value: r for r in CallRole}
+_SERVICE_OF = {s.value: s for s in McpService}
 _KINDS = frozenset(k.value for k in EventKind)
 _ROLES = frozenset(r.value for r in CallRole)
 _SERVICES = frozenset(s.value for s in McpService)
@@ -418,17 +449,20 @@ class Ledger:
             seen = self._last_model.get(tool)
             if seen is None or when(ts) >= seen[0]:
                 self._last_model[tool] = (when(ts), model)
+        # The hot loop of a warm start: enum members by lookup (a bad value raises KeyError), names bound.
+        kinds, roles, services = _KIND_OF, _ROLE_OF, _SERVICE_OF
+        events, prices, note, utc, stamp = self._events, self._prices, self._note, timezone.utc, datetime.fromtimestamp
         for row in data["events"]:
             kind, ts, tool, key, session, model, role, service, tokens, inp, out, origin, cached, credits, weight = row
             event = UsageEvent(
-                EventKind(kind),
-                when(ts),
+                kinds[kind],
+                stamp(ts, utc),
                 tool,
                 key,
                 session,
                 model,
-                CallRole(role),
-                McpService(service) if service else None,
+                roles[role],
+                services[service] if service else None,
                 int(tokens),
                 int(inp),
                 int(out),
@@ -436,10 +470,10 @@ class Ledger:
                 int(cached),
             )
             # Priced when first seen (the cache is only valid under the same tariff): no second pricing.
-            ident = (event.tool, event.key)
-            self._events[ident] = event
-            self._prices[ident] = (float(credits), float(weight))
-            self._note(event)
+            ident = (tool, key)
+            events[ident] = event
+            prices[ident] = (float(credits), float(weight))
+            note(event)
         self.version += 1
         self._calls.restore(data["buckets"]["calls"])
         self._mcp.restore(data["buckets"]["mcp"])
