@@ -21,6 +21,7 @@ from tests.test_claude_code import SESSION, T0, Claude, Fed, assistant, iso, use
 from zai_dash.clock import FixedClock
 from zai_dash.config import Config
 from zai_dash.domain.events import EventKind, UsageEvent
+from zai_dash.domain.ledger import Ledger
 from zai_dash.engine import Engine
 from zai_dash.sources.base import SPILL_EVENTS, Root, SourceBatch, SourceContext, ToolSource
 from zai_dash.sources.jsonutil import BadTimestamp, parse_iso
@@ -244,3 +245,30 @@ def test_a_z_timestamp_parses_to_what_the_general_path_gives(stamp: str) -> None
         assert got == want
     if isinstance(got, datetime):
         assert got.tzinfo is timezone.utc and got.isoformat() == want.isoformat()  # type: ignore[union-attr]
+
+
+# -- the cache's digests -------------------------------------------------------------------------------
+
+
+def test_folded_digests_survive_the_cache_and_a_bad_one_is_refused() -> None:
+    """Each minute's digests travel as one base64 string: a re-read copy after a restore is still known."""
+
+    def call(i: int) -> UsageEvent:
+        ts = FIXED_NOW - timedelta(hours=2, minutes=i % 5, seconds=i)
+        return UsageEvent(EventKind.CALL, ts, "claude-code", f"k{i}", tokens=10 + i)
+
+    led = Ledger()
+    led.detail_floor = FIXED_NOW - timedelta(hours=1)
+    assert all(led.add(call(i)) for i in range(50))
+    dump = json.loads(json.dumps(led.dump()))  # through text, as the cache file goes
+    again = Ledger()
+    again.detail_floor = led.detail_floor
+    again.restore(dump)
+    assert again.size() == led.size()
+    assert not again.add(call(7)) and again.add(call(50))
+    window = (FIXED_NOW - timedelta(days=1), FIXED_NOW)
+    assert again.count(*window).tokens == led.count(*window).tokens + 60
+    for bad in ("not base64!", "AAAA", 12):
+        dump["buckets"]["calls"][0][2] = bad
+        with pytest.raises((ValueError, TypeError)):
+            Ledger().restore(dump)
