@@ -246,8 +246,10 @@ class JsonlTail:
         self._pending = b""
         self._discarding = False
 
-    def _split(self, chunk: bytes) -> Iterator[TailLine]:
-        # One C-level split per chunk rather than a find and a slice per line: this is every line of a history.
+    def _split(self, chunk: bytes) -> list[TailLine]:
+        """The complete lines of `chunk` (a list, not a generator: one frame less per line of a history)."""
+        # One C-level split per chunk rather than a find and a slice per line.
+        out: list[TailLine] = []
         pieces = chunk.split(b"\n")
         rest = pieces.pop()  # what follows the last newline: the start of a line still being written
         for piece in pieces:
@@ -263,15 +265,16 @@ class JsonlTail:
                 self.skips.add("line longer than 8 MiB", f"{self.path}:{self.line_number}")
                 continue
             if piece and not piece.isspace():  # not `strip()`: that copies every line to test it
-                yield TailLine(piece, self.line_number)
+                out.append(TailLine(piece, self.line_number))
         if self._discarding:
-            return
+            return out
         if len(self._pending) + len(rest) > self.max_line:
             # Too long to hold: drop what we have and skip to the next newline.
             self._pending = b""
             self._discarding = True
-            return
+            return out
         self._pending += rest
+        return out
 
 
 class TailSet:

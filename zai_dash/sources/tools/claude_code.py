@@ -479,11 +479,19 @@ class ClaudeCodeSource(ToolSource):
         """
         if self._since_key is None:
             return False
-        if data[-3:] == b'Z"}' and (i := data.rfind(_TS_KEY, len(data) - _TS_TAIL)) >= 0:
+        last = data[-2:]
+        if last == b'"}':
             # The common shape, `…,"timestamp":"<ISO>Z"}` at the very end: only its tail is searched.
+            i = data.rfind(_TS_KEY, len(data) - _TS_TAIL)
+            if i < 0:
+                i = data.rfind(_TS_KEY)
+                if i < 0:
+                    return False
             start = i + len(_TS_KEY)
-            if data.find(b'"', start) != len(data) - 2:
+            if data.find(b'"', start) != len(data) - 2 or data[-3:-2] != b"Z":
                 return False
+        elif not last[-1:].isspace():
+            return False  # ends in neither `"}` nor blanks: the timestamp is not the last key (tool results)
         else:
             i = data.rfind(_TS_KEY)
             if i < 0:
