@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -31,7 +31,7 @@ from zai_dash.domain.events import CallRole, EventKind, LimitHit, UsageEvent
 from zai_dash.domain.mcp import McpAliases, classify_mcp
 from zai_dash.domain.snapshot import ToolConfigInfo
 from zai_dash.domain.tools import ToolInfo
-from zai_dash.sources.base import CallTokens, Root, SourceBatch, SourceContext, ToolSource
+from zai_dash.sources.base import SPILL_EVENTS, CallTokens, Root, SourceBatch, SourceContext, ToolSource
 from zai_dash.sources.jsonutil import BadTimestamp, int_field, loads, parse_iso
 from zai_dash.sources.safeio import entry_is_dir, list_dir
 from zai_dash.sources.tail import JsonlTail, TailLine, TailSet
@@ -84,6 +84,8 @@ ZAI_ZONE = timezone(timedelta(hours=8))
 # Lines that contain none of these can never be an event (they are progress, snapshots, titles…).
 _MARKERS = (b'"user"', b'"assistant"', b'"remove"', b'"system"', b'"ai-title"', b'"cost-state"')
 _TS_KEY = b'"timestamp":"'
+_TS_TAIL = 64
+"""How far from a line's end its closing `"timestamp":"…Z"` is looked for first (an ISO stamp is ≤ 35 bytes)."""
 _LEADING_TYPE = re.compile(
     rb'\{(?:"\w+":(?:"[^"\\]*"|-?\d+(?:\.\d+)?|true|false|null),)*(?:"type":"([\w-]+)"|"(attachment)":\{)'
 )
@@ -106,6 +108,8 @@ _API_REQUEST = re.compile(
 
 QUIET_NEEDLES = (b"mcp__", b'"is_error":true')
 """What a line of a quiet transcript must contain to matter: an MCP call, or an error result."""
+MSG_MEMORY = timedelta(hours=6)
+"""How long a quiet session's message ids are remembered for the dedup rules (see `_forget_quiet`)."""
 SETTLE = timedelta(minutes=30)
 """A prompt or MCP call whose outcome (an answer, a refusal, a tool result) has not been written this
 long after it is taken as billed: a crashed client writes no outcome, but its request went out."""
@@ -137,12 +141,28 @@ class _Pending:
 
 @dataclass(slots=True)
 class _Msg:
-    """What we know of one `message.id` in one session: the owning copy's request id and key."""
+    """What we know of one `message.id` in one session: the owning copy's request id, and its call as
+    last recorded (the largest copy so far)."""
 
     req: str | None
-    key: str
     sidechain: bool
     tokens: int
+    recorded: tuple[str | None, CallTokens] | None = None
+
+    def key(self, mid: str) -> str:
+        """The call key of the owning copy."""
+        return f"{mid}:{self.req}" if self.req else mid
+
+
+@dataclass(slots=True)
+class _SessionMsgs:
+    """The message ids one session has shown, until it has been quiet for `MSG_MEMORY`."""
+
+    last: datetime
+    """The latest call time seen in the session."""
+    msgs: dict[str, _Msg] = field(default_factory=dict)
+    extra: dict[str, tuple[str | None, CallTokens]] = field(default_factory=dict)
+    """Keys of further requests for an owned message id (same chain) → their call as last recorded."""
 
 
 class ClaudeCodeSource(ToolSource):
@@ -160,8 +180,11 @@ class ClaudeCodeSource(ToolSource):
             self._discover, self.skips, since=ctx.since, quiet_before=ctx.calls_since, needle=QUIET_NEEDLES
         )
         self._bad_paths: set[str] = set()
-        self._msgs: dict[tuple[str, str], _Msg] = {}
+        self._msgs: dict[str, _SessionMsgs] = {}
+        """Per session, what the dedup rules (see `_call`) need to know of the message ids seen."""
         self._extra_keys: dict[str, int] = {}
+        self._group: tuple[str, str] | None = None
+        """The session file group being read (see `_enter`)."""
         self._mcp_seen: set[str] = set()
         self._prompts: dict[str, _Pending] = {}
         """Per session, the last prompt not yet answered (emitted on the answer, dropped on a refusal)."""
@@ -225,11 +248,14 @@ class ClaudeCodeSource(ToolSource):
         batch = SourceBatch()
         self._wall = self.ctx.clock()
         self._aliases = self._mcp.refresh()
+        events = batch.events
         for tail, line in self._tails.poll():
             try:
                 self._line(tail, line, batch)
             except Exception as exc:  # one odd record must never stop the tail
                 self.skips.add(f"unexpected record shape ({type(exc).__name__})", f"{tail.path}:{line.number}")
+            if len(events) >= SPILL_EVENTS:
+                self.spill_if_full(batch)
         self._settle(batch)
         batch.events.extend(self._hidden.flush())
         return batch
@@ -365,7 +391,28 @@ class ClaudeCodeSource(ToolSource):
         self._where_path = str(path)
         self._sub = _is_subagent_file(path)
         # A sub-agent file lives in <session>/subagents/: the session is the grandparent's name.
-        self._file_session = path.parent.parent.name if path.parent.name == "subagents" else path.stem
+        if path.parent.name == "subagents":
+            self._file_session = path.parent.parent.name
+            group = (str(path.parent.parent.parent), self._file_session)
+        else:
+            self._file_session = path.stem
+            group = (str(path.parent), self._file_session)
+        if group != self._group:
+            # A session's files are read one after the other (`<session>.jsonl`, then `<session>/subagents/`):
+            # leaving them is when the sessions that have gone quiet can be forgotten.
+            self._group = group
+            self._forget_quiet()
+
+    def _forget_quiet(self) -> None:
+        """Drop the message ids of sessions without a call for `MSG_MEMORY`, so memory follows recent use.
+
+        The ledger still holds their calls and keeps the largest copy of each key; what is given up is
+        only the /btw rules (see `_call`) for a copy that comes after such a gap, as after a restart
+        from the cache, which keeps no message ids either.
+        """
+        horizon = self._wall - MSG_MEMORY
+        for session in [s for s, state in self._msgs.items() if state.last < horizon]:
+            del self._msgs[session]
 
     def _skip(self, reason: str) -> None:
         """Count the current line as skipped for `reason`."""
@@ -432,13 +479,27 @@ class ClaudeCodeSource(ToolSource):
         """
         if self._since_key is None:
             return False
-        i = data.rfind(_TS_KEY)
-        if i < 0:
-            return False
-        start = i + len(_TS_KEY)
-        end = data.find(b'"', start)
-        if end < 0 or data[end - 1 : end] != b"Z" or data[end + 1 :].strip() != b"}":
-            return False
+        last = data[-2:]
+        if last == b'"}':
+            # The common shape, `…,"timestamp":"<ISO>Z"}` at the very end: only its tail is searched.
+            i = data.rfind(_TS_KEY, len(data) - _TS_TAIL)
+            if i < 0:
+                i = data.rfind(_TS_KEY)
+                if i < 0:
+                    return False
+            start = i + len(_TS_KEY)
+            if data.find(b'"', start) != len(data) - 2 or data[-3:-2] != b"Z":
+                return False
+        elif not last[-1:].isspace():
+            return False  # ends in neither `"}` nor blanks: the timestamp is not the last key (tool results)
+        else:
+            i = data.rfind(_TS_KEY)
+            if i < 0:
+                return False
+            start = i + len(_TS_KEY)
+            end = data.find(b'"', start)
+            if end < 0 or data[end - 1 : end] != b"Z" or data[end + 1 :].strip() != b"}":
+                return False
         stamp = data[start : start + 19]
         if len(stamp) != 19 or stamp[10:11] != b"T":
             return False
@@ -553,10 +614,14 @@ class ClaudeCodeSource(ToolSource):
         out = _tokens(usage.get("output_tokens"))
         tokens = inp + out
         key = f"{mid}:{req}" if req else mid
-        ident = (session, mid)
-        owner = self._msgs.get(ident)
+        state = self._msgs.get(session)
+        if state is None:
+            state = self._msgs[session] = _SessionMsgs(ts)
+        elif ts > state.last:
+            state.last = ts
+        owner = state.msgs.get(mid)
         if owner is None:
-            self._msgs[ident] = _Msg(req, key, sidechain, tokens)
+            owner = state.msgs[mid] = _Msg(req, sidechain, tokens)
         elif owner.req == req:
             if tokens <= owner.tokens:
                 return  # a streaming repeat that adds nothing
@@ -564,7 +629,7 @@ class ClaudeCodeSource(ToolSource):
         elif sidechain and not owner.sidechain:
             return  # a /btw replay of a main-chain message
         elif owner.sidechain and not sidechain:
-            key = owner.key  # the replay was read first: fold the original into it
+            key = owner.key(mid)  # the replay was read first: fold the original into it
             if tokens <= owner.tokens:
                 return
             owner.tokens = tokens
@@ -574,7 +639,14 @@ class ClaudeCodeSource(ToolSource):
             if tokens <= best:
                 return
             self._extra_keys[key] = tokens
-        self._hidden.recorded(session, key, model, CallTokens(inp, out, cached))
+            owner = None
+        call = CallTokens(inp, out, cached)
+        if owner is not None:
+            previous, owner.recorded = owner.recorded, (model, call)
+        else:
+            previous = state.extra.get(key)
+            state.extra[key] = (model, call)
+        self._hidden.recorded(session, model, call, previous)
         batch.events.append(
             UsageEvent(EventKind.CALL, ts, TOOL, key, session, model, _SUBAGENT if sidechain else _MAIN, None,
                        tokens, inp, out, None, cached)
@@ -702,8 +774,8 @@ class ClaudeCodeSource(ToolSource):
         if ts is None:
             return
         self._at(path, ts, batch)
-        if isinstance(content, list):
-            self._tool_results(content, batch)
+        if self._mcp_calls and isinstance(content, list):
+            self._tool_results(content, batch)  # only the results of pending MCP calls matter
         if (
             rec.get("isSidechain") is True
             or self._sub
