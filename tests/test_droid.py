@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from tests.conftest import FIXED_NOW
 from zai_dash.domain.endpoints import EndpointKind
@@ -489,3 +492,37 @@ def test_cold_read_counts_the_tokens_of_a_session_inside_the_horizon(home: Path)
     ledger.add_all(DroidSource(ctx).poll().events)
     [call] = [e for e in ledger.events(*WINDOW) if e.tokens]
     assert (call.input_tokens, call.cached_tokens, call.output_tokens) == (1854 + 1853, 1853, 40)
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root lists any directory")
+def test_unreadable_session_directory_is_reported_once(home: Path, ctx: SourceContext) -> None:
+    write_session(home, session_lines())
+    locked = home / ".factory" / "sessions" / "-home-u-locked"
+    write_session(home, session_lines(), sid="22222222-2222-4222-8222-222222222222", slug="-home-u-locked")
+    locked.chmod(0)
+    try:
+        source = DroidSource(ctx)
+        events = source.poll().events
+        source.poll()
+        # The readable project counts as usual; the locked one is named in `doctor`, once, not on every poll.
+        assert sum(e.kind is EventKind.PROMPT for e in events) == 2
+        assert source.skips.counts["unreadable directory (Permission denied)"] == 1
+        assert source.skips.first["unreadable directory (Permission denied)"] == str(locked)
+    finally:
+        locked.chmod(0o755)
+
+
+def test_sessions_root_that_is_a_file_is_reported(home: Path, ctx: SourceContext) -> None:
+    # Works as root too: listing a file where a directory is expected fails whoever asks.
+    write_session(home, session_lines())
+    kept = home / "kept-sessions"
+    (home / ".factory" / "sessions").rename(kept)
+    (home / ".factory" / "sessions").write_text("not a directory\n")
+    source = DroidSource(replace(ctx, extra_roots={"droid": (kept,)}))
+    events = source.poll().events
+    source.poll()
+    # The sessions under the extra root count; the file in the way is named once.
+    assert sum(e.kind is EventKind.PROMPT for e in events) == 2
+    assert source.skips.counts["not a directory"] == 1
+    assert source.skips.first["not a directory"] == str(home / ".factory" / "sessions")
+    assert source.skips.files == 1

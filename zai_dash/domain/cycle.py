@@ -7,6 +7,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from zai_dash.domain.aggregates import SortedTimes
 from zai_dash.domain.events import LimitHit
 
 
@@ -100,21 +101,36 @@ def resolve_cycle(
 def chain_windows(
     request_times: Iterable[datetime], limit_hits: Sequence[LimitHit], now: datetime, length: timedelta
 ) -> list[CycleWindow]:
-    """Every 5-hour window the request history opened up to `now`, oldest first (see `resolve_cycle`)."""
-    # Merge requests and limit hits into one time-ordered stream; a hit sorts after a request
-    # at the same instant so the hit can move the window that request opened.
-    stream: list[tuple[datetime, int, LimitHit | None]] = [(t, 0, None) for t in request_times if t <= now]
-    stream.extend((h.ts, 1, h) for h in limit_hits if h.ts <= now)
-    stream.sort(key=lambda item: (item[0], item[1]))
+    """Every 5-hour window the request history opened up to `now`, oldest first (see `resolve_cycle`).
+
+    Requests and limit hits are taken in time order, a hit after a request at the same instant (so the hit
+    can move the window that request opened). Between two hits only the request that opens a window
+    matters: the first at or after the current window's end, found by bisection, so a day of requests costs
+    a few steps per window (the ledger hands them over sorted, as `SortedTimes`).
+    """
+    times = request_times if isinstance(request_times, SortedTimes) else SortedTimes(list(request_times))
+    stop = times.first_after(now)
+    hits = sorted((h for h in limit_hits if h.ts <= now), key=lambda h: h.ts)
 
     windows: list[CycleWindow] = []
     window: CycleWindow | None = None
-    for ts, _, hit in stream:
+    pos = 0
+    for hit in [*hits, None]:
+        # The requests up to this hit (those at its instant included), then the hit.
+        upto = stop if hit is None else times.first_after(hit.ts, pos)
+        while pos < upto:
+            if window is not None:
+                # Never past `upto`: the hit may move the window, and then a skipped request would open one.
+                pos = min(times.first_at_or_after(window.end, pos), upto)
+                if pos == upto:
+                    break
+            ts = times[pos]
+            window = CycleWindow(ts, ts + length, Anchor.LOCAL)
+            windows.append(window)
+            pos += 1
         if hit is None:
-            if window is None or ts >= window.end:
-                window = CycleWindow(ts, ts + length, Anchor.LOCAL)
-                windows.append(window)
-            continue
+            break
+        ts = hit.ts
         if hit.reset_at is None:
             if window is None or ts >= window.end:
                 # A refused request still tells us a window is open; we do not know where.

@@ -11,6 +11,9 @@ Two tiers, so that a week of history costs memory by time, not by how busy the w
 
 A bucket is counted in `[start, end)` when its minute starts there: window edges are exact to the
 minute.
+
+Both tiers keep running sums over coarser time buckets as events come and go (`aggregates`), so a count
+costs by the span asked about, not by how many events it holds.
 """
 
 from __future__ import annotations
@@ -27,11 +30,18 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Protocol
 
+from zai_dash.domain.aggregates import (
+    BUCKET_SECONDS,
+    DetailIndex,
+    Pyramid,
+    SortedTimes,
+    Tally,
+    TallyKey,
+    ceil_minute,
+)
 from zai_dash.domain.events import CallRole, EventKind, LimitHit, McpService, UsageEvent
 from zai_dash.domain.tariff import Tariff
 
-BUCKET_SECONDS = 60
-"""Width of a folded bucket."""
 PROMPT_COSTS_KEPT = 50
 """Per-prompt credit totals remembered for the "≈ prompts left" median."""
 
@@ -127,6 +137,25 @@ class Counts:
             self.mcp_credits += credits
             self.credits_by_service[service.value] = self.credits_by_service.get(service.value, 0.0) + credits
 
+    @classmethod
+    def of_tallies(cls, tallies: Mapping[TallyKey, Tally], tool: str | None = None) -> Counts:
+        """Counts of summed tallies (of one tool, or all)."""
+        counts = cls()
+        for (t, model, kind, role, service), (n, tokens, credits, weight) in tallies.items():
+            if tool is None or t == tool:
+                counts._add(
+                    t,
+                    EventKind(kind),
+                    CallRole(role),
+                    McpService(service) if service else None,
+                    model,
+                    int(n),
+                    int(tokens),
+                    credits,
+                    weight,
+                )
+        return counts
+
 
 @dataclass(frozen=True, slots=True)
 class ToolActivity:
@@ -137,20 +166,19 @@ class ToolActivity:
     model: str | None
 
 
-TallyKey = tuple[str, str | None, str, str, str | None]
-"""(tool, model, kind, role, service) of the events folded into one tally."""
-
-
 class _Tier:
     """Folded buckets of one family of events (prompts and calls, or MCP calls)."""
 
-    __slots__ = ("seen", "tallies")
+    __slots__ = ("seen", "sums", "tallies")
 
     def __init__(self) -> None:
         self.tallies: dict[int, dict[TallyKey, list[float]]] = {}
         """minute (epoch seconds) → key → [count, tokens, credits, weight]."""
         self.seen: dict[int, array[int]] = {}
         """minute → sorted digests of the dedup keys folded there."""
+        self.sums = Pyramid(self.tallies)
+        """The same tallies summed over coarser buckets. Its minutes are `tallies` itself: `fold` adds to
+        both (`add_coarse`), and whoever rebinds `tallies` calls `sums.rebuild(self.tallies)`."""
 
     def fold(self, event: UsageEvent, credits: float, weight: float) -> bool:
         minute = self.claim(event)
@@ -188,38 +216,23 @@ class _Tier:
         tally = tallies.get(key)
         if tally is None:
             tallies[key] = [1, event.tokens, 0.0 + credits, 0.0 + weight]  # floats, as the sums always were
-            return
-        tally[0] += 1
-        tally[1] += event.tokens
-        tally[2] += credits
-        tally[3] += weight
+        else:
+            tally[0] += 1
+            tally[1] += event.tokens
+            tally[2] += credits
+            tally[3] += weight
+        self.sums.add_coarse(minute, key, 1, event.tokens, credits, weight)
 
     def drop_before(self, floor: datetime) -> bool:
-        cut = floor.timestamp()
-        old = [m for m in self.tallies if m + BUCKET_SECONDS <= cut]
-        for m in old:
-            del self.tallies[m]
-            self.seen.pop(m, None)
+        """Forget the buckets whose minute ended by `floor`."""
+        old = self.sums.pop_before(floor.timestamp())
+        for minute, _ in old:
+            self.seen.pop(minute, None)
         return bool(old)
 
-    def count_into(self, counts: Counts, start: datetime, end: datetime, tool: str | None) -> None:
-        lo, hi = start.timestamp(), end.timestamp()
-        for minute, tallies in self.tallies.items():
-            if not lo <= minute < hi:
-                continue
-            for (t, model, kind, role, service), (n, tokens, credits, weight) in tallies.items():
-                if tool is None or t == tool:
-                    counts._add(
-                        t,
-                        EventKind(kind),
-                        CallRole(role),
-                        McpService(service) if service else None,
-                        model,
-                        int(n),
-                        int(tokens),
-                        credits,
-                        weight,
-                    )
+    def sum_into(self, acc: dict[TallyKey, Tally], start: datetime, end: datetime) -> None:
+        """Add the buckets whose minute starts in `[start, end)` to `acc`."""
+        self.sums.sum_into(acc, ceil_minute(start), ceil_minute(end))
 
     def size(self) -> tuple[int, int, int]:
         """(buckets, tallies, digests) held."""
@@ -244,6 +257,7 @@ class _Tier:
                     raise ValueError(f"bad tally {kind!r} {role!r} {service!r}")
                 bucket[(str(tool), model, kind, role, service)] = [n, tokens, float(credits), float(weight)]
             self.seen[int(minute)] = _unpack(seen)
+        self.sums.rebuild(self.tallies)
 
 
 def _pack(digests: array[int] | None) -> str:
@@ -315,6 +329,8 @@ class Ledger:
         self.meter: Meter = meter or FlatMeter()
         self._events: dict[tuple[str, str], UsageEvent] = {}
         self._prices: dict[tuple[str, str], tuple[float, float]] = {}
+        self._detail = DetailIndex(self._events, self._prices)
+        """The detail events indexed by time (sums, request times, sessions): what queries read."""
         self._calls = _Tier()
         self._mcp = _Tier()
         self._prompt_costs: deque[tuple[datetime, float]] = deque(maxlen=PROMPT_COSTS_KEPT)
@@ -373,8 +389,10 @@ class Ledger:
         return True
 
     def _keep(self, ident: tuple[str, str], event: UsageEvent) -> None:
+        price = self._price(event)
+        self._detail.put(ident, event, price, self._events.get(ident), self._prices.get(ident))
         self._events[ident] = event
-        self._prices[ident] = self._price(event)
+        self._prices[ident] = price
         self._note(event)
         self.version += 1
 
@@ -474,6 +492,7 @@ class Ledger:
             events[ident] = event
             prices[ident] = (float(credits), float(weight))
             note(event)
+        self._detail.rebuild()
         self.version += 1
         self._calls.restore(data["buckets"]["calls"])
         self._mcp.restore(data["buckets"]["mcp"])
@@ -487,6 +506,7 @@ class Ledger:
         """Take over everything `other` holds (used to swap in a cache restored on the side)."""
         self._events = other._events
         self._prices = other._prices
+        self._detail = other._detail
         self._calls = other._calls
         self._mcp = other._mcp
         self._prompt_costs = other._prompt_costs
@@ -508,10 +528,12 @@ class Ledger:
         self.calls_floor, self.mcp_floor = calls_before, mcp_before
         if detail_before is not None:
             self.detail_floor = detail_before
+        # Only the minutes before the latest cut can hold an event that leaves: the index names them.
+        cut = max(calls_before, mcp_before, detail_before or calls_before)
         moved = [
             ident
-            for ident, e in self._events.items()
-            if e.ts < (mcp_before if e.kind is EventKind.MCP else calls_before)
+            for ident in self._detail.older_than(cut)
+            if (e := self._events[ident]).ts < (mcp_before if e.kind is EventKind.MCP else calls_before)
             or (detail_before is not None and e.ts < detail_before)
         ]
         if detail_before is not None and moved:
@@ -519,6 +541,7 @@ class Ledger:
         for ident in moved:
             event = self._events.pop(ident)
             credits, weight = self._prices.pop(ident)
+            self._detail.drop(ident, event, (credits, weight))
             if event.ts >= (mcp_before if event.kind is EventKind.MCP else calls_before):
                 (self._mcp if event.kind is EventKind.MCP else self._calls).fold(event, credits, weight)
         changed = bool(moved)
@@ -535,45 +558,24 @@ class Ledger:
 
     def _remember_prompt_costs(self, before: datetime) -> None:
         """Keep the credits of the prompts about to be folded (their calls are still in detail)."""
-        costs = [(ts, c) for ts, c in self._detail_prompt_costs() if ts < before]
+        costs = self._detail.prompt_costs_before(before)
         known = {ts for ts, _ in self._prompt_costs}
         for item in sorted(costs):
             if item[0] not in known:
                 self._prompt_costs.append(item)
 
-    def _detail_prompt_costs(self) -> list[tuple[datetime, float]]:
-        """(prompt time, credits) for each detail prompt: its session's calls until the session's next prompt."""
-        by_session: dict[tuple[str, str | None], list[tuple[datetime, int, float]]] = {}
-        for ident, e in self._events.items():
-            if e.kind is EventKind.PROMPT:
-                by_session.setdefault((e.tool, e.session), []).append((e.ts, 0, 0.0))
-            elif e.kind is EventKind.CALL:
-                by_session.setdefault((e.tool, e.session), []).append((e.ts, 1, self._prices[ident][0]))
-        costs = []
-        for items in by_session.values():
-            items.sort(key=lambda x: (x[0], x[1]))
-            current: list[Any] | None = None
-            for ts, is_call, credits in items:
-                if not is_call:
-                    if current is not None:
-                        costs.append((current[0], current[1]))
-                    current = [ts, 0.0]
-                elif current is not None:
-                    current[1] += credits
-            if current is not None:
-                costs.append((current[0], current[1]))
-        return costs
-
     def prompt_cost_median(self, now: datetime, within: timedelta, last: int = PROMPT_COSTS_KEPT) -> tuple[float, int]:
         """Median credits of the last `last` prompts that cost anything within `within` before `now`.
 
-        The latest prompt is left out while it may still be running (its calls are not all in yet).
+        The latest prompt is left out while it may still be running (its calls are not all in yet). A
+        prompt costs its session's calls from its instant until the session's next prompt (`DetailIndex`).
 
         Returns:
             (median, how many prompts it is over); (0.0, 0) when none.
         """
         costs = [(ts, c) for ts, c in self._prompt_costs if now - within <= ts <= now]
-        costs += [(ts, c) for ts, c in self._detail_prompt_costs() if now - within <= ts <= now]
+        # Only the newest prompts can be picked: enough that `last` cost anything besides the latest one.
+        costs += self._detail.recent_prompt_costs(now - within, now, last + 1)
         costs.sort()
         picked = [c for _, c in costs[:-1] if c > 0][-last:]
         if not picked:
@@ -586,35 +588,35 @@ class Ledger:
         picked.sort(key=lambda e: e.ts)
         return picked
 
-    def priced_events(self, start: datetime, end: datetime) -> list[tuple[UsageEvent, float, float]]:
-        """Detail events with `start <= ts < end` and their (credits, weight), oldest first."""
-        picked = [(e, *self._prices[i]) for i, e in self._events.items() if start <= e.ts < end]
-        picked.sort(key=lambda x: x[0].ts)
-        return picked
-
-    def request_times(self, end: datetime) -> list[datetime]:
-        """Timestamps of billable requests before `end`: prompts, model calls and vision MCP calls."""
-        return sorted(
-            e.ts
-            for e in self._events.values()
-            if e.ts < end and (e.kind is not EventKind.MCP or e.service is McpService.VISION)
-        )
+    def request_times(self, end: datetime) -> SortedTimes:
+        """Timestamps of billable detail requests before `end`, oldest first: prompts, model calls, vision MCP calls."""
+        return self._detail.request_times(end)
 
     def limit_hits(self) -> list[LimitHit]:
         """Every remembered rate-limit error, oldest first."""
         return sorted(self._limit_hits.values(), key=lambda h: h.ts)
 
-    def count(self, start: datetime, end: datetime, tool: str | None = None) -> Counts:
-        """Counts of events with `start <= ts < end`, for one tool or all (buckets by their minute)."""
-        counts = Counts()
-        for ident, e in self._events.items():
-            if start <= e.ts < end and (tool is None or e.tool == tool):
-                credits, weight = self._prices[ident]
-                counts.add(e, credits, weight)
-        if self.detail_floor is None or start < self.detail_floor:
-            self._calls.count_into(counts, start, end, tool)
-            self._mcp.count_into(counts, start, end, tool)
-        return counts
+    def count(self, start: datetime, end: datetime, tool: str | None = None, *, detail_only: bool = False) -> Counts:
+        """Counts of events with `start <= ts < end`, for one tool or all (buckets by their minute).
+
+        `detail_only` leaves the folded buckets out (what the timeline shows: events one by one).
+        """
+        return Counts.of_tallies(self._tallies(start, end, detail_only), tool)
+
+    def count_by_tool(self, start: datetime, end: datetime) -> dict[str, Counts]:
+        """`count(start, end, tool)` for every tool with something in the span, in one pass."""
+        by_tool: dict[str, dict[TallyKey, Tally]] = {}
+        for key, tally in self._tallies(start, end).items():
+            by_tool.setdefault(key[0], {})[key] = tally
+        return {tool: Counts.of_tallies(tallies) for tool, tallies in by_tool.items()}
+
+    def _tallies(self, start: datetime, end: datetime, detail_only: bool = False) -> dict[TallyKey, Tally]:
+        acc: dict[TallyKey, Tally] = {}
+        self._detail.sum_into(acc, start, end)
+        if not detail_only and (self.detail_floor is None or start < self.detail_floor):
+            self._calls.sum_into(acc, start, end)
+            self._mcp.sum_into(acc, start, end)
+        return acc
 
     def activity(self, tool: str, now: datetime) -> ToolActivity:
         """Last activity and the model of the latest call of `tool`, as of `now`."""

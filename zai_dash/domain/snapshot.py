@@ -13,7 +13,7 @@ from typing import Any
 
 from zai_dash.domain.cycle import CycleState, chain_windows, resolve_cycle
 from zai_dash.domain.endpoints import EndpointKind, endpoint_warning
-from zai_dash.domain.events import MONTHLY_MCP_SERVICES, EventKind, McpService
+from zai_dash.domain.events import MONTHLY_MCP_SERVICES, McpService
 from zai_dash.domain.forecast import RECENT, forecast
 from zai_dash.domain.history import History, build_history
 from zai_dash.domain.ledger import Counts, Ledger
@@ -688,9 +688,10 @@ def _tool_rows(
     names = {t.id: t.name for t in tools}
     for extra in sorted({s.tool for s in sources if s.tool} | set(tool_configs)):
         names.setdefault(extra, extra)
+    by_tool = ledger.count_by_tool(start, end) if open_window else {}
     rows = []
     for tool, name in names.items():
-        c = ledger.count(start, end, tool) if open_window else Counts()
+        c = by_tool.get(tool) or Counts()
         act = ledger.activity(tool, now)
         conf = tool_configs.get(tool, ToolConfigInfo())
         found = tool in found_tools or act.last_activity is not None
@@ -736,19 +737,16 @@ def _timeline(ledger: Ledger, start: datetime | None, now: datetime, calls_per_p
     equivalents = [0] * n
     # Equivalents per bucket are the increments of the cumulative count, so they sum to the gauge.
     running = Counts()
-    events = ledger.priced_events(start, now + timedelta(microseconds=1))
-    j = prev = 0
+    prev = 0
     for i in range(n):
-        bucket_end = start + TIMELINE_BUCKET * (i + 1)
-        while j < len(events) and (events[j][0].ts < bucket_end or i == n - 1):
-            e, cost, weight = events[j]
-            running.add(e, cost, weight)
-            credits[i] += cost
-            if e.kind is EventKind.PROMPT:
-                prompts[i] += 1
-            elif e.kind is EventKind.CALL:
-                calls[i] += 1
-            j += 1
+        # The last bucket runs to now (included); the events one by one, as the ledger's detail has them.
+        lo = start + TIMELINE_BUCKET * i
+        hi = now + timedelta(microseconds=1) if i == n - 1 else lo + TIMELINE_BUCKET
+        c = ledger.count(lo, hi, detail_only=True)
+        prompts[i], calls[i], credits[i] = c.prompts, c.calls, c.credits
+        running.prompt_units += c.prompt_units
+        running.call_units += c.call_units
+        running.mcp_by_service["vision"] += c.mcp_by_service["vision"]
         total = prompt_equivalents_of(running, calls_per_prompt)
         equivalents[i], prev = total - prev, total
     return Timeline(

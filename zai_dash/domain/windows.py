@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+from zai_dash.domain.aggregates import SortedTimes
 from zai_dash.domain.events import LimitHit
 from zai_dash.domain.forecast import prompt_equivalents
 from zai_dash.domain.plans import Thresholds
@@ -192,6 +193,7 @@ def weekly_block(
     with the week's end unknown, until a later request goes through (the logs show one after it).
     """
     blocked, until = False, None
+    times = request_times if isinstance(request_times, SortedTimes) else SortedTimes(list(request_times))
     for hit in limit_hits:
         if hit.code != WEEKLY_LIMIT_CODE or not span.start <= hit.ts <= now:
             continue
@@ -199,7 +201,7 @@ def weekly_block(
         if end is not None:
             if end > now:
                 blocked, until = True, max(until or end, end)
-        elif not any(hit.ts < t <= now for t in request_times):
+        elif not times.any_in(hit.ts, now):
             blocked = True
     return blocked, until
 

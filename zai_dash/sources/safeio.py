@@ -118,12 +118,17 @@ def list_dir(path: Path | str) -> tuple[list[os.DirEntry[str]], str | None]:
     try:
         with os.scandir(path) as it:
             return list(it), None
-    except FileNotFoundError:
-        return [], None
-    except NotADirectoryError:
-        return [], "not a directory"
     except OSError as exc:
-        return [], f"unreadable directory ({exc.strerror or type(exc).__name__})"
+        return [], listing_problem(exc)
+
+
+def listing_problem(exc: OSError) -> str | None:
+    """Why a directory could not be listed, for `doctor`: None when it is only missing (not an error)."""
+    if isinstance(exc, FileNotFoundError):
+        return None
+    if isinstance(exc, NotADirectoryError):
+        return "not a directory"
+    return f"unreadable directory ({exc.strerror or type(exc).__name__})"
 
 
 def _size(n: int) -> str:

@@ -37,7 +37,7 @@ from zai_dash.domain.tools import ToolInfo
 from zai_dash.sources.base import CallTokens, Root, SourceBatch, SourceContext, ToolSource
 from zai_dash.sources.jsonutil import BadTimestamp, int_field, loads, normalise_model, parse_iso
 from zai_dash.sources.rewritten import RewrittenJson
-from zai_dash.sources.safeio import open_regular
+from zai_dash.sources.safeio import listing_problem, open_regular
 from zai_dash.sources.tail import TailSet
 
 TOOL = "droid"
@@ -133,6 +133,8 @@ class DroidSource(ToolSource):
         self._settings = RewrittenJson(self.skips)
         self._config = RewrittenJson(self.skips)
         self._sessions: dict[Path, _Session] = {}
+        self._bad_dirs: set[str] = set()
+        """Directories already reported as unlistable."""
         self._primed_at: datetime | None = None
         """Wall time of the first poll: sessions that began after it count their tokens from zero."""
 
@@ -150,7 +152,8 @@ class DroidSource(ToolSource):
         discovery index, modified in the window."""
         found: list[Path] = []
         for root in self._session_roots():
-            for dirpath, _dirs, files in os.walk(root):
+            # os.walk passes over a directory it cannot list; say so, or its sessions vanish without a word.
+            for dirpath, _dirs, files in os.walk(root, onerror=self._unlistable):
                 for name in files:
                     if not name.endswith(".jsonl"):
                         continue
@@ -163,6 +166,14 @@ class DroidSource(ToolSource):
                 seen.add(path)
                 found.append(path)
         return found
+
+    def _unlistable(self, exc: OSError) -> None:
+        """Report a directory under a root that could not be listed, once per path (not on every poll)."""
+        problem = listing_problem(exc)
+        where = str(exc.filename)
+        if problem is not None and where not in self._bad_dirs:
+            self._bad_dirs.add(where)
+            self.skips.add_file(problem, where)
 
     def _indexed(self) -> list[Path]:
         """Session files `sessions-index.json` names (a catalogue Droid keeps beside `sessions/`).
