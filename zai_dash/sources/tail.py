@@ -252,6 +252,20 @@ class JsonlTail:
         out: list[TailLine] = []
         pieces = chunk.split(b"\n")
         rest = pieces.pop()  # what follows the last newline: the start of a line still being written
+        if (
+            pieces
+            and not self._discarding
+            and not self._pending
+            and min(map(len, pieces)) > 0
+            and max(map(len, pieces)) <= self.max_line
+            and not any(map(bytes.isspace, pieces))
+        ):
+            # The common chunk (no carried-over line, no blank or overlong one): every piece is a line,
+            # numbered in one C-level pass instead of the checks below line by line.
+            first = self.line_number + 1
+            self.line_number += len(pieces)
+            out = list(map(TailLine, pieces, range(first, self.line_number + 1)))
+            pieces = []
         for piece in pieces:
             self.line_number += 1
             if self._discarding:
