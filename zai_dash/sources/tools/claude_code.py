@@ -15,6 +15,14 @@ Dedup rules (see `_call`):
   message first seen in the main chain is dropped; a main-chain copy of a message first seen in a
   sidechain (files read out of order) is folded into the sidechain copy's key, so the ledger holds one
   call. Two main-chain (or two sidechain) copies with different request ids stay separate calls.
+
+Reading (see `_line`): a line is decoded with msgspec into the few fields the rules read (`_Rec`); the
+message content and tool output, most of a line's bytes, stay raw JSON and are decoded only when a rule
+needs them (a prompt's text, a pending MCP call's result, content that names `mcp__`). A line the decoder
+does not take (malformed, not an object, `message` not an object, not UTF-8) goes the general way: the
+byte screen, then orjson, which counts it as before. Unlike orjson, the decoder accepts a number beyond a
+double in a field it skips (valid JSON; only the fields read must fit). Record types whose rules read the
+whole record (`_DICT_TYPES`) are parsed into a dict as well.
 """
 
 from __future__ import annotations
@@ -356,13 +364,18 @@ class ClaudeCodeSource(ToolSource):
     def _scan_project(self, project: Path, found: list[Path]) -> None:
         for entry in self._listing(project):
             if entry.name.endswith(".jsonl"):
-                self._candidate(entry, found)
+                self._candidate(entry, project, found)
             elif entry_is_dir(entry):
-                for sub in self._listing(Path(entry.path) / "subagents"):
+                # Listed by its name (a string): most session folders hold no sub-agent files, and a
+                # Path is made once per folder that does, each file's then joined to it by name.
+                folder: Path | None = None
+                for sub in self._listing(os.path.join(entry.path, "subagents")):
                     if sub.name.endswith(".jsonl"):
-                        self._candidate(sub, found)
+                        if folder is None:
+                            folder = project / entry.name / "subagents"
+                        self._candidate(sub, folder, found)
 
-    def _candidate(self, entry: os.DirEntry[str], found: list[Path]) -> None:
+    def _candidate(self, entry: os.DirEntry[str], folder: Path, found: list[Path]) -> None:
         path = entry.path
         try:
             is_dir = entry.is_dir()
@@ -377,9 +390,9 @@ class ClaudeCodeSource(ToolSource):
             return
         self._bad_paths.discard(path)
         if self.ctx.mtime_relevant(mtime):
-            found.append(Path(path))
+            found.append(folder / entry.name)  # a join parses the name alone, not the whole path again
 
-    def _listing(self, path: Path) -> list[os.DirEntry[str]]:
+    def _listing(self, path: Path | str) -> list[os.DirEntry[str]]:
         entries, problem = list_dir(path)
         if problem is not None:  # an unreadable project must not vanish without a word
             self._bad_once(str(path), problem)
