@@ -132,7 +132,9 @@ class JsonlTail:
         self.seeked = False
         """Whether the first read skipped an old head of the file (line numbers then count from there)."""
 
-    def read_new(self, needle: bytes | tuple[bytes, ...] | None = None) -> Iterator[TailLine]:
+    def read_new(
+        self, needle: bytes | tuple[bytes, ...] | None = None, st: os.stat_result | None = None
+    ) -> Iterator[TailLine]:
         """Yield complete lines appended since the last call (empty lines are passed over).
 
         Args:
@@ -140,14 +142,16 @@ class JsonlTail:
                 that contain these bytes (or any of several: one `bytes.find` sweep each, not line by
                 line), in file order. The offset still ends at the file's end, so later appends are
                 read whole.
+            st: the file's stat, taken just before by the caller (a discovery walk): not taken again.
         """
-        try:
-            st = os.stat(self.path)
-        except FileNotFoundError:
-            return
-        except OSError as exc:
-            self.skips.add_file(f"unreadable file ({exc.strerror})", str(self.path))
-            return
+        if st is None:
+            try:
+                st = os.stat(self.path)
+            except FileNotFoundError:
+                return
+            except OSError as exc:
+                self.skips.add_file(f"unreadable file ({exc.strerror})", str(self.path))
+                return
         if self.inode is not None and (st.st_ino != self.inode or st.st_size < self.offset):
             self._restart()
             self.resets += 1
@@ -307,6 +311,7 @@ class TailSet:
         since: datetime | None = None,
         quiet_before: datetime | None = None,
         needle: bytes | tuple[bytes, ...] | None = None,
+        stats: dict[Path, os.stat_result] | None = None,
     ) -> None:
         self._discover = discover
         self.skips = skips
@@ -315,6 +320,8 @@ class TailSet:
         """Files last modified before this hold only lines older than it …"""
         self.needle = needle
         """… so on their first read only lines containing `needle` can matter (e.g. MCP calls)."""
+        self._stats = stats if stats is not None else {}
+        """Stats the discovery walk took of the files it named (taken by the next poll, not taken twice)."""
         self.tails: dict[Path, JsonlTail] = {}
         self._resume: dict[str, list[Any]] = {}
         """Cached `export_state` entries of files not yet seen since a restore."""
@@ -326,6 +333,7 @@ class TailSet:
     def poll(self) -> Iterator[tuple[JsonlTail, TailLine]]:
         """Yield `(tail, line)` for every new complete line in every file."""
         current = set(self._discover())
+        stats = self._stats
         for gone in [p for p in self.tails if p not in current]:
             del self.tails[gone]
         if self._resume:
@@ -337,14 +345,17 @@ class TailSet:
             tail = self.tails.get(path)
             if tail is None:
                 tail = self.tails[path] = self._new_tail(path)
+            # A stat the walk took moments ago is as good as a new one: a write after it is read next
+            # poll, as one after this poll's read would be.
+            st = stats.pop(path, None)
             needle = None
             if self.needle is not None and self.quiet_before is not None and tail.offset == 0:
                 try:
-                    if os.stat(path).st_mtime < self.quiet_before:
+                    if (st or os.stat(path)).st_mtime < self.quiet_before:
                         needle = self.needle
                 except OSError:
                     continue
-            for line in tail.read_new(needle):
+            for line in tail.read_new(needle, st):
                 if self._poison and (path, line.number, zlib.crc32(line.data)) in self._poison:
                     continue
                 self.last_yielded = (next(_YIELDS), path, line)

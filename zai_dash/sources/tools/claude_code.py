@@ -241,8 +241,15 @@ class ClaudeCodeSource(ToolSource):
         self._roots = claude_roots(ctx)
         # A transcript untouched since the cycle horizon can only add MCP calls to the month: sweep it
         # for them (and the error results that say a call was never sent) instead of reading every line.
+        self._stats: dict[Path, os.stat_result] = {}
+        """The stat discovery took of each file it found, for the tail to use (see `TailSet`)."""
         self._tails = TailSet(
-            self._discover, self.skips, since=ctx.since, quiet_before=ctx.calls_since, needle=QUIET_NEEDLES
+            self._discover,
+            self.skips,
+            since=ctx.since,
+            quiet_before=ctx.calls_since,
+            needle=QUIET_NEEDLES,
+            stats=self._stats,
         )
         self._bad_paths: set[str] = set()
         self._msgs: dict[str, _SessionMsgs] = {}
@@ -344,6 +351,7 @@ class ClaudeCodeSource(ToolSource):
     def _discover(self) -> list[Path]:
         """Every session and sub-agent transcript modified since `ctx.since` (a walk, no reads)."""
         found: list[Path] = []
+        self._stats.clear()
         seen_dirs: set[str] = set()
         for root in self._roots:
             projects = root / "projects"
@@ -379,7 +387,7 @@ class ClaudeCodeSource(ToolSource):
         path = entry.path
         try:
             is_dir = entry.is_dir()
-            mtime = entry.stat().st_mtime
+            st = entry.stat()
         except OSError:
             return  # vanished between listing and stat
         if is_dir:
@@ -389,8 +397,10 @@ class ClaudeCodeSource(ToolSource):
             self._bad_once(path, "unreadable file (permission denied)")
             return
         self._bad_paths.discard(path)
-        if self.ctx.mtime_relevant(mtime):
-            found.append(folder / entry.name)  # a join parses the name alone, not the whole path again
+        if self.ctx.mtime_relevant(st.st_mtime):
+            file = folder / entry.name  # a join parses the name alone, not the whole path again
+            found.append(file)
+            self._stats[file] = st
 
     def _listing(self, path: Path | str) -> list[os.DirEntry[str]]:
         entries, problem = list_dir(path)
