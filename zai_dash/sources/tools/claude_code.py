@@ -239,10 +239,10 @@ class ClaudeCodeSource(ToolSource):
     def __init__(self, ctx: SourceContext) -> None:
         super().__init__(ctx)
         self._roots = claude_roots(ctx)
-        # A transcript untouched since the cycle horizon can only add MCP calls to the month: sweep it
-        # for them (and the error results that say a call was never sent) instead of reading every line.
         self._stats: dict[Path, os.stat_result] = {}
         """The stat discovery took of each file it found, for the tail to use (see `TailSet`)."""
+        # A transcript untouched since the cycle horizon can only add MCP calls to the month: sweep it
+        # for them (and the error results that say a call was never sent) instead of reading every line.
         self._tails = TailSet(
             self._discover,
             self.skips,
