@@ -673,8 +673,9 @@ def cmd_export(config: Config, *, listen: str, machine: str | None) -> int:
     import asyncio
     import signal
 
+    from zai_dash.domain.listen import parse_listen
     from zai_dash.engine import Engine
-    from zai_dash.exporter import Exporter, parse_listen
+    from zai_dash.exporter import Exporter
 
     parse_listen(listen)  # a bad address is a usage error (ValueError → exit 2) before any scanning
     latest: list[Snapshot | None] = [None]
