@@ -727,7 +727,7 @@ def cmd_dashboard(
         return EXIT_CONFIG
     clock = SystemClock()
     if demo:
-        from zai_dash.demo import run_demo
+        from zai_dash.demo.app import run_demo
 
         return run_demo(config, mouse=mouse, theme=theme, title=title)
     path = config_path or config.source_path or paths.config_file()
