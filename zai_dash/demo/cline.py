@@ -12,8 +12,8 @@ from zai_dash.demo.common import (
     CODING_URL,
     DEMO_MODEL,
     FOLLOW_UPS,
-    SEARCH_URL,
     ms,
+    search_server,
     write_json,
 )
 
@@ -102,7 +102,7 @@ def write_cline_task(
     )
     write_json(
         task.parent.parent / "settings" / "cline_mcp_settings.json",
-        {"mcpServers": {"web-search-prime": {"type": "streamableHttp", "url": SEARCH_URL}}},
+        {"mcpServers": search_server("streamableHttp")},
     )
     return task
 

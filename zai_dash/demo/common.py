@@ -11,6 +11,7 @@ import os
 import sqlite3
 import uuid
 from datetime import datetime, timezone
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,12 @@ DEMO_MODEL = "glm-4.6"
 CODING_URL = "https://api.z.ai/api/coding/paas/v4"
 ANTHROPIC_URL = "https://api.z.ai/api/anthropic"
 SEARCH_URL = "https://api.z.ai/api/mcp/web_search_prime/mcp"
+
+
+def search_server(transport: str) -> dict[str, dict[str, str]]:
+    """Z.ai's Web Search MCP server as a tool's config names it (`transport` in the tool's own word)."""
+    return {"web-search-prime": {"type": transport, "url": SEARCH_URL}}
+
 
 FOLLOW_UPS = (
     "add exponential backoff to getJson()",
@@ -73,3 +80,8 @@ def create_db(path: Path, ddl: str) -> sqlite3.Connection:
     conn.execute("PRAGMA synchronous = NORMAL")
     conn.executescript(ddl)
     return conn
+
+
+def layout(name: str) -> str:
+    """A tool's table layout (`layouts/<name>.sql`: the DDL its migrations leave, kept as data beside us)."""
+    return (resources.files("zai_dash.demo") / "layouts" / f"{name}.sql").read_text(encoding="utf-8")

@@ -13,8 +13,8 @@ from zai_dash.demo.common import (
     ANTHROPIC_URL,
     DEMO_MODEL,
     FOLLOW_UPS,
-    SEARCH_URL,
     ms,
+    search_server,
     write_json,
 )
 
@@ -108,7 +108,7 @@ def write_droid_session(home: Path, times: Sequence[datetime], session_id: str |
             ]
         },
     )
-    servers = {"web-search-prime": {"type": "http", "url": SEARCH_URL}}
+    servers = search_server("http")
     write_json(home / ".factory" / "mcp.json", {"mcpServers": servers})
     return path
 
