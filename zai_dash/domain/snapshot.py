@@ -20,6 +20,7 @@ from zai_dash.domain.ledger import Counts, Ledger
 from zai_dash.domain.month import month_window
 from zai_dash.domain.official import Calibration, billing_warning, detect_billing, reconcile, reconcile_window
 from zai_dash.domain.plans import Plan, Thresholds
+from zai_dash.domain.tariff import WindowPool
 from zai_dash.domain.tools import ToolInfo
 from zai_dash.domain.windows import (
     GATING,
@@ -28,8 +29,6 @@ from zai_dash.domain.windows import (
     WEEK,
     WINDOW_ORDER,
     Headline,
-    LocalPool,
-    Pool,
     WindowRow,
     estimated_part,
     headline,
@@ -379,20 +378,20 @@ class Metering:
     """
 
     billing: str = "legacy-v1"
-    pools: tuple[Pool, ...] = ()
+    pools: tuple[WindowPool, ...] = ()
     weekly_reset: datetime | None = None
     estimated_services: frozenset[str] = frozenset()
     peak: bool | None = None
     configured: str | None = None
     tariff: Mapping[str, Any] = field(default_factory=dict)
 
-    def pools_for(self, plan: Plan) -> tuple[Pool, ...]:
+    def pools_for(self, plan: Plan) -> tuple[WindowPool, ...]:
         """The pools, defaulting to the plan's 5-hour prompts and monthly MCP calls."""
         if self.pools:
             return self.pools
         return (
-            LocalPool("5h", "prompts", plan.prompts_per_cycle),
-            LocalPool("monthly-mcp", "calls", plan.searches_per_month),
+            WindowPool("5h", "prompts", plan.prompts_per_cycle),
+            WindowPool("monthly-mcp", "calls", plan.searches_per_month),
         )
 
 
