@@ -14,7 +14,7 @@ from typing import Any
 from zai_dash.domain.cycle import CycleState, chain_windows, resolve_cycle
 from zai_dash.domain.endpoints import EndpointKind, endpoint_warning
 from zai_dash.domain.events import MONTHLY_MCP_SERVICES, McpService
-from zai_dash.domain.forecast import RECENT, forecast
+from zai_dash.domain.forecast import RECENT, Forecast, forecast
 from zai_dash.domain.history import History, build_history
 from zai_dash.domain.ledger import Counts, Ledger
 from zai_dash.domain.month import month_window
@@ -235,18 +235,6 @@ class Timeline:
 
 
 @dataclass(frozen=True, slots=True)
-class ForecastView:
-    rate_recent: float
-    rate_cycle: float
-    exhausted_at: datetime | None
-    minutes_before_reset: float | None
-    left_at_reset: float | None
-    safe_pace: float | None
-    unit: str = "prompts"
-    """The unit of the rates and amounts: the 5-hour window's (`prompts` or `credits`)."""
-
-
-@dataclass(frozen=True, slots=True)
 class Snapshot:
     """Everything a view needs at one instant."""
 
@@ -258,7 +246,7 @@ class Snapshot:
     cycle: CycleView
     prompts: PromptGauge
     searches: SearchGauge
-    forecast: ForecastView | None
+    forecast: Forecast | None
     timeline: Timeline
     tools: tuple[ToolRow, ...]
     sources: tuple[SourceHealth, ...]
@@ -574,7 +562,7 @@ def build_snapshot(
         prompts_sampled=sampled,
     )
 
-    fc: ForecastView | None = None
+    fc: Forecast | None = None
     five = next((r for r in rows if r.id == "5h"), None)
     if window is not None and five is not None:
         recent = ledger.count(max(start, now - RECENT), after_now)
@@ -587,10 +575,7 @@ def build_snapshot(
             end,
             now,
         )
-        fc = ForecastView(
-            f.rate_recent, f.rate_cycle, f.exhausted_at, f.minutes_before_reset, f.left_at_reset, f.safe_pace,
-            five.unit,
-        )  # fmt: skip
+        fc = replace(f, unit=five.unit)
 
     calibrations = calibrations or {}
     reconciliation: dict[str, Any] = {}
