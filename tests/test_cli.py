@@ -439,3 +439,11 @@ def test_serve_listens_on_loopback_and_passes_the_global_options() -> None:
     assert "--plan max" in command and "--theme nord" in command and "--no-title" in command
     assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
     assert not is_loopback("0.0.0.0") and not is_loopback("devbox")
+
+
+def test_report_says_ago_as_the_dashboard_does(home: Path) -> None:
+    """Hours up to two days, then days (`zai_dash.text.ago`): the tool was last active at 08:50 on the 26th."""
+    write_known_fixture(home)
+    for at, said in (("2026-11-27T14:50:00+00:00", "30h ago"), ("2026-11-28T08:50:00+00:00", "2d ago")):
+        row = run_cli(home, "report", "--at", at).stdout.splitlines()[-1]
+        assert row.startswith("Claude Code") and f"  {said} " in row, row

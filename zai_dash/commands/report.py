@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from zai_dash.clock import Clock, SystemClock
 from zai_dash.commands.base import EXIT_OK, clock_for, first_run_note
 from zai_dash.config import Config
-from zai_dash.format import fmt_ago, fmt_amount, fmt_clock, fmt_duration
+from zai_dash.text import ago, fmt_amount, fmt_clock, fmt_duration
 
 if TYPE_CHECKING:
     from zai_dash.domain.snapshot import Snapshot
@@ -116,7 +116,7 @@ def render_report(snap: Snapshot, tz: object) -> str:
             continue
         lines.append(
             f"{t.name:<14} {(t.model or '—'):<16} {(t.model_source or ''):<6} {t.prompts:>7} {t.calls:>6} "
-            f"{t.searches:>6} {fmt_amount(t.credits, 'credits'):>7}  {fmt_ago(t.last_activity, snap.at):<9} {t.status}"
+            f"{t.searches:>6} {fmt_amount(t.credits, 'credits'):>7}  {ago(t.last_activity, snap.at):<9} {t.status}"
             + (f"  ! {t.warning}" if t.warning else "")
         )
     if snap.fleet is not None:

@@ -26,7 +26,7 @@ from zai_dash.commands.base import (
     clock_for,
 )
 from zai_dash.config import Config
-from zai_dash.format import fmt_amount, fmt_clock, fmt_duration
+from zai_dash.text import fmt_amount, fmt_clock, fmt_duration
 
 if TYPE_CHECKING:
     from zai_dash.domain.snapshot import Snapshot
