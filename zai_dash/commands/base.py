@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 from typing import Protocol
 
 from zai_dash import paths
-from zai_dash.clock import Clock, FixedClock, SystemClock
+from zai_dash.clock import Clock, FixedClock, SystemClock, local_zone
 from zai_dash.config import Config, ConfigError
 from zai_dash.domain.bounds import EARLIEST, LATEST, instant_in_range
 
@@ -77,7 +77,7 @@ def clock_for(at: str | None) -> Clock:
     except ValueError:
         raise ValueError(f"--at: not an ISO 8601 time: {at!r}") from None
     if when.tzinfo is None:
-        when = when.replace(tzinfo=datetime.now().astimezone().tzinfo or timezone.utc)
+        when = when.replace(tzinfo=local_zone())
     try:
         sane = instant_in_range(when.astimezone(timezone.utc))
     except OverflowError:  # 9999-12-31T23:59:59-01:00 is past the end of time in UTC
