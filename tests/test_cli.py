@@ -390,7 +390,7 @@ def test_unknown_theme_is_an_error_listing_the_themes(home: Path, tmp_path: Path
 
 
 def test_status_help_lists_every_field_and_exit_code(home: Path) -> None:
-    from zai_dash.cli import STATUS_EXITS, STATUS_FIELDS
+    from zai_dash.commands.status import STATUS_EXITS, STATUS_FIELDS
 
     text = run_cli(home, "status", "--help").stdout
     for name in STATUS_FIELDS:
@@ -431,7 +431,7 @@ def test_first_run_note_in_report_and_doctor(home: Path, tmp_path: Path) -> None
 
 def test_serve_listens_on_loopback_and_passes_the_global_options() -> None:
     from zai_dash.cli import _parser
-    from zai_dash.serve import app_command, is_loopback
+    from zai_dash.commands.serve import app_command, is_loopback
 
     args = _parser().parse_args(["--plan", "max", "serve", "--theme", "nord"])
     assert (args.host, args.port) == ("127.0.0.1", 8000)
@@ -439,3 +439,11 @@ def test_serve_listens_on_loopback_and_passes_the_global_options() -> None:
     assert "--plan max" in command and "--theme nord" in command and "--no-title" in command
     assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
     assert not is_loopback("0.0.0.0") and not is_loopback("devbox")
+
+
+def test_report_says_ago_as_the_dashboard_does(home: Path) -> None:
+    """Hours up to two days, then days (`zai_dash.text.ago`): the tool was last active at 08:50 on the 26th."""
+    write_known_fixture(home)
+    for at, said in (("2026-11-27T14:50:00+00:00", "30h ago"), ("2026-11-28T08:50:00+00:00", "2d ago")):
+        row = run_cli(home, "report", "--at", at).stdout.splitlines()[-1]
+        assert row.startswith("Claude Code") and f"  {said} " in row, row

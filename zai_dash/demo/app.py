@@ -20,6 +20,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+from zai_dash.clock import SYSTEM_CLOCK, ShiftedClock
 from zai_dash.config import Config, builtin_plans
 from zai_dash.demo.claude_code import ClaudeCodeWriter
 from zai_dash.demo.history import PROMPTS, write_demo_history
@@ -37,16 +38,6 @@ def demo_instant(real: datetime) -> datetime:
     while at > real or at.weekday() >= 5:
         at -= timedelta(days=1)
     return at
-
-
-class ShiftedClock:
-    """The wall clock moved by a fixed offset: the demo's time runs at real speed from `demo_instant`."""
-
-    def __init__(self, offset: timedelta) -> None:
-        self.offset = offset
-
-    def now(self) -> datetime:
-        return datetime.now(timezone.utc) + self.offset
 
 
 def demo_config(config: Config, now: datetime) -> Config:
@@ -98,8 +89,8 @@ def run_demo(config: Config, *, mouse: bool = True, theme: str | None = None, ti
 
     root = Path(tempfile.mkdtemp(prefix="zai-dash-demo-"))
     try:
-        real = datetime.now(timezone.utc)
-        clock = ShiftedClock(demo_instant(real) - real)
+        real = SYSTEM_CLOCK.now()
+        clock = ShiftedClock(demo_instant(real) - real)  # real speed, from the demo's evening
         now = clock.now()
         write_demo_history(root, now)
         env = {"HOME": str(root), "XDG_CONFIG_HOME": str(root / ".config"), "XDG_DATA_HOME": str(root / ".local/share")}

@@ -7,19 +7,16 @@ from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
+from zai_dash.clock import SYSTEM_CLOCK
 from zai_dash.domain.events import LimitHit, UsageEvent
 from zai_dash.domain.snapshot import SourceHealth, ToolConfigInfo
 
 if TYPE_CHECKING:
     from zai_dash.sources.tail import TailSet
-
-
-def _utcnow() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 @dataclass(frozen=True)
@@ -41,7 +38,7 @@ class SourceContext:
     env: Mapping[str, str] = field(default_factory=dict)
     since: datetime | None = None
     calls_since: datetime | None = None
-    clock: Callable[[], datetime] = _utcnow
+    clock: Callable[[], datetime] = SYSTEM_CLOCK.now
     extra_roots: Mapping[str, tuple[Path, ...]] = field(default_factory=dict)
 
     @classmethod

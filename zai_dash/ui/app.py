@@ -26,11 +26,11 @@ from textual.widgets import Footer, Label, LoadingIndicator, Static
 from textual.worker import Worker, WorkerState
 
 from zai_dash import paths
+from zai_dash import text as fmt
 from zai_dash.clock import Clock, SystemClock
 from zai_dash.domain.snapshot import Snapshot
 from zai_dash.domain.windows import WindowRow
-from zai_dash.format import fmt_amount
-from zai_dash.ui import fmt
+from zai_dash.text import fmt_amount
 from zai_dash.ui.chooser import PlanChooser
 from zai_dash.ui.commands import DashCommands
 from zai_dash.ui.countdown import RefreshCountdown

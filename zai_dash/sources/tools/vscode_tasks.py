@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import bisect
 import re
-import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from zai_dash.clock import seconds_since_mtime
 from zai_dash.domain.endpoints import classify_base_url
 from zai_dash.domain.events import CallRole, EventKind, UsageEvent
 from zai_dash.domain.mcp import McpAliases, classify_mcp
@@ -307,7 +307,7 @@ class TaskFolders:
             parent = _parent_from_history_item(item.value if item is not None else None)
             if parent is None and parent_of is not None:
                 parent = parent_of(task_id)
-            if parent is None and time.time() - mtime < PARENT_SETTLE_SECONDS:
+            if parent is None and seconds_since_mtime(mtime) < PARENT_SETTLE_SECONDS:
                 state.undecided = True  # decide on a later poll, once history_item.json has landed
             top_level = not parent
         if self.tool == "cline":
