@@ -12,53 +12,31 @@ from typing import Any
 
 import pytest
 
+from zai_dash.demo.claude_code import assistant_record, usage, user_record
+
 AT = "2026-11-26T10:00:00+00:00"
 SESSION = "3f1c2a9e-8d7b-4c1e-9a55-0e6f2b7d4c11"
 
 
 def _user(ts: str, text: Any, uid: str, **extra: Any) -> dict[str, Any]:
-    rec = {
-        "parentUuid": None,
-        "isSidechain": False,
-        "userType": "external",
-        "cwd": "/home/u/proj",
-        "sessionId": SESSION,
-        "version": "2.0.14",
-        "type": "user",
-        "message": {"role": "user", "content": text},
-        "uuid": uid,
-        "timestamp": ts,
-    }
+    rec = user_record(ts, text, session=SESSION, cwd="/home/u/proj", uuid=uid, git_branch=None)
     rec.update(extra)
     return rec
 
 
 def _assistant(ts: str, mid: str, block: dict[str, Any], model: str = "glm-4.6", out: int = 50, **extra: Any) -> dict:
-    rec = {
-        "parentUuid": None,
-        "isSidechain": False,
-        "userType": "external",
-        "cwd": "/home/u/proj",
-        "sessionId": SESSION,
-        "version": "2.0.14",
-        "type": "assistant",
-        "requestId": f"req_{mid}",
-        "message": {
-            "id": mid,
-            "type": "message",
-            "role": "assistant",
-            "model": model,
-            "content": [block],
-            "usage": {
-                "input_tokens": 1000,
-                "cache_creation_input_tokens": 0,
-                "cache_read_input_tokens": 5000,
-                "output_tokens": out,
-            },
-        },
-        "uuid": f"u-{mid}-{out}",
-        "timestamp": ts,
-    }
+    rec = assistant_record(
+        ts,
+        message_id=mid,
+        model=model,
+        content=[block],
+        tokens=usage(1000, out, cache_read=5000),
+        request_id=f"req_{mid}",
+        session=SESSION,
+        cwd="/home/u/proj",
+        uuid=f"u-{mid}-{out}",
+        git_branch=None,
+    )
     rec.update(extra)
     return rec
 

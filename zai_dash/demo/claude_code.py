@@ -33,9 +33,14 @@ def record(
     uuid: str,
     parent: str | None = None,
     git_branch: str | None = "main",
+    message: dict[str, Any] | None = None,
+    request_id: str | None = None,
     **extra: Any,
 ) -> dict[str, Any]:
-    """The envelope every transcript line has, in Claude Code's key order; `extra` adds or replaces keys.
+    """A transcript line in Claude Code's own key order; `extra` keys follow, as `toolUseResult` does.
+
+    Claude Code writes `message` (and `requestId`) before `type` on assistant lines and after it on user
+    lines, and `timestamp` last of the envelope; readers that look at a line's tail rely on that.
 
     Args:
         kind: `user`, `assistant`, `system`, ... (`type`).
@@ -45,14 +50,22 @@ def record(
         uuid: this line's `uuid`.
         parent: `parentUuid`.
         git_branch: `gitBranch` (None leaves it out, as outside a repository).
-        **extra: further keys (`message`, `requestId`, `isSidechain`, ...).
+        message: the `message` object, if the line has one.
+        request_id: `requestId` (None leaves it out, as some builds do).
+        **extra: further keys, after `timestamp`.
     """
     rec: dict[str, Any] = {"parentUuid": parent, "isSidechain": False, "userType": "external", "cwd": cwd}
     rec["sessionId"] = session
     rec["version"] = VERSION
     if git_branch is not None:
         rec["gitBranch"] = git_branch
+    if kind == "assistant" and message is not None:
+        rec["message"] = message
+        if request_id is not None:
+            rec["requestId"] = request_id
     rec["type"] = kind
+    if kind != "assistant" and message is not None:
+        rec["message"] = message
     rec["uuid"] = uuid
     rec["timestamp"] = _stamp(ts)
     rec.update(extra)
@@ -81,7 +94,6 @@ def assistant_record(
     model: str,
     content: list[dict[str, Any]],
     tokens: dict[str, int],
-    request_id: str | None = None,
     stop_reason: str | None = None,
     **envelope: Any,
 ) -> dict[str, Any]:
@@ -93,9 +105,8 @@ def assistant_record(
         model: `message.model`.
         content: `message.content` (Claude Code writes one block per line).
         tokens: `message.usage` (see `usage`).
-        request_id: `requestId` (None leaves it out, as some builds do).
         stop_reason: `message.stop_reason`.
-        **envelope: `record`'s keyword arguments and any further keys.
+        **envelope: `record`'s keyword arguments (`request_id`, `session`, ...) and any further keys.
     """
     message = {
         "id": message_id,
@@ -107,8 +118,6 @@ def assistant_record(
         "stop_sequence": None,
         "usage": tokens,
     }
-    if request_id is not None:
-        envelope["requestId"] = request_id
     return record("assistant", ts, message=message, **envelope)
 
 
