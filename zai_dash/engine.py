@@ -424,6 +424,7 @@ class Engine:
     def _build(self, now: datetime, plan: Plan | None, official_only: bool = False) -> Snapshot:
         official = self.quota.rows(now) if self.quota else ()
         official_reset = self.quota.official_reset(now) if self.quota else None
+        configs = {} if official_only else self.tool_configs()  # first: a settings failure shows in health
         health = [] if official_only else self.health()
         if not official_only:
             health += [p.health(now) for p in self.pollers()]
@@ -434,7 +435,7 @@ class Engine:
             tz=self.tz,
             renewal_day=self.config.renewal_day,
             thresholds=self.config.thresholds,
-            tool_configs={} if official_only else self.tool_configs(),
+            tool_configs=configs,
             sources=health,
             skipped=self.skipped(),
             demo=self.demo,

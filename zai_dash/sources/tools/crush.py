@@ -26,7 +26,7 @@ from zai_dash.domain.mcp import McpAliases, classify_mcp
 from zai_dash.domain.snapshot import ToolConfigInfo
 from zai_dash.domain.tools import ToolInfo
 from zai_dash.sources.base import Root, SourceBatch, SourceContext, ToolSource
-from zai_dash.sources.configfiles import mcp_targets, read_json
+from zai_dash.sources.configfiles import CachedJson, mcp_targets
 from zai_dash.sources.jsonutil import BadTimestamp, from_epoch, loads, normalise_model
 from zai_dash.sources.sqlite_reader import DbState, SqliteDb, TableCursor, db_roots, poll_databases, require_columns
 
@@ -53,6 +53,8 @@ class CrushSource(ToolSource):
     def __init__(self, ctx: SourceContext) -> None:
         super().__init__(ctx)
         self._dbs: dict[Path, _CrushDb] = {}
+        self._readers: dict[Path, CachedJson[dict[str, Any] | None]] = {}
+        """`projects.json` and the `crush.json` files: roots, polls and snapshots all ask for them."""
         self._aliases = McpAliases()
 
     # -- locations -----------------------------------------------------------------------------------
@@ -64,7 +66,7 @@ class CrushSource(ToolSource):
 
     def projects(self) -> list[tuple[Path, Path]]:
         """(project dir, data dir) pairs from `projects.json`, most recently used first."""
-        data = read_json(self.data_dir() / "projects.json")
+        data = self._json(self.data_dir() / "projects.json")
         items = data.get("projects") if data else None
         out: list[tuple[Path, Path]] = []
         for item in items if isinstance(items, list) else []:
@@ -102,11 +104,18 @@ class CrushSource(ToolSource):
             paths += [project / "crush.json", project / ".crush.json", data_dir / "crush.json"]
         return paths
 
+    def _json(self, path: Path) -> dict[str, Any] | None:
+        """A JSON(C) object from `path`, parsed again only when the file changed (a stat otherwise)."""
+        reader = self._readers.get(path)
+        if reader is None:
+            reader = self._readers[path] = CachedJson(path, _object, None, jsonc=True)
+        return reader.get()
+
     def _merged_config(self) -> tuple[dict[str, Any], dict[str, str]]:
         merged: dict[str, Any] = {"models": {}, "providers": {}, "mcp": {}}
         origin: dict[str, str] = {}
         for path in self.config_paths():
-            data = read_json(path)
+            data = self._json(path)
             if not data:
                 continue
             for section in ("models", "providers", "mcp"):
@@ -235,3 +244,8 @@ class CrushSource(ToolSource):
 def create_sources(ctx: SourceContext) -> list[ToolSource]:
     """The Crush source."""
     return [CrushSource(ctx)]
+
+
+def _object(doc: Any) -> dict[str, Any] | None:
+    """The document when it is a JSON object (a config file of any other shape says nothing)."""
+    return doc if isinstance(doc, dict) else None

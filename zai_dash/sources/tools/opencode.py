@@ -58,6 +58,7 @@ from zai_dash.sources.sqlite_reader import (
     poll_databases,
     require_columns,
 )
+from zai_dash.sources.stamp import FileStamp
 
 OVERLAP_MS = 30_000
 """Watermark overlap: rows updated or committed up to this long before the newest row are re-read."""
@@ -718,7 +719,7 @@ class LegacyJsonTree:
 
     def __init__(self, owner: OpenCodeSource) -> None:
         self.owner = owner
-        self._stamps: dict[Path, tuple[int, int]] = {}
+        self._stamps: dict[Path, FileStamp] = {}
         self._sessions: dict[str, str | None] = {}
         self._messages: dict[str, dict[str, Any]] = {}
         self._parts: dict[str, dict[str, dict[str, Any]]] = {}
@@ -751,7 +752,7 @@ class LegacyJsonTree:
                     st = path.stat()
                 except OSError:
                     continue
-                stamp = (st.st_mtime_ns, st.st_size)
+                stamp = FileStamp.of(st)
                 if self._stamps.get(path) == stamp or not self.owner.ctx.mtime_relevant(st.st_mtime):
                     continue
                 data = read_json(path)
