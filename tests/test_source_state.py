@@ -152,10 +152,24 @@ def test_an_adapter_that_keeps_failing_stays_in_error(home: Path, ctx: SourceCon
 # -- a wake-up for one file costs that file -----------------------------------------------------------
 
 
+def other_tools_installed(home: Path) -> None:
+    """Other tools' files whose locations are found by reading or listing (settings, project lists)."""
+    vscode = home / ".config" / "Code" / "User"
+    (vscode / "globalStorage" / "saoudrizwan.claude-dev" / "tasks").mkdir(parents=True)
+    (vscode / "settings.json").write_text('{"roo-cline.customStoragePath": ""}', encoding="utf-8")
+    crush = home / ".local" / "share" / "crush"
+    crush.mkdir(parents=True)
+    project = home / "work" / "app"
+    (project / ".crush").mkdir(parents=True)
+    (crush / "projects.json").write_text(f'{{"projects": [{{"path": "{project}"}}]}}', encoding="utf-8")
+    (home / ".local" / "share" / "opencode" / "storage").mkdir(parents=True)
+
+
 def test_a_wake_up_for_one_appended_file_opens_only_that_file(
     home: Path, ctx: SourceContext, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     paths = write_projects(home)
+    other_tools_installed(home)
     engine = engine_over(ctx)  # every registered adapter, over the temp home
     engine.scan()
     assert engine.snapshot().prompts.used == len(paths)

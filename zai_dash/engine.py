@@ -25,7 +25,7 @@ from zai_dash.domain.plans import Plan
 from zai_dash.domain.snapshot import PROMPT_BILLINGS, Metering, Snapshot, SourceHealth, ToolConfigInfo, build_snapshot
 from zai_dash.domain.windows import WINDOW_ORDER
 from zai_dash.scan import ClockGuard, paused_gc, poll_transaction
-from zai_dash.sources.base import SourceBatch, SourceContext, ToolSource
+from zai_dash.sources.base import Root, SourceBatch, SourceContext, ToolSource
 from zai_dash.sources.tools import create_all_sources, registered_tools
 
 if TYPE_CHECKING:
@@ -124,6 +124,9 @@ class Engine:
         self.ledger.detail_floor = now - DETAIL_HORIZON
         self._lock = threading.Lock()
         self._source_states: dict[int, SourceState] = {}
+        self._roots: dict[int, list[Root]] = {}
+        """Per source, its roots as of the last full poll: a wake-up is routed without asking every source
+        (some read their tool's project list or settings to answer)."""
         """Per source (by identity): the failures the engine saw, kept here rather than on the source."""
         self._rescan: asyncio.Event | None = None
         self.scans = 0
@@ -243,12 +246,29 @@ class Engine:
             self._saved_version = self.ledger.version
 
     def _to_poll(self, changed: set[Path] | None) -> list[tuple[ToolSource, set[Path] | None]]:
-        """Every source to poll, with the changed paths under its roots (None: poll it whole)."""
+        """Every source to poll, with the changed paths under its roots (None: poll it whole).
+
+        Wake-ups are routed by the roots found at the last full poll (some sources read their tool's
+        project list or settings to name them); a path under none of those asks every source again.
+        """
+        if changed is None or not self._roots:
+            self._roots = {id(source): source.roots() for source in self.sources}
         if changed is None:
             return [(source, None) for source in self.sources]
+        picked, claimed = self._route(changed)
+        if claimed != changed:  # a root appeared since the last full poll
+            self._roots = {id(source): source.roots() for source in self.sources}
+            picked, _ = self._route(changed)
+        return picked
+
+    def _route(self, changed: set[Path]) -> tuple[list[tuple[ToolSource, set[Path] | None]], set[Path]]:
+        """(source, its changed paths) by the kept roots, and the changed paths some source claimed."""
         picked: list[tuple[ToolSource, set[Path] | None]] = []
+        claimed: set[Path] = set()
         for source in self.sources:
-            declared = source.roots()
+            declared = self._roots.get(id(source))
+            if declared is None:  # a source added since (OTLP): ask it
+                declared = self._roots[id(source)] = source.roots()
             if not declared:
                 picked.append((source, None))  # a receiver (OTLP) has no files: polling it only drains its queue
                 continue
@@ -256,7 +276,8 @@ class Engine:
             mine = {p for p in changed if any(p == root or root in p.parents for root in roots)}
             if mine:
                 picked.append((source, mine))
-        return picked
+                claimed |= mine
+        return picked, claimed
 
     def _state_of(self, source: ToolSource) -> SourceState:
         """What the engine knows of `source`'s health (made on first use)."""
