@@ -75,6 +75,12 @@ class McpAliases:
         return McpAliases({**self.by_server, **other.by_server})
 
 
+_URL_KEYS = ("url", "uri", "baseUrl", "serverUrl")
+_COMMAND_KEYS = ("command", "cmd", "args")
+MCP_TARGET_KEYS = (*_URL_KEYS, *_COMMAND_KEYS)
+"""The only keys of an MCP server entry ever looked at (never `headers` or `env`)."""
+
+
 def mcp_targets(servers: object) -> dict[str, str]:
     """Server name → URL or launch command, from an MCP config mapping; headers and env are never read.
 
@@ -89,11 +95,11 @@ def mcp_targets(servers: object) -> dict[str, str]:
         if not isinstance(name, str) or not isinstance(spec, Mapping):
             continue
         parts: list[str] = []
-        for key in ("url", "uri", "baseUrl", "serverUrl"):
+        for key in _URL_KEYS:
             value = spec.get(key)
             if isinstance(value, str):
                 parts.append(value)
-        for key in ("command", "cmd", "args"):
+        for key in _COMMAND_KEYS:
             value = spec.get(key)
             if isinstance(value, str):
                 parts.append(value)

@@ -43,11 +43,11 @@ from typing import Any
 
 from zai_dash.domain.endpoints import classify_base_url
 from zai_dash.domain.events import CallRole, EventKind, UsageEvent
-from zai_dash.domain.mcp import McpAliases, classify_mcp
+from zai_dash.domain.mcp import MCP_TARGET_KEYS, McpAliases, classify_mcp
 from zai_dash.domain.snapshot import ToolConfigInfo
 from zai_dash.domain.tools import ToolInfo
 from zai_dash.sources.base import CallTokens, Root, SourceBatch, SourceContext, ToolSource
-from zai_dash.sources.configfiles import first_existing, mcp_targets, read_json
+from zai_dash.sources.configfiles import CachedJson, first_existing, mcp_targets, read_json
 from zai_dash.sources.jsonutil import BadTimestamp, from_epoch, int_field, loads, normalise_model
 from zai_dash.sources.sqlite_reader import (
     DbState,
@@ -439,6 +439,8 @@ class OpenCodeSource(ToolSource):
         self.tools = (flavor.tool,)
         self._dbs: dict[Path, _DbState] = {}
         self._aliases: McpAliases | None = None
+        self._configs: dict[Path, CachedJson[dict[str, Any]]] = {}
+        """Config and state files, parsed again only when they changed (every snapshot asks for the model)."""
         self.rules = Rules(flavor.tool, self.aliases, ctx.clock)
         self._json = LegacyJsonTree(self)
         self._refused: set[str] = set()
@@ -506,8 +508,13 @@ class OpenCodeSource(ToolSource):
 
     def _config(self) -> tuple[dict[str, Any], Path | None]:
         path = first_existing(self.config_paths())
-        data = read_json(path) if path else None
-        return (data or {}), path
+        return (self._read(path, _config_subset) if path else {}), path
+
+    def _read(self, path: Path, extract: Callable[[Any], dict[str, Any]]) -> dict[str, Any]:
+        reader = self._configs.get(path)
+        if reader is None:
+            reader = self._configs[path] = CachedJson(path, extract, {}, jsonc=True)
+        return reader.get()
 
     def aliases(self) -> McpAliases:
         """MCP server aliases from the config's `mcp` section (names sanitised as OpenCode does)."""
@@ -546,8 +553,7 @@ class OpenCodeSource(ToolSource):
 
     def _state_model(self) -> tuple[str | None, str | None]:
         path = self.ctx.xdg("XDG_STATE_HOME", ".local/state") / self.flavor.app / "model.json"
-        state = read_json(path)
-        recent = state.get("recent") if state else None
+        recent = self._read(path, _recent_models).get("recent")
         if isinstance(recent, list) and recent and isinstance(recent[0], Mapping):
             provider, model = recent[0].get("providerID"), recent[0].get("modelID")
             if isinstance(model, str):
@@ -826,3 +832,36 @@ class LegacyJsonTree:
 def create_sources(ctx: SourceContext) -> list[ToolSource]:
     """OpenCode and Kilo CLI (tool id `kilo-code`)."""
     return [OpenCodeSource(ctx, OPENCODE), OpenCodeSource(ctx, KILO)]
+
+
+def _config_subset(doc: Any) -> dict[str, Any]:
+    """What zai-dash reads of an `opencode.json(c)`: `model`, each provider's `options.baseURL`, and the
+    `mcp` entries cut down to `MCP_TARGET_KEYS` (the cached value must hold no API key or header)."""
+    if not isinstance(doc, dict):
+        return {}
+    out: dict[str, Any] = {}
+    if "model" in doc:
+        out["model"] = doc["model"]
+    providers = doc.get("provider")
+    if isinstance(providers, Mapping):
+        out["provider"] = {
+            name: {"options": {"baseURL": spec["options"]["baseURL"]}}
+            for name, spec in providers.items()
+            if isinstance(spec, Mapping) and isinstance(spec.get("options"), Mapping) and "baseURL" in spec["options"]
+        }
+    mcp = doc.get("mcp")
+    if isinstance(mcp, Mapping):
+        out["mcp"] = {
+            name: {k: entry[k] for k in MCP_TARGET_KEYS if k in entry}
+            for name, entry in mcp.items()
+            if isinstance(entry, Mapping)
+        }
+    return out
+
+
+def _recent_models(doc: Any) -> dict[str, Any]:
+    """The first `recent` entry's `providerID` and `modelID` of the state `model.json`."""
+    recent = doc.get("recent") if isinstance(doc, dict) else None
+    if not isinstance(recent, list) or not recent or not isinstance(recent[0], Mapping):
+        return {}
+    return {"recent": [{k: recent[0][k] for k in ("providerID", "modelID") if k in recent[0]}]}
