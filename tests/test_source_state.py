@@ -185,6 +185,44 @@ def test_a_wake_up_for_one_appended_file_opens_only_that_file(
     assert engine.snapshot().prompts.used == len(paths) + 1
 
 
+def every_tool_configured(home: Path) -> None:
+    """Config files of every tool that has one, and the folders that make each tool "found"."""
+    other_tools_installed(home)
+    codex = home / ".codex"
+    (codex / "sessions").mkdir(parents=True)
+    (codex / "config.toml").write_text('model = "glm-4.6"\n', encoding="utf-8")
+    goose = home / ".config" / "goose"
+    goose.mkdir(parents=True)
+    (goose / "config.yaml").write_text("GOOSE_PROVIDER: zai\nGOOSE_MODEL: glm-4.6\n", encoding="utf-8")
+    (home / ".local" / "share" / "goose" / "sessions").mkdir(parents=True)
+    opencode = home / ".config" / "opencode"
+    opencode.mkdir(parents=True)
+    (opencode / "opencode.json").write_text('{"model": "zai/glm-4.6"}', encoding="utf-8")
+    pi = home / ".pi" / "agent"
+    (pi / "sessions").mkdir(parents=True)
+    (pi / "settings.json").write_text('{"defaultProvider": "zai", "defaultModel": "glm-4.6"}', encoding="utf-8")
+    (home / ".claude" / "settings.json").write_text('{"model": "glm-4.6"}', encoding="utf-8")
+    (home / ".factory" / "sessions").mkdir(parents=True)
+
+
+def test_the_snapshot_after_a_wake_up_reads_no_config_file_again(
+    home: Path, ctx: SourceContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    paths = write_projects(home, projects=2, sessions=2)
+    every_tool_configured(home)
+    engine = engine_over(ctx)
+    engine.scan()
+    first = engine.snapshot()
+    append_turn(paths[1], 9005)
+    with counting(monkeypatch) as io:
+        engine.scan({paths[1]})
+        snap = engine.snapshot()
+    assert io.listed == [] and io.opened == [str(paths[1])]
+    assert snap.prompts.used == first.prompts.used + 1
+    models = {t.tool: t.configured_model for t in snap.tools}
+    assert {models[t] for t in ("claude-code", "codex", "goose", "opencode", "pi")} == {"glm-4.6"}
+
+
 def test_a_full_rescan_still_walks_and_opens_what_changed(
     home: Path, ctx: SourceContext, monkeypatch: pytest.MonkeyPatch
 ) -> None:

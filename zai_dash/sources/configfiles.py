@@ -25,6 +25,7 @@ __all__ = [
     "CachedJson",
     "first_existing",
     "mcp_targets",
+    "parse_yaml_lite",
     "read_json",
     "read_yaml_lite",
     "strip_jsonc",
@@ -81,16 +82,25 @@ class CachedJson(Generic[T]):
         empty: the value when the file is absent or unusable.
         skips: where a broken file is counted (once per change of the file); None: not counted.
         jsonc: accept comments and trailing commas (tools whose config files allow them).
+        parse: another format's parser (TOML, the YAML subset), raising `ValueError` on a broken file:
+            the same stamp rule for every config file a source asks for again and again.
     """
 
     def __init__(
-        self, path: Path, extract: Callable[[Any], T], empty: T, skips: Skips | None = None, jsonc: bool = False
+        self,
+        path: Path,
+        extract: Callable[[Any], T],
+        empty: T,
+        skips: Skips | None = None,
+        jsonc: bool = False,
+        parse: Callable[[bytes], Any] | None = None,
     ) -> None:
         self.path = path
         self._extract = extract
         self._empty = empty
         self._skips = skips
         self._jsonc = jsonc
+        self._parse = parse
         self._stamp: FileStamp | None = None
         self.value: T = empty
         self.version = 0
@@ -115,12 +125,12 @@ class CachedJson(Generic[T]):
             self._skip(f"unreadable file ({exc.strerror})", file=True)
             return self.value
         try:
-            doc = loads(raw)
+            doc = loads(raw) if self._parse is None else self._parse(raw)
         except ValueError:
             doc = _jsonc(raw) if self._jsonc else None
             if doc is None:
                 # A torn write is retried naturally: the next write changes the stamp.
-                self._skip("malformed JSON in config file")
+                self._skip("malformed JSON in config file" if self._parse is None else "malformed config file")
                 return self.value
         self.value = self._extract(doc)
         return self.value
@@ -177,8 +187,11 @@ def read_yaml_lite(path: Path, max_depth: int = 3) -> dict[str, Any] | None:
         The mapping, or None when the file is missing or unreadable.
     """
     text = _read_text(path)
-    if text is None:
-        return None
+    return None if text is None else parse_yaml_lite(text, max_depth)
+
+
+def parse_yaml_lite(text: str, max_depth: int = 3) -> dict[str, Any]:
+    """The mapping `read_yaml_lite` reads, from the file's text."""
     root: dict[str, Any] = {}
     stack: list[tuple[int, dict[str, Any]]] = [(-1, root)]
     last_key: tuple[int, dict[str, Any], str] | None = None

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 from zai_dash.sources.base import SourceContext
-from zai_dash.sources.configfiles import read_json
 from zai_dash.sources.jsonutil import loads
 from zai_dash.sources.stamp import file_stamp
 
@@ -159,12 +158,6 @@ def read_state_item(db: Path, key: str) -> Any | None:
         return loads(raw if isinstance(raw, (bytes, str)) else bytes(raw))
     except (ValueError, TypeError):
         raise StateReadError(f"state.vscdb value for {key} is not JSON") from None
-
-
-def read_user_setting(host: VscodeHost, key: str) -> Any | None:
-    """One value from a host's user `settings.json` (JSON with comments; dotted keys are flat), or None."""
-    settings = read_json(host.user_settings)
-    return settings.get(key) if settings is not None else None
 
 
 class GlobalStateCache:

@@ -58,7 +58,7 @@ from zai_dash.sources.sqlite_reader import (
     poll_databases,
     require_columns,
 )
-from zai_dash.sources.stamp import FileStamp
+from zai_dash.sources.stamp import FileStamp, file_stamp
 
 OVERLAP_MS = 30_000
 """Watermark overlap: rows updated or committed up to this long before the newest row are re-read."""
@@ -440,6 +440,7 @@ class OpenCodeSource(ToolSource):
         self._dbs: dict[Path, _DbState] = {}
         self._aliases: McpAliases | None = None
         self._configs: dict[Path, CachedJson[dict[str, Any]]] = {}
+        self._channels: dict[Path, tuple[FileStamp | None, list[Path]]] = {}
         """Config and state files, parsed again only when they changed (every snapshot asks for the model)."""
         self.rules = Rules(flavor.tool, self.aliases, ctx.clock)
         self._json = LegacyJsonTree(self)
@@ -476,11 +477,7 @@ class OpenCodeSource(ToolSource):
             found.append(path if path.is_absolute() else data[0] / path)
         for d in data:
             found += [d / n for n in self.flavor.db_names]
-            for pattern in self.flavor.channel_globs:
-                try:
-                    found += sorted(d.glob(pattern))
-                except OSError:
-                    continue
+            found += self._channel_dbs(d)
         found += [p for p in self.ctx.extra_roots.get(self.flavor.tool, ()) if p.suffix == ".db"]
         # The Kilo extension and the Kilo CLI share one kilo.db, often reached by more than one path
         # (`$KILO_DB`, the data dir, a configured root, a symlink): each file is read once.
@@ -488,6 +485,25 @@ class OpenCodeSource(ToolSource):
         for path in found:
             unique.setdefault(os.path.realpath(path), path)
         return list(unique.values())
+
+    def _channel_dbs(self, folder: Path) -> list[Path]:
+        """Channel variants (`opencode-*.db`) in `folder`, listed again only when the folder changed.
+
+        Roots, polls and snapshots all ask; a folder's stamp moves whenever an entry is added, removed or
+        renamed, which is all a flat pattern can see.
+        """
+        stamp = file_stamp(folder)
+        cached = self._channels.get(folder)
+        if stamp is not None and cached is not None and cached[0] == stamp:
+            return cached[1]
+        found: list[Path] = []
+        for pattern in self.flavor.channel_globs:
+            try:
+                found += sorted(folder.glob(pattern))
+            except OSError:
+                continue
+        self._channels[folder] = (stamp, found)
+        return found
 
     def roots(self) -> list[Root]:
         return db_roots(self.db_paths()) + [Root(p, p.is_dir()) for p in self._json.dirs()]
