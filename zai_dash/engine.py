@@ -124,10 +124,10 @@ class Engine:
         self.ledger.detail_floor = now - DETAIL_HORIZON
         self._lock = threading.Lock()
         self._source_states: dict[int, SourceState] = {}
+        """Per source (by identity): the failures the engine saw, kept here rather than on the source."""
         self._roots: dict[int, list[Root]] = {}
         """Per source, its roots as of the last full poll: a wake-up is routed without asking every source
         (some read their tool's project list or settings to answer)."""
-        """Per source (by identity): the failures the engine saw, kept here rather than on the source."""
         self._rescan: asyncio.Event | None = None
         self.scans = 0
         self.publish_state = True

@@ -566,6 +566,8 @@ class DashApp(App[int]):
             # Keep the last good numbers on screen and try again shortly rather than going blank.
             self.notify(f"Watching stopped ({reason}); retrying in 5 s", severity="error", timeout=10)
             self.set_timer(5.0, self._watch)
+        elif worker.group == "preview":
+            self.notify(f"The plan preview failed ({reason})", severity="error", timeout=10)
 
     # ------------------------------------------------------------------ terminal and theme
 
