@@ -673,8 +673,9 @@ def cmd_export(config: Config, *, listen: str, machine: str | None) -> int:
     import asyncio
     import signal
 
+    from zai_dash.domain.listen import parse_listen
     from zai_dash.engine import Engine
-    from zai_dash.exporter import Exporter, parse_listen
+    from zai_dash.exporter import Exporter
 
     parse_listen(listen)  # a bad address is a usage error (ValueError → exit 2) before any scanning
     latest: list[Snapshot | None] = [None]
@@ -726,7 +727,7 @@ def cmd_dashboard(
         return EXIT_CONFIG
     clock = SystemClock()
     if demo:
-        from zai_dash.demo import run_demo
+        from zai_dash.demo.app import run_demo
 
         return run_demo(config, mouse=mouse, theme=theme, title=title)
     path = config_path or config.source_path or paths.config_file()

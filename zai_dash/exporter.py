@@ -33,6 +33,7 @@ from prometheus_client.exposition import ThreadingWSGIServer, generate_latest, m
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from zai_dash import __version__
+from zai_dash.domain.listen import parse_listen
 from zai_dash.domain.snapshot import Snapshot
 
 MAX_CONNECTIONS = 64
@@ -51,26 +52,6 @@ OFFICIAL_FIELDS = (
     ("limit", "official_limit", "The window's limit (the API's `usage` field)."),
     ("age_seconds", "official_age_seconds", "Seconds since the official reading arrived."),
 )
-
-
-def parse_listen(text: str) -> tuple[str, int]:
-    """`HOST:PORT`, `[v6]:PORT` or `:PORT` (loopback) → (host, port).
-
-    Raises:
-        ValueError: with a one-line reason.
-    """
-    text = text.strip()
-    if text.startswith("["):
-        host, sep, port = text[1:].partition("]:")
-        if not sep:
-            raise ValueError(f"--listen {text!r}: expected [ADDRESS]:PORT")
-    else:
-        host, sep, port = text.rpartition(":")
-        if not sep:
-            raise ValueError(f"--listen {text!r}: expected HOST:PORT")
-    if not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise ValueError(f"--listen {text!r}: port must be a number 0–65535")
-    return host or "127.0.0.1", int(port)
 
 
 def _ts(value: Any) -> float | None:

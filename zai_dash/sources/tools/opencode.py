@@ -35,7 +35,7 @@ from __future__ import annotations
 import os
 import re
 import sqlite3
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -613,17 +613,36 @@ class OpenCodeSource(ToolSource):
 
     def _read_messages(self, conn: sqlite3.Connection, state: _DbState, store: Store) -> list[UsageEvent]:
         out: list[UsageEvent] = []
-        cols = ("session_id", "time_created", "data")
-        for row in state.messages.rows(conn, cols, floor=self._floor_ms()):
-            mid, t = str(row["_id"]), int(row["_t"])
-            if not state.memo.fresh(f"m:{mid}", row["_t"], t):
+        rows = self._json_rows(conn, state, state.messages, ("session_id", "time_created", "data"), "message", "m")
+        for row, mid, data in rows:
+            out += self._message_events(state, mid, str(row["session_id"]), data, row["time_created"], store)
+        return out
+
+    def _json_rows(
+        self,
+        conn: sqlite3.Connection,
+        state: _DbState,
+        cursor: TableCursor,
+        cols: tuple[str, ...],
+        table: str,
+        memo: str,
+        where: str = "",
+        version: Callable[[sqlite3.Row], object] = lambda row: row["_t"],
+    ) -> Iterator[tuple[sqlite3.Row, str, dict[str, Any]]]:
+        """New or changed rows of `cursor`'s table with their id and decoded `data` object.
+
+        A row whose `data` is not a JSON object is skipped and counted (one bad row, never the table);
+        `version` is what makes a re-read row count as changed (`RowMemo`).
+        """
+        for row in cursor.rows(conn, cols, floor=self._floor_ms(), where=where):
+            rid = str(row["_id"])
+            if not state.memo.fresh(f"{memo}:{rid}", version(row), int(row["_t"])):
                 continue
             data = _json_obj(row["data"])
             if data is None:
-                self.skips.add("message row: data is not a JSON object", f"{state.db.path.name}:{mid}")
+                self.skips.add(f"{table} row: data is not a JSON object", f"{state.db.path.name}:{rid}")
                 continue
-            out += self._message_events(state, mid, str(row["session_id"]), data, row["time_created"], store)
-        return out
+            yield row, rid, data
 
     def _message_events(
         self, state: _DbState, mid: str, session: str, data: dict[str, Any], created: object, store: Store
@@ -647,14 +666,7 @@ class OpenCodeSource(ToolSource):
         cols = ("message_id", "session_id", "time_created", "data")
         # Only the part types that can make events: text deltas rewrite other parts many times a second.
         where = f"{json_field('data', '$.type')} IN ('step-finish', 'tool')"
-        for row in state.parts.rows(conn, cols, floor=self._floor_ms(), where=where):
-            pid, t = str(row["_id"]), int(row["_t"])
-            if not state.memo.fresh(f"p:{pid}", row["_t"], t):
-                continue
-            data = _json_obj(row["data"])
-            if data is None:
-                self.skips.add("part row: data is not a JSON object", f"{state.db.path.name}:{pid}")
-                continue
+        for row, pid, data in self._json_rows(conn, state, state.parts, cols, "part", "p", where):
             try:
                 event = self.rules.part(
                     pid, str(row["message_id"]), str(row["session_id"]), data, row["time_created"], store
@@ -716,14 +728,10 @@ class OpenCodeSource(ToolSource):
         # Sessions that have `message` rows are counted from those (a dual-writing build counts once).
         where = "NOT EXISTS (SELECT 1 FROM message m WHERE m.session_id = session_message.session_id)"
         cols = ("session_id", "type", "data")
-        for row in state.events2.rows(conn, cols, floor=self._floor_ms(), where=where):
-            sid, t = str(row["_id"]), int(row["_t"])
-            if not state.memo.fresh(f"s:{sid}", hash(row["data"]), t):
-                continue
-            data = _json_obj(row["data"])
-            if data is None:
-                self.skips.add("session_message row: data is not a JSON object", f"{state.db.path.name}:{sid}")
-                continue
+        rows = self._json_rows(
+            conn, state, state.events2, cols, "session_message", "s", where, version=lambda row: hash(row["data"])
+        )
+        for row, sid, data in rows:
             try:
                 out += self.rules.session_message(sid, str(row["session_id"]), str(row["type"]), data, row["_t"], store)
             except BadTimestamp as exc:
