@@ -77,7 +77,7 @@ def cmd_doctor(config: Config, at: str | None = None) -> int:
             out.append(f"      ! {t.warning}")
     out.append("")
     reasons = snap.skipped.get("reasons", {})
-    first = {r: w for s in engine.sources for r, w in s.skips.first.items()}
+    first = snap.skipped.get("first", {})
     if reasons:
         out.append(f"skipped: {snap.skipped.get('lines', 0)} record(s), {snap.skipped.get('files', 0)} file(s)")
         for reason, n in sorted(reasons.items(), key=lambda kv: -kv[1]):
