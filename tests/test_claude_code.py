@@ -12,6 +12,7 @@ import orjson
 import pytest
 
 from tests.conftest import FIXED_NOW
+from zai_dash.demo.claude_code import assistant_record, usage, user_record
 from zai_dash.domain.endpoints import EndpointKind
 from zai_dash.domain.events import CallRole, EventKind, McpService, UsageEvent
 from zai_dash.domain.ledger import Counts, Ledger
@@ -30,11 +31,7 @@ def iso(offset_s: float = 0.0) -> str:
 
 
 def user(content: Any, uuid: str, at: float = 0.0, **extra: Any) -> dict[str, Any]:
-    rec: dict[str, Any] = {
-        "parentUuid": None, "isSidechain": False, "userType": "external", "cwd": CWD, "sessionId": SESSION,
-        "version": "2.0.14", "gitBranch": "main", "type": "user",
-        "message": {"role": "user", "content": content}, "uuid": uuid, "timestamp": iso(at),
-    }  # fmt: skip
+    rec = user_record(iso(at), content, session=SESSION, cwd=CWD, uuid=uuid)
     rec.update(extra)
     return rec
 
@@ -48,20 +45,19 @@ def assistant(
     model: str = "glm-4.6",
     **extra: Any,
 ) -> dict[str, Any]:
-    message = {
-        "id": mid, "type": "message", "role": "assistant", "model": model,
-        "content": content if content is not None else [{"type": "text", "text": "ok"}],
-        "stop_reason": None, "stop_sequence": None,
-        "usage": {"input_tokens": 100, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 1000,
-                  "output_tokens": out},
-    }  # fmt: skip
-    rec: dict[str, Any] = {
-        "parentUuid": "p", "isSidechain": False, "userType": "external", "cwd": CWD, "sessionId": SESSION,
-        "version": "2.0.14", "message": message, "type": "assistant", "uuid": f"u-{mid}-{out}",
-        "timestamp": iso(at),
-    }  # fmt: skip
-    if req is not None:
-        rec["requestId"] = req
+    rec = assistant_record(
+        iso(at),
+        message_id=mid,
+        model=model,
+        content=content if content is not None else [{"type": "text", "text": "ok"}],
+        tokens=usage(100, out, cache_read=1000),
+        request_id=req,
+        session=SESSION,
+        cwd=CWD,
+        uuid=f"u-{mid}-{out}",
+        parent="p",
+        git_branch=None,
+    )
     rec.update(extra)
     return rec
 
@@ -785,6 +781,7 @@ def test_bad_line_is_skipped_counted_and_later_lines_count(claude: Claude, fed: 
 def test_a_number_beyond_a_double_in_a_field_not_read_costs_nothing(claude: Claude, fed: Fed) -> None:
     # Valid JSON (RFC 8259 sets no range); only a field the rules read must hold a number a double can.
     line = orjson.dumps(assistant("m", "r")).replace(b'"version":"2.0.14"', b'"version":1e999')
+    assert b"1e999" in line
     _valid_after(claude, fed)
     Claude.append(claude.session_file(), line)
     fed.poll()

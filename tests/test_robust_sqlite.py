@@ -12,7 +12,7 @@ from tests.conftest import FIXED_NOW
 from tests.sqlite_layouts import summary
 from tests.test_goose import TEXT, msg
 from tests.test_goose import new_db as goose_db
-from zai_dash.demo_sqlite import opencode_db_path, write_opencode_session
+from zai_dash.demo.opencode import opencode_db_path, write_opencode_session
 from zai_dash.sources.base import SourceContext
 from zai_dash.sources.tools.goose import GooseSource
 from zai_dash.sources.tools.opencode import OpenCodeSource

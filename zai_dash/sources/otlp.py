@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 from zai_dash.config import OtlpSettings
 from zai_dash.domain.events import CallRole, EventKind, LimitHit, UsageEvent
+from zai_dash.domain.listen import parse_listen
 from zai_dash.domain.snapshot import SourceHealth
 from zai_dash.sources.base import Root, SourceBatch, SourceContext, ToolSource
 from zai_dash.sources.jsonutil import parse_iso
@@ -468,8 +469,6 @@ class OtlpSource(ToolSource):
 
     def start(self) -> bool:
         """Bind and serve on a daemon thread; False (and `error` set) when it cannot."""
-        from zai_dash.exporter import parse_listen
-
         if self._server is not None:
             return True
         token: str | None = None

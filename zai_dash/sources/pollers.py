@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
+from zai_dash.clock import SYSTEM_CLOCK
+
 if TYPE_CHECKING:
     import asyncio
 
@@ -168,10 +170,6 @@ def network_reason(exc: BaseException) -> str:
     return "connection failed" if "connect" in type(exc).__name__.lower() else type(exc).__name__
 
 
-def _utcnow() -> datetime:
-    return datetime.now(timezone.utc)
-
-
 class Poller:
     """Runs `fetch` on a schedule. Create it anywhere; `run` it inside the event loop.
 
@@ -193,7 +191,7 @@ class Poller:
         *,
         interval: float,
         floor: float,
-        clock: Callable[[], datetime] = _utcnow,
+        clock: Callable[[], datetime] = SYSTEM_CLOCK.now,
         rng: random.Random | None = None,
         on_result: Callable[[Attempt], None] | None = None,
         max_backoff: float = MAX_BACKOFF,

@@ -22,7 +22,6 @@ Failures are raised as `DbError` with a one-line reason meant for `doctor` and t
 
 from __future__ import annotations
 
-import os
 import shutil
 import sqlite3
 import tempfile
@@ -35,6 +34,7 @@ from urllib.parse import quote
 
 from zai_dash.domain.bounds import LATEST_S
 from zai_dash.sources.base import Root, Skips
+from zai_dash.sources.stamp import FileStamp, file_stamp
 
 BUSY_TIMEOUT_MS = 250
 """How long one read waits on a lock before giving up until the next poll (the tools use 5–30 s)."""
@@ -42,20 +42,12 @@ BUSY_TIMEOUT_MS = 250
 PAGE = 2000
 """Rows fetched per keyset page."""
 
-FileStat = tuple[int, int, int] | None
-"""(inode, size, mtime_ns) of one file, or None when it does not exist."""
+FileStat = FileStamp | None
+"""The stamp of one file, or None when it does not exist."""
 
 
 class DbError(Exception):
     """A database that cannot be read right now; `str(exc)` is the one-line reason."""
-
-
-def _stat(path: Path) -> FileStat:
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return (st.st_ino, st.st_size, st.st_mtime_ns)
 
 
 def classify_error(exc: BaseException, path: Path) -> str:
@@ -103,7 +95,7 @@ class SqliteDb:
 
     def signature(self) -> tuple[FileStat, FileStat, FileStat]:
         """Stat signature of the `.db`, `-wal` and `-shm` files."""
-        return (_stat(self.path), _stat(self.wal), _stat(self.shm))
+        return (file_stamp(self.path), file_stamp(self.wal), file_stamp(self.shm))
 
     def changed(self) -> bool:
         """Whether anything may have changed since the last successful read."""

@@ -5,7 +5,8 @@ from __future__ import annotations
 import itertools
 import os
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -329,14 +330,38 @@ class TailSet:
         """(order, path, line) of the line most recently handed out, for `poison`."""
         self._poison: set[tuple[Path, int, int]] = set()
         """Lines whose handling raised: passed over (they were counted as skipped once)."""
+        self._focus: list[Path] | None = None
+        """While a wake-up's `focus` holds: the only files the next poll reads (no discovery walk)."""
+
+    @contextmanager
+    def focus(self, changed: Collection[Path]) -> Iterator[None]:
+        """Make polls inside the block read only the `changed` files already followed (or resumed).
+
+        A changed path not followed may be a new file (or a folder of them): then the polls discover as
+        usual. Files not named are left where they stand, not dropped: a wake-up says what changed, not
+        what still exists.
+        """
+        known = [p for p in changed if p in self.tails or str(p) in self._resume]
+        if len(known) < len(changed):
+            yield
+            return
+        self._focus = known
+        try:
+            yield
+        finally:
+            self._focus = None
 
     def poll(self) -> Iterator[tuple[JsonlTail, TailLine]]:
-        """Yield `(tail, line)` for every new complete line in every file."""
-        current = set(self._discover())
+        """Yield `(tail, line)` for every new complete line in every file (only the focused ones, in a `focus`)."""
         stats = self._stats
-        for gone in [p for p in self.tails if p not in current]:
-            del self.tails[gone]
-        if self._resume:
+        if self._focus is not None:
+            current: Collection[Path] = self._focus
+            stats.clear()  # no walk took them: what is left there is from an earlier one
+        else:
+            current = set(self._discover())
+            for gone in [p for p in self.tails if p not in current]:
+                del self.tails[gone]
+        if self._resume and self._focus is None:
             # Cached files discovery no longer names (aged out, deleted) are forgotten, not carried forever.
             names = {str(p) for p in current}
             for stale in [name for name in self._resume if name not in names]:

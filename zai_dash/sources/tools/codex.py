@@ -43,7 +43,7 @@ from zai_dash.domain.mcp import McpAliases, classify_mcp
 from zai_dash.domain.snapshot import ToolConfigInfo
 from zai_dash.domain.tools import ToolInfo
 from zai_dash.sources.base import Root, SourceBatch, SourceContext, ToolSource
-from zai_dash.sources.configfiles import MAX_CONFIG_BYTES, mcp_targets
+from zai_dash.sources.configfiles import MAX_CONFIG_BYTES, CachedJson, mcp_targets
 from zai_dash.sources.jsonl_source import JsonlSource, find_jsonl
 from zai_dash.sources.jsonutil import int_field, normalise_model
 from zai_dash.sources.tools.claude_code import limit_hit
@@ -90,8 +90,18 @@ def read_config(path: Path) -> CodexConfig:
     try:
         if not path.is_file() or path.stat().st_size > MAX_CONFIG_BYTES:
             return CodexConfig()
-        data = tomllib.loads(path.read_text(encoding="utf-8", errors="replace"))
-    except (OSError, tomllib.TOMLDecodeError):
+        return codex_config(_toml(path.read_bytes()))
+    except (OSError, ValueError):
+        return CodexConfig()
+
+
+def _toml(raw: bytes) -> Any:
+    return tomllib.loads(raw.decode("utf-8", errors="replace"))  # TOMLDecodeError is a ValueError
+
+
+def codex_config(data: Any) -> CodexConfig:
+    """What a parsed `config.toml` says zai-dash needs (the document itself, keys and all, is dropped)."""
+    if not isinstance(data, dict):
         return CodexConfig()
     providers = data.get("model_providers")
     provider = providers.get(data.get("model_provider")) if isinstance(providers, dict) else None
@@ -123,6 +133,8 @@ class CodexSource(JsonlSource):
         self._homes = codex_homes(ctx)
         self._files: dict[Path, _Rollout] = {}
         self._config = CodexConfig()
+        # Every poll and every snapshot ask: parsed again only when the file changed.
+        self._config_file = CachedJson(self._homes[0] / "config.toml", codex_config, CodexConfig(), parse=_toml)
 
     def roots(self) -> list[Root]:
         """`sessions/` and `archived_sessions/` of every Codex home, found or not."""
@@ -130,7 +142,7 @@ class CodexSource(JsonlSource):
 
     def configs(self) -> dict[str, ToolConfigInfo]:
         """The configured model and provider base URL from `config.toml`."""
-        cfg = read_config(self._homes[0] / "config.toml")
+        cfg = self._config_file.get()
         if cfg.model is None and cfg.base_url is None:
             return {}
         return {
@@ -143,7 +155,7 @@ class CodexSource(JsonlSource):
         }
 
     def _refresh(self) -> None:
-        self._config = read_config(self._homes[0] / "config.toml")
+        self._config = self._config_file.get()
 
     def _discover(self) -> list[Path]:
         found: list[Path] = []

@@ -22,11 +22,11 @@ from typing import Any
 
 from zai_dash.domain.endpoints import classify_base_url
 from zai_dash.domain.events import CallRole, EventKind, UsageEvent
-from zai_dash.domain.mcp import McpAliases, classify_mcp
+from zai_dash.domain.mcp import MCP_TARGET_KEYS, McpAliases, classify_mcp
 from zai_dash.domain.snapshot import ToolConfigInfo
 from zai_dash.domain.tools import ToolInfo
 from zai_dash.sources.base import Root, SourceBatch, SourceContext, ToolSource
-from zai_dash.sources.configfiles import mcp_targets, read_json
+from zai_dash.sources.configfiles import CachedJson, mcp_targets
 from zai_dash.sources.jsonutil import BadTimestamp, from_epoch, loads, normalise_model
 from zai_dash.sources.sqlite_reader import DbState, SqliteDb, TableCursor, db_roots, poll_databases, require_columns
 
@@ -53,6 +53,11 @@ class CrushSource(ToolSource):
     def __init__(self, ctx: SourceContext) -> None:
         super().__init__(ctx)
         self._dbs: dict[Path, _CrushDb] = {}
+        # Roots, polls and snapshots all ask for these: parsed again only when a file changed.
+        self._listing: CachedJson[list[tuple[Path, Path]]] = CachedJson(
+            self.data_dir() / "projects.json", _projects, [], jsonc=True
+        )
+        self._configs: dict[Path, CachedJson[dict[str, Any]]] = {}
         self._aliases = McpAliases()
 
     # -- locations -----------------------------------------------------------------------------------
@@ -64,16 +69,7 @@ class CrushSource(ToolSource):
 
     def projects(self) -> list[tuple[Path, Path]]:
         """(project dir, data dir) pairs from `projects.json`, most recently used first."""
-        data = read_json(self.data_dir() / "projects.json")
-        items = data.get("projects") if data else None
-        out: list[tuple[Path, Path]] = []
-        for item in items if isinstance(items, list) else []:
-            if not isinstance(item, Mapping) or not isinstance(item.get("path"), str):
-                continue
-            project = Path(item["path"])
-            data_dir = item.get("data_dir")
-            out.append((project, Path(data_dir) if isinstance(data_dir, str) and data_dir else project / ".crush"))
-        return out
+        return self._listing.get()
 
     def db_paths(self) -> list[Path]:
         found = [data_dir / "crush.db" for _, data_dir in self.projects()]
@@ -102,11 +98,18 @@ class CrushSource(ToolSource):
             paths += [project / "crush.json", project / ".crush.json", data_dir / "crush.json"]
         return paths
 
+    def _config(self, path: Path) -> dict[str, Any]:
+        """The parts of one `crush.json` zai-dash uses (see `_config_subset`), {} when absent or unusable."""
+        reader = self._configs.get(path)
+        if reader is None:
+            reader = self._configs[path] = CachedJson(path, _config_subset, {}, jsonc=True)
+        return reader.get()
+
     def _merged_config(self) -> tuple[dict[str, Any], dict[str, str]]:
         merged: dict[str, Any] = {"models": {}, "providers": {}, "mcp": {}}
         origin: dict[str, str] = {}
         for path in self.config_paths():
-            data = read_json(path)
+            data = self._config(path)
             if not data:
                 continue
             for section in ("models", "providers", "mcp"):
@@ -235,3 +238,39 @@ class CrushSource(ToolSource):
 def create_sources(ctx: SourceContext) -> list[ToolSource]:
     """The Crush source."""
     return [CrushSource(ctx)]
+
+
+def _projects(doc: Any) -> list[tuple[Path, Path]]:
+    """(project dir, data dir) pairs of a `projects.json` document."""
+    items = doc.get("projects") if isinstance(doc, dict) else None
+    out: list[tuple[Path, Path]] = []
+    for item in items if isinstance(items, list) else []:
+        if not isinstance(item, Mapping) or not isinstance(item.get("path"), str):
+            continue
+        project = Path(item["path"])
+        data_dir = item.get("data_dir")
+        out.append((project, Path(data_dir) if isinstance(data_dir, str) and data_dir else project / ".crush"))
+    return out
+
+
+_KEPT = {"models": ("model", "provider"), "providers": ("base_url",), "mcp": MCP_TARGET_KEYS}
+"""Per section of `crush.json`, the only keys of each entry kept (never `api_key`, `headers` or `env`)."""
+
+
+def _config_subset(doc: Any) -> dict[str, Any]:
+    """The `models`, `providers` and `mcp` entries of a `crush.json`, cut down to the keys in `_KEPT`.
+
+    The cached value outlives the parse, so it holds nothing a secret could hide in.
+    """
+    if not isinstance(doc, dict):
+        return {}
+    out: dict[str, Any] = {}
+    for section, keys in _KEPT.items():
+        entries = doc.get(section)
+        if isinstance(entries, Mapping):
+            out[section] = {
+                name: {k: entry[k] for k in keys if k in entry}
+                for name, entry in entries.items()
+                if isinstance(entry, Mapping)
+            }
+    return out

@@ -29,11 +29,11 @@ from typing import Any
 
 from zai_dash.domain.endpoints import classify_base_url
 from zai_dash.domain.events import CallRole, EventKind, UsageEvent
-from zai_dash.domain.mcp import McpAliases, classify_mcp
+from zai_dash.domain.mcp import MCP_TARGET_KEYS, McpAliases, classify_mcp
 from zai_dash.domain.snapshot import ToolConfigInfo
 from zai_dash.domain.tools import ToolInfo
 from zai_dash.sources.base import Root, SourceBatch, SourceContext, ToolSource
-from zai_dash.sources.configfiles import mcp_targets, read_json, read_yaml_lite
+from zai_dash.sources.configfiles import CachedJson, mcp_targets, parse_yaml_lite
 from zai_dash.sources.jsonutil import BadTimestamp, from_epoch, int_field, loads, normalise_model
 from zai_dash.sources.sqlite_reader import DbState, SqliteDb, TableCursor, db_roots, poll_databases, require_columns
 from zai_dash.sources.tail import TailSet
@@ -77,6 +77,11 @@ class GooseSource(ToolSource):
         self._dbs: dict[Path, _GooseDb] = {}
         self._aliases = McpAliases()
         self._legacy = TailSet(self._legacy_files, self.skips)
+        # Every poll and every snapshot ask: parsed again only when a file changed.
+        self._yaml: CachedJson[dict[str, Any]] = CachedJson(
+            self.config_dir() / "config.yaml", _config_subset, {}, parse=_yaml
+        )
+        self._custom: dict[Path, CachedJson[str | None]] = {}
         self._legacy_meta: dict[Path, bool] = {}
 
     # -- locations -----------------------------------------------------------------------------------
@@ -122,7 +127,14 @@ class GooseSource(ToolSource):
     # -- config ----------------------------------------------------------------------------------------
 
     def _config(self) -> dict[str, Any]:
-        return read_yaml_lite(self.config_dir() / "config.yaml") or {}
+        return self._yaml.get()
+
+    def _custom_base_url(self, provider: str) -> str | None:
+        path = self.config_dir() / "custom_providers" / f"{provider}.json"
+        reader = self._custom.get(path)
+        if reader is None:
+            reader = self._custom[path] = CachedJson(path, _custom_base_url, None, jsonc=True)
+        return reader.get()
 
     def configs(self) -> dict[str, ToolConfigInfo]:
         config = self._config()
@@ -134,13 +146,7 @@ class GooseSource(ToolSource):
         detail = "GOOSE_MODEL (env)" if env.get("GOOSE_MODEL") else "config.yaml GOOSE_MODEL"
         base_url = None
         if isinstance(provider, str):
-            custom = read_json(self.config_dir() / "custom_providers" / f"{provider}.json")
-            for key in ("base_url", "api_url", "host"):
-                if custom and isinstance(custom.get(key), str):
-                    base_url = custom[key]
-                    break
-            else:
-                base_url = PROVIDER_BASE_URLS.get(provider)
+            base_url = self._custom_base_url(provider) or PROVIDER_BASE_URLS.get(provider)
         return {
             "goose": ToolConfigInfo(
                 model=normalise_model(model),
@@ -374,3 +380,29 @@ class GooseSource(ToolSource):
 def create_sources(ctx: SourceContext) -> list[ToolSource]:
     """The Goose source."""
     return [GooseSource(ctx)]
+
+
+def _yaml(raw: bytes) -> dict[str, Any]:
+    return parse_yaml_lite(raw.decode("utf-8", errors="replace"))
+
+
+def _config_subset(doc: Any) -> dict[str, Any]:
+    """`GOOSE_PROVIDER`, `GOOSE_MODEL` and the `extensions` cut down to `MCP_TARGET_KEYS` (never their envs)."""
+    if not isinstance(doc, dict):
+        return {}
+    out = {k: doc[k] for k in ("GOOSE_PROVIDER", "GOOSE_MODEL") if k in doc}
+    extensions = doc.get("extensions")
+    if isinstance(extensions, Mapping):
+        out["extensions"] = {
+            name: {k: entry[k] for k in MCP_TARGET_KEYS if k in entry}
+            for name, entry in extensions.items()
+            if isinstance(entry, Mapping)
+        }
+    return out
+
+
+def _custom_base_url(doc: Any) -> str | None:
+    """A custom provider file's `base_url` (or `api_url`, `host`): the first that is a string."""
+    if not isinstance(doc, dict):
+        return None
+    return next((doc[k] for k in ("base_url", "api_url", "host") if isinstance(doc.get(k), str)), None)
