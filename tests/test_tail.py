@@ -182,3 +182,21 @@ def test_lines_keep_their_numbers_across_chunks_plain_or_not(
     assert got == [(i + 1, data) for i, data in enumerate(lines) if data.strip() and len(data) <= 200]
     assert skips.lines == (1 if odd else 0)
     assert tail.line_number == len(lines)
+
+
+def test_a_focused_poll_takes_no_stat_left_from_a_walk(tmp_path: Path) -> None:
+    p = tmp_path / "a.jsonl"
+    p.write_bytes(b'{"a":1}\n')
+    stats: dict[Path, os.stat_result] = {}
+
+    def discover() -> list[Path]:
+        stats[p] = os.stat(p)  # as Claude Code's walk does: the stat it took, for the read
+        return [p]
+
+    ts = TailSet(discover, Skips(), stats=stats)
+    assert [line.data for _, line in ts.poll()] == [b'{"a":1}']
+    stats[p] = os.stat(p)  # a walk's stat no poll took (the file then grows)
+    with open(p, "ab") as fh:
+        fh.write(b'{"a":2}\n')
+    with ts.focus([p]):
+        assert [line.data for _, line in ts.poll()] == [b'{"a":2}']
