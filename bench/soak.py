@@ -82,7 +82,7 @@ def published(home: Path) -> tuple[int, int] | None:
         return None
 
 
-def soak(minutes: float, rate: float) -> dict[str, Any]:
+def soak(minutes: float, rate: float, profile: Path | None = None) -> dict[str, Any]:
     home = Path(tempfile.mkdtemp(prefix="zai-dash-soak-"))
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("CLAUDE_", "ANTHROPIC_", "ZAI_"))},
@@ -92,8 +92,9 @@ def soak(minutes: float, rate: float) -> dict[str, Any]:
     log = home / ".claude" / "projects" / "-soak" / f"{SESSION}.jsonl"
     log.parent.mkdir(parents=True)
     log.touch()
+    profiler = ["-m", "cProfile", "-o", str(profile)] if profile else []
     child = subprocess.Popen(
-        [sys.executable, "-m", "zai_dash", "export", "--listen", "127.0.0.1:0"],
+        [sys.executable, *profiler, "-m", "zai_dash", "export", "--listen", "127.0.0.1:0"],
         env=env, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     assert child.stderr is not None
@@ -189,11 +190,12 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=20.0, help="records per second")
     parser.add_argument("--json", type=Path, help="also write the raw figures here")
     parser.add_argument("--status", action="store_true", help="time `status` against bad endpoints instead")
+    parser.add_argument("--profile", type=Path, help="run the engine under cProfile, its stats written here")
     args = parser.parse_args()
     if args.status:
         print(status_timings())
         return
-    result = soak(args.minutes, args.rate)
+    result = soak(args.minutes, args.rate, args.profile)
     if args.json:
         args.json.write_text(json.dumps(result, indent=2))
     print(table(result))
