@@ -20,6 +20,7 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check zai_dash tests bench conformance
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/python -m pytest
 	# Again with the wall clock 45 days ahead: a test that only passes on the day it was written fails here.
 	ZAI_DASH_TEST_TRAVEL_DAYS=45 $(BIN)/python -m pytest -m "not wall_clock" -p no:cacheprovider

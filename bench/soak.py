@@ -8,7 +8,7 @@ with what was written.
 
     python bench/soak.py                      # 10 minutes at 20 records/s
     python bench/soak.py --minutes 1 --rate 50 --json out.json
-    python bench/soak.py --status             # `zai-dash status` against dead, slow and trickling endpoints
+    python bench/soak.py --status             # `zai-dash status` with dead, slow and trickling endpoints
 
 Prints a Markdown table for bench/RESULTS.md ("Soak", "status with a bad endpoint").
 """
@@ -19,13 +19,14 @@ import argparse
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -151,36 +152,118 @@ def table(result: dict[str, Any]) -> str:
     return "\n".join(rows)
 
 
-def status_timings(runs: int = 7) -> str:
-    """Wall time of `zai-dash status` (no dashboard running) with the quota endpoint dead, slow or trickling."""
+STATUS_CONFIG = """[api]
+enabled = true
+base_url = "{base}"
+timeout = 10
+
+[[proxy]]
+name = "litellm"
+url = "{base}/metrics"
+timeout = 10
+
+[fleet]
+prometheus = "{base}"
+timeout = 10
+"""
+"""Every endpoint `status` could know of, all at the same (bad) server."""
+
+
+def _timed_status(home: Path, config: Path | None, before: Any = None) -> tuple[float, float, str]:
+    """(wall ms, CPU ms of the process: user + sys, stdout) of one `zai-dash status`."""
+    import resource
+
+    from tests.http_fixtures import FAKE_KEY
+    from tests.test_cli import cli_env
+
+    if before is not None:
+        before()
+    cmd = [sys.executable, "-m", "zai_dash", "status", *(["--config", str(config)] if config else [])]
+    env = cli_env(home, {"ZAI_API_KEY": FAKE_KEY})
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=60)
+    wall = (time.perf_counter() - started) * 1000
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - used.ru_utime + after.ru_stime - used.ru_stime) * 1000
+    return wall, cpu, out.stdout.strip()
+
+
+def status_timings(runs: int = 9) -> str:
+    """`zai-dash status` (a whole process) with every endpoint dead, slow or trickling.
+
+    Each case has `[api]`, a `[[proxy]]` and `[fleet]` at the same server and an official reading saved
+    2 minutes earlier (as a dashboard, `report` or a background refresh leaves it), except the
+    baseline (no config file at all). The package is byte-compiled first, as an installed one is.
+    """
+    import compileall
     import contextlib
     import statistics
 
     from tests.http_fixtures import FAKE_KEY, LoopbackServer, Reply, fixed, refused_port
-    from tests.test_cli import run_cli, write_known_fixture
+    from tests.test_cli import cli_env, write_known_fixture
     from tests.test_official_wiring import _five_hour
     from tests.test_robust_network import TricklingServer
+    from zai_dash import official_memory
 
-    rows = ["| endpoint | median (ms) | max (ms) | runs |", "|---|---:|---:|---:|"]
-    cases: list[tuple[str, Any]] = [
-        ("none configured (baseline: start-up and scan)", "off"),
-        ("dead (connection refused)", None),
-        ("slow (answers after 10 s)", LoopbackServer(fixed(Reply(200, _five_hour(42), delay=10)))),
-        ("trickling (1 byte / 0.2 s)", TricklingServer()),
+    compileall.compile_dir(str(REPO / "zai_dash"), quiet=1)
+    rows = [
+        "| case | wall median (ms) | wall max (ms) | CPU median (ms) | runs | line |",
+        "|---|---:|---:|---:|---:|---|",
     ]
-    for label, server in cases:
+
+    def saved(home: Path, base: str, age: timedelta) -> Any:
+        path = official_memory.memory_path({"XDG_CACHE_HOME": str(home / ".cache")})
+        who = official_memory.identity(FAKE_KEY, base)
+        return lambda: official_memory.save(path, who, _five_hour(42)["data"], datetime.now(timezone.utc) - age)
+
+    cases: list[tuple[str, str, Any, timedelta | None]] = [
+        ("no config file (baseline: start-up, cache, scan)", "off", None, None),
+        ("dead (connection refused), reading 2 min old", "on", None, timedelta(minutes=2)),
+        ("slow (answers after 10 s), reading 2 min old", "on", "slow", timedelta(minutes=2)),
+        ("trickling (1 byte / 0.2 s), reading 2 min old", "on", "trickle", timedelta(minutes=2)),
+        ("dead, reading 1 h old (starts a background refresh)", "on", None, timedelta(hours=1)),
+        ("dead, a dashboard running (its fresh state file)", "dashboard", None, timedelta(minutes=2)),
+    ]
+    for label, mode, kind, age in cases:
         home = Path(tempfile.mkdtemp(prefix="zai-dash-status-"))
         write_known_fixture(home)
-        with server if not isinstance(server, str) and server is not None else contextlib.nullcontext() as live:
+        server: Any = contextlib.nullcontext()
+        if kind == "slow":
+            server = LoopbackServer(fixed(Reply(200, _five_hour(42), delay=10)))
+        elif kind == "trickle":
+            server = TricklingServer()
+        with server as live:
             base = live.base if live is not None else f"http://127.0.0.1:{refused_port()}"
-            config = home / "config.toml"
-            config.write_text("" if server == "off" else f'[api]\nenabled = true\nbase_url = "{base}"\ntimeout = 10\n')
-            times = []
-            for _ in range(runs):
-                started = time.perf_counter()
-                run_cli(home, "status", config=config, extra_env={"ZAI_API_KEY": FAKE_KEY})
-                times.append((time.perf_counter() - started) * 1000)
-        rows.append(f"| {label} | {statistics.median(times):.0f} | {max(times):.0f} | {runs} |")
+            config: Path | None = None
+            if mode != "off":
+                config = home / "config.toml"
+                config.write_text(STATUS_CONFIG.format(base=base))
+            seed = saved(home, base, age) if age is not None else None
+            if seed is not None:
+                seed()
+            dashboard = None
+            if mode == "dashboard":  # `export` is the headless dashboard: it publishes the state file
+                dashboard = subprocess.Popen(
+                    [sys.executable, "-m", "zai_dash", "export", "--listen", "127.0.0.1:0", "--config", str(config)],
+                    env=cli_env(home, {"ZAI_API_KEY": FAKE_KEY}), stderr=subprocess.PIPE, text=True,
+                )  # fmt: skip
+                assert dashboard.stderr is not None
+                dashboard.stderr.readline()  # "serving …": scanned, published
+            # Every run of the stale case starts from the 1-hour-old reading, so each starts a refresh.
+            each = seed if age is not None and age > timedelta(minutes=10) else None
+            _timed_status(home, config, each)  # untimed: the cache is written by the first run
+            results = [_timed_status(home, config, each) for _ in range(runs)]
+            if dashboard is not None:
+                dashboard.send_signal(signal.SIGINT)
+                dashboard.wait(timeout=30)
+        shutil.rmtree(home, ignore_errors=True)  # a background refresh may still write there: best effort
+        walls, cpus = [r[0] for r in results], [r[1] for r in results]
+        line = results[-1][2].replace("|", "\\|")
+        rows.append(
+            f"| {label} | {statistics.median(walls):.0f} | {max(walls):.0f} | {statistics.median(cpus):.0f} "
+            f"| {runs} | `{line}` |"
+        )
     return "\n".join(rows)
 
 

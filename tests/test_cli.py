@@ -310,7 +310,7 @@ def test_status_reads_a_running_dashboards_state_file(home: Path) -> None:
     """No logs at all, but a live dashboard published a snapshot: status answers from it."""
     from datetime import datetime, timedelta, timezone
 
-    from zai_dash import statefile
+    from zai_dash import paths, statefile
     from zai_dash.config import load_config
 
     write_known_fixture(home)
@@ -320,7 +320,7 @@ def test_status_reads_a_running_dashboards_state_file(home: Path) -> None:
     doc["headline"]["end"] = (now + timedelta(hours=1, minutes=5)).isoformat()
     doc["headline"]["used"] = 123
     config = load_config(env={"HOME": str(home), "ZAI_DASH_TIMEZONE": "UTC"})
-    path = statefile.state_path({"XDG_CACHE_HOME": str(home / ".cache")})
+    path = paths.dashboard_state_file({"XDG_CACHE_HOME": str(home / ".cache")})
     statefile.publish(doc, config.fingerprint(), path)
     for f in (home / ".claude" / "projects").rglob("*.jsonl"):
         f.unlink()

@@ -89,11 +89,41 @@ def test_tool_roots_and_disable(tmp_path: Path) -> None:
         ('[tariff.rates."glm-5.3"]\n\ninput = "x"\n', 3, "tariff.rates.glm-5.3.2026-09-01.input: must be a number"),
         ('[tariff.rates]\n"glm-5.3" = { "2026-12-01" = { input = -1 } }\n', 2, "must be a number ≥ 0"),
         ("[tariff]\nsurprise = 1\n", 2, "tariff.surprise: unknown entry"),
-        ('plan = "x"\n[plans.x]\nbase = "pro"\nweekly = -5\n', 4, "weekly must be a number ≥ 0"),
-        ('plan = "x"\n[plans.x]\ndaily = 5\n', 3, "unknown field 'daily'"),
+        ('plan = "x"\n[plans.x]\nbase = "pro"\nweekly = -5\n', 4, "plans.x.weekly must be ≥ 0, got -5"),
+        ('plan = "x"\n[plans.x]\ndaily = 5\n', 3, "unknown setting 'daily' in [plans.x]"),
         ('plan = "x"\nbilling = "credits"\n[plans.x]\nprompts_per_cycle = 5\n', 3, "[plans.x] sets no pool"),
         ("renewal_day = 0\n", 1, "renewal_day must be 1–31"),
         ("[api]\ntimeout = 0\n", 2, "api.timeout must be > 0"),
+        # Unknown keys at any depth (issue 13): the table's key, its line, and the likely intended name.
+        ("[api]\nenable = true\n", 2, "unknown setting 'enable' in [api]: did you mean 'enabled'?"),
+        ("bell = true\n\n[thresholds]\nwarning = 70\nwarnign = 80\n", 5, "unknown setting 'warnign' in [thresholds]"),
+        ('[tools.claude-code]\nroot = ["/srv"]\n', 2, "unknown setting 'root' in [tools.claude-code]"),
+        (
+            '[tools.goose]\nenabled = false\n[tools.claude-code]\nroots = "/srv"\n',
+            4,
+            "tools.claude-code.roots must be a list",
+        ),
+        (
+            '[[proxy]]\nurl = "http://a/metrics"\n[[proxy]]\nurl = "http://b/metrics"\nintervall = 5\n',
+            5,
+            "unknown setting 'intervall' in [[proxy]] #2: did you mean 'interval'?",
+        ),
+        ('[[proxy]]\nurl = "http://a/metrics"\n[[proxy]]\nname = "b"\n', 3, "[[proxy]] #2 needs url"),
+        (
+            '[[proxy]]\nurl = "http://a/metrics"\nheaders = { Authorization = 1 }\n',
+            3,
+            "proxy#1.headers.Authorization must be a string, got 1",
+        ),
+        ('api = { enabled = true, regoin = "cn" }\n', 1, "unknown setting 'regoin' in [api]"),
+        ('[api]\nregion = "eu"\n', 2, "api.region must be one of auto, intl, cn, got 'eu'"),
+        ('[api]\nkey_env = ""\n', 2, "api.key_env must be a non-empty string"),
+        ("[fleet]\nprometheus = 'http://p:9090'\ntimeout = 0\n", 3, "fleet.timeout must be > 0, got 0"),
+        ("[thresholds]\ncritical = 0\n", 2, "thresholds.critical must be in (0, 100], got 0"),
+        ("[otlp]\nlisten = 4318\n", 2, "otlp.listen must be a string, got 4318"),
+        ("[limits]\ncycle_hours = 0\n", 2, "limits.cycle_hours must be > 0, got 0"),
+        ("api = 3\n", 1, "api must be a table, got 3"),
+        ("bell = 1\n", 1, "bell must be true or false, got 1"),
+        ('\nplan = ""\n', 2, "plan must be a non-empty string, got ''"),
     ],
 )
 def test_broken_config_names_file_line_problem(tmp_path: Path, text: str, line: int, needle: str) -> None:
@@ -104,6 +134,16 @@ def test_broken_config_names_file_line_problem(tmp_path: Path, text: str, line: 
     assert message.startswith(f"{p}:{line}:"), message
     assert needle in message
     assert "\n" not in message
+
+
+def test_a_bad_environment_value_names_the_variable(tmp_path: Path) -> None:
+    p = _write(tmp_path, "renewal_day = 3\n")
+    for value, needle in (("0", "renewal_day must be 1–31, got 0"), ("x", "renewal_day must be an integer, got 'x'")):
+        with pytest.raises(ConfigError) as err:
+            load_config(p, env={"ZAI_DASH_RENEWAL_DAY": value})
+        assert str(err.value) == f"$ZAI_DASH_RENEWAL_DAY: {needle}"
+    with pytest.raises(ConfigError, match=r"^\$ZAI_DASH_TIMEZONE: unknown timezone"):
+        load_config(env={"HOME": str(tmp_path), "ZAI_DASH_TIMEZONE": "Mars/Olympus"})
 
 
 def test_missing_explicit_config(tmp_path: Path) -> None:
@@ -207,6 +247,66 @@ def test_explicit_zero_is_kept_where_zero_is_legal(tmp_path: Path) -> None:
     assert cfg.plan.pool("monthly-mcp") == WindowPool("monthly-mcp", "calls", 0)
     assert cfg.tariff.mcp_credits(McpService.VISION, AT) == 0.0
     assert cfg.api.drift_margin == 0.0
+
+
+def test_explicit_zero_is_never_the_default(tmp_path: Path) -> None:
+    # B4: `x or default` turned these zeros into 15, 60, 30. A zero interval is raised to the poll floor
+    # (documented), which is not the default.
+    p = _write(
+        tmp_path,
+        '[api]\ndrift_margin = 0\ninterval = 0\n[[proxy]]\nurl = "http://127.0.0.1:1/metrics"\ninterval = 0\n',
+    )
+    cfg = load_config(p, env={})
+    assert (cfg.api.drift_margin, cfg.api.interval, cfg.proxies[0].interval) == (0.0, 30.0, 5.0)
+    defaults = load_config(_write(tmp_path, "[api]\n[[proxy]]\nurl = 'http://x/'\n"), env={})
+    assert (defaults.api.drift_margin, defaults.api.interval, defaults.proxies[0].interval) == (15.0, 60.0, 30.0)
+
+
+def test_proxy_tables_become_the_sources_settings(tmp_path: Path) -> None:
+    from zai_dash.sources.prometheus import ProxySettings
+    from zai_dash.sources.zai_quota import QuotaSettings
+
+    p = _write(
+        tmp_path,
+        "[api]\nenabled = true\nstale_after = 90\n"
+        '[[proxy]]\nurl = "http://a/metrics"\ngroup_by = "requested_model"\ntimeout = 3\n'
+        '[[proxy]]\nname = "mapped"\nurl = "http://b/metrics"\n[proxy.metrics.calls]\nsamples = "x_total"\n',
+    )
+    cfg = load_config(p, env={})
+    assert isinstance(cfg.api, QuotaSettings) and cfg.api.stale_after == 90
+    first, mapped = cfg.proxies
+    assert isinstance(first, ProxySettings)
+    assert (first.name, first.preset, first.group_by, first.timeout) == ("proxy1", "litellm", "requested_model", 3)
+    assert (mapped.name, mapped.preset, mapped.metric_map) == ("mapped", None, {"calls": {"samples": "x_total"}})
+
+
+def test_the_shipped_schema_is_the_generated_one() -> None:
+    import json
+
+    from zai_dash.config import SCHEMA_PATH, schema_text
+
+    shipped = SCHEMA_PATH.read_text(encoding="utf-8")
+    assert shipped == schema_text(), "regenerate: python -m zai_dash.config > zai_dash/data/config.schema.json"
+    schema = json.loads(shipped)
+    assert schema["additionalProperties"] is False
+    api = schema["definitions"]["ApiSettings"]
+    assert api["additionalProperties"] is False and api["properties"]["timeout"]["exclusiveMinimum"] == 0
+    assert set(schema["properties"]) >= {"plan", "api", "proxy", "tools", "tariff", "thresholds", "fleet", "otlp"}
+    assert "5h" in schema["definitions"]["PlanTable"]["properties"]
+    assert schema["definitions"]["ProxyEndpoint"]["required"] == ["url"]
+
+
+def test_no_config_file_never_imports_msgspec(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from zai_dash.config import load_config; "
+        f"load_config(env={{'HOME': {str(tmp_path)!r}, 'ZAI_DASH_RENEWAL_DAY': '3'}}); "
+        "print('msgspec' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
 
 
 def test_the_readme_config_example_loads(tmp_path: Path) -> None:

@@ -159,3 +159,50 @@ def test_render_publishes_credits_each_window_and_the_headline() -> None:
     )
     tool = (*m, ("model", "glm-5.3"), ("tool", "claude-code"))
     assert samples[("zai_dash_cycle_credits", tool)] == pytest.approx(3.61)
+
+
+def _samples(text: str, content_type: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value for s in parse_exposition(text, content_type)}
+
+
+def test_openmetrics_scrapers_get_the_same_series() -> None:
+    # prometheus_client's server negotiates the format (a real Prometheus asks for OpenMetrics first):
+    # names, labels and values must not depend on which one a scraper gets.
+    snap = _snapshot(3, 40, official=True)
+    with Exporter("127.0.0.1:0", lambda: snap, machine="box") as exp:
+        classic = httpx.get(exp.url, headers={"Accept": "text/plain"}, timeout=5)
+        openmetrics = httpx.get(exp.url, headers={"Accept": "application/openmetrics-text; version=1.0.0"}, timeout=5)
+    assert openmetrics.headers["content-type"].startswith("application/openmetrics-text")
+    assert classic.headers["content-type"].startswith("text/plain")
+    ours = _samples(classic.text, classic.headers["content-type"])
+    assert ours == _samples(openmetrics.text, openmetrics.headers["content-type"])
+    assert ours == _samples(render(snap, "box").decode(), "text/plain")
+
+
+def test_gzip_when_asked_and_a_broken_snapshot_is_a_quiet_500(capfd: pytest.CaptureFixture[str]) -> None:
+    snap = _snapshot(2, 10)
+    state = {"broken": False}
+
+    def provider() -> Snapshot:
+        if state["broken"]:
+            raise RuntimeError("boom")
+        return snap
+
+    with Exporter("127.0.0.1:0", provider, machine="box") as exp:
+        zipped = httpx.get(exp.url, headers={"Accept-Encoding": "gzip"}, timeout=5)
+        assert zipped.headers.get("content-encoding") == "gzip" and "zai_dash_cycle_calls" in zipped.text
+        state["broken"] = True
+        assert httpx.get(exp.url, timeout=5).status_code == 500
+        state["broken"] = False
+        assert httpx.get(exp.url, timeout=5).status_code == 200  # the server thread survived
+    assert "Traceback" not in capfd.readouterr().err
+
+
+def test_a_port_in_use_fails_at_construction_before_serving() -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        with pytest.raises(OSError):
+            Exporter(f"127.0.0.1:{taken.getsockname()[1]}", lambda: None)

@@ -5,7 +5,10 @@ from __future__ import annotations
 import ast
 import subprocess
 import sys
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
+
+import pytest
 
 import zai_dash
 
@@ -56,3 +59,71 @@ def test_domain_does_no_io_or_clock_reads() -> None:
         text = path.read_text()
         for word in banned:
             assert word not in text, f"{path.name} contains {word!r}"
+
+
+NOT_FOR_STATUS = (
+    "httpx",
+    "httpcore",
+    "anyio",
+    "asyncio",
+    "ssl",
+    "textual",
+    "rich",
+    "plotext",
+    "prometheus_client",
+    "opentelemetry",
+    "watchfiles",
+)
+"""What other commands need and `status` must not pay for: it runs on every status-bar refresh."""
+
+STATUS_IN_PROCESS = """
+import sys
+from zai_dash.cli import main
+code = main(sys.argv[1:])
+print("MODULES", " ".join(sorted(sys.modules)))
+"""
+
+
+@pytest.mark.wall_clock  # the saved reading's age is measured against the child's real clock
+@pytest.mark.timeout(60)  # a status that polled the dead endpoint would still end; one that hung fails here
+@pytest.mark.parametrize(
+    "reading_age", [None, timedelta(minutes=2), timedelta(hours=1)], ids=["none", "fresh", "stale"]
+)
+def test_status_imports_nothing_of_the_network_or_the_ui(
+    home: Path, tmp_path: Path, reading_age: timedelta | None
+) -> None:
+    """`status` with `[api]`, a `[[proxy]]` and `[fleet]` configured (a dead port) and no dashboard running.
+
+    Whether the saved official reading is missing, fresh or stale (a refresh then runs in a detached child,
+    with its own imports), the `status` process itself never loads an HTTP client or the UI.
+    """
+    from tests.http_fixtures import FAKE_KEY, refused_port
+    from tests.test_cli import cli_env, write_known_fixture
+    from tests.test_official_wiring import _five_hour
+    from zai_dash import official_memory
+
+    write_known_fixture(home)
+    base = f"http://127.0.0.1:{refused_port()}"
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f'[api]\nenabled = true\nbase_url = "{base}"\n\n[[proxy]]\nname = "litellm"\nurl = "{base}/metrics"\n\n'
+        f'[fleet]\nprometheus = "{base}"\n'
+    )
+    if reading_age is not None:
+        path = official_memory.memory_path({"XDG_CACHE_HOME": str(home / ".cache")})
+        fetched = datetime.now(timezone.utc) - reading_age
+        official_memory.save(path, official_memory.identity(FAKE_KEY, base), _five_hour(42)["data"], fetched)
+    out = subprocess.run(
+        [sys.executable, "-c", STATUS_IN_PROCESS, "status", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        env=cli_env(home, {"ZAI_API_KEY": FAKE_KEY}),
+        timeout=60,
+    )
+    line, _, modules = out.stdout.partition("MODULES ")
+    assert line.startswith("GLM"), out.stdout + out.stderr
+    if reading_age == timedelta(minutes=2):
+        assert "42% (2m old)" in line
+    loaded = set(modules.split())
+    assert "zai_dash.sources.zai_quota" in loaded  # the quota source was built (to show the saved reading)
+    assert not {m for m in loaded if m.split(".")[0] in NOT_FOR_STATUS}

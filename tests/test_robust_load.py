@@ -56,6 +56,20 @@ def test_idle_and_slowloris_connections_cost_bounded_threads(monkeypatch: pytest
     assert wait_for(lambda: threading.active_count() <= threads_before + 1)
 
 
+def test_a_timed_out_client_is_closed_without_a_traceback(
+    monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    # Every read has a timeout (prometheus_client's own handler has none); hitting it must stay quiet.
+    monkeypatch.setattr(exporter_module._Handler, "timeout", 0.2)
+    with Exporter("127.0.0.1:0", provider=lambda: None) as exp:
+        with socket.create_connection((exp.host, exp.port)) as sock:
+            sock.sendall(b"GET /metr")
+            sock.settimeout(20)  # a hang guard: the server closes first
+            assert sock.recv(1024) == b""
+        assert scrape(exp.url) == 200
+    assert "Traceback" not in capfd.readouterr().err
+
+
 def test_mcp_config_lookup_is_linear_in_projects(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """4,000 project directories: each new one costs one stat, not a re-read of all before it."""
     stats = {"n": 0}

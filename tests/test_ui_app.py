@@ -14,12 +14,13 @@ from textual_plotext import PlotextPlot
 from tests.ui_factories import NOW, Session, at_percent, empty_snapshot, make_snapshot, not_started_snapshot
 from zai_dash.clock import FixedClock
 from zai_dash.domain.snapshot import Thresholds
+from zai_dash.paths import ui_memory_file
 from zai_dash.ui.app import DashApp
 from zai_dash.ui.countdown import NOT_STARTED, RefreshCountdown
 from zai_dash.ui.help_screen import HelpScreen
 from zai_dash.ui.hero import Hero
 from zai_dash.ui.prompt_gauge import PromptGauge
-from zai_dash.ui.state import load_state, state_path
+from zai_dash.ui.state import load_state
 from zai_dash.ui.timeline import TimelinePanel
 from zai_dash.ui.tools_table import ToolsTable
 
@@ -281,7 +282,7 @@ async def test_snapshot_demo_flag_also_shows_the_label() -> None:
 
 
 async def test_theme_choice_is_remembered(home: Path) -> None:
-    path = state_path()
+    path = ui_memory_file()
     assert str(path).startswith(str(home))  # conftest isolates XDG_STATE_HOME
     app = DashApp(clock=FixedClock(NOW))
     async with app.run_test(size=(80, 24)) as pilot:
@@ -302,7 +303,7 @@ async def test_theme_choice_is_remembered(home: Path) -> None:
 
 
 async def test_corrupt_state_file_falls_back_to_the_default_theme() -> None:
-    path = state_path()
+    path = ui_memory_file()
     path.parent.mkdir(parents=True)
     path.write_text("{not json")
     app = DashApp(clock=FixedClock(NOW))

@@ -1,6 +1,6 @@
 """The persistent cache: the ledger and every tailed file's offset, so a restart reads only new bytes.
 
-`$XDG_CACHE_HOME/zai-dash/cache-v2.json`: versioned, written atomically (so two zai-dash processes at
+`$XDG_CACHE_HOME/zai-dash/cache-v3.json`: versioned, written atomically (so two zai-dash processes at
 once never see half a file; the last writer wins), and rebuilt silently when corrupt, from another
 version, built with another config, or when any cached file was replaced, truncated or deleted since
 (restoring then would not be invisible: the numbers must equal a cold scan's).
@@ -16,14 +16,17 @@ from typing import Any
 import orjson
 
 from zai_dash.domain.ledger import Ledger
+from zai_dash.paths import cache_dir
+from zai_dash.scan import paused_gc
 from zai_dash.sources.base import ToolSource
 from zai_dash.sources.safeio import STATE_MAX_BYTES, read_capped
-from zai_dash.statefile import cache_dir, write_atomic
+from zai_dash.statefile import write_atomic
 
 log = logging.getLogger(__name__)
 
-CACHE_VERSION = 2
-"""2: the ledger keeps a week in minute buckets, events carry cached tokens and credits."""
+CACHE_VERSION = 3
+"""2: the ledger keeps a week in minute buckets, events carry cached tokens and credits. 3: each minute's
+digests as one base64 string (a warm start decodes them in one call per minute, not one int each)."""
 FUTURE_SLACK = timedelta(minutes=5)
 """A cache saved later than now plus this was written by a clock that ran ahead: it is not trusted."""
 
@@ -41,29 +44,35 @@ def save(
     Skip counts are saved without the whole-file ones (unreadable file, FIFO, …): those files are
     looked at again after a restart and counted again, so saving them would add one per restart.
     """
-    tails = {}
-    skips = {}
-    for source in sources:
-        sets = source.tail_sets()
-        if sets:
-            tails[source.name] = [ts.export_state() for ts in sets]
-            # Skipped lines behind the cached offsets are not read again: keep their counts.
-            lines = source.skips.counts - source.skips.file_counts
-            skips[source.name] = {
-                "counts": dict(lines),
-                "first": {k: v for k, v in source.skips.first.items() if k in lines},
-            }
-    doc = {
-        "version": CACHE_VERSION,
-        "fingerprint": fingerprint,
-        "ledger": ledger.dump(),
-        "tails": tails,
-        "skips": skips,
-        "saved_at": saved_at.timestamp() if saved_at is not None else None,
-    }
+    with paused_gc():  # the dump is a few hundred thousand short-lived lists and strings
+        tails = {}
+        skips = {}
+        for source in sources:
+            sets = source.tail_sets()
+            if sets:
+                tails[source.name] = [ts.export_state() for ts in sets]
+                # Skipped lines behind the cached offsets are not read again: keep their counts.
+                lines = source.skips.counts - source.skips.file_counts
+                skips[source.name] = {
+                    "counts": dict(lines),
+                    "first": {k: v for k, v in source.skips.first.items() if k in lines},
+                }
+        doc = {
+            "version": CACHE_VERSION,
+            "fingerprint": fingerprint,
+            "ledger": ledger.dump(),
+            "tails": tails,
+            "skips": skips,
+            "saved_at": saved_at.timestamp() if saved_at is not None else None,
+        }
+        try:
+            data = orjson.dumps(doc)
+        except TypeError as exc:  # orjson meets a value it cannot encode
+            log.warning("cache not written: %s", exc)
+            return
     try:
-        write_atomic(path, orjson.dumps(doc), durable=True)
-    except (OSError, TypeError) as exc:  # TypeError: orjson meets a value it cannot encode
+        write_atomic(path, data, durable=True)
+    except OSError as exc:
         log.warning("cache not written: %s", exc)
 
 
@@ -77,7 +86,8 @@ def load(path: Path, fingerprint: str, ledger: Ledger, sources: list[ToolSource]
         Whether the cache was used. On False nothing was changed and the caller scans cold.
     """
     try:
-        return _load(path, fingerprint, ledger, sources, now)
+        with paused_gc(freeze=True):  # what a warm start restores lives as long as the process
+            return _load(path, fingerprint, ledger, sources, now)
     except Exception as exc:  # a cache of any shape must never stop a command
         log.info("cache ignored: %s: %s", type(exc).__name__, exc)
         return False

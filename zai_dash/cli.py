@@ -10,14 +10,14 @@ import json
 import locale
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timezone, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from zai_dash import __version__
+from zai_dash import __version__, paths
 from zai_dash.clock import Clock, FixedClock, SystemClock
-from zai_dash.config import Config, ConfigError, default_config_path, load_config
+from zai_dash.config import Config, ConfigError, load_config
 from zai_dash.domain.bounds import EARLIEST, LATEST, instant_in_range
 from zai_dash.format import fmt_ago, fmt_amount, fmt_clock, fmt_duration
 
@@ -256,21 +256,47 @@ def _clock_for(at: str | None) -> Clock:
     return FixedClock(when)
 
 
-STATUS_NETWORK_BUDGET = 0.08
-"""Seconds `status` gives the HTTP sources in all: a status bar must never wait on a slow endpoint."""
-
-
-def _scan(config: Config, clock: Clock, network_budget: float | None = None) -> tuple[Snapshot, object]:
+def _scan(config: Config, clock: Clock) -> tuple[Snapshot, object]:
     from zai_dash.engine import Engine
 
     # A replay (`--at`) evaluates another instant: the cache's horizon is for now, so scan cold.
     engine = Engine(config, clock=clock, use_cache=isinstance(clock, SystemClock))
-    if network_budget is not None and engine.use_cache:
-        engine.restore_official()  # the last reading, with its age, unless the short poll below lands
     engine.scan()
     engine.save_cache()
-    engine.refresh_pollers(network_budget)
+    engine.refresh_pollers()
     return engine.snapshot(), engine
+
+
+StatusRefresh = Callable[[], object] | None
+"""What `status` starts once its line is out: the detached refresh of a stale official reading, or nothing."""
+
+
+def _status_scan(config: Config, clock: Clock) -> tuple[Snapshot, StatusRefresh]:
+    """`status`'s scan: the cache and the logs, with the saved official reading; never the network.
+
+    A status bar must not wait on an endpoint, nor pay for an HTTP client (httpx is not even imported):
+    the last reading any zai-dash process saved is shown with its age, and when it is stale a detached
+    child refreshes it for the next call (`official_memory.refresh_in_background`), started after the
+    line is printed so it does not compete with it. Proxy and fleet rows are not on the line, so they
+    are not polled. A replay (`--at`) shows no reading of today's.
+    """
+    from zai_dash.engine import Engine
+
+    engine = Engine(config, clock=clock, use_cache=isinstance(clock, SystemClock))
+    if engine.use_cache:
+        engine.restore_official()
+    engine.scan()
+    engine.save_cache()
+    refresh: StatusRefresh = None
+    if engine.use_cache and engine.quota is not None:
+        from functools import partial
+
+        from zai_dash import official_memory
+
+        now, env = clock.now(), engine.ctx.env
+        if official_memory.refresh_due(engine.quota, env, now):
+            refresh = partial(official_memory.refresh_in_background, engine.quota, env, now, config.source_path)
+    return engine.snapshot(), refresh
 
 
 def cmd_report(config: Config, *, as_json: bool, at: str | None) -> int:
@@ -290,7 +316,7 @@ def cmd_report(config: Config, *, as_json: bool, at: str | None) -> int:
 
 def first_run_note(config: Config) -> str:
     """The one line every view shows while the plan or billing is assumed, with how to choose."""
-    where = config.source_path or default_config_path(os.environ)
+    where = config.source_path or paths.config_file()
     return f"{config.assumption()} — press c in the dashboard to choose, or set plan and billing in {where}"
 
 
@@ -480,7 +506,7 @@ def _binding_text(head: dict[str, Any]) -> str:
     return text + (" wk" if head.get("window") == "weekly" else "")
 
 
-def _status_doc(config: Config, at: str | None) -> tuple[dict[str, Any], datetime]:
+def _status_doc(config: Config, at: str | None) -> tuple[dict[str, Any], datetime, StatusRefresh]:
     """The snapshot document for `status`: a running dashboard's fresh state file, else one scan."""
     clock = _clock_for(at)
     now = clock.now()
@@ -493,17 +519,20 @@ def _status_doc(config: Config, at: str | None) -> tuple[dict[str, Any], datetim
                 status_fields(doc, now, config.tz())  # a state file of the wrong shape: scan instead
                 end = doc["headline"].get("end")
                 if end is None or datetime.fromisoformat(end) > now:
-                    return doc, now
+                    return doc, now, None
             except Exception:  # a wrongly shaped state file: the scan below is the answer
                 pass
-    snap, _ = _scan(config, clock, network_budget=STATUS_NETWORK_BUDGET)
-    return snap.to_json(config.tz()), now
+    snap, refresh = _status_scan(config, clock)
+    return snap.to_json(config.tz()), now, refresh
 
 
 def cmd_status(config: Config, *, template: str | None, ascii_only: bool, at: str | None) -> int:
-    """`zai-dash status`: one line; the exit code says ok / warning / exhausted / no data / error."""
+    """`zai-dash status`: one line; the exit code says ok / warning / exhausted / no data / error.
+
+    It never waits on the network (see `_status_scan`).
+    """
     try:
-        doc, now = _status_doc(config, at)
+        doc, now, refresh = _status_doc(config, at)
     except ValueError:
         raise
     except Exception as exc:  # a status bar must get a line, not a traceback
@@ -523,7 +552,9 @@ def cmd_status(config: Config, *, template: str | None, ascii_only: bool, at: st
         return EXIT_CONFIG
     if ascii_mode:
         line = line.encode("ascii", "replace").decode("ascii")
-    print(line)
+    print(line, flush=True)
+    if refresh is not None:
+        refresh()
     return status_exit(doc)
 
 
@@ -698,7 +729,7 @@ def cmd_dashboard(
         from zai_dash.demo import run_demo
 
         return run_demo(config, mouse=mouse, theme=theme, title=title)
-    path = config_path or config.source_path or default_config_path(os.environ)
+    path = config_path or config.source_path or paths.config_file()
 
     def reload() -> Engine:
         # After the chooser wrote the file: the file's plan and billing, not a `--plan` given at start.

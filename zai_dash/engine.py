@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from zai_dash import cache, statefile
+from zai_dash import cache, paths, statefile
 from zai_dash.clock import Clock, SystemClock
 from zai_dash.config import Config
 from zai_dash.domain.events import McpService
@@ -24,8 +24,8 @@ from zai_dash.domain.month import month_window
 from zai_dash.domain.plans import Plan
 from zai_dash.domain.snapshot import PROMPT_BILLINGS, Metering, Snapshot, SourceHealth, ToolConfigInfo, build_snapshot
 from zai_dash.domain.windows import WINDOW_ORDER
-from zai_dash.scan import ClockGuard, poll_transaction
-from zai_dash.sources.base import SourceContext, ToolSource
+from zai_dash.scan import ClockGuard, paused_gc, poll_transaction
+from zai_dash.sources.base import SourceBatch, SourceContext, ToolSource
 from zai_dash.sources.tools import create_all_sources, registered_tools
 
 if TYPE_CHECKING:
@@ -158,18 +158,32 @@ class Engine:
             Whether anything changed.
         """
         changed = False
-        with self._lock:
+
+        def take(batch: SourceBatch) -> None:
+            # Called with what a poll found so far (`ToolSource.spill`) and with the rest when it returns.
+            nonlocal changed
+            add, newest = self.ledger.add, self._newest
+            for event in batch.events:
+                changed |= add(event)
+                if newest is None or event.ts > newest:
+                    newest = event.ts
+            self._newest = newest
+            for hit in batch.limit_hits:
+                changed |= self.ledger.add_limit_hit(hit)
+            batch.events.clear()
+            batch.limit_hits.clear()
+
+        # What the first scan reads stays for the life of the process: frozen out of later collections.
+        with self._lock, paused_gc(freeze=self.scans == 0):
             now = self.clock.now()
             for source in self.sources if paths is None else self._sources_under(paths):
-                batch = poll_transaction(source)
-                if batch is None:
-                    continue
-                for event in batch.events:
-                    changed |= self.ledger.add(event)
-                    if self._newest is None or event.ts > self._newest:
-                        self._newest = event.ts
-                for hit in batch.limit_hits:
-                    changed |= self.ledger.add_limit_hit(hit)
+                source.spill = take
+                try:
+                    batch = poll_transaction(source)
+                finally:
+                    source.spill = None
+                if batch is not None:
+                    take(batch)
             # Prune against the newest event, not the wall clock alone: a clock that jumps two days
             # ahead must not drop the day's events (and then, back on time, count nothing).
             prune_at = self.clock_guard.prune_reference(now, self._newest)
@@ -431,7 +445,7 @@ class Engine:
         snap = self.snapshot()
         if self.publish_state and not self.demo:
             statefile.publish(
-                snap.to_json(self.tz), self.config.fingerprint(), statefile.state_path(dict(self.ctx.env))
+                snap.to_json(self.tz), self.config.fingerprint(), paths.dashboard_state_file(self.ctx.env)
             )
         return snap
 

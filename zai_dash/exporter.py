@@ -5,13 +5,17 @@ A user with a laptop and a dev box runs the exporter on each and points one dash
 gauge: per-cycle counts go back to zero when the cycle resets, so they are not counters. A
 `machine` label (not `instance`, which Prometheus sets itself) says where the numbers came from.
 
-The HTTP server is stdlib `ThreadingHTTPServer` on its own thread; each scrape renders the latest
-snapshot the `provider` callable returns, so the engine's loop is never blocked by a scrape.
+The HTTP server is prometheus_client's own (`make_wsgi_app` on its `ThreadingWSGIServer`, what
+`start_http_server` runs), on its own thread: content negotiation (classic text or OpenMetrics) and gzip
+are the library's. Each scrape asks a custom collector for the latest snapshot the `provider` callable
+returns, so the engine's loop is never blocked by a scrape.
 
-Steady under load: at most `MAX_CONNECTIONS` connections are served at once (more wait up to
-`QUEUE_WAIT` seconds for a slot, then get a 503), every socket read or write times out after
-`IO_TIMEOUT`, and a reaper closes any connection older than `CONNECTION_DEADLINE` — so idle or
-slowloris clients cost a bounded number of threads for a bounded time.
+Steady under load: the library's server starts a thread per connection with no timeouts, so 1,000 idle
+or slowloris clients would cost 1,000 threads forever. The subclass here serves at most
+`MAX_CONNECTIONS` connections at once (more wait up to `QUEUE_WAIT` seconds for a slot, then get a
+503), every socket read or write times out after `IO_TIMEOUT`, and a reaper closes any connection
+older than `CONNECTION_DEADLINE` — so idle or slowloris clients cost a bounded number of threads for a
+bounded time.
 """
 
 from __future__ import annotations
@@ -19,13 +23,13 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 from prometheus_client.core import GaugeMetricFamily, Metric
-from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.exposition import ThreadingWSGIServer, generate_latest, make_wsgi_app
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from zai_dash import __version__
@@ -222,10 +226,8 @@ class _SnapshotCollector(Collector):
             yield from snapshot_metrics(snap, self.machine)
 
 
-class _BoundedServer(ThreadingHTTPServer):
-    """A thread per connection, but at most `MAX_CONNECTIONS` of them, none older than the deadline."""
-
-    daemon_threads = True
+class _BoundedServer(ThreadingWSGIServer):
+    """prometheus_client's server: a thread per connection, but at most `MAX_CONNECTIONS`, none past the deadline."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -273,6 +275,9 @@ class _BoundedServer(ThreadingHTTPServer):
             self._reaper.join(timeout=2)
             self._reaper = None
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Stay quiet: a client that timed out or was reaped is not worth a traceback on the terminal."""
+
     def _reap(self) -> None:
         while not self._reaper_stop.wait(0.5):
             cutoff = time.monotonic() - CONNECTION_DEADLINE
@@ -283,6 +288,36 @@ class _BoundedServer(ThreadingHTTPServer):
                     sock.shutdown(socket.SHUT_RDWR)  # the handler's blocked read returns; it then closes
                 except OSError:
                     pass
+
+
+class _Handler(WSGIRequestHandler):
+    timeout = IO_TIMEOUT  # every read and write of a connection; the library's handler has none
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass  # scrapes every 15 s would flood the terminal
+
+
+WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
+def _only_metrics(app: WsgiApp) -> WsgiApp:
+    """Serve `/metrics` (and `/`) only, and answer 500 when a snapshot cannot be rendered.
+
+    prometheus_client answers on any path; this exporter keeps the one it documents. A collector that
+    raises would otherwise print wsgiref's traceback for every scrape.
+    """
+
+    def guarded(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if environ.get("PATH_INFO") not in ("/metrics", "/"):
+            start_response("404 Not Found", [("Content-Type", "text/plain; charset=utf-8")])
+            return [b"only /metrics is served\n"]
+        try:
+            return app(environ, start_response)
+        except Exception:  # the library starts the response only once the body is rendered
+            start_response("500 Internal Server Error", [("Content-Type", "text/plain; charset=utf-8")])
+            return [b"could not render the snapshot\n"]
+
+    return guarded
 
 
 def render(snap: Snapshot, machine: str) -> bytes:
@@ -307,35 +342,13 @@ class Exporter:
         self.machine = machine or socket.gethostname()
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(_SnapshotCollector(provider, self.machine))
-        registry = self.registry
-
-        class Handler(BaseHTTPRequestHandler):
-            timeout = IO_TIMEOUT
-
-            def do_GET(self) -> None:
-                if self.path.split("?", 1)[0] not in ("/metrics", "/"):
-                    self.send_error(404, "only /metrics is served")
-                    return
-                try:
-                    body = generate_latest(registry)
-                except Exception:  # a bad snapshot must not kill the server thread
-                    self.send_error(500, "could not render the snapshot")
-                    return
-                self.send_response(200)
-                self.send_header("Content-Type", CONTENT_TYPE_LATEST)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass  # scrapes every 15 s would flood the terminal
-
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
 
         class Server(_BoundedServer):
             address_family = family
 
-        self._server = Server((host, port), Handler)
+        app = _only_metrics(make_wsgi_app(self.registry))
+        self._server = make_server(host, port, app, Server, handler_class=_Handler)  # binds now, serves on start()
         self._thread: threading.Thread | None = None
 
     @property

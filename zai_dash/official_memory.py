@@ -2,9 +2,13 @@
 
 `$XDG_CACHE_HOME/zai-dash/official-v1.json` holds the `data` of the last successful quota response and
 when it arrived, written atomically by whichever process polled (dashboard, `report`, `doctor`,
-`export`, `status`). `status` shows it with its age while its own poll, given a few tens of
-milliseconds, either improves on it or is abandoned. The file names the account only by a short hash
-of the key and endpoint: the key itself is never written.
+`export`, or the background refresh below). The file names the account only by a short hash of the
+key and endpoint: the key itself is never written.
+
+`status` never polls: it shows this reading with its age. When the reading is stale and nobody tried
+the endpoint within an interval, it starts `python -m zai_dash.official_memory` detached (its own
+session, no terminal, no pipes the caller waits on) and returns at once; that child polls once, within
+the source's total deadline, and saves what it got for the next `status`.
 """
 
 from __future__ import annotations
@@ -14,12 +18,21 @@ import json
 import logging
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from zai_dash.paths import cache_dir
 from zai_dash.sources.safeio import STATE_MAX_BYTES, read_capped
-from zai_dash.statefile import cache_dir, write_atomic
+from zai_dash.statefile import write_atomic
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+    from zai_dash.sources.zai_quota import ZaiQuotaSource
 
 log = logging.getLogger(__name__)
+
+REFRESH_MODULE = "zai_dash.official_memory"
+"""What `refresh_in_background` runs with `python -m` (this module's `main`)."""
 
 
 def memory_path(env: dict[str, str]) -> Path:
@@ -80,3 +93,90 @@ def load(path: Path, who: str, now: datetime) -> tuple[Any, datetime] | None:
     if fetched_at > now:
         return None
     return doc.get("data"), fetched_at
+
+
+def locate(quota: ZaiQuotaSource, env: Mapping[str, str]) -> tuple[Path, str]:
+    """`(path, identity)` of the reading for this quota source's account and endpoint."""
+    return memory_path(dict(env)), identity(quota.key.key, quota.endpoint())
+
+
+def remember(path: Path, who: str, data: Any, at: datetime) -> None:
+    """Record a poll's outcome: the reading when there is one (`data`), else that it was tried."""
+    if data is not None:
+        save(path, who, data, at)
+    else:
+        note_attempt(path, who, at)
+
+
+def refresh_due(quota: ZaiQuotaSource, env: Mapping[str, str], now: datetime) -> bool:
+    """Whether a new reading is wanted: a key, no fresh reading, and no poll by anyone within an interval."""
+    if not quota.key.key or quota.is_fresh(now):
+        return False
+    path, who = locate(quota, env)
+    return not attempted_within(path, who, now, quota.poller.interval)
+
+
+def refresh_in_background(
+    quota: ZaiQuotaSource, env: Mapping[str, str], now: datetime, config_path: Path | None
+) -> bool:
+    """Start one detached poll (`main` in a child process) and return at once.
+
+    The attempt is noted first, so the `status` calls of the next interval do not start another. The
+    child inherits the environment (the key stays there, never on a command line) and has no pipe the
+    caller could wait on: a status bar reads `status`'s stdout to its end.
+
+    Returns:
+        Whether the child was started.
+    """
+    import subprocess
+    import sys
+
+    path, who = locate(quota, env)
+    note_attempt(path, who, now)
+    command = [sys.executable, "-m", REFRESH_MODULE, *(["--config", str(config_path)] if config_path else [])]
+    try:
+        subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,  # not in the caller's process group: a status bar's timeout kills only it
+        )
+    except OSError as exc:
+        log.info("official reading not refreshed: %s", exc)
+        return False
+    return True
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`python -m zai_dash.official_memory [--config PATH]`: poll the quota endpoint once and remember it.
+
+    Bounded by the source's own total deadline (`timeout` plus a little), like `report`'s poll.
+    """
+    import argparse
+    import asyncio
+
+    from zai_dash.config import ConfigError, load_config
+    from zai_dash.sources.base import SourceContext
+    from zai_dash.sources.tools import registered_tool_ids
+    from zai_dash.sources.zai_quota import ZaiQuotaSource
+
+    parser = argparse.ArgumentParser(prog=f"python -m {REFRESH_MODULE}", description=main.__doc__)
+    parser.add_argument("--config", type=Path)
+    args = parser.parse_args(argv)
+    try:
+        config = load_config(args.config, known_tools=registered_tool_ids)
+    except ConfigError:
+        return 2
+    if not config.api.enabled:
+        return 0
+    ctx = SourceContext.from_environment()
+    quota = ZaiQuotaSource(config.api, ctx)
+    attempt = asyncio.run(quota.refresh())
+    path, who = locate(quota, ctx.env)
+    remember(path, who, quota.last_data if attempt.ok else None, ctx.clock())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -16,27 +16,13 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from zai_dash.paths import dashboard_state_file
 from zai_dash.sources.safeio import STATE_MAX_BYTES, read_capped
 
 STALE_TEMP_AFTER = 600.0
 """Seconds after which a temp file beside ours is the leftover of a killed write (a live one takes ms)."""
 FRESH_FOR = timedelta(seconds=90)
 """A state file older than this is ignored (the dashboard heartbeats every 30 s)."""
-
-
-def cache_dir(env: dict[str, str] | None = None) -> Path:
-    """`$XDG_CACHE_HOME/zai-dash` (or the platform's cache dir)."""
-    env = dict(os.environ) if env is None else env
-    if env.get("XDG_CACHE_HOME"):
-        return Path(env["XDG_CACHE_HOME"]) / "zai-dash"
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir("zai-dash"))
-
-
-def state_path(env: dict[str, str] | None = None) -> Path:
-    """Where the state file lives."""
-    return cache_dir(env) / "state.json"
 
 
 def write_atomic(path: Path, data: bytes, durable: bool = False) -> None:
@@ -94,7 +80,7 @@ def publish(doc: dict[str, Any], fingerprint: str, path: Path | None = None) -> 
     """Publish a snapshot document (best effort: a full disk must not stop the dashboard)."""
     payload = {"pid": os.getpid(), "fingerprint": fingerprint, "doc": doc}
     try:
-        write_atomic(path or state_path(), json.dumps(payload, ensure_ascii=False).encode())
+        write_atomic(path or dashboard_state_file(), json.dumps(payload, ensure_ascii=False).encode())
     except OSError:
         pass
 
@@ -102,7 +88,7 @@ def publish(doc: dict[str, Any], fingerprint: str, path: Path | None = None) -> 
 def read_fresh(fingerprint: str, now: datetime, path: Path | None = None) -> dict[str, Any] | None:
     """The published document if it is fresh, from a live dashboard, built with the same config."""
     try:
-        payload = json.loads(read_capped(path or state_path(), STATE_MAX_BYTES))
+        payload = json.loads(read_capped(path or dashboard_state_file(), STATE_MAX_BYTES))
         doc = payload["doc"]
         pid = int(payload["pid"])
         written = datetime.fromisoformat(doc["at"])

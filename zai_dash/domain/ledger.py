@@ -18,9 +18,11 @@ costs by the span asked about, not by how many events it holds.
 
 from __future__ import annotations
 
+import base64
 import bisect
 import hashlib
 import statistics
+import sys
 from array import array
 from collections import deque
 from collections.abc import Iterable, Mapping
@@ -179,27 +181,47 @@ class _Tier:
         both (`add_coarse`), and whoever rebinds `tallies` calls `sums.rebuild(self.tallies)`."""
 
     def fold(self, event: UsageEvent, credits: float, weight: float) -> bool:
+        minute = self.claim(event)
+        if minute is None:
+            return False
+        self.tally(minute, event, credits, weight)
+        return True
+
+    def claim(self, event: UsageEvent) -> int | None:
+        """Note `event`'s key in its minute: the minute when it is new there, None when already folded."""
         minute = int(event.ts.timestamp()) // BUCKET_SECONDS * BUCKET_SECONDS
         digest = _digest(event.tool, event.key)
-        seen = self.seen.setdefault(minute, array("q"))
+        seen = self.seen.get(minute)
+        if seen is None:
+            seen = self.seen[minute] = array("q")
         i = bisect.bisect_left(seen, digest)
         if i < len(seen) and seen[i] == digest:
-            return False
+            return None
         seen.insert(i, digest)
+        return minute
+
+    def tally(self, minute: int, event: UsageEvent, credits: float, weight: float) -> None:
+        """Count a `claim`ed event in its minute."""
+        service = event.service
         key: TallyKey = (
             event.tool,
             event.model,
-            event.kind.value,
-            event.role.value,
-            event.service.value if event.service else None,
+            _VALUES[event.kind],
+            _VALUES[event.role],
+            _VALUES[service] if service is not None else None,
         )
-        tally = self.tallies.setdefault(minute, {}).setdefault(key, [0, 0, 0.0, 0.0])
-        tally[0] += 1
-        tally[1] += event.tokens
-        tally[2] += credits
-        tally[3] += weight
+        tallies = self.tallies.get(minute)
+        if tallies is None:
+            tallies = self.tallies[minute] = {}
+        tally = tallies.get(key)
+        if tally is None:
+            tallies[key] = [1, event.tokens, 0.0 + credits, 0.0 + weight]  # floats, as the sums always were
+        else:
+            tally[0] += 1
+            tally[1] += event.tokens
+            tally[2] += credits
+            tally[3] += weight
         self.sums.add_coarse(minute, key, 1, event.tokens, credits, weight)
-        return True
 
     def drop_before(self, floor: datetime) -> bool:
         """Forget the buckets whose minute ended by `floor`."""
@@ -221,8 +243,9 @@ class _Tier:
         )
 
     def dump(self) -> list[Any]:
+        """Per minute `[minute, tallies, digests]`, the digests as base64 of their little-endian bytes."""
         return [
-            [minute, [[*key, *tally] for key, tally in tallies.items()], list(self.seen.get(minute, ()))]
+            [minute, [[*key, *tally] for key, tally in tallies.items()], _pack(self.seen.get(minute))]
             for minute, tallies in self.tallies.items()
         ]
 
@@ -233,11 +256,41 @@ class _Tier:
                 if kind not in _KINDS or role not in _ROLES or (service is not None and service not in _SERVICES):
                     raise ValueError(f"bad tally {kind!r} {role!r} {service!r}")
                 bucket[(str(tool), model, kind, role, service)] = [n, tokens, float(credits), float(weight)]
-            # Dumped sorted (so sorting is one linear pass); array() rejects anything but 64-bit integers.
-            self.seen[int(minute)] = array("q", sorted(seen))
+            self.seen[int(minute)] = _unpack(seen)
         self.sums.rebuild(self.tallies)
 
 
+def _pack(digests: array[int] | None) -> str:
+    """Sorted digests as base64 of little-endian 64-bit integers: decoded in one C call, not one int each."""
+    if not digests:
+        return ""
+    if sys.byteorder == "little":
+        return base64.b64encode(digests.tobytes()).decode("ascii")
+    swapped = array("q", digests)
+    swapped.byteswap()
+    return base64.b64encode(swapped.tobytes()).decode("ascii")
+
+
+def _unpack(text: object) -> array[int]:
+    """What `_pack` wrote (raises `ValueError`/`TypeError` on anything else: the cache is then rebuilt).
+
+    Written sorted, as `claim`'s binary search needs; a file this process did not write is not read (the
+    cache is versioned, fingerprinted and written atomically), so the order is not checked element by element.
+    """
+    if not isinstance(text, str):
+        raise TypeError("digests are not a string")
+    out = array("q")
+    out.frombytes(base64.b64decode(text, validate=True))  # a length that is not a multiple of 8 raises
+    if sys.byteorder != "little":
+        out.byteswap()
+    return out
+
+
+_VALUES: dict[Any, str] = {m: m.value for m in (*EventKind, *CallRole, *McpService)}
+"""Each enum member's plain value (a dict lookup is cheaper than `.value` on the hot path of a fold)."""
+_KIND_OF = {k.value: k for k in EventKind}
+_ROLE_OF = {r.value: r for r in CallRole}
+_SERVICE_OF = {s.value: s for s in McpService}
 _KINDS = frozenset(k.value for k in EventKind)
 _ROLES = frozenset(r.value for r in CallRole)
 _SERVICES = frozenset(s.value for s in McpService)
@@ -310,18 +363,21 @@ class Ledger:
         Events older than their floor still update the tool's last activity and model, so the initial
         scan of a long history never holds more than the horizon in memory.
         """
-        floor = self.mcp_floor if event.kind is EventKind.MCP else self.calls_floor
+        mcp = event.kind is EventKind.MCP
+        floor = self.mcp_floor if mcp else self.calls_floor
         if floor is not None and event.ts < floor:
             self._note(event)
             return False
         if self.detail_floor is not None and event.ts < self.detail_floor:
-            credits, weight = self._price(event)
-            tier = self._mcp if event.kind is EventKind.MCP else self._calls
-            changed = tier.fold(event, credits, weight)
-            self._note(event)
-            if changed:
+            tier = self._mcp if mcp else self._calls
+            # Claimed before pricing: a re-read or streamed copy of a folded call costs a digest, no pricing.
+            minute = tier.claim(event)
+            if minute is not None:
+                credits, weight = self._price(event)
+                tier.tally(minute, event, credits, weight)
                 self.version += 1
-            return changed
+            self._note(event)
+            return minute is not None
         ident = (event.tool, event.key)
         old = self._events.get(ident)
         if old is not None and (event.kind is not EventKind.CALL or event.tokens <= old.tokens):
@@ -411,17 +467,20 @@ class Ledger:
             seen = self._last_model.get(tool)
             if seen is None or when(ts) >= seen[0]:
                 self._last_model[tool] = (when(ts), model)
+        # The hot loop of a warm start: enum members by lookup (a bad value raises KeyError), names bound.
+        kinds, roles, services = _KIND_OF, _ROLE_OF, _SERVICE_OF
+        events, prices, note, utc, stamp = self._events, self._prices, self._note, timezone.utc, datetime.fromtimestamp
         for row in data["events"]:
             kind, ts, tool, key, session, model, role, service, tokens, inp, out, origin, cached, credits, weight = row
             event = UsageEvent(
-                EventKind(kind),
-                when(ts),
+                kinds[kind],
+                stamp(ts, utc),
                 tool,
                 key,
                 session,
                 model,
-                CallRole(role),
-                McpService(service) if service else None,
+                roles[role],
+                services[service] if service else None,
                 int(tokens),
                 int(inp),
                 int(out),
@@ -429,10 +488,10 @@ class Ledger:
                 int(cached),
             )
             # Priced when first seen (the cache is only valid under the same tariff): no second pricing.
-            ident = (event.tool, event.key)
-            self._events[ident] = event
-            self._prices[ident] = (float(credits), float(weight))
-            self._note(event)
+            ident = (tool, key)
+            events[ident] = event
+            prices[ident] = (float(credits), float(weight))
+            note(event)
         self._detail.rebuild()
         self.version += 1
         self._calls.restore(data["buckets"]["calls"])

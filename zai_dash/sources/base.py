@@ -117,6 +117,10 @@ class Skips:
         return sum(self.counts.values())
 
 
+SPILL_EVENTS = 4096
+"""A poll that has found this many events hands them over before reading on (see `ToolSource.spill`)."""
+
+
 @dataclass
 class SourceBatch:
     """What one poll found: new or updated events and limit hits."""
@@ -157,6 +161,17 @@ class ToolSource(ABC):
         self.refused: int | None = None
         """Prompts seen that the server refused (every attempt answered 429): not billed. None when this
         tool's files cannot tell a refused prompt from one never sent (the adapter sets 0 when they can)."""
+        self.spill: Callable[[SourceBatch], None] | None = None
+        """Where a poll may hand over what it has found so far; the receiver takes the events and limit hits
+        and empties the batch. The engine folds them into the ledger at once, so a first scan of a long
+        history holds a few thousand events at a time, not the whole history. Handing over early is safe
+        in a failed poll too (`scan.poll_transaction`): the ledger keeps each key once, so the lines read
+        again after the rollback add nothing twice, and no offset moves past events not taken."""
+
+    def spill_if_full(self, batch: SourceBatch) -> None:
+        """Hand `batch` to `spill` once it holds `SPILL_EVENTS` events (call between records)."""
+        if self.spill is not None and len(batch.events) >= SPILL_EVENTS:
+            self.spill(batch)
 
     @abstractmethod
     def roots(self) -> list[Root]:

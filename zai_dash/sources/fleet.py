@@ -10,37 +10,21 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
-
+from zai_dash.config import FleetSettings
 from zai_dash.domain.fleet import FLEET_QUERY, FleetSample, FleetState, LocalFigures, fleet_view
 from zai_dash.domain.snapshot import SourceHealth
 from zai_dash.redact import redact_url
 from zai_dash.sources.base import SourceContext
-from zai_dash.sources.pollers import Attempt, HttpPollSource, Poller, network_reason, poll_health, settings_from
+from zai_dash.sources.pollers import Attempt, HttpPollSource, Poller, network_reason, poll_health
+
+if TYPE_CHECKING:
+    import httpx  # imported where a query is made: `status` builds this source but never polls
 
 PREFIX = "zai_dash_"
 MIN_INTERVAL = 5.0
-
-
-@dataclass(frozen=True)
-class FleetSettings:
-    """The `[fleet]` table.
-
-    Attributes:
-        prometheus: the Prometheus server's base URL (`http://127.0.0.1:9090`).
-        interval: seconds between queries (floor 5).
-        timeout: seconds before a query is abandoned.
-        machine: this machine's `machine` label (default: the host name, as `zai-dash export` uses).
-    """
-
-    prometheus: str | None = None
-    interval: float = 30.0
-    timeout: float = 5.0
-    machine: str | None = None
 
 
 def parse_query_result(doc: Any) -> list[FleetSample]:
@@ -72,7 +56,7 @@ class FleetSource(HttpPollSource):
     """Polls the fleet's Prometheus and keeps every machine's last figures.
 
     Args:
-        settings: the `[fleet]` table (any object with `FleetSettings`' attribute names).
+        settings: the `[fleet]` table.
         ctx: the source context (clock).
         floor: interval floor (tests lower it).
         on_result: called after every attempt (the engine builds a new snapshot).
@@ -82,13 +66,13 @@ class FleetSource(HttpPollSource):
 
     def __init__(
         self,
-        settings: Any,
+        settings: FleetSettings,
         ctx: SourceContext,
         *,
         floor: float = MIN_INTERVAL,
         on_result: Callable[[Attempt], None] | None = None,
     ) -> None:
-        self.settings = settings_from(FleetSettings, settings)
+        self.settings = settings
         self.machine = self.settings.machine or socket.gethostname()
         base = (self.settings.prometheus or "").rstrip("/")
         self.endpoint = f"{base}/api/v1/query"
@@ -110,6 +94,8 @@ class FleetSource(HttpPollSource):
         return await self._fetch_any_client()
 
     async def _fetch_with(self, client: httpx.AsyncClient) -> Attempt:
+        import httpx
+
         try:
             response = await client.get(self.endpoint, params={"query": FLEET_QUERY})
         except httpx.TimeoutException:

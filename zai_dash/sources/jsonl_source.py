@@ -70,6 +70,7 @@ class JsonlSource(ToolSource):
                 self._record(tail.path, rec, where, batch)
             except Exception as exc:  # one odd record must never stop the tail
                 self.skips.add(f"unexpected record shape ({type(exc).__name__})", where)
+            self.spill_if_full(batch)
         return batch
 
     def _refresh(self) -> None:

@@ -37,11 +37,11 @@ from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 
+from zai_dash.config import OtlpSettings
 from zai_dash.domain.events import CallRole, EventKind, LimitHit, UsageEvent
 from zai_dash.domain.snapshot import SourceHealth
 from zai_dash.sources.base import Root, SourceBatch, SourceContext, ToolSource
 from zai_dash.sources.jsonutil import parse_iso
-from zai_dash.sources.pollers import settings_from
 from zai_dash.sources.tools.claude_code import limit_hit
 from zai_dash.sources.tools.claude_code_config import clean_model
 
@@ -58,23 +58,6 @@ SETTLE = timedelta(seconds=30)
 LIMIT_STATUS = 429
 PATHS = {"/v1/logs": "logs", "/v1/metrics": "metrics", "/v1/traces": "traces"}
 _LOOPBACK = {"127.0.0.1", "::1", "localhost"}
-
-
-@dataclass(frozen=True)
-class OtlpSettings:
-    """The `[otlp]` table.
-
-    Attributes:
-        enabled: whether the receiver runs (the table's presence turns it on).
-        listen: `HOST:PORT` to bind; loopback unless another address is named.
-        token_env: the env var holding a bearer token requests must carry, or None for no check.
-        machine: this machine's name for events without `host.name` (default: the host name).
-    """
-
-    enabled: bool = False
-    listen: str = "127.0.0.1:4318"
-    token_env: str | None = None
-    machine: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -323,7 +306,7 @@ class OtlpSource(ToolSource):
     """Receives OTLP on its own thread; each `poll` hands over what has settled.
 
     Args:
-        settings: the `[otlp]` table (any object with `OtlpSettings`' attribute names).
+        settings: the `[otlp]` table.
         ctx: env (for the token) and the clock.
         ledger: where the transcripts' events are, for deduplication.
         on_arrival: called from the receiver thread after a batch with events arrives (tests wait on it).
@@ -334,13 +317,13 @@ class OtlpSource(ToolSource):
 
     def __init__(
         self,
-        settings: Any,
+        settings: OtlpSettings,
         ctx: SourceContext,
         ledger: Ledger | None = None,
         on_arrival: Callable[[], None] | None = None,
     ) -> None:
         super().__init__(ctx)
-        self.settings = settings_from(OtlpSettings, settings)
+        self.settings = settings
         self.machine = self.settings.machine or socket.gethostname()
         self.ledger = ledger
         self.on_arrival = on_arrival

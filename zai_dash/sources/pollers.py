@@ -8,22 +8,27 @@ failed `Attempt`, so a broken source marks itself stale and never blocks anythin
 httpx's timeout is per read, so a server trickling a byte a second never trips it: every request goes
 through `get_bounded` (one total deadline, a cap on the body), and every fetch (all its routes) is
 bounded by the source's `timeout` as a whole.
+
+httpx, asyncio and ssl are imported where a request is made, not with this module: `status` builds the
+HTTP sources (to read their saved figures) but never polls, and importing httpx costs more than the
+whole status line (see `tests/test_import_hygiene.py`).
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
+import functools
 import random
 import socket
-import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from email.utils import parsedate_to_datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING
 
-import httpx
+if TYPE_CHECKING:
+    import asyncio
+
+    import httpx
 
 MAX_BACKOFF = 900.0
 """Longest wait between failed attempts (15 min), unless `Retry-After` asks for more."""
@@ -49,8 +54,18 @@ _FIRST_REQUEST_MODULES = (
 """What httpx (through httpcore and anyio) imports lazily on a client's first request."""
 
 
-class BodyTooLarge(httpx.RequestError):
-    """A response body over `MAX_BODY_BYTES` (read no further)."""
+@functools.cache
+def body_too_large() -> type[Exception]:
+    """The error for a response body over `MAX_BODY_BYTES`: an `httpx.RequestError`, made on first use.
+
+    A transport error to every caller (`except httpx.HTTPError`), defined only once httpx is loaded.
+    """
+    import httpx
+
+    class BodyTooLarge(httpx.RequestError):
+        """A response body over `MAX_BODY_BYTES` (read no further)."""
+
+    return BodyTooLarge
 
 
 async def get_bounded(
@@ -65,9 +80,12 @@ async def get_bounded(
 
     Raises:
         httpx.TimeoutException: the whole exchange took longer than `deadline` (a trickling server).
-        BodyTooLarge: the body is larger than `max_bytes`.
+        BodyTooLarge: the body is larger than `max_bytes` (see `body_too_large`).
         httpx.HTTPError: any other transport failure.
     """
+    import asyncio
+
+    import httpx
 
     async def exchange() -> httpx.Response:
         async with client.stream("GET", url, headers=headers) as response:
@@ -76,7 +94,7 @@ async def get_bounded(
             async for chunk in response.aiter_bytes():
                 size += len(chunk)
                 if size > max_bytes:
-                    raise BodyTooLarge(f"response body larger than {max_bytes // (1024 * 1024)} MiB")
+                    raise body_too_large()(f"response body larger than {max_bytes // (1024 * 1024)} MiB")
                 chunks.append(chunk)
             # Already decoded: drop the headers that would make httpx decode or measure it again.
             kept = [
@@ -123,6 +141,8 @@ def parse_retry_after(value: str | None, now: datetime) -> float | None:
     value = value.strip()
     if value.isdigit():
         return min(float(value), MAX_RETRY_AFTER)
+    from email.utils import parsedate_to_datetime
+
     try:
         when = parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError):
@@ -134,6 +154,8 @@ def parse_retry_after(value: str | None, now: datetime) -> float | None:
 
 def network_reason(exc: BaseException) -> str:
     """A short, secret-free reason for a failed connection (the exception chain, not its text)."""
+    import ssl
+
     seen: BaseException | None = exc
     while seen is not None:
         if isinstance(seen, ConnectionRefusedError):
@@ -222,6 +244,8 @@ class Poller:
 
     async def poll_once(self) -> Attempt:
         """One attempt, recorded; never raises (except cancellation)."""
+        import asyncio
+
         try:
             attempt = await self._fetch()
         except asyncio.CancelledError:
@@ -252,6 +276,8 @@ class Poller:
         loop, wake = self._loop, self._wake
         if loop is None or wake is None:
             return
+        import asyncio
+
         try:
             running = asyncio.get_running_loop()
         except RuntimeError:
@@ -264,6 +290,8 @@ class Poller:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Poll until `stop` is set. The first poll happens at once."""
+        import asyncio
+
         self._loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
         loop = self._loop
@@ -287,6 +315,8 @@ class Poller:
 
 
 async def _wait_any(stop: asyncio.Event, wake: asyncio.Event, timeout: float) -> None:
+    import asyncio
+
     tasks = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(wake.wait())]
     try:
         await asyncio.wait(tasks, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
@@ -345,6 +375,8 @@ async def get_same_host(
         OffHostRedirect: the server pointed to another host.
         httpx.HTTPError: as `client.get`.
     """
+    import httpx
+
     current = httpx.URL(url)
     for _ in range(max_redirects):
         response = await get_bounded(client, str(current), headers=headers, deadline=deadline)
@@ -377,9 +409,6 @@ def poll_health(poller: Poller, stale_after: float, has_values: bool, now: datet
     return "error", last.message
 
 
-_S = TypeVar("_S")
-
-
 class HttpPollSource:
     """Plumbing shared by the HTTP sources: one client while the loop runs, one-shot refreshes, `r`.
 
@@ -391,6 +420,8 @@ class HttpPollSource:
     _client: httpx.AsyncClient | None = None
 
     def _new_client(self) -> httpx.AsyncClient:
+        import httpx
+
         # No redirects: an Authorization header must never follow one to another host.
         return httpx.AsyncClient(timeout=httpx.Timeout(self.timeout), follow_redirects=False)
 
@@ -399,6 +430,8 @@ class HttpPollSource:
 
     async def _fetch_any_client(self) -> Attempt:
         """Fetch with the loop's client when running, else with a short-lived one, within `total_deadline`."""
+        import asyncio
+
         try:
             return await asyncio.wait_for(self._fetch_with_some_client(), timeout=self.total_deadline)
         except asyncio.TimeoutError:  # every route together, not each read, is bounded
@@ -447,15 +480,3 @@ class HttpPollSource:
     def poll_now(self) -> None:
         """Poll at once (the TUI's `r`)."""
         self.poller.poll_now()
-
-
-def settings_from(cls: type[_S], obj: Any) -> _S:
-    """A settings dataclass built from any object with the same attribute names.
-
-    The engine passes `zai_dash.config.ApiSettings` / `ProxyEndpoint`: config stays free of the HTTP
-    modules (so `status` starts fast), and the sources take what they know from it.
-    """
-    if isinstance(obj, cls):
-        return obj
-    names = cls.__dataclass_fields__  # type: ignore[attr-defined]
-    return cls(**{n: getattr(obj, n) for n in names if hasattr(obj, n)})

@@ -4,6 +4,9 @@ Each `[[proxy]]` endpoint is polled with httpx, parsed with `prometheus_client`'
 (the OpenMetrics parser only when that content type is served), and fed to a
 `zai_dash.domain.proxy.ProxyState` that turns counters into deltas surviving restarts. Header values
 may name env vars (`${LITELLM_MASTER_KEY}`); they are secrets and never shown.
+
+httpx and `prometheus_client` are imported where a scrape is made or parsed: `status` builds these
+sources with the engine but never scrapes.
 """
 
 from __future__ import annotations
@@ -11,14 +14,11 @@ from __future__ import annotations
 import random
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
-from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_openmetrics
-from prometheus_client.parser import text_string_to_metric_families as parse_text
-
+from zai_dash.config import ProxyEndpoint
 from zai_dash.domain.proxy import (
     PRESETS,
     MetricSample,
@@ -41,8 +41,10 @@ from zai_dash.sources.pollers import (
     network_reason,
     parse_retry_after,
     poll_health,
-    settings_from,
 )
+
+if TYPE_CHECKING:
+    import httpx
 
 DEFAULT_INTERVAL = 15.0
 MIN_INTERVAL = 5.0
@@ -57,35 +59,8 @@ LITELLM_401 = (
 )
 
 
-@dataclass(frozen=True)
-class ProxySettings:
-    """One `[[proxy]]` table, parsed by `zai_dash.config` into this.
-
-    Attributes:
-        name: the endpoint's name (for a zai-dash exporter: the machine).
-        url: the metrics URL.
-        headers: request headers; values may reference env vars as `${VAR}`.
-        interval: seconds between polls (floor 5).
-        preset: `litellm`, `zai-dash`, or `custom`/None (the metric map alone).
-        metric_map: raw config table: logical series → `{samples, labels, group_by, kind}`; wins over
-            the preset.
-        group_by: regroup every preset series by this label (e.g. `requested_model`).
-        timeout: seconds before a request is abandoned.
-    """
-
-    name: str
-    url: str
-    headers: Mapping[str, str] = field(default_factory=dict)
-    interval: float = DEFAULT_INTERVAL
-    preset: str | None = "litellm"
-    metric_map: Mapping[str, Any] | None = None
-    group_by: str | None = None
-    timeout: float = 10.0
-
-    @classmethod
-    def coerce(cls, obj: Any) -> ProxySettings:
-        """Build from any object with the same attribute names (`zai_dash.config` settings)."""
-        return settings_from(cls, obj)
+ProxySettings = ProxyEndpoint
+"""One `[[proxy]]` table's settings (declared once, in `zai_dash.config`)."""
 
 
 def expand_headers(headers: Mapping[str, str], env: Mapping[str, str]) -> tuple[dict[str, str], list[str]]:
@@ -114,6 +89,9 @@ def parse_exposition(text: str, content_type: str) -> list[MetricSample]:
     Raises:
         ValueError: malformed input (the caller reports "parse error" and keeps the last values).
     """
+    from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_openmetrics
+    from prometheus_client.parser import text_string_to_metric_families as parse_text
+
     parser = parse_openmetrics if content_type.lower().startswith(OPENMETRICS) else parse_text
     samples: list[MetricSample] = []
     for family in parser(text):
@@ -139,14 +117,13 @@ class PrometheusSource(HttpPollSource):
 
     def __init__(
         self,
-        settings: ProxySettings | Any,
+        settings: ProxySettings,
         ctx: SourceContext,
         *,
         rng: random.Random | None = None,
         floor: float = MIN_INTERVAL,
         on_result: Callable[[Attempt], None] | None = None,
     ) -> None:
-        settings = ProxySettings.coerce(settings)
         self.settings = settings
         self.name = settings.name
         self._clock = ctx.clock
@@ -190,6 +167,8 @@ class PrometheusSource(HttpPollSource):
         return await self._fetch_any_client()
 
     async def _fetch_with(self, client: httpx.AsyncClient) -> Attempt:
+        import httpx
+
         name, timeout = self.name, self.settings.timeout
         headers = {"Accept": ACCEPT, **self.headers}
         try:
@@ -272,15 +251,14 @@ class PrometheusSource(HttpPollSource):
 
 
 def create_proxy_sources(
-    settings: Iterable[ProxySettings | Any],
+    settings: Iterable[ProxySettings],
     ctx: SourceContext,
     on_result: Callable[[Attempt], None] | None = None,
 ) -> list[PrometheusSource]:
     """One source per configured endpoint (names made unique so rows never collide)."""
     seen: dict[str, int] = {}
     out = []
-    for raw in settings:
-        s = ProxySettings.coerce(raw)
+    for s in settings:
         n = seen.get(s.name, 0)
         seen[s.name] = n + 1
         if n:

@@ -6,7 +6,8 @@ request sends the raw key first (as Z.ai's own plugin does), retries once with `
 other region once on an auth failure; whatever worked is reused while the process runs. The key is
 only ever placed in the request header: every message passes through a `Redactor`.
 
-Pure rules (envelope decision, row mapping) live in `zai_dash.domain.official`.
+Pure rules (envelope decision, row mapping) live in `zai_dash.domain.official`. httpx is imported
+only where a request is made: `status` builds this source to show the saved reading, never to poll.
 """
 
 from __future__ import annotations
@@ -18,11 +19,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-import httpx
-
+from zai_dash.config import ApiSettings
 from zai_dash.domain.official import (
     Calibration,
     Decision,
@@ -46,9 +46,11 @@ from zai_dash.sources.pollers import (
     get_bounded,
     network_reason,
     parse_retry_after,
-    settings_from,
 )
 from zai_dash.sources.safeio import read_text_capped
+
+if TYPE_CHECKING:
+    import httpx
 
 NAME = "zai-quota"
 QUOTA_PATH = "/api/monitor/usage/quota/limit"
@@ -61,34 +63,8 @@ RESET_GRACE = 5.0
 """Seconds after a known reset at which to poll again, so the new window shows promptly."""
 
 
-@dataclass(frozen=True)
-class QuotaSettings:
-    """The `[api]` config table, parsed by `zai_dash.config` into this.
-
-    Attributes:
-        enabled: off unless the user turns it on.
-        key_env: the env var holding the key.
-        use_claude_token: also accept `ANTHROPIC_AUTH_TOKEN` from Claude Code's env/settings (opt-in).
-        region: `auto` (from Claude Code's base URL), `intl` (api.z.ai) or `cn` (open.bigmodel.cn).
-        base_url: replaces the host entirely (a corporate proxy; tests).
-        interval: seconds between polls (floor 30).
-        timeout: seconds before a request is abandoned.
-        stale_after: seconds after which the last good reading is marked stale (default 3 intervals).
-    """
-
-    enabled: bool = False
-    key_env: str = "ZAI_API_KEY"
-    use_claude_token: bool = False
-    region: str = "auto"
-    base_url: str | None = None
-    interval: float = DEFAULT_INTERVAL
-    timeout: float = 10.0
-    stale_after: float | None = None
-
-    @classmethod
-    def coerce(cls, obj: Any) -> QuotaSettings:
-        """Build from any object with the same attribute names (`zai_dash.config` settings)."""
-        return settings_from(cls, obj)
+QuotaSettings = ApiSettings
+"""The `[api]` table's settings (declared once, in `zai_dash.config`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,7 +174,7 @@ class ZaiQuotaSource(HttpPollSource):
 
     def __init__(
         self,
-        settings: QuotaSettings | Any,
+        settings: QuotaSettings,
         ctx: SourceContext,
         *,
         hosts: Mapping[str, str] | None = None,
@@ -206,7 +182,6 @@ class ZaiQuotaSource(HttpPollSource):
         floor: float = MIN_INTERVAL,
         on_result: Callable[[Attempt], None] | None = None,
     ) -> None:
-        settings = QuotaSettings.coerce(settings)
         self.settings = settings
         self.ctx = ctx
         self._clock = ctx.clock
@@ -308,6 +283,8 @@ class ZaiQuotaSource(HttpPollSource):
             "Accept": "application/json",
             "Content-Type": "application/json",
         }
+        import httpx
+
         timeout = self.settings.timeout
         try:
             response = await get_bounded(client, route.url, headers=headers, deadline=timeout)

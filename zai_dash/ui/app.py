@@ -25,6 +25,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Label, LoadingIndicator, Static
 from textual.worker import Worker, WorkerState
 
+from zai_dash import paths
 from zai_dash.clock import Clock, SystemClock
 from zai_dash.domain.snapshot import Snapshot
 from zai_dash.domain.windows import WindowRow
@@ -44,7 +45,7 @@ from zai_dash.ui.palette import ANSI_THEME, default_theme
 from zai_dash.ui.prompt_gauge import UNIT_SHORT, WINDOW_NAMES, OfficialView, PromptGauge
 from zai_dash.ui.proxy_panel import ProxyPanel, machine_rows
 from zai_dash.ui.search_panel import SearchPanel
-from zai_dash.ui.state import load_state, save_state, state_path
+from zai_dash.ui.state import load_state, save_state
 from zai_dash.ui.timeline import TimelinePanel
 from zai_dash.ui.title import POP_TITLE, PUSH_TITLE, osc_title, window_title
 from zai_dash.ui.tools_table import ToolsTable
@@ -138,7 +139,7 @@ class DashApp(App[int]):
         self.plan_names = plan_names
         self.bell_on_alert = bell
         self.tz = tz
-        self.state_file = state_file or state_path()
+        self.state_file = state_file or paths.ui_memory_file()
         self.watch_terminal = watch_terminal
         self.snap: Snapshot | None = None
         """The snapshot on screen (a plan preview when one is active)."""

@@ -1,20 +1,12 @@
-"""UI state remembered between runs (the chosen theme) in `$XDG_STATE_HOME/zai-dash/state.json`."""
+"""UI state remembered between runs (the chosen theme), in `paths.ui_memory_file()`."""
 
 from __future__ import annotations
 
 import json
 import os
 import tempfile
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
-
-
-def state_path(env: Mapping[str, str] | None = None) -> Path:
-    """Where the state file lives: `$XDG_STATE_HOME/zai-dash/state.json`, else `~/.local/state/…`."""
-    env = os.environ if env is None else env
-    base = env.get("XDG_STATE_HOME") or str(Path(env.get("HOME") or Path.home()) / ".local" / "state")
-    return Path(base) / "zai-dash" / "state.json"
 
 
 def load_state(path: Path) -> dict[str, Any]:

@@ -21,17 +21,18 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+from zai_dash.domain.bounds import MAX_TOKENS
 from zai_dash.domain.events import CallRole, EventKind, LimitHit, UsageEvent
 from zai_dash.domain.mcp import McpAliases, classify_mcp
 from zai_dash.domain.snapshot import ToolConfigInfo
 from zai_dash.domain.tools import ToolInfo
-from zai_dash.sources.base import CallTokens, Root, SourceBatch, SourceContext, ToolSource
-from zai_dash.sources.jsonutil import BadTimestamp, int_field, loads, parse_iso, record_time
+from zai_dash.sources.base import SPILL_EVENTS, CallTokens, Root, SourceBatch, SourceContext, ToolSource
+from zai_dash.sources.jsonutil import BadTimestamp, int_field, loads, parse_iso
 from zai_dash.sources.safeio import entry_is_dir, list_dir
 from zai_dash.sources.tail import JsonlTail, TailLine, TailSet
 from zai_dash.sources.tools.claude_code_config import ENV_KEYS, ClaudeSettings, McpConfig, clean_model
@@ -83,6 +84,8 @@ ZAI_ZONE = timezone(timedelta(hours=8))
 # Lines that contain none of these can never be an event (they are progress, snapshots, titles…).
 _MARKERS = (b'"user"', b'"assistant"', b'"remove"', b'"system"', b'"ai-title"', b'"cost-state"')
 _TS_KEY = b'"timestamp":"'
+_TS_TAIL = 64
+"""How far from a line's end its closing `"timestamp":"…Z"` is looked for first (an ISO stamp is ≤ 35 bytes)."""
 _LEADING_TYPE = re.compile(
     rb'\{(?:"\w+":(?:"[^"\\]*"|-?\d+(?:\.\d+)?|true|false|null),)*(?:"type":"([\w-]+)"|"(attachment)":\{)'
 )
@@ -90,6 +93,13 @@ _LEADING_TYPE = re.compile(
 records (tens of KB each) put their object before their type and are known by that key."""
 _PREFIX_BYTES = 512
 _IGNORED_TYPE_BYTES = frozenset(k.encode() for k in IGNORED_TYPES)
+_SCREENED_TYPE_BYTES = _IGNORED_TYPE_BYTES | {b"api-request"}
+"""Leading types the byte screen acts on (passes over, or reads as an `api-request`)."""
+_SCREEN_BYTES = 16 * 1024
+"""Lines longer than this get the full byte screen before a parse (it pays for itself on request copies)."""
+_SKIP, _API, _PARSE = object(), object(), object()
+_MAIN, _SUBAGENT = CallRole.MAIN, CallRole.SUBAGENT
+"""What the byte screen says of a line: pass it over, read it as an `api-request`, or parse it."""
 _API_REQUEST = re.compile(
     rb'"sessionId":"([^"]*)","id":"([^"]+)","timestamp":"([^"]+)"(?:.*?"querySource":"([^"]*)")?'
     rb'(?:.*?"params":\{"model":"([^"]*)")?'
@@ -98,6 +108,8 @@ _API_REQUEST = re.compile(
 
 QUIET_NEEDLES = (b"mcp__", b'"is_error":true')
 """What a line of a quiet transcript must contain to matter: an MCP call, or an error result."""
+MSG_MEMORY = timedelta(hours=6)
+"""How long a quiet session's message ids are remembered for the dedup rules (see `_forget_quiet`)."""
 SETTLE = timedelta(minutes=30)
 """A prompt or MCP call whose outcome (an answer, a refusal, a tool result) has not been written this
 long after it is taken as billed: a crashed client writes no outcome, but its request went out."""
@@ -129,12 +141,28 @@ class _Pending:
 
 @dataclass(slots=True)
 class _Msg:
-    """What we know of one `message.id` in one session: the owning copy's request id and key."""
+    """What we know of one `message.id` in one session: the owning copy's request id, and its call as
+    last recorded (the largest copy so far)."""
 
     req: str | None
-    key: str
     sidechain: bool
     tokens: int
+    recorded: tuple[str | None, CallTokens] | None = None
+
+    def key(self, mid: str) -> str:
+        """The call key of the owning copy."""
+        return f"{mid}:{self.req}" if self.req else mid
+
+
+@dataclass(slots=True)
+class _SessionMsgs:
+    """The message ids one session has shown, until it has been quiet for `MSG_MEMORY`."""
+
+    last: datetime
+    """The latest call time seen in the session."""
+    msgs: dict[str, _Msg] = field(default_factory=dict)
+    extra: dict[str, tuple[str | None, CallTokens]] = field(default_factory=dict)
+    """Keys of further requests for an owned message id (same chain) → their call as last recorded."""
 
 
 class ClaudeCodeSource(ToolSource):
@@ -152,8 +180,11 @@ class ClaudeCodeSource(ToolSource):
             self._discover, self.skips, since=ctx.since, quiet_before=ctx.calls_since, needle=QUIET_NEEDLES
         )
         self._bad_paths: set[str] = set()
-        self._msgs: dict[tuple[str, str], _Msg] = {}
+        self._msgs: dict[str, _SessionMsgs] = {}
+        """Per session, what the dedup rules (see `_call`) need to know of the message ids seen."""
         self._extra_keys: dict[str, int] = {}
+        self._group: tuple[str, str] | None = None
+        """The session file group being read (see `_enter`)."""
         self._mcp_seen: set[str] = set()
         self._prompts: dict[str, _Pending] = {}
         """Per session, the last prompt not yet answered (emitted on the answer, dropped on a refusal)."""
@@ -187,6 +218,12 @@ class ClaudeCodeSource(ToolSource):
         if ctx.calls_since is not None:
             self._calls_key = ctx.calls_since.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S").encode()
         self._wall = ctx.clock()
+        # The file whose lines are being read (see `_enter`) and the line's number, for skip reasons.
+        self._file: JsonlTail | None = None
+        self._where_path = ""
+        self._number = 0
+        self._sub = False
+        self._file_session = ""
 
     # -- ToolSource ------------------------------------------------------------------------------
 
@@ -211,11 +248,14 @@ class ClaudeCodeSource(ToolSource):
         batch = SourceBatch()
         self._wall = self.ctx.clock()
         self._aliases = self._mcp.refresh()
+        events = batch.events
         for tail, line in self._tails.poll():
             try:
                 self._line(tail, line, batch)
             except Exception as exc:  # one odd record must never stop the tail
                 self.skips.add(f"unexpected record shape ({type(exc).__name__})", f"{tail.path}:{line.number}")
+            if len(events) >= SPILL_EVENTS:
+                self.spill_if_full(batch)
         self._settle(batch)
         batch.events.extend(self._hidden.flush())
         return batch
@@ -297,50 +337,137 @@ class ClaudeCodeSource(ToolSource):
     # -- records ---------------------------------------------------------------------------------
 
     def _line(self, tail: JsonlTail, line: TailLine, batch: SourceBatch) -> None:
+        if tail is not self._file:
+            self._enter(tail)
+        self._number = line.number
         data = line.data
+        path = tail.path
+        if len(data) > _SCREEN_BYTES or (self._since_key is not None and self._older_than_since(data)):
+            route = self._screen(data)  # long or old: the full byte screen before any parse
+        else:
+            route = self._quick_screen(data)
+        if route is _SKIP:
+            return
+        if route is _API:
+            self._api_request(data, path, batch)
+            return
+        try:
+            rec = loads(data)
+        except ValueError:
+            if self._screen(data) is _SKIP:
+                return  # a well-formed-looking line of a type that is never an event: passed over unparsed
+            try:
+                data.decode("utf-8")
+            except UnicodeDecodeError:
+                self._skip("not UTF-8")
+                return
+            self._skip("malformed JSON")
+            return
+        if not isinstance(rec, dict):
+            if self._screen(data) is not _SKIP:
+                self._skip("not a JSON object")
+            return
+        kind = rec.get("type")
+        if kind == "assistant":
+            self._assistant(rec, path, batch)
+        elif kind == "user":
+            self._user(rec, path, batch)
+        elif kind == "queue-operation":
+            self._queue_operation(rec, path, batch)
+        elif kind == "system":
+            self._system(rec, path, batch)
+        elif kind == "ai-title":
+            self._title(rec, path, batch)
+        elif kind == "cost-state":
+            self._hidden.cost_state(self._session(rec), rec)
+        elif not isinstance(kind, str) and self._screen(data) is not _SKIP:
+            self._skip("record type missing or not a string")
+        # Any other type is known-and-ignored (`IGNORED_TYPES`) or new in a later client: quietly passed over.
+
+    def _enter(self, tail: JsonlTail) -> None:
+        """What is the same for every line of a file, worked out once when its lines start."""
+        self._file = tail
+        path = tail.path
+        self._where_path = str(path)
+        self._sub = _is_subagent_file(path)
+        # A sub-agent file lives in <session>/subagents/: the session is the grandparent's name.
+        if path.parent.name == "subagents":
+            self._file_session = path.parent.parent.name
+            group = (str(path.parent.parent.parent), self._file_session)
+        else:
+            self._file_session = path.stem
+            group = (str(path.parent), self._file_session)
+        if group != self._group:
+            # A session's files are read one after the other (`<session>.jsonl`, then `<session>/subagents/`):
+            # leaving them is when the sessions that have gone quiet can be forgotten.
+            self._group = group
+            self._forget_quiet()
+
+    def _forget_quiet(self) -> None:
+        """Drop the message ids of sessions without a call for `MSG_MEMORY`, so memory follows recent use.
+
+        The ledger still holds their calls and keeps the largest copy of each key; what is given up is
+        only the /btw rules (see `_call`) for a copy that comes after such a gap, as after a restart
+        from the cache, which keeps no message ids either.
+        """
+        horizon = self._wall - MSG_MEMORY
+        for session in [s for s, state in self._msgs.items() if state.last < horizon]:
+            del self._msgs[session]
+
+    def _skip(self, reason: str) -> None:
+        """Count the current line as skipped for `reason`."""
+        self.skips.add(reason, f"{self._where_path}:{self._number}")
+
+    def _screen(self, data: bytes) -> object:
+        """Before any parse: `_SKIP` a line that is never an event, `_API` an `api-request`, else `_PARSE`.
+
+        A known non-event type at the head of the line (maybe megabytes of request copy) is never parsed;
+        a well-formed-looking line without any event marker cannot be an event; nor can a line whose own
+        timestamp is before the horizon (`_older_than_since`).
+        """
         leading = _LEADING_TYPE.match(data, 0, _PREFIX_BYTES)
         if leading is not None:
             kind = leading.group(1) or leading.group(2)
             if kind in _IGNORED_TYPE_BYTES:
-                return  # a known non-event record (maybe megabytes of request copy): never parsed
+                return _SKIP
             if kind == b"api-request":
-                self._api_request(data, tail.path, f"{tail.path}:{line.number}", batch)
-                return
+                return _API
         if not any(m in data for m in _MARKERS):
             if data[:1] == b"{" and data.rstrip()[-1:] == b"}":
-                return  # a well-formed-looking record of a type that is never an event
+                return _SKIP
         elif self._older_than_since(data):
-            return
-        where = f"{tail.path}:{line.number}"
-        try:
-            rec = loads(data)
-        except ValueError:
-            try:
-                data.decode("utf-8")
-            except UnicodeDecodeError:
-                self.skips.add("not UTF-8", where)
-                return
-            self.skips.add("malformed JSON", where)
-            return
-        if not isinstance(rec, dict):
-            self.skips.add("not a JSON object", where)
-            return
-        kind = rec.get("type")
-        if kind == "assistant":
-            self._assistant(rec, tail.path, where, batch)
-        elif kind == "user":
-            self._user(rec, tail.path, where, batch)
-        elif kind == "queue-operation":
-            self._queue_operation(rec, tail.path, where, batch)
-        elif kind == "system":
-            self._system(rec, tail.path, where, batch)
-        elif kind == "ai-title":
-            self._title(rec, tail.path, batch)
-        elif kind == "cost-state":
-            self._hidden.cost_state(self._session(rec, tail.path), rec)
-        elif not isinstance(kind, str):
-            self.skips.add("record type missing or not a string", where)
-        # Any other type is known-and-ignored (`IGNORED_TYPES`) or new in a later client: quietly passed over.
+            return _SKIP
+        return _PARSE
+
+    def _quick_screen(self, data: bytes) -> object:
+        """`_screen` for a short line whose timestamp is within the horizon, at a fraction of its cost.
+
+        The leading-type regex can only match at the first `"type":"` (or `"attachment":{`) of the head,
+        and only when no object or array value comes before it: most lines (assistant records put their
+        type after `message`) are ruled out with two byte searches, and it runs only when that first type
+        is one the screen acts on. The marker test is left to the rare lines where it changes the outcome
+        (a failed parse, a record of no type): every record handled after the parse contains its marker.
+        """
+        i = data.find(b'"type":"', 0, _PREFIX_BYTES)
+        a = data.find(b'"attachment":{', 0, _PREFIX_BYTES)
+        if a >= 0 and (i < 0 or a < i):
+            i = a
+        elif i >= 0:
+            end = data.find(b'"', i + 8, _PREFIX_BYTES)
+            if end < 0 or data[i + 8 : end] not in _SCREENED_TYPE_BYTES:
+                return _PARSE
+        else:
+            return _PARSE
+        if data.find(b'":{', 0, i) >= 0 or data.find(b'":[', 0, i) >= 0 or data.find(b"\\", 0, i) >= 0:
+            return _PARSE  # an object, array or escape before it: the regex cannot reach it
+        leading = _LEADING_TYPE.match(data, 0, _PREFIX_BYTES)
+        if leading is not None:
+            kind = leading.group(1) or leading.group(2)
+            if kind in _IGNORED_TYPE_BYTES:
+                return _SKIP
+            if kind == b"api-request":
+                return _API
+        return _PARSE
 
     def _older_than_since(self, data: bytes) -> bool:
         """Byte-level early skip: the record's own (last, top-level) UTC timestamp says it cannot matter.
@@ -352,13 +479,27 @@ class ClaudeCodeSource(ToolSource):
         """
         if self._since_key is None:
             return False
-        i = data.rfind(_TS_KEY)
-        if i < 0:
-            return False
-        start = i + len(_TS_KEY)
-        end = data.find(b'"', start)
-        if end < 0 or data[end - 1 : end] != b"Z" or data[end + 1 :].strip() != b"}":
-            return False
+        last = data[-2:]
+        if last == b'"}':
+            # The common shape, `…,"timestamp":"<ISO>Z"}` at the very end: only its tail is searched.
+            i = data.rfind(_TS_KEY, len(data) - _TS_TAIL)
+            if i < 0:
+                i = data.rfind(_TS_KEY)
+                if i < 0:
+                    return False
+            start = i + len(_TS_KEY)
+            if data.find(b'"', start) != len(data) - 2 or data[-3:-2] != b"Z":
+                return False
+        elif not last[-1:].isspace():
+            return False  # ends in neither `"}` nor blanks: the timestamp is not the last key (tool results)
+        else:
+            i = data.rfind(_TS_KEY)
+            if i < 0:
+                return False
+            start = i + len(_TS_KEY)
+            end = data.find(b'"', start)
+            if end < 0 or data[end - 1 : end] != b"Z" or data[end + 1 :].strip() != b"}":
+                return False
         stamp = data[start : start + 19]
         if len(stamp) != 19 or stamp[10:11] != b"T":
             return False
@@ -372,22 +513,32 @@ class ClaudeCodeSource(ToolSource):
             and b'"tool_result"' not in data
         )
 
-    def _stamp(self, rec: dict[str, Any], where: str) -> datetime | None:
-        return record_time(rec, where, self.skips.add, self._wall, self.ctx.since)
+    def _stamp(self, rec: dict[str, Any]) -> datetime | None:
+        """The record's time (aware UTC), or None when it is bad (counted) or before `since`."""
+        try:
+            ts = parse_iso(rec.get("timestamp"), self._wall)
+        except BadTimestamp as exc:
+            self._skip(str(exc))
+            return None
+        since = self.ctx.since
+        if since is not None and ts < since:
+            return None
+        return ts
 
     def _at(self, path: Path, ts: datetime, batch: SourceBatch) -> None:
         """The file's latest record time, for records that carry none (`ai-title`, which may come first)."""
         self._last_ts[path] = ts
-        untimed = self._untimed_titles.pop(path, None)
-        if untimed is not None:
-            self._title_call(untimed[0], untimed[1], ts, batch)
+        if self._untimed_titles:
+            untimed = self._untimed_titles.pop(path, None)
+            if untimed is not None:
+                self._title_call(untimed[0], untimed[1], ts, batch)
 
-    def _session(self, rec: dict[str, Any], path: Path) -> str:
+    def _session(self, rec: dict[str, Any]) -> str:
+        """The record's `sessionId`, else the one its file's place names (see `_enter`)."""
         session = rec.get("sessionId")
-        if isinstance(session, str) and session:
+        if type(session) is str and session:
             return session
-        # A sub-agent file lives in <session>/subagents/: the session is the grandparent's name.
-        return path.parent.parent.name if path.parent.name == "subagents" else path.stem
+        return self._file_session
 
     def _model(self, raw: object) -> str | None:
         if not isinstance(raw, str):
@@ -397,18 +548,18 @@ class ClaudeCodeSource(ToolSource):
             cached = self._model_cache[raw] = clean_model(raw)
         return cached
 
-    def _assistant(self, rec: dict[str, Any], path: Path, where: str, batch: SourceBatch) -> None:
+    def _assistant(self, rec: dict[str, Any], path: Path, batch: SourceBatch) -> None:
         msg = rec.get("message")
-        if not isinstance(msg, dict):
-            self.skips.add("assistant record without a message object", where)
+        if type(msg) is not dict:
+            self._skip("assistant record without a message object")
             return
-        ts = self._stamp(rec, where)
+        ts = self._stamp(rec)
         if ts is None:
             return
         self._at(path, ts, batch)
         raw_model = msg.get("model")
-        sidechain = rec.get("isSidechain") is True or _is_subagent_file(path)
-        session = self._session(rec, path)
+        sidechain = rec.get("isSidechain") is True or self._sub
+        session = self._session(rec)
         if rec.get("isApiErrorMessage") is True or raw_model == "<synthetic>":
             hit = limit_hit(_texts(msg.get("content")), ts)
             if hit is not None:
@@ -418,30 +569,32 @@ class ClaudeCodeSource(ToolSource):
                 self._refuse(session)
             return
         cwd = rec.get("cwd")
-        if isinstance(cwd, str) and cwd and self._mcp.add_project(cwd):
+        if type(cwd) is str and cwd and self._mcp.add_project(cwd):
             self._aliases = self._mcp.aliases
         model = self._model(raw_model)
         if model:
             self._last_model[session] = model
         content = msg.get("content")
-        if isinstance(content, list):
+        if type(content) is list:
             for block in content:
-                if isinstance(block, dict) and block.get("type") == "tool_use":
+                if type(block) is dict and block.get("type") == "tool_use":
                     self._tool_use(block, ts, session, model, path)
         usage = msg.get("usage")
         if usage is None:
             return
-        self._open_request.pop(path, None)
-        self._answered(session, batch)
-        if not isinstance(usage, dict):
-            self.skips.add("message.usage not an object", where)
+        if self._open_request:
+            self._open_request.pop(path, None)
+        if self._prompts:
+            self._answered(session, batch)
+        if type(usage) is not dict:
+            self._skip("message.usage not an object")
             return
         mid = msg.get("id")
-        if not isinstance(mid, str) or not mid:
-            self.skips.add("assistant usage without message.id", where)
+        if type(mid) is not str or not mid:
+            self._skip("assistant usage without message.id")
             return
         req = rec.get("requestId")
-        self._call(mid, req if isinstance(req, str) and req else None, usage, ts, session, model,
+        self._call(mid, req if type(req) is str and req else None, usage, ts, session, model,
                    sidechain, batch)  # fmt: skip
 
     def _call(
@@ -456,15 +609,19 @@ class ClaudeCodeSource(ToolSource):
         batch: SourceBatch,
     ) -> None:
         # `input_tokens` excludes the cache: reads and writes are added back in (metering.md §2).
-        cached = int_field(usage.get("cache_read_input_tokens"))
-        inp = int_field(usage.get("input_tokens")) + int_field(usage.get("cache_creation_input_tokens")) + cached
-        out = int_field(usage.get("output_tokens"))
+        cached = _tokens(usage.get("cache_read_input_tokens"))
+        inp = _tokens(usage.get("input_tokens")) + _tokens(usage.get("cache_creation_input_tokens")) + cached
+        out = _tokens(usage.get("output_tokens"))
         tokens = inp + out
         key = f"{mid}:{req}" if req else mid
-        ident = (session, mid)
-        owner = self._msgs.get(ident)
+        state = self._msgs.get(session)
+        if state is None:
+            state = self._msgs[session] = _SessionMsgs(ts)
+        elif ts > state.last:
+            state.last = ts
+        owner = state.msgs.get(mid)
         if owner is None:
-            self._msgs[ident] = _Msg(req, key, sidechain, tokens)
+            owner = state.msgs[mid] = _Msg(req, sidechain, tokens)
         elif owner.req == req:
             if tokens <= owner.tokens:
                 return  # a streaming repeat that adds nothing
@@ -472,7 +629,7 @@ class ClaudeCodeSource(ToolSource):
         elif sidechain and not owner.sidechain:
             return  # a /btw replay of a main-chain message
         elif owner.sidechain and not sidechain:
-            key = owner.key  # the replay was read first: fold the original into it
+            key = owner.key(mid)  # the replay was read first: fold the original into it
             if tokens <= owner.tokens:
                 return
             owner.tokens = tokens
@@ -482,22 +639,18 @@ class ClaudeCodeSource(ToolSource):
             if tokens <= best:
                 return
             self._extra_keys[key] = tokens
-        self._hidden.recorded(session, key, model, CallTokens(inp, out, cached))
+            owner = None
+        call = CallTokens(inp, out, cached)
+        if owner is not None:
+            previous, owner.recorded = owner.recorded, (model, call)
+        else:
+            previous = state.extra.get(key)
+            state.extra[key] = (model, call)
+        self._hidden.recorded(session, model, call, previous)
         batch.events.append(
-            UsageEvent(
-                kind=EventKind.CALL,
-                ts=ts,
-                tool=TOOL,
-                key=key,
-                session=session,
-                model=model,
-                role=CallRole.SUBAGENT if sidechain else CallRole.MAIN,
-                tokens=tokens,
-                input_tokens=inp,
-                output_tokens=out,
-                cached_tokens=cached,
-            )
-        )
+            UsageEvent(EventKind.CALL, ts, TOOL, key, session, model, _SUBAGENT if sidechain else _MAIN, None,
+                       tokens, inp, out, None, cached)
+        )  # fmt: skip
 
     def _answered(self, session: str, batch: SourceBatch) -> None:
         """A model answer in `session`: its pending prompt was sent and billed."""
@@ -542,16 +695,16 @@ class ClaudeCodeSource(ToolSource):
                     continue
             batch.events.append(pending.event)
 
-    def _system(self, rec: dict[str, Any], path: Path, where: str, batch: SourceBatch) -> None:
+    def _system(self, rec: dict[str, Any], path: Path, batch: SourceBatch) -> None:
         """`api_error`: a Z.ai limit code per attempt. `compact_boundary`: one compaction call, unlogged."""
         subtype = rec.get("subtype")
         if subtype not in ("api_error", "compact_boundary"):
             return
-        ts = self._stamp(rec, where)
+        ts = self._stamp(rec)
         if ts is None:
             return
         self._at(path, ts, batch)
-        session = self._session(rec, path)
+        session = self._session(rec)
         if subtype == "api_error":
             self._open_request.pop(path, None)  # refused; the retry writes its own api-request
             hit = limit_hit(_flat_text(rec), ts)
@@ -568,7 +721,7 @@ class ClaudeCodeSource(ToolSource):
         Written again unchanged later in the session (one call); a new title is another call. It has no
         time of its own: it takes the file's latest (or, written first, the next) record's.
         """
-        session = self._session(rec, path)
+        session = self._session(rec)
         title = rec.get("aiTitle", rec.get("title"))
         ts = self._last_ts.get(path)
         if ts is None:
@@ -580,7 +733,7 @@ class ClaudeCodeSource(ToolSource):
         if self.ctx.since is None or ts >= self.ctx.since:
             batch.events.append(self._hidden.title(session, title, ts))
 
-    def _api_request(self, data: bytes, path: Path, where: str, batch: SourceBatch) -> None:
+    def _api_request(self, data: bytes, path: Path, batch: SourceBatch) -> None:
         """`api-request` (2.1): one per request attempt. One followed by another with neither an answer
         nor an error between was billed (a stream cut and retried) but left no assistant record."""
         match = _API_REQUEST.search(data, 0, _PREFIX_BYTES * 4)
@@ -590,7 +743,7 @@ class ClaudeCodeSource(ToolSource):
         try:
             ts = parse_iso(stamp, self._wall)
         except BadTimestamp as exc:
-            self.skips.add(str(exc), where)
+            self._skip(str(exc))
             return
         self._at(path, ts, batch)
         unanswered = self._open_request.pop(path, None)
@@ -598,8 +751,8 @@ class ClaudeCodeSource(ToolSource):
             batch.events.append(unanswered)
         if self.ctx.since is not None and ts < self.ctx.since:
             return
-        sub = _is_subagent_file(path) or (caller or "").startswith("agent:")
-        session = session or self._session({}, path)
+        sub = self._sub or (caller or "").startswith("agent:")
+        session = session or self._file_session
         prompt = None if sub else self._prompts.get(session)
         if prompt is not None and not prompt.sent and ts >= prompt.event.ts:
             # The plan meters a prompt when its request arrives, seconds after it was typed (2.1 writes
@@ -608,24 +761,24 @@ class ClaudeCodeSource(ToolSource):
         event = estimate("retry", ident or "", ts, session, self._model(model))
         self._open_request[path] = replace(event, role=CallRole.SUBAGENT if sub else CallRole.MAIN)
 
-    def _user(self, rec: dict[str, Any], path: Path, where: str, batch: SourceBatch) -> None:
+    def _user(self, rec: dict[str, Any], path: Path, batch: SourceBatch) -> None:
         msg = rec.get("message")
         if not isinstance(msg, dict):
-            self.skips.add("user record without a message object", where)
+            self._skip("user record without a message object")
             return
         content = msg.get("content")
         if not isinstance(content, (str, list)):
-            self.skips.add("message.content missing or of the wrong type", where)
+            self._skip("message.content missing or of the wrong type")
             return
-        ts = self._stamp(rec, where)
+        ts = self._stamp(rec)
         if ts is None:
             return
         self._at(path, ts, batch)
-        if isinstance(content, list):
-            self._tool_results(content, batch)
+        if self._mcp_calls and isinstance(content, list):
+            self._tool_results(content, batch)  # only the results of pending MCP calls matter
         if (
             rec.get("isSidechain") is True
-            or _is_subagent_file(path)
+            or self._sub
             or rec.get("isMeta") is True
             or rec.get("isCompactSummary") is True
             or rec.get("toolUseResult") is not None
@@ -634,7 +787,7 @@ class ClaudeCodeSource(ToolSource):
         text = prompt_text(content)
         if text is None:
             return
-        session = self._session(rec, path)
+        session = self._session(rec)
         # `promptId` is the `prompt.id` of Claude Code's OpenTelemetry events: one key for both (sources/otlp.py).
         uuid = rec.get("promptId") or rec.get("uuid")
         key = f"prompt:{uuid}" if isinstance(uuid, str) and uuid else f"prompt:{session}:{ts.isoformat()}"
@@ -644,20 +797,20 @@ class ClaudeCodeSource(ToolSource):
             batch.events.append(previous.event)  # typed again before an answer was written: both went out
         self._prompts[session] = _Pending(event, path)
 
-    def _queue_operation(self, rec: dict[str, Any], path: Path, where: str, batch: SourceBatch) -> None:
+    def _queue_operation(self, rec: dict[str, Any], path: Path, batch: SourceBatch) -> None:
         """`remove` = a message typed while the agent worked and fed to it as steering (claude-code-log's
         reading); it appears nowhere else, so it is a prompt. `enqueue`/`dequeue`/`popAll` only copy
         messages that are also written as `user` entries and are ignored."""
-        if rec.get("operation") != "remove" or _is_subagent_file(path):
+        if rec.get("operation") != "remove" or self._sub:
             return
         content = rec.get("content")
         text = prompt_text(content) if isinstance(content, (str, list)) else None
         if text is None:
             return
-        ts = self._stamp(rec, where)
+        ts = self._stamp(rec)
         if ts is None:
             return
-        session = self._session(rec, path)
+        session = self._session(rec)
         batch.events.append(
             UsageEvent(
                 kind=EventKind.PROMPT, ts=ts, tool=TOOL, key=f"steer:{session}:{ts.isoformat()}",
@@ -744,6 +897,13 @@ def _flat_text(rec: dict[str, Any]) -> str:
         elif isinstance(value, list):
             stack.extend(value)
     return "\n".join(out)
+
+
+def _tokens(value: object) -> int:
+    """`int_field`, with the common case (a plain non-negative int) answered inline."""
+    if type(value) is int and 0 <= value < MAX_TOKENS:
+        return value
+    return int_field(value)
 
 
 def _mtime(path: Path) -> float:

@@ -71,8 +71,9 @@ def cost_state_usage(rec: Mapping[str, Any]) -> dict[str, CallTokens]:
 
 @dataclass
 class _Session:
-    recorded: dict[str, tuple[str | None, CallTokens]] = field(default_factory=dict)
-    """Call key → (model, tokens) of every call an assistant record shows."""
+    seen: dict[str, list[int]] = field(default_factory=dict)
+    """Model → [how many calls, input, output, cached tokens] over the latest copy of every call an
+    assistant record shows: sums kept as calls arrive, so the evidence costs memory per model, not per call."""
     titles: list[UsageEvent] = field(default_factory=list)
     compactions: list[UsageEvent] = field(default_factory=list)
     cost: dict[str, CallTokens] | None = None
@@ -86,11 +87,39 @@ class HiddenCalls:
         self._sessions: dict[str, _Session] = {}
 
     def _of(self, session: str) -> _Session:
-        return self._sessions.setdefault(session, _Session())
+        state = self._sessions.get(session)  # not setdefault: that builds a _Session for every call record
+        if state is None:
+            state = self._sessions[session] = _Session()
+        return state
 
-    def recorded(self, session: str, key: str, model: str | None, tokens: CallTokens) -> None:
-        """A call an assistant record shows (its latest, largest copy)."""
-        self._of(session).recorded[key] = (model, tokens)
+    def recorded(
+        self, session: str, model: str | None, tokens: CallTokens, previous: tuple[str | None, CallTokens] | None
+    ) -> None:
+        """A call an assistant record shows (its latest, largest copy).
+
+        Args:
+            previous: the (model, tokens) this call was last recorded with, which this copy replaces.
+        """
+        seen = self._of(session).seen
+        if previous is not None and previous[0]:
+            sums = seen[previous[0]]
+            if sums[0] == 1:
+                del seen[previous[0]]
+            else:
+                old = previous[1]
+                sums[0] -= 1
+                sums[1] -= old.input
+                sums[2] -= old.output
+                sums[3] -= old.cached
+        if model:
+            now = seen.get(model)
+            if now is None:
+                seen[model] = [1, tokens.input, tokens.output, tokens.cached]
+            else:
+                now[0] += 1
+                now[1] += tokens.input
+                now[2] += tokens.output
+                now[3] += tokens.cached
 
     def title(self, session: str, title: object, ts: datetime) -> UsageEvent:
         """The session-title call an `ai-title` record stands for."""
@@ -122,10 +151,7 @@ class HiddenCalls:
             if not state.dirty or state.cost is None:
                 continue
             state.dirty = False
-            seen: dict[str, CallTokens] = {}
-            for model, tokens in state.recorded.values():
-                if model:
-                    seen[model] = seen.get(model, CallTokens()).plus(tokens)
+            seen = {model: CallTokens(*sums[1:]) for model, sums in state.seen.items()}
             unseen = [m for m in state.cost if m not in seen]
             if len(state.titles) == 1 and len(unseen) == 1:
                 out.append(with_tokens(state.titles[0], state.cost[unseen[0]], unseen[0]))
