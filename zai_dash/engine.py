@@ -141,7 +141,9 @@ class Engine:
         self.use_cache = use_cache and not demo
         self.cache_used = self.use_cache and self._load_cache()
         """Whether this engine resumed from the on-disk cache."""
-        self._newest: datetime | None = max((e.ts for e in self.ledger.events()), default=None)
+        # Every event seen, folded ones too (not only the detail tier): a warm start prunes from the
+        # same instant a cold scan of the same files does.
+        self._newest: datetime | None = self.ledger.newest()
         """The newest event seen: pruning never measures its horizon past it (see `ClockGuard`)."""
         self._saved_version = self.ledger.version if self.cache_used else -1
 

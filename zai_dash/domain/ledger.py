@@ -521,13 +521,12 @@ class Ledger:
         Prompts and calls older than `calls_before` and MCP calls older than `mcp_before` are dropped
         (buckets whose minute ended before them too). The same instants become the floors for later
         `add`s. Without `detail_before` nothing is folded: the detail tier reaches back to the floors.
+        A floor never moves back (`raise_floors`).
 
         Returns:
             How many detail events left the detail tier (dropped or folded).
         """
-        self.calls_floor, self.mcp_floor = calls_before, mcp_before
-        if detail_before is not None:
-            self.detail_floor = detail_before
+        calls_before, mcp_before, detail_before = self.raise_floors(calls_before, mcp_before, detail_before)
         # Only the minutes before the latest cut can hold an event that leaves: the index names them.
         cut = max(calls_before, mcp_before, detail_before or calls_before)
         moved = [
@@ -555,6 +554,28 @@ class Ledger:
         if changed:
             self.version += 1
         return len(moved)
+
+    def raise_floors(
+        self, calls_before: datetime, mcp_before: datetime, detail_before: datetime | None
+    ) -> tuple[datetime, datetime, datetime | None]:
+        """Move the floors up to the instants asked for, never back; returns the floors now in effect.
+
+        What an `add` dropped or folded under a higher floor stays dropped or folded: lowering the detail
+        floor again would leave folded events above it, where `count` no longer reads the buckets (a cold
+        start, whose floors come from the clock before pruning measures from the newest event, counted
+        the week as 0) and where a re-read copy would enter the detail tier and count twice. So the
+        ledger's tiers depend only on the highest floors seen, the same after a cold scan as after a
+        cache restore.
+        """
+
+        def later(old: datetime | None, new: datetime) -> datetime:
+            return new if old is None or new > old else old
+
+        self.calls_floor = later(self.calls_floor, calls_before)
+        self.mcp_floor = later(self.mcp_floor, mcp_before)
+        if detail_before is not None:
+            self.detail_floor = later(self.detail_floor, detail_before)
+        return self.calls_floor, self.mcp_floor, self.detail_floor if detail_before is not None else None
 
     def _remember_prompt_costs(self, before: datetime) -> None:
         """Keep the credits of the prompts about to be folded (their calls are still in detail)."""
@@ -617,6 +638,10 @@ class Ledger:
             self._calls.sum_into(acc, start, end)
             self._mcp.sum_into(acc, start, end)
         return acc
+
+    def newest(self) -> datetime | None:
+        """The latest instant of any event seen, kept or not (restored from the cache with the rest)."""
+        return max(self._last_activity.values(), default=None)
 
     def activity(self, tool: str, now: datetime) -> ToolActivity:
         """Last activity and the model of the latest call of `tool`, as of `now`."""
