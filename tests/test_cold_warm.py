@@ -106,7 +106,35 @@ def test_the_week_counts_what_was_folded_out_of_the_detail_day(home: Path, ctx: 
     warm, engine = document(ctx, at, use_cache=True)
     assert engine.cache_used
     week = {w["id"]: w for w in cold["windows"]}["weekly"]
-    # Every 26 Nov event and none of 20 Nov: 7 calls (2.993 + 0.55 credits) and the search, ZRead and
-    # vision calls (1.2 + 1.2 + 1.5).
-    assert week["used"] == cold["credits"]["week"] == pytest.approx(6.893)
+    # Every 26 Nov event and none of 20 Nov: 6 calls (2.499 + 0.55 credits, each streamed call at its
+    # fullest copy) and the search, ZRead and vision calls (1.2 + 1.2 + 1.5).
+    assert week["used"] == cold["credits"]["week"] == pytest.approx(6.949)
     assert figures(warm) == figures(cold)
+
+
+def test_a_cache_written_while_the_history_was_recent_agrees_with_a_cold_scan_later(
+    home: Path, ctx: SourceContext
+) -> None:
+    """Warm from a cache written on the day (events one by one), cold six days on (folded as they are read).
+
+    The streamed call `msg_m1` (10 output tokens, then 80, a second apart) counts at its fullest copy in
+    both: the detail tier keeps the copy with the most tokens, and so does a fold on arrival.
+
+    Not compared: the "≈ prompts left" basis (`median_per_prompt`, `prompts_sampled` and the headline's
+    `prompts_left`). A prompt's credits are remembered when it leaves the detail tier; a cold scan folds
+    a day-old prompt as it reads it, before its session's calls (sub-agent files come later), so it has
+    no sample of prompts older than a day.
+    """
+    write_known_fixture(home)
+    document(ctx, FIXED_NOW, use_cache=True)
+    at = FIXED_NOW + AGES["six days on"]
+    warm, engine = document(ctx, at, use_cache=True)
+    assert engine.cache_used
+    cold, _ = document(ctx, at, use_cache=False)
+    basis = ("median_per_prompt", "prompts_sampled", "prompts_left", "prompts_left_source")
+    for doc in (warm, cold):
+        for part in ("credits", "headline"):
+            for key in basis:
+                doc[part].pop(key, None)
+    assert figures(warm) == figures(cold)
+    assert {w["id"]: w["used"] for w in cold["windows"]}["weekly"] == pytest.approx(6.949)

@@ -44,6 +44,12 @@ from zai_dash.domain.tariff import Tariff
 
 PROMPT_COSTS_KEPT = 50
 """Per-prompt credit totals remembered for the "≈ prompts left" median."""
+RECENT_FOLDS_KEPT = 1024
+"""Events folded as they arrived (older than the detail floor) whose later copies can still replace them.
+
+A streamed Claude Code message is several lines a few apart, each a copy with more tokens, sometimes a
+minute boundary apart: the detail tier keeps the largest copy, and so does a fold within this many events.
+"""
 
 
 class Meter(Protocol):
@@ -187,9 +193,14 @@ class _Tier:
         self.tally(minute, event, credits, weight)
         return True
 
+    @staticmethod
+    def minute(event: UsageEvent) -> int:
+        """The start of the bucket `event` is counted in (epoch seconds)."""
+        return int(event.ts.timestamp()) // BUCKET_SECONDS * BUCKET_SECONDS
+
     def claim(self, event: UsageEvent) -> int | None:
         """Note `event`'s key in its minute: the minute when it is new there, None when already folded."""
-        minute = int(event.ts.timestamp()) // BUCKET_SECONDS * BUCKET_SECONDS
+        minute = self.minute(event)
         digest = _digest(event.tool, event.key)
         seen = self.seen.get(minute)
         if seen is None:
@@ -202,14 +213,7 @@ class _Tier:
 
     def tally(self, minute: int, event: UsageEvent, credits: float, weight: float) -> None:
         """Count a `claim`ed event in its minute."""
-        service = event.service
-        key: TallyKey = (
-            event.tool,
-            event.model,
-            _VALUES[event.kind],
-            _VALUES[event.role],
-            _VALUES[service] if service is not None else None,
-        )
+        key = _key(event)
         tallies = self.tallies.get(minute)
         if tallies is None:
             tallies = self.tallies[minute] = {}
@@ -222,6 +226,12 @@ class _Tier:
             tally[2] += credits
             tally[3] += weight
         self.sums.add_coarse(minute, key, 1, event.tokens, credits, weight)
+
+    def untally(self, minute: int, event: UsageEvent, credits: float, weight: float) -> None:
+        """Take back what `tally` counted (a copy with more tokens replaces it); nothing if its minute went."""
+        key = _key(event)
+        if key in self.tallies.get(minute, ()):
+            self.sums.remove(minute, key, 1, event.tokens, credits, weight, coarse_only=False)
 
     def drop_before(self, floor: datetime) -> bool:
         """Forget the buckets whose minute ended by `floor`."""
@@ -296,6 +306,27 @@ _ROLES = frozenset(r.value for r in CallRole)
 _SERVICES = frozenset(s.value for s in McpService)
 
 
+def _key(event: UsageEvent) -> TallyKey:
+    """The tally a folded event is counted in (`aggregates.tally_key`, by dict lookups on the hot path)."""
+    service = event.service
+    return (
+        event.tool,
+        event.model,
+        _VALUES[event.kind],
+        _VALUES[event.role],
+        _VALUES[service] if service is not None else None,
+    )
+
+
+def replaces(old: UsageEvent, new: UsageEvent) -> bool:
+    """Whether `new`, a copy of `old` (same tool and key), takes its place: the one rule of both tiers.
+
+    A model call's copy with more tokens wins (one line per streamed block, the last the fullest); any
+    copy that names the model when the kept one did not wins too.
+    """
+    return (new.kind is EventKind.CALL and new.tokens > old.tokens) or (old.model is None and new.model is not None)
+
+
 def _digest(tool: str, key: str) -> int:
     # Not hash(): str hashes are salted per process, and digests are cached across runs.
     raw = hashlib.blake2b(f"{tool}\0{key}".encode(), digest_size=8).digest()
@@ -338,6 +369,8 @@ class Ledger:
         self._limit_hits: dict[tuple[str, datetime], LimitHit] = {}
         self._last_activity: dict[str, datetime] = {}
         self._last_model: dict[str, tuple[datetime, str]] = {}
+        self._recent_folds: dict[tuple[str, str], tuple[_Tier, int, UsageEvent, tuple[float, float]]] = {}
+        """The last `RECENT_FOLDS_KEPT` events folded on arrival: (tier, minute, event, price), oldest first."""
         self.version = 0
         """Bumped on every change, so views can tell whether anything moved."""
         self.calls_floor: datetime | None = None
@@ -369,23 +402,46 @@ class Ledger:
             self._note(event)
             return False
         if self.detail_floor is not None and event.ts < self.detail_floor:
-            tier = self._mcp if mcp else self._calls
-            # Claimed before pricing: a re-read or streamed copy of a folded call costs a digest, no pricing.
-            minute = tier.claim(event)
-            if minute is not None:
-                credits, weight = self._price(event)
-                tier.tally(minute, event, credits, weight)
-                self.version += 1
+            changed = self._fold_new(event, self._mcp if mcp else self._calls)
             self._note(event)
-            return minute is not None
+            return changed
         ident = (event.tool, event.key)
         old = self._events.get(ident)
-        if old is not None and (event.kind is not EventKind.CALL or event.tokens <= old.tokens):
-            if old.model is None and event.model is not None:
-                self._keep(ident, event)
-                return True
+        if old is not None and not replaces(old, event):
             return False
         self._keep(ident, event)
+        return True
+
+    def _fold_new(self, event: UsageEvent, tier: _Tier) -> bool:
+        """Fold an event that arrived below the detail floor, as the detail tier would have kept it.
+
+        A later copy of a recently folded event replaces it by the detail tier's rule (`replaces`), moving
+        to its copy's minute, so a history read cold counts what one read as it happened and folded later
+        counts. Past `RECENT_FOLDS_KEPT` events only the digest is left, and the first copy stays.
+        """
+        ident = (event.tool, event.key)
+        recent = self._recent_folds.get(ident)
+        if recent is not None:
+            old_tier, old_minute, old, (old_credits, old_weight) = recent
+            if not replaces(old, event):
+                return False
+            old_tier.untally(old_minute, old, old_credits, old_weight)
+            tier.claim(event)  # its own minute knows the key too (None when it is the old one's)
+            minute = tier.minute(event)
+        else:
+            # Claimed before pricing: a re-read copy of a folded event costs a digest, no pricing.
+            claimed = tier.claim(event)
+            if claimed is None:
+                return False
+            minute = claimed
+        price = self._price(event)
+        tier.tally(minute, event, *price)
+        recents = self._recent_folds
+        recents.pop(ident, None)
+        recents[ident] = (tier, minute, event, price)
+        if len(recents) > RECENT_FOLDS_KEPT:
+            del recents[next(iter(recents))]
+        self.version += 1
         return True
 
     def _keep(self, ident: tuple[str, str], event: UsageEvent) -> None:
@@ -513,6 +569,7 @@ class Ledger:
         self._limit_hits = other._limit_hits
         self._last_activity = other._last_activity
         self._last_model = other._last_model
+        self._recent_folds = other._recent_folds
         self.version += 1
 
     def prune(self, calls_before: datetime, mcp_before: datetime, detail_before: datetime | None = None) -> int:
