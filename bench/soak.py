@@ -83,6 +83,46 @@ def published(home: Path) -> tuple[int, int] | None:
         return None
 
 
+PROFILED = """
+import cProfile, pstats, runpy, sys, threading
+
+# `python -m cProfile` sees the main thread only, and the engine scans and builds snapshots in worker
+# threads (asyncio.to_thread): every thread gets its own profiler, merged into one file at the end.
+out, profiles, run = sys.argv.pop(1), [], threading.Thread.run
+
+def profiled(self):
+    prof = cProfile.Profile()
+    profiles.append(prof)
+    prof.enable()
+    try:
+        run(self)
+    finally:
+        prof.disable()
+
+threading.Thread.run = profiled
+main = cProfile.Profile()
+profiles.append(main)
+sys.argv[0] = "zai_dash"
+main.enable()
+try:
+    runpy.run_module("zai_dash", run_name="__main__", alter_sys=True)
+except SystemExit:
+    pass
+finally:
+    main.disable()
+    for prof in profiles:
+        prof.disable()
+    stats = pstats.Stats(profiles[0])
+    for prof in profiles[1:]:
+        try:
+            stats.add(prof)
+        except TypeError:  # a thread that never ran anything
+            pass
+    stats.dump_stats(out)
+"""
+"""The engine under cProfile in every thread (`--profile`)."""
+
+
 def soak(minutes: float, rate: float, profile: Path | None = None) -> dict[str, Any]:
     home = Path(tempfile.mkdtemp(prefix="zai-dash-soak-"))
     env = {
@@ -93,9 +133,9 @@ def soak(minutes: float, rate: float, profile: Path | None = None) -> dict[str, 
     log = home / ".claude" / "projects" / "-soak" / f"{SESSION}.jsonl"
     log.parent.mkdir(parents=True)
     log.touch()
-    profiler = ["-m", "cProfile", "-o", str(profile)] if profile else []
+    launch = ["-c", PROFILED, str(profile)] if profile else ["-m", "zai_dash"]
     child = subprocess.Popen(
-        [sys.executable, *profiler, "-m", "zai_dash", "export", "--listen", "127.0.0.1:0"],
+        [sys.executable, *launch, "export", "--listen", "127.0.0.1:0"],
         env=env, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     assert child.stderr is not None
