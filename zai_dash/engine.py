@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import socket
+import platform
 import threading
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -121,7 +121,8 @@ class Engine:
             from zai_dash.sources.prometheus import create_proxy_sources
 
             self.proxies = create_proxy_sources(config.proxies, self.ctx, on_result=self._polled)
-        self.machine = config.fleet.machine or config.otlp.machine or socket.gethostname()
+        # platform (already loaded with orjson), not socket: `status` builds an engine on every call.
+        self.machine = config.fleet.machine or config.otlp.machine or platform.node() or "localhost"
         """This machine's name: the exporter's `machine` label, the fleet's own row, OTLP's default host."""
         self.fleet: FleetSource | None = None
         """The `[fleet]` Prometheus poller: other machines' exporters (None when off or in the demo)."""

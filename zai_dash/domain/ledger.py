@@ -21,7 +21,6 @@ from __future__ import annotations
 import base64
 import bisect
 import hashlib
-import statistics
 import sys
 from array import array
 from collections import deque
@@ -268,6 +267,14 @@ class _Tier:
                 bucket[(str(tool), model, kind, role, service)] = [n, tokens, float(credits), float(weight)]
             self.seen[int(minute)] = _unpack(seen)
         self.sums.rebuild(self.tallies)
+
+
+def _median(values: list[float]) -> float:
+    """`statistics.median` (the middle value, or the mean of the two middle ones), without importing
+    `statistics`: it brings `fractions` and `decimal`, and `status` imports the ledger on every call."""
+    ordered = sorted(values)
+    mid = len(ordered) // 2
+    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
 
 
 def _pack(digests: array[int] | None) -> str:
@@ -658,7 +665,7 @@ class Ledger:
         picked = [c for _, c in costs[:-1] if c > 0][-last:]
         if not picked:
             return 0.0, 0
-        return statistics.median(picked), len(picked)
+        return _median(picked), len(picked)
 
     def events(self, start: datetime | None = None, end: datetime | None = None) -> list[UsageEvent]:
         """Detail events with `start <= ts < end`, oldest first."""
