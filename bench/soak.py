@@ -83,7 +83,47 @@ def published(home: Path) -> tuple[int, int] | None:
         return None
 
 
-def soak(minutes: float, rate: float) -> dict[str, Any]:
+PROFILED = """
+import cProfile, pstats, runpy, sys, threading
+
+# `python -m cProfile` sees the main thread only, and the engine scans and builds snapshots in worker
+# threads (asyncio.to_thread): every thread gets its own profiler, merged into one file at the end.
+out, profiles, run = sys.argv.pop(1), [], threading.Thread.run
+
+def profiled(self):
+    prof = cProfile.Profile()
+    profiles.append(prof)
+    prof.enable()
+    try:
+        run(self)
+    finally:
+        prof.disable()
+
+threading.Thread.run = profiled
+main = cProfile.Profile()
+profiles.append(main)
+sys.argv[0] = "zai_dash"
+main.enable()
+try:
+    runpy.run_module("zai_dash", run_name="__main__", alter_sys=True)
+except SystemExit:
+    pass
+finally:
+    main.disable()
+    for prof in profiles:
+        prof.disable()
+    stats = pstats.Stats(profiles[0])
+    for prof in profiles[1:]:
+        try:
+            stats.add(prof)
+        except TypeError:  # a thread that never ran anything
+            pass
+    stats.dump_stats(out)
+"""
+"""The engine under cProfile in every thread (`--profile`)."""
+
+
+def soak(minutes: float, rate: float, profile: Path | None = None) -> dict[str, Any]:
     home = Path(tempfile.mkdtemp(prefix="zai-dash-soak-"))
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("CLAUDE_", "ANTHROPIC_", "ZAI_"))},
@@ -93,8 +133,9 @@ def soak(minutes: float, rate: float) -> dict[str, Any]:
     log = home / ".claude" / "projects" / "-soak" / f"{SESSION}.jsonl"
     log.parent.mkdir(parents=True)
     log.touch()
+    launch = ["-c", PROFILED, str(profile)] if profile else ["-m", "zai_dash"]
     child = subprocess.Popen(
-        [sys.executable, "-m", "zai_dash", "export", "--listen", "127.0.0.1:0"],
+        [sys.executable, *launch, "export", "--listen", "127.0.0.1:0"],
         env=env, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     assert child.stderr is not None
@@ -272,11 +313,12 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=20.0, help="records per second")
     parser.add_argument("--json", type=Path, help="also write the raw figures here")
     parser.add_argument("--status", action="store_true", help="time `status` against bad endpoints instead")
+    parser.add_argument("--profile", type=Path, help="run the engine under cProfile, its stats written here")
     args = parser.parse_args()
     if args.status:
         print(status_timings())
         return
-    result = soak(args.minutes, args.rate)
+    result = soak(args.minutes, args.rate, args.profile)
     if args.json:
         args.json.write_text(json.dumps(result, indent=2))
     print(table(result))

@@ -127,3 +127,23 @@ def test_status_imports_nothing_of_the_network_or_the_ui(
     loaded = set(modules.split())
     assert "zai_dash.sources.zai_quota" in loaded  # the quota source was built (to show the saved reading)
     assert not {m for m in loaded if m.split(".")[0] in NOT_FOR_STATUS}
+
+
+@pytest.mark.timeout(60)
+def test_status_without_a_config_file_imports_no_validator_ui_or_network(home: Path) -> None:
+    """The common status bar: no config file. msgspec (config validation) is for a file that says something."""
+    from tests.test_cli import cli_env, write_known_fixture
+
+    write_known_fixture(home)
+    out = subprocess.run(
+        [sys.executable, "-c", STATUS_IN_PROCESS, "status"],
+        capture_output=True,
+        text=True,
+        env=cli_env(home),
+        timeout=60,
+    )
+    line, _, modules = out.stdout.partition("MODULES ")
+    assert line.startswith("GLM"), out.stdout + out.stderr
+    loaded = {m.split(".")[0] for m in modules.split()}
+    assert not loaded & {*NOT_FOR_STATUS, "msgspec"}
+    assert "zai_dash.engine" in modules.split()  # it did scan (no dashboard's state file to read)

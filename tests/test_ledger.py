@@ -106,3 +106,41 @@ def test_folded_prompts_keep_their_credits_for_the_median() -> None:
     assert n == 50  # the last 50 (the newest, still running, left out)
     # Each prompt covers its session's next 5 calls (one a minute until the next prompt).
     assert median > 0
+
+
+def test_streamed_copies_folded_on_arrival_count_as_the_detail_tier_keeps_them() -> None:
+    """A call's copies with growing tokens (a minute edge apart, the model named late) below the detail floor.
+
+    Folded as they arrive they must count what the same copies count when they arrive in the detail tier
+    and are folded later (a cold scan of an old file against a warm start from a cache of the day).
+    """
+    meter = TariffMeter(packaged_tariff(), weighted=True)
+    t = NOW - 3 * DAY + timedelta(seconds=59)
+
+    def call(key: str, ts: datetime, tokens: int, model: str | None = "glm-5.3") -> UsageEvent:
+        return UsageEvent(
+            EventKind.CALL, ts, "claude-code", key, "s1", model=model, tokens=tokens, input_tokens=tokens - 10,
+            output_tokens=10,
+        )  # fmt: skip
+
+    copies = [
+        call("a", t, 100),
+        call("a", t + timedelta(seconds=2), 900),  # the next minute: moves there
+        call("a", t + timedelta(seconds=1), 500),  # fewer tokens than the kept copy: ignored
+        call("b", t, 50, model=None),
+        call("b", t, 50),  # the model named late
+        UsageEvent(EventKind.PROMPT, t, "claude-code", "p", "s1"),
+        UsageEvent(EventKind.PROMPT, t, "claude-code", "p", "s1"),
+    ]
+    folded = Ledger(meter)
+    engine_prune(folded, NOW)  # the floors first: everything below arrives folded
+    assert [folded.add(e) for e in copies] == [True, True, False, True, True, True, False]
+    later = Ledger(meter)
+    later.add_all(copies)  # one by one, then folded
+    engine_prune(later, NOW)
+    assert len(folded) == len(later) == 0
+    for start, end in ((NOW - 8 * DAY, NOW), (t.replace(second=0), t.replace(second=0) + timedelta(minutes=1))):
+        a, b = folded.count(start, end), later.count(start, end)
+        assert (a.calls, a.prompts, a.tokens, a.credits_by_model) == (b.calls, b.prompts, b.tokens, b.credits_by_model)
+        assert a.credits == b.credits
+    assert folded.count(NOW - 8 * DAY, NOW).tokens == 950

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import socket
+import platform
 import threading
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
@@ -144,7 +144,8 @@ class Engine:
             from zai_dash.sources.prometheus import create_proxy_sources
 
             self.proxies = create_proxy_sources(config.proxies, self.ctx, on_result=self._polled)
-        self.machine = config.fleet.machine or config.otlp.machine or socket.gethostname()
+        # platform (already loaded with orjson), not socket: `status` builds an engine on every call.
+        self.machine = config.fleet.machine or config.otlp.machine or platform.node() or "localhost"
         """This machine's name: the exporter's `machine` label, the fleet's own row, OTLP's default host."""
         self.fleet: FleetSource | None = None
         """The `[fleet]` Prometheus poller: other machines' exporters (None when off or in the demo)."""
@@ -164,7 +165,9 @@ class Engine:
         self.use_cache = use_cache and not demo
         self.cache_used = self.use_cache and self._load_cache()
         """Whether this engine resumed from the on-disk cache."""
-        self._newest: datetime | None = max((e.ts for e in self.ledger.events()), default=None)
+        # Every event seen, folded ones too (not only the detail tier): a warm start prunes from the
+        # same instant a cold scan of the same files does.
+        self._newest: datetime | None = self.ledger.newest()
         """The newest event seen: pruning never measures its horizon past it (see `ClockGuard`)."""
         self._saved_version = self.ledger.version if self.cache_used else -1
 
