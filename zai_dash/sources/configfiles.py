@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 from zai_dash.domain.mcp import mcp_targets
+from zai_dash.safeio import CONFIG_MAX_BYTES, UnsafeFile, read_capped
 from zai_dash.sources.base import Skips
 from zai_dash.sources.jsonutil import loads
-from zai_dash.sources.safeio import CONFIG_MAX_BYTES, UnsafeFile, read_capped
 from zai_dash.sources.stamp import FileStamp, file_stamp
 
 T = TypeVar("T")

@@ -38,6 +38,7 @@ from zai_dash.domain.official import (
 )
 from zai_dash.domain.snapshot import SourceHealth
 from zai_dash.redact import Redactor, key_hint, redact_url
+from zai_dash.safeio import read_text_capped
 from zai_dash.sources.base import SourceContext
 from zai_dash.sources.pollers import (
     Attempt,
@@ -47,7 +48,6 @@ from zai_dash.sources.pollers import (
     network_reason,
     parse_retry_after,
 )
-from zai_dash.sources.safeio import read_text_capped
 
 if TYPE_CHECKING:
     import httpx

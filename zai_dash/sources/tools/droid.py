@@ -34,10 +34,10 @@ from zai_dash.domain.events import CallRole, EventKind, UsageEvent
 from zai_dash.domain.mcp import McpAliases, classify_mcp
 from zai_dash.domain.snapshot import ToolConfigInfo
 from zai_dash.domain.tools import ToolInfo
+from zai_dash.safeio import listing_problem, open_regular
 from zai_dash.sources.base import CallTokens, Root, SourceBatch, SourceContext, ToolSource
 from zai_dash.sources.jsonutil import BadTimestamp, int_field, loads, normalise_model, parse_iso
 from zai_dash.sources.rewritten import RewrittenJson
-from zai_dash.sources.safeio import listing_problem, open_regular
 from zai_dash.sources.tail import TailSet
 
 TOOL = "droid"
