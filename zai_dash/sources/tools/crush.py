@@ -26,7 +26,7 @@ from zai_dash.domain.mcp import MCP_TARGET_KEYS, McpAliases, classify_mcp
 from zai_dash.domain.snapshot import ToolConfigInfo
 from zai_dash.domain.tools import ToolInfo
 from zai_dash.sources.base import Root, SourceBatch, SourceContext, ToolSource
-from zai_dash.sources.configfiles import CachedJson, mcp_targets
+from zai_dash.sources.configfiles import CachedJson, kept_entries, mcp_targets
 from zai_dash.sources.jsonutil import BadTimestamp, from_epoch, loads, normalise_model
 from zai_dash.sources.sqlite_reader import DbState, SqliteDb, TableCursor, db_roots, poll_databases, require_columns
 
@@ -266,11 +266,7 @@ def _config_subset(doc: Any) -> dict[str, Any]:
         return {}
     out: dict[str, Any] = {}
     for section, keys in _KEPT.items():
-        entries = doc.get(section)
-        if isinstance(entries, Mapping):
-            out[section] = {
-                name: {k: entry[k] for k in keys if k in entry}
-                for name, entry in entries.items()
-                if isinstance(entry, Mapping)
-            }
+        kept = kept_entries(doc.get(section), keys)
+        if kept is not None:
+            out[section] = kept
     return out

@@ -33,7 +33,7 @@ from zai_dash.domain.mcp import MCP_TARGET_KEYS, McpAliases, classify_mcp
 from zai_dash.domain.snapshot import ToolConfigInfo
 from zai_dash.domain.tools import ToolInfo
 from zai_dash.sources.base import Root, SourceBatch, SourceContext, ToolSource
-from zai_dash.sources.configfiles import CachedJson, mcp_targets, parse_yaml_lite
+from zai_dash.sources.configfiles import CachedJson, kept_entries, mcp_targets, parse_yaml_lite
 from zai_dash.sources.jsonutil import BadTimestamp, from_epoch, int_field, loads, normalise_model
 from zai_dash.sources.sqlite_reader import DbState, SqliteDb, TableCursor, db_roots, poll_databases, require_columns
 from zai_dash.sources.tail import TailSet
@@ -391,13 +391,9 @@ def _config_subset(doc: Any) -> dict[str, Any]:
     if not isinstance(doc, dict):
         return {}
     out = {k: doc[k] for k in ("GOOSE_PROVIDER", "GOOSE_MODEL") if k in doc}
-    extensions = doc.get("extensions")
-    if isinstance(extensions, Mapping):
-        out["extensions"] = {
-            name: {k: entry[k] for k in MCP_TARGET_KEYS if k in entry}
-            for name, entry in extensions.items()
-            if isinstance(entry, Mapping)
-        }
+    extensions = kept_entries(doc.get("extensions"), MCP_TARGET_KEYS)
+    if extensions is not None:
+        out["extensions"] = extensions
     return out
 
 

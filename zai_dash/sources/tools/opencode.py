@@ -47,7 +47,7 @@ from zai_dash.domain.mcp import MCP_TARGET_KEYS, McpAliases, classify_mcp
 from zai_dash.domain.snapshot import ToolConfigInfo
 from zai_dash.domain.tools import ToolInfo
 from zai_dash.sources.base import CallTokens, Root, SourceBatch, SourceContext, ToolSource
-from zai_dash.sources.configfiles import CachedJson, first_existing, mcp_targets, read_json
+from zai_dash.sources.configfiles import CachedJson, first_existing, kept_entries, mcp_targets, read_json
 from zai_dash.sources.jsonutil import BadTimestamp, from_epoch, int_field, loads, normalise_model
 from zai_dash.sources.sqlite_reader import (
     DbState,
@@ -873,13 +873,9 @@ def _config_subset(doc: Any) -> dict[str, Any]:
             for name, spec in providers.items()
             if isinstance(spec, Mapping) and isinstance(spec.get("options"), Mapping) and "baseURL" in spec["options"]
         }
-    mcp = doc.get("mcp")
-    if isinstance(mcp, Mapping):
-        out["mcp"] = {
-            name: {k: entry[k] for k in MCP_TARGET_KEYS if k in entry}
-            for name, entry in mcp.items()
-            if isinstance(entry, Mapping)
-        }
+    mcp = kept_entries(doc.get("mcp"), MCP_TARGET_KEYS)
+    if mcp is not None:
+        out["mcp"] = mcp
     return out
 
 
