@@ -384,6 +384,15 @@ def _report_bad(state: DbState, skips: Skips) -> None:
             skips.add(f"{cursor.table} row: time column not a number in range", f"{state.db.path.name}:{key}")
 
 
+def db_files(own: Iterable[Path], extra_roots: Iterable[Path], name: str) -> list[Path]:
+    """The databases a tool reads: its own, then each configured extra root, once each.
+
+    An extra root ending in `.db` is the database itself; any other is a folder holding `name`.
+    """
+    found = [*own, *(root if root.suffix == ".db" else root / name for root in extra_roots)]
+    return list(dict.fromkeys(found))
+
+
 def db_roots(paths: Iterable[Path]) -> list[Root]:
     """Roots for databases: each `.db` file (found or not) and, for found ones, its directory.
 

@@ -28,7 +28,15 @@ from zai_dash.domain.tools import ToolInfo
 from zai_dash.sources.base import Root, SourceBatch, SourceContext, ToolSource
 from zai_dash.sources.configfiles import CachedJson, kept_entries, mcp_targets
 from zai_dash.sources.jsonutil import BadTimestamp, from_epoch, loads, normalise_model
-from zai_dash.sources.sqlite_reader import DbState, SqliteDb, TableCursor, db_roots, poll_databases, require_columns
+from zai_dash.sources.sqlite_reader import (
+    DbState,
+    SqliteDb,
+    TableCursor,
+    db_files,
+    db_roots,
+    poll_databases,
+    require_columns,
+)
 
 TOOLS = (ToolInfo("crush", "Crush", ("CRUSH_GLOBAL_DATA", "CRUSH_GLOBAL_CONFIG"), order=60),)
 OVERLAP_S = 10
@@ -72,10 +80,8 @@ class CrushSource(ToolSource):
         return self._listing.get()
 
     def db_paths(self) -> list[Path]:
-        found = [data_dir / "crush.db" for _, data_dir in self.projects()]
-        for root in self.ctx.extra_roots.get("crush", ()):
-            found.append(root if root.suffix == ".db" else root / "crush.db")
-        return list(dict.fromkeys(found))
+        own = [data_dir / "crush.db" for _, data_dir in self.projects()]
+        return db_files(own, self.ctx.extra_roots.get("crush", ()), "crush.db")
 
     def roots(self) -> list[Root]:
         listing = self.data_dir() / "projects.json"

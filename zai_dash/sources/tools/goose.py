@@ -35,7 +35,15 @@ from zai_dash.domain.tools import ToolInfo
 from zai_dash.sources.base import Root, SourceBatch, SourceContext, ToolSource
 from zai_dash.sources.configfiles import CachedJson, kept_entries, mcp_targets, parse_yaml_lite
 from zai_dash.sources.jsonutil import BadTimestamp, from_epoch, int_field, loads, normalise_model
-from zai_dash.sources.sqlite_reader import DbState, SqliteDb, TableCursor, db_roots, poll_databases, require_columns
+from zai_dash.sources.sqlite_reader import (
+    DbState,
+    SqliteDb,
+    TableCursor,
+    db_files,
+    db_roots,
+    poll_databases,
+    require_columns,
+)
 from zai_dash.sources.tail import TailSet
 
 TOOLS = (ToolInfo("goose", "Goose", ("GOOSE_PATH_ROOT", "GOOSE_PROVIDER", "GOOSE_MODEL"), order=70),)
@@ -97,10 +105,7 @@ class GooseSource(ToolSource):
         return self._dir("config", "XDG_CONFIG_HOME", ".config")
 
     def db_paths(self) -> list[Path]:
-        found = [self.sessions_dir() / "sessions.db"]
-        for root in self.ctx.extra_roots.get("goose", ()):
-            found.append(root if root.suffix == ".db" else root / "sessions.db")
-        return list(dict.fromkeys(found))
+        return db_files([self.sessions_dir() / "sessions.db"], self.ctx.extra_roots.get("goose", ()), "sessions.db")
 
     def _legacy_files(self) -> list[Path]:
         if any(p.is_file() for p in self.db_paths()):
