@@ -22,7 +22,7 @@ from typing import Any
 
 from zai_dash.domain.endpoints import classify_base_url
 from zai_dash.domain.events import CallRole, EventKind, UsageEvent
-from zai_dash.domain.mcp import MCP_TARGET_KEYS, McpAliases, classify_mcp
+from zai_dash.domain.mcp import MCP_TARGET_KEYS, McpAliases, mcp_event
 from zai_dash.domain.snapshot import ToolConfigInfo
 from zai_dash.domain.tools import ToolInfo
 from zai_dash.sources.base import Root, SourceBatch, SourceContext, ToolSource
@@ -226,18 +226,10 @@ class CrushSource(ToolSource):
             name = data["name"]
             if not name.startswith("mcp_"):
                 continue
-            service = classify_mcp(None, name[4:], self._aliases)
-            if service is not None:
-                out.append(
-                    UsageEvent(
-                        kind=EventKind.MCP,
-                        ts=ts,
-                        tool="crush",
-                        key=f"mcp:{mid}:{data.get('id')}",
-                        session=session,
-                        service=service,
-                    )
-                )
+            key = f"mcp:{mid}:{data.get('id')}"
+            mcp = mcp_event(None, name[4:], self._aliases, ts=ts, tool="crush", key=key, session=session)
+            if mcp is not None:
+                out.append(mcp)
         return out
 
 

@@ -29,7 +29,7 @@ from typing import Any
 
 from zai_dash.domain.endpoints import classify_base_url
 from zai_dash.domain.events import CallRole, EventKind, UsageEvent
-from zai_dash.domain.mcp import MCP_TARGET_KEYS, McpAliases, classify_mcp
+from zai_dash.domain.mcp import MCP_TARGET_KEYS, McpAliases, mcp_event
 from zai_dash.domain.snapshot import ToolConfigInfo
 from zai_dash.domain.tools import ToolInfo
 from zai_dash.sources.base import Root, SourceBatch, SourceContext, ToolSource
@@ -285,18 +285,10 @@ class GooseSource(ToolSource):
             if not isinstance(name, str) or "__" not in name:
                 continue
             server, tool = name.split("__", 1)
-            service = classify_mcp(_ext_key(server), tool, self._aliases)
-            if service is not None:
-                out.append(
-                    UsageEvent(
-                        kind=EventKind.MCP,
-                        ts=ts,
-                        tool="goose",
-                        key=f"mcp:{key}:{item.get('id')}",
-                        session=sid,
-                        service=service,
-                    )
-                )
+            mcp_key = f"mcp:{key}:{item.get('id')}"
+            mcp = mcp_event(_ext_key(server), tool, self._aliases, ts=ts, tool="goose", key=mcp_key, session=sid)
+            if mcp is not None:
+                out.append(mcp)
         return out
 
     def _ledger_events(

@@ -43,7 +43,7 @@ from typing import Any
 
 from zai_dash.domain.endpoints import classify_base_url
 from zai_dash.domain.events import CallRole, EventKind, UsageEvent
-from zai_dash.domain.mcp import MCP_TARGET_KEYS, McpAliases, classify_mcp
+from zai_dash.domain.mcp import MCP_TARGET_KEYS, McpAliases, mcp_event
 from zai_dash.domain.snapshot import ToolConfigInfo
 from zai_dash.domain.tools import ToolInfo
 from zai_dash.sources.base import CallTokens, Root, SourceBatch, SourceContext, ToolSource
@@ -296,19 +296,10 @@ class Rules:
                 return None
             if state.get("status") not in ("completed", "error"):
                 return None
-            service = classify_mcp(None, name, self.aliases())
-            if service is None:
-                return None
             span = state.get("time")
             start = span.get("start") if isinstance(span, Mapping) else None
-            return UsageEvent(
-                kind=EventKind.MCP,
-                ts=_ts_ms(start, created, self.wall()),
-                tool=self.tool,
-                key=f"mcp:{pid}",
-                session=session,
-                service=service,
-            )
+            ts = _ts_ms(start, created, self.wall())
+            return mcp_event(None, name, self.aliases(), ts=ts, tool=self.tool, key=f"mcp:{pid}", session=session)
         return None
 
     def session_message(
@@ -342,18 +333,10 @@ class Rules:
                 continue
             if state.get("status") not in ("completed", "error"):
                 continue
-            service = classify_mcp(None, name, self.aliases())
-            if service is not None:
-                out.append(
-                    UsageEvent(
-                        kind=EventKind.MCP,
-                        ts=ts,
-                        tool=self.tool,
-                        key=f"mcp:{sid}:{item.get('id')}",
-                        session=session,
-                        service=service,
-                    )
-                )
+            key = f"mcp:{sid}:{item.get('id')}"
+            mcp = mcp_event(None, name, self.aliases(), ts=ts, tool=self.tool, key=key, session=session)
+            if mcp is not None:
+                out.append(mcp)
         return out
 
 
