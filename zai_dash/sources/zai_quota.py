@@ -17,7 +17,7 @@ import json
 import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -43,7 +43,6 @@ from zai_dash.sources.base import SourceContext
 from zai_dash.sources.pollers import (
     Attempt,
     HttpPollSource,
-    Poller,
     get_bounded,
     network_reason,
     parse_retry_after,
@@ -199,17 +198,13 @@ class ZaiQuotaSource(HttpPollSource):
         self.skipped: dict[str, int] = {}
         self.tracker = OfficialTracker()
         """Each window across polls: reset cards, starts, calibrations."""
-        stale = settings.stale_after
-        self.poller = Poller(
-            NAME,
-            self.fetch,
-            interval=settings.interval,
-            floor=floor,
-            clock=self._clock,
-            rng=rng,
-            on_result=on_result,
-        )
-        self.stale_after = stale if stale is not None else 3 * self.poller.interval
+        self._start_poller(NAME, settings.interval, floor=floor, clock=self._clock, rng=rng, on_result=on_result)
+
+    @property
+    def stale_after(self) -> timedelta:
+        """`[api] stale_after` when set, else `STALE_INTERVALS` poll intervals."""
+        stale = self.settings.stale_after
+        return timedelta(seconds=stale) if stale is not None else super().stale_after
 
     # --- requests ---------------------------------------------------------------------------------
 
@@ -359,7 +354,7 @@ class ZaiQuotaSource(HttpPollSource):
         """Whether the last reading is recent and the last attempt succeeded."""
         age = self.poller.age(now)
         last = self.poller.last
-        return age is not None and age <= self.stale_after and last is not None and last.ok
+        return age is not None and age <= self.stale_after.total_seconds() and last is not None and last.ok
 
     def fresh_rows(self, now: datetime | None = None) -> tuple[OfficialRow, ...]:
         """The rows, only when fresh: what may anchor the cycle or calibrate."""
