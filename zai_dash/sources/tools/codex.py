@@ -116,9 +116,7 @@ def codex_config(data: Any) -> CodexConfig:
 def codex_homes(ctx: SourceContext) -> list[Path]:
     """`$CODEX_HOME` (else `~/.codex`), then configured extra roots."""
     raw = ctx.env.get("CODEX_HOME", "").strip()
-    homes = [Path(raw).expanduser() if raw else ctx.home / ".codex"]
-    homes += ctx.extra_roots.get(TOOL, ())
-    return list(dict.fromkeys(homes))
+    return ctx.with_extra_roots(TOOL, [Path(raw).expanduser() if raw else ctx.home / ".codex"])
 
 
 class CodexSource(JsonlSource):

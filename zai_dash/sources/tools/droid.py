@@ -141,7 +141,7 @@ class DroidSource(ToolSource):
     # -- where -----------------------------------------------------------------------------------
 
     def _session_roots(self) -> list[Path]:
-        return list(dict.fromkeys([self.sessions_dir, *self.ctx.extra_roots.get(TOOL, ())]))
+        return self.ctx.with_extra_roots(TOOL, [self.sessions_dir])
 
     def roots(self) -> list[Root]:
         """`~/.factory/sessions` (and extra roots from config)."""

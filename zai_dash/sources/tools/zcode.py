@@ -54,8 +54,7 @@ def zcode_homes(ctx: SourceContext) -> list[Path]:
     """Every `$ZCODE_HOME` entry (comma-separated), else `~/.zcode`; then configured extra roots."""
     raw = ctx.env.get("ZCODE_HOME", "")
     homes = [Path(p.strip()).expanduser() for p in raw.split(",") if p.strip()] or [ctx.home / ".zcode"]
-    homes += ctx.extra_roots.get(TOOL, ())
-    return list(dict.fromkeys(homes))
+    return ctx.with_extra_roots(TOOL, homes)
 
 
 class ZcodeSource(ToolSource):
