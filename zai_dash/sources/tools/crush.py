@@ -30,11 +30,10 @@ from zai_dash.sources.configfiles import CachedJson, kept_entries, mcp_targets
 from zai_dash.sources.jsonutil import BadTimestamp, from_epoch, loads, normalise_model
 from zai_dash.sources.sqlite_reader import (
     DbState,
-    SqliteDb,
+    SqliteSource,
     TableCursor,
     db_files,
     db_roots,
-    poll_databases,
     require_columns,
 )
 
@@ -52,15 +51,14 @@ class _CrushDb(DbState):
     parents: dict[str, str | None] = field(default_factory=dict)
 
 
-class CrushSource(ToolSource):
+class CrushSource(SqliteSource[_CrushDb]):
     """Every Crush project database named in `projects.json` (plus configured extra roots)."""
 
     name = "crush"
     tools = ("crush",)
 
     def __init__(self, ctx: SourceContext) -> None:
-        super().__init__(ctx)
-        self._dbs: dict[Path, _CrushDb] = {}
+        super().__init__(ctx, _CrushDb)
         # Roots, polls and snapshots all ask for these: parsed again only when a file changed.
         self._listing: CachedJson[list[tuple[Path, Path]]] = CachedJson(
             self.data_dir() / "projects.json", _projects, [], jsonc=True
@@ -86,9 +84,6 @@ class CrushSource(ToolSource):
     def roots(self) -> list[Root]:
         listing = self.data_dir() / "projects.json"
         return [Root(listing, listing.is_file()), *db_roots(self.db_paths())]
-
-    def file_count(self) -> int:
-        return sum(1 for p in self.db_paths() if p.is_file())
 
     # -- config ----------------------------------------------------------------------------------------
 
@@ -153,9 +148,7 @@ class CrushSource(ToolSource):
         batch = SourceBatch()
         merged, _ = self._merged_config()
         self._aliases = McpAliases.from_targets(mcp_targets(merged["mcp"]))
-        self.error = poll_databases(
-            self._dbs, self.db_paths(), lambda p: _CrushDb(SqliteDb(p)), lambda s: self._read(s, batch), self.skips
-        )
+        self.poll_dbs(batch)
         return batch
 
     def _parent(self, conn: sqlite3.Connection, state: _CrushDb, session: str) -> str | None:
@@ -166,7 +159,7 @@ class CrushSource(ToolSource):
             state.parents[session] = row[0] or None
         return state.parents[session]
 
-    def _read(self, state: _CrushDb, batch: SourceBatch) -> None:
+    def _read_db(self, state: _CrushDb, batch: SourceBatch) -> None:
         found: list[UsageEvent] = []
         where = state.db.path.name
         floor = int(self.ctx.since.timestamp()) if self.ctx.since else None

@@ -37,11 +37,10 @@ from zai_dash.sources.configfiles import CachedJson, kept_entries, mcp_targets, 
 from zai_dash.sources.jsonutil import BadTimestamp, from_epoch, int_field, loads, normalise_model
 from zai_dash.sources.sqlite_reader import (
     DbState,
-    SqliteDb,
+    SqliteSource,
     TableCursor,
     db_files,
     db_roots,
-    poll_databases,
     require_columns,
 )
 from zai_dash.sources.tail import TailSet
@@ -74,15 +73,14 @@ class _GooseDb(DbState):
     sessions: dict[str, tuple[str, str | None]] = field(default_factory=dict)
 
 
-class GooseSource(ToolSource):
+class GooseSource(SqliteSource[_GooseDb]):
     """Goose's session database, or its legacy JSONL sessions."""
 
     name = "goose"
     tools = ("goose",)
 
     def __init__(self, ctx: SourceContext) -> None:
-        super().__init__(ctx)
-        self._dbs: dict[Path, _GooseDb] = {}
+        super().__init__(ctx, _GooseDb)
         self._aliases = McpAliases()
         self._legacy = TailSet(self._legacy_files, self.skips)
         # Every poll and every snapshot ask: parsed again only when a file changed.
@@ -127,7 +125,7 @@ class GooseSource(ToolSource):
         return [*db_roots(self.db_paths()), Root(self.sessions_dir(), self.sessions_dir().is_dir())]
 
     def file_count(self) -> int:
-        return sum(1 for p in self.db_paths() if p.is_file()) + len(self._legacy.tails)
+        return super().file_count() + len(self._legacy.tails)
 
     # -- config ----------------------------------------------------------------------------------------
 
@@ -167,9 +165,7 @@ class GooseSource(ToolSource):
         batch = SourceBatch()
         extensions = self._config().get("extensions")
         self._aliases = McpAliases.from_targets({_ext_key(k): v for k, v in mcp_targets(extensions).items()})
-        self.error = poll_databases(
-            self._dbs, self.db_paths(), lambda p: _GooseDb(SqliteDb(p)), lambda s: self._read(s, batch), self.skips
-        )
+        self.poll_dbs(batch)
         batch.events += self._poll_legacy()
         return batch
 
@@ -186,7 +182,7 @@ class GooseSource(ToolSource):
             state.sessions[sid] = (str(row[0] or "user"), model)
         return state.sessions[sid]
 
-    def _read(self, state: _GooseDb, batch: SourceBatch) -> None:
+    def _read_db(self, state: _GooseDb, batch: SourceBatch) -> None:
         found: list[UsageEvent] = []
         floor = int(self.ctx.since.timestamp()) if self.ctx.since else None
         with state.db.read() as conn:

@@ -51,11 +51,10 @@ from zai_dash.sources.configfiles import CachedJson, first_existing, kept_entrie
 from zai_dash.sources.jsonutil import BadTimestamp, from_epoch, int_field, loads, normalise_model
 from zai_dash.sources.sqlite_reader import (
     DbState,
-    SqliteDb,
+    SqliteSource,
     TableCursor,
     db_roots,
     json_field,
-    poll_databases,
     require_columns,
 )
 from zai_dash.sources.stamp import FileStamp, file_stamp
@@ -412,15 +411,14 @@ class _DbStore(Store):
         return [{"type": r["type"], "synthetic": r["synthetic"] == 1} for r in rows]
 
 
-class OpenCodeSource(ToolSource):
+class OpenCodeSource(SqliteSource[_DbState]):
     """One OpenCode-family tool: its SQLite databases (release and channel variants) and legacy JSON."""
 
     def __init__(self, ctx: SourceContext, flavor: Flavor = OPENCODE) -> None:
-        super().__init__(ctx)
+        super().__init__(ctx, _DbState)
         self.flavor = flavor
         self.name = flavor.tool
         self.tools = (flavor.tool,)
-        self._dbs: dict[Path, _DbState] = {}
         self._aliases: McpAliases | None = None
         self._configs: dict[Path, CachedJson[dict[str, Any]]] = {}
         self._channels: dict[Path, tuple[FileStamp | None, list[Path]]] = {}
@@ -492,7 +490,7 @@ class OpenCodeSource(ToolSource):
         return db_roots(self.db_paths()) + [Root(p, p.is_dir()) for p in self._json.dirs()]
 
     def file_count(self) -> int:
-        return sum(1 for p in self.db_paths() if p.is_file()) + self._json.file_count()
+        return super().file_count() + self._json.file_count()
 
     # -- config ----------------------------------------------------------------------------------------
 
@@ -565,16 +563,14 @@ class OpenCodeSource(ToolSource):
     def poll(self) -> SourceBatch:
         batch = SourceBatch()
         self._aliases = None  # config edits take effect on the next poll
-        self.error = poll_databases(
-            self._dbs, self.db_paths(), lambda p: _DbState(SqliteDb(p)), lambda s: self._poll_db(s, batch), self.skips
-        )
+        self.poll_dbs(batch)
         batch.events += self._json.poll()
         return batch
 
     def _floor_ms(self) -> int | None:
         return int(self.ctx.since.timestamp() * 1000) if self.ctx.since else None
 
-    def _poll_db(self, state: _DbState, batch: SourceBatch) -> None:
+    def _read_db(self, state: _DbState, batch: SourceBatch) -> None:
         found: list[UsageEvent] = []
         path = state.db.path
         with state.db.read() as conn:
