@@ -405,6 +405,10 @@ class SqliteSource(ToolSource, Generic[S]):
             self.skips,
         )
 
+    def roots(self) -> list[Root]:
+        """Each database (found or not) and, for found ones, its directory (see `db_roots`)."""
+        return db_roots(self.db_paths())
+
     def file_count(self) -> int:
         """How many of the databases exist."""
         return sum(1 for p in self.db_paths() if p.is_file())

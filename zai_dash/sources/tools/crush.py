@@ -28,14 +28,7 @@ from zai_dash.domain.tools import ToolInfo
 from zai_dash.sources.base import Root, SourceBatch, SourceContext, ToolSource
 from zai_dash.sources.configfiles import CachedJson, kept_entries, mcp_targets
 from zai_dash.sources.jsonutil import BadTimestamp, from_epoch, loads, normalise_model
-from zai_dash.sources.sqlite_reader import (
-    DbState,
-    SqliteSource,
-    TableCursor,
-    db_files,
-    db_roots,
-    require_columns,
-)
+from zai_dash.sources.sqlite_reader import DbState, SqliteSource, TableCursor, db_files, require_columns
 
 TOOLS = (ToolInfo("crush", "Crush", ("CRUSH_GLOBAL_DATA", "CRUSH_GLOBAL_CONFIG"), order=60),)
 OVERLAP_S = 10
@@ -83,7 +76,7 @@ class CrushSource(SqliteSource[_CrushDb]):
 
     def roots(self) -> list[Root]:
         listing = self.data_dir() / "projects.json"
-        return [Root(listing, listing.is_file()), *db_roots(self.db_paths())]
+        return [Root(listing, listing.is_file()), *super().roots()]
 
     # -- config ----------------------------------------------------------------------------------------
 

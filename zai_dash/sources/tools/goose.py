@@ -35,14 +35,7 @@ from zai_dash.domain.tools import ToolInfo
 from zai_dash.sources.base import Root, SourceBatch, SourceContext, ToolSource
 from zai_dash.sources.configfiles import CachedJson, kept_entries, mcp_targets, parse_yaml_lite
 from zai_dash.sources.jsonutil import BadTimestamp, from_epoch, int_field, loads, normalise_model
-from zai_dash.sources.sqlite_reader import (
-    DbState,
-    SqliteSource,
-    TableCursor,
-    db_files,
-    db_roots,
-    require_columns,
-)
+from zai_dash.sources.sqlite_reader import DbState, SqliteSource, TableCursor, db_files, require_columns
 from zai_dash.sources.tail import TailSet
 
 TOOLS = (ToolInfo("goose", "Goose", ("GOOSE_PATH_ROOT", "GOOSE_PROVIDER", "GOOSE_MODEL"), order=70),)
@@ -122,7 +115,7 @@ class GooseSource(SqliteSource[_GooseDb]):
         return out
 
     def roots(self) -> list[Root]:
-        return [*db_roots(self.db_paths()), Root(self.sessions_dir(), self.sessions_dir().is_dir())]
+        return [*super().roots(), Root(self.sessions_dir(), self.sessions_dir().is_dir())]
 
     def file_count(self) -> int:
         return super().file_count() + len(self._legacy.tails)

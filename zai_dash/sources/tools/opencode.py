@@ -49,14 +49,7 @@ from zai_dash.domain.tools import ToolInfo
 from zai_dash.sources.base import CallTokens, Root, SourceBatch, SourceContext, ToolSource
 from zai_dash.sources.configfiles import CachedJson, first_existing, kept_entries, mcp_targets, read_json
 from zai_dash.sources.jsonutil import BadTimestamp, from_epoch, int_field, loads, normalise_model
-from zai_dash.sources.sqlite_reader import (
-    DbState,
-    SqliteSource,
-    TableCursor,
-    db_roots,
-    json_field,
-    require_columns,
-)
+from zai_dash.sources.sqlite_reader import DbState, SqliteSource, TableCursor, json_field, require_columns
 from zai_dash.sources.stamp import FileStamp, file_stamp
 
 OVERLAP_MS = 30_000
@@ -487,7 +480,7 @@ class OpenCodeSource(SqliteSource[_DbState]):
         return found
 
     def roots(self) -> list[Root]:
-        return db_roots(self.db_paths()) + [Root(p, p.is_dir()) for p in self._json.dirs()]
+        return super().roots() + [Root(p, p.is_dir()) for p in self._json.dirs()]
 
     def file_count(self) -> int:
         return super().file_count() + self._json.file_count()

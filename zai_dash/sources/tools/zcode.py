@@ -29,15 +29,9 @@ from pathlib import Path
 
 from zai_dash.domain.events import CallRole, EventKind, UsageEvent
 from zai_dash.domain.tools import ToolInfo
-from zai_dash.sources.base import Root, SourceBatch, SourceContext, ToolSource
+from zai_dash.sources.base import SourceBatch, SourceContext, ToolSource
 from zai_dash.sources.jsonutil import BadTimestamp, from_epoch, int_field, normalise_model
-from zai_dash.sources.sqlite_reader import (
-    DbState,
-    SqliteSource,
-    TableCursor,
-    db_roots,
-    require_columns,
-)
+from zai_dash.sources.sqlite_reader import DbState, SqliteSource, TableCursor, require_columns
 
 TOOL = "zcode"
 TOOLS = (ToolInfo(TOOL, "ZCode", ("ZCODE_HOME",), order=110),)
@@ -75,10 +69,6 @@ class ZcodeSource(SqliteSource[_ZcodeDb]):
     def db_paths(self) -> list[Path]:
         """The database of every ZCode home (an extra root may name the file itself)."""
         return [h if h.suffix == ".sqlite" else h / DB_PATH for h in zcode_homes(self.ctx)]
-
-    def roots(self) -> list[Root]:
-        """Each database (found or not) and, for found ones, its directory (the `-wal` changes there)."""
-        return db_roots(self.db_paths())
 
     def poll(self) -> SourceBatch:
         """Read rows new or changed since the last poll; a failing database is reported, not raised."""
