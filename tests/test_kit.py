@@ -139,3 +139,10 @@ def test_mcp_event_is_an_mcp_event_for_a_zai_server_and_none_otherwise() -> None
         EventKind.MCP, McpService.SEARCH, "mcp:m1:c1", "s", "crush"
     )  # fmt: skip
     assert mcp_event("github", "search_code", None, ts=ts, tool="crush", key="mcp:m1:c2", session="s") is None
+
+
+def test_extra_roots_follow_a_tools_own_locations_once(tmp_path: Path) -> None:
+    own, extra = tmp_path / "own", tmp_path / "extra"
+    ctx = SourceContext(home=tmp_path, env={}, extra_roots={"codex": (extra, own)})
+    assert ctx.with_extra_roots("codex", [own]) == [own, extra]
+    assert ctx.with_extra_roots("pi", [own]) == [own]
