@@ -12,7 +12,6 @@ only where a request is made: `status` builds this source to show the saved read
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import random
 from collections.abc import Callable, Mapping
@@ -23,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from zai_dash.config import ApiSettings
+from zai_dash.domain.endpoints import is_loopback
 from zai_dash.domain.official import (
     Calibration,
     Decision,
@@ -141,15 +141,6 @@ def resolve_region(settings: QuotaSettings, ctx: SourceContext) -> str:
     return "cn" if host.endswith("bigmodel.cn") else "intl"
 
 
-def _loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 @dataclass(frozen=True, slots=True)
 class _Route:
     label: str  # region name or host shown in messages
@@ -230,7 +221,7 @@ class ZaiQuotaSource(HttpPollSource):
 
     def _insecure(self, url: str) -> bool:
         parts = urlsplit(url)
-        return parts.scheme != "https" and not _loopback(parts.hostname or "")
+        return parts.scheme != "https" and not is_loopback(parts.hostname or "")
 
     async def fetch(self) -> Attempt:
         """One poll (the poller calls this; `report`/`status` may call it once via `refresh`)."""
