@@ -17,9 +17,9 @@ import orjson
 
 from zai_dash.domain.ledger import Ledger
 from zai_dash.paths import cache_dir
+from zai_dash.safeio import STATE_MAX_BYTES, read_capped
 from zai_dash.scan import paused_gc
 from zai_dash.sources.base import SavedState, ToolSource
-from zai_dash.sources.safeio import STATE_MAX_BYTES, read_capped
 from zai_dash.statefile import write_atomic
 
 log = logging.getLogger(__name__)
