@@ -7,9 +7,8 @@ from datetime import timedelta, timezone
 from pathlib import Path
 
 import pytest
-from textual.widgets import Digits, Sparkline, Static
+from textual.widgets import Digits, Static
 from textual.widgets._toast import Toast
-from textual_plotext import PlotextPlot
 
 from tests.ui_factories import NOW, Session, at_percent, empty_snapshot, make_snapshot, not_started_snapshot, shown
 from zai_dash.clock import FixedClock
@@ -348,11 +347,11 @@ async def test_tools_table_updates_rows_in_place() -> None:
 
 
 @pytest.mark.parametrize(
-    ("size", "plot", "digits"),
-    [((120, 36), True, True), ((80, 24), False, True), ((60, 20), False, False), ((40, 12), False, False)],
+    ("size", "charts", "digits"),
+    [((120, 36), "-both", True), ((80, 24), "-spark", True), ((60, 20), "-spark", False), ((40, 12), "-spark", False)],
     ids=["120x36", "80x24", "60x20", "40x12"],
 )
-async def test_layout_keeps_the_essentials_on_screen(size: tuple[int, int], plot: bool, digits: bool) -> None:
+async def test_layout_keeps_the_essentials_on_screen(size: tuple[int, int], charts: str, digits: bool) -> None:
     app = make_app()
     async with app.run_test(size=size) as pilot:
         app.show(busy_snapshot())
@@ -367,9 +366,11 @@ async def test_layout_keeps_the_essentials_on_screen(size: tuple[int, int], plot
         # The hero: big digits of what is left where there is room, one line where not.
         assert visible("#hero-digits" if digits else "#hero-line")
         assert app.query_one(Hero).figure == text(app, "#gauge-headline").split()[0]
-        assert app.query_one("#timeline-plot", PlotextPlot).display is plot
-        if size[0] <= 60 and size[1] > 12:
-            assert app.query_one("#timeline-spark", Sparkline).display
+        # The timeline shows what fits its own size: both charts, the pool chart alone, or the bar strip.
+        assert app.query_one(TimelinePanel).has_class(charts)
+        shown_charts = {"-both": ("#chart-usage", "#chart-pool"), "-spark": ("#timeline-spark",)}[charts]
+        for sel in shown_charts:
+            assert visible(sel), sel
         if size == (80, 24):
             for sel in ("#forecast", "#search", "#tools"):
                 assert visible(sel), sel

@@ -47,6 +47,7 @@ RESET = NOW + timedelta(hours=1)
 
 def make_app(clock: FixedClock | None = None, **kwargs: object) -> DashApp:
     kwargs.setdefault("theme", "textual-dark")
+    kwargs.setdefault("ascii_only", False)  # the snapshots draw Unicode whatever the locale the tests run in
     return DashApp(clock=clock or FixedClock(NOW), tz=timezone.utc, **kwargs)  # type: ignore[arg-type]
 
 

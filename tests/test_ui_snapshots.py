@@ -12,6 +12,7 @@ import pytest
 
 from tests.ui_factories import NOW, Session, at_percent, empty_snapshot, make_snapshot
 from zai_dash.clock import FixedClock
+from zai_dash.config import packaged_tariff
 from zai_dash.domain.snapshot import Snapshot
 from zai_dash.ui.app import DashApp
 
@@ -36,6 +37,10 @@ def blocked() -> Snapshot:
 
 def app_showing(snap: Snapshot, **kwargs: Any) -> tuple[DashApp, Any]:
     kwargs.setdefault("theme", "textual-dark")
+    # Unicode whatever the locale the tests run in (LANG=C has its own snapshot), and the packaged tariff's
+    # peak hours shaded in the usage chart.
+    kwargs.setdefault("ascii_only", False)
+    kwargs.setdefault("tariff", packaged_tariff())
     app = DashApp(clock=FixedClock(NOW), tz=timezone.utc, **kwargs)
 
     async def run_before(pilot: Any) -> None:

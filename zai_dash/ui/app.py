@@ -26,7 +26,9 @@ from textual.widgets import Footer, Label, LoadingIndicator, Static
 from textual.worker import Worker, WorkerState
 
 from zai_dash.clock import Clock, SystemClock
+from zai_dash.domain.series import PeakRule, usage_series
 from zai_dash.domain.snapshot import Snapshot
+from zai_dash.domain.tariff import Tariff
 from zai_dash.domain.windows import WindowRow
 from zai_dash.format import fmt_amount
 from zai_dash.ui import fmt
@@ -35,6 +37,7 @@ from zai_dash.ui.commands import DashCommands
 from zai_dash.ui.countdown import RefreshCountdown
 from zai_dash.ui.fleet_panel import FleetPanel
 from zai_dash.ui.forecast_line import ForecastLine
+from zai_dash.ui.glyphs import ascii_wanted
 from zai_dash.ui.help_screen import HelpScreen
 from zai_dash.ui.hero import Hero
 from zai_dash.ui.history_screen import HistoryScreen
@@ -127,6 +130,8 @@ class DashApp(App[int]):
         title: bool = False,
         config_path: Path | None = None,
         reload: EngineFactory | None = None,
+        tariff: Tariff | None = None,
+        ascii_only: bool | None = None,
     ) -> None:
         """Build the app.
 
@@ -143,6 +148,8 @@ class DashApp(App[int]):
             title: keep the terminal's window title on the key figure (restored on exit).
             config_path: where the plan chooser (`c`) writes the config file.
             reload: a fresh engine from the config file, used after the chooser wrote it.
+            tariff: whose peak hours the usage chart shades; the engine's config's by default.
+            ascii_only: ASCII charts; by default when the locale is not UTF-8 (`LANG=C`).
         """
         super().__init__()
         self.engine = engine
@@ -181,6 +188,10 @@ class DashApp(App[int]):
         self._title_shown: str | None = None
         self.config_path = config_path
         self.reload = reload
+        self.tariff = tariff
+        """Shades the usage chart's peak hours; None: the engine's (`config.tariff`), if any."""
+        self.ascii_only = ascii_wanted() if ascii_only is None else ascii_only
+        """Draw the charts with ASCII only (a non-UTF-8 locale)."""
 
     # ------------------------------------------------------------------ layout
 
@@ -216,7 +227,7 @@ class DashApp(App[int]):
             yield FleetPanel(id="fleet")
             yield Static("", id="empty")
             yield ToolsTable(id="tools")
-            yield TimelinePanel(self.tz, id="timeline")
+            yield TimelinePanel(self.tz, ascii_only=self.ascii_only, id="timeline")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -303,7 +314,7 @@ class DashApp(App[int]):
             self.query_one(ProxyPanel).set_rows(snap.proxies, snap.at, now, snap.tool_names)
             self.query_one(FleetPanel).set_fleet(snap.fleet)
             self.query_one(ToolsTable).set_rows(snap.tools, now, machine_rows(snap.proxies, snap.tool_names))
-            self.query_one(TimelinePanel).set_snapshot(snap)
+            self.query_one(TimelinePanel).set_snapshot(snap, usage_series(snap, self._peak_rule()))
             self._render_empty(snap)
             # The footer rebuilds its keys on every refresh_bindings (a full layout pass): only when the
             # answers of `check_action` can have changed.
@@ -313,6 +324,11 @@ class DashApp(App[int]):
                 self.refresh_bindings()
             self.query_one("#hdr-demo").display = self.demo or snap.demo
         self._update_title(now)
+
+    def _peak_rule(self) -> PeakRule | None:
+        """The tariff's peak rule: this app's tariff, else the engine's (it changes when the chooser reloads)."""
+        tariff = self.tariff or getattr(getattr(self.engine, "config", None), "tariff", None)
+        return tariff.is_peak if tariff is not None else None
 
     def _render_header(self, snap: Snapshot) -> None:
         plan = snap.plan
