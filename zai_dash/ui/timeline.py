@@ -71,7 +71,9 @@ class ChartView(Widget):
         canvas = self.canvas(self.size.width, self.size.height)
         if canvas is None:
             return ""
-        styles = {role: self.get_component_rich_style(f"chart--{role}", partial=True) for role in ROLES}
+        # Not partial: the full style resolves `auto` colours such as `$text-muted` against the background
+        # behind the chart (a partial style leaves them white, invisible on a light theme).
+        styles = {role: self.get_component_rich_style(f"chart--{role}") for role in ROLES}
         # The shade is a translucent tint (`$warning 15%`): a Rich style has no alpha, so blend it here over
         # what is behind the chart.
         tint = self.get_component_styles("chart--shade").background
