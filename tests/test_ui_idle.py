@@ -14,10 +14,11 @@ from typing import Any
 import pytest
 from textual.widget import Widget
 
-from tests.ui_factories import NOW, make_snapshot, shown
+from tests.ui_factories import NOW, Session, make_snapshot, shown
 from zai_dash.clock import FixedClock
 from zai_dash.ui import fmt
 from zai_dash.ui.app import DashApp
+from zai_dash.ui.tools_table import ToolsTable
 
 
 @pytest.mark.parametrize(
@@ -74,3 +75,32 @@ async def test_idle_ticks_repaint_only_the_visible_countdown_when_its_minute_cha
         assert set(seen) == visible
         hidden = app.query_one("#countdown-caption")
         assert shown(hidden) == "refreshes at 14:50"
+
+
+async def test_the_ago_column_repaints_the_table_once_a_minute_not_once_per_row(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Rows last active at different seconds turn their "ago" over at different seconds: one repaint a minute."""
+    clock = FixedClock(NOW)
+    app = DashApp(clock=clock, tz=timezone.utc, theme="textual-dark")
+    extra = [
+        Session("opencode", 4, 20, {}, first=10, last=3.25),
+        Session("crush", 3, 12, {}, first=20, last=7.5),
+        Session("droid", 2, 8, {}, first=30, last=11.75),
+    ]
+    async with app.run_test(size=(120, 36)) as pilot:
+        app.show(make_snapshot(extra=extra))
+        await pilot.pause()
+        seen = spy_refreshes(monkeypatch)
+        repainting_ticks = 0
+        for _ in range(120):  # two minutes, a tick a second
+            before = seen["tools"]
+            clock.advance(timedelta(seconds=1))
+            app.tick()
+            await pilot.pause()
+            repainting_ticks += seen["tools"] > before  # refreshes within one tick make one repaint
+        # Without the minute rule: 4 rows × 2 minutes = 8 ticks that repaint the whole table.
+        assert repainting_ticks == 2
+        table = app.query_one(ToolsTable)
+        # Caught up on the minute: at 12:02:00 OpenCode's 11:56:45 is 5 min 15 s ago.
+        assert table.get_cell("opencode", "last") == "5m ago"

@@ -145,9 +145,15 @@ class ToolsTable(DataTable[str | Text]):
         self._on_screen = False
 
     def refresh_ago(self, now: datetime) -> None:
-        """Advance the "last activity" column; cells repaint only when their text changes (once a minute)."""
+        """Advance the "last activity" column when the clock's minute changes; changed cells then repaint.
+
+        Each row's "3m ago" turns over at its own second, so advancing every second would repaint the whole
+        table once per row per minute; on the minute it repaints once, at most a minute late.
+        """
         if not self._on_screen:
             self._ago_pending = now
+            return
+        if self._now is not None and _minute(now) == _minute(self._now):
             return
         self._ago_pending = None
         for tool, row in self.rows_data.items():
@@ -194,3 +200,8 @@ class ToolsTable(DataTable[str | Text]):
             "status": status,
         }
         return {key: every[key] for key, _ in self.columns_shown()}
+
+
+def _minute(at: datetime) -> datetime:
+    """The instant's wall-clock minute."""
+    return at.replace(second=0, microsecond=0)
