@@ -9,6 +9,7 @@ from textual.widgets import Static
 from zai_dash.domain.series import pace_verdict, pool_left
 from zai_dash.domain.snapshot import Snapshot
 from zai_dash.ui import fmt
+from zai_dash.ui.live import set_text
 
 
 class ForecastLine(Static):
@@ -31,7 +32,7 @@ class ForecastLine(Static):
         self.set_class(level == "ok", "-ok")
         if text != self.text:
             self.text = text
-            self.update(text)
+            set_text(self, text)
 
 
 def forecast_text(snap: Snapshot, tz: tzinfo | None) -> tuple[str, str]:

@@ -213,7 +213,7 @@ class PromptGauge(Widget):
         text = headline(self.data, self.official, now, self.level())
         if text != self.text:
             self.text = text
-            self.query_one("#gauge-headline", Static).update(text)
+            set_text(self.query_one("#gauge-headline", Static), text)
 
 
 def headline(
