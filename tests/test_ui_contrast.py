@@ -14,6 +14,9 @@ from textual.app import App
 from textual.color import Color
 from textual.widgets import Digits
 
+from tests.test_windows import NOW as WEEK_NOW
+from tests.test_windows import WEEKLY_RESET, ledger, week_of_credits
+from tests.test_windows import snapshot as week_snapshot
 from tests.ui_factories import NOW, at_percent, make_snapshot
 from zai_dash.clock import FixedClock
 from zai_dash.domain.snapshot import Snapshot
@@ -63,6 +66,26 @@ async def test_every_built_in_theme_draws_its_numbers_at_aa_contrast() -> None:
                 await pilot.pause()
                 if low := low_contrast_numbers(app):
                     failures[f"{name}/{state}"] = low
+    assert not failures, failures
+
+
+async def test_the_history_screen_and_a_small_pane_keep_aa_contrast_in_every_theme() -> None:
+    """A credits plan with past cycles: the history tables (`h`) and the 40x12 main screen."""
+    snap = week_snapshot(ledger(week_of_credits()), WEEK_NOW, weekly_reset=WEEKLY_RESET)
+    failures: dict[str, dict[tuple[str, str, str], float]] = {}
+    for size, keys in (((40, 12), ""), ((80, 24), "h")):
+        app = DashApp(clock=FixedClock(WEEK_NOW), tz=timezone.utc, theme="textual-dark", ascii_only=False)
+        async with app.run_test(size=size) as pilot:
+            app.show(snap)
+            await pilot.pause()
+            for key in keys:
+                await pilot.press(key)
+                await pilot.pause()
+            for name in sorted(name for name, theme in app.available_themes.items() if not theme.ansi):
+                app.theme = name
+                await pilot.pause()
+                if low := low_contrast_numbers(app):
+                    failures[f"{size}{keys}/{name}"] = low
     assert not failures, failures
 
 
