@@ -139,6 +139,19 @@ def test_time_labels_sit_in_the_axis_on_the_hours_from_the_windows_start() -> No
         assert axis.rstrip().endswith("15:00")
 
 
+def test_the_running_total_fills_up_to_what_was_used_now() -> None:
+    """The area's height at the now column is the used share of the pool, to an eighth of a cell."""
+    s = series(make_snapshot(prompts=150, calls=0, opened_ago=timedelta(hours=2)))  # 150 of 600 used
+    canvas = pool_chart(s, 100, 10, UNICODE, timezone.utc)  # 8 plot rows = 64 eighths
+    (now_x,) = {x for x, y in cells(canvas, "now") if y > 0}
+    column = [canvas.chars[y][now_x] for y in range(1, 9)]
+    eighths = sum(
+        8 if c == UNICODE.eighths[-1] else UNICODE.eighths.index(c) + 1 for c in column if c in UNICODE.eighths
+    )
+    assert eighths == round(150 / 600 * 64)
+    assert y_labels(canvas)[9] == "0"
+
+
 def test_bars_and_lines_never_share_a_chart() -> None:
     s = on_pace()
     usage = usage_chart(s, 100, 10, UNICODE, timezone.utc)
@@ -159,8 +172,9 @@ def test_the_legend_never_covers_the_pool_line(size: tuple[int, int], make: obje
     # the now marker and a line reaching it: every one of its columns shows one of those.
     assert {y for _, y in cells(canvas, "limit")} - {0} == {1}, rows(canvas)
     line = {(canvas.roles[1][x], canvas.chars[1][x]) for x in range(6, canvas.width)}
-    assert line <= {("limit", UNICODE.limit), ("now", UNICODE.now), ("used", UNICODE.used),
-                    (f"pace-{s.verdict}", UNICODE.pace), (f"pace-{s.verdict}", UNICODE.out)}  # fmt: skip
+    area = {("used", glyph) for glyph in UNICODE.eighths}
+    assert line <= {("limit", UNICODE.limit), ("now", UNICODE.now), (f"pace-{s.verdict}", UNICODE.pace),
+                    (f"pace-{s.verdict}", UNICODE.out), *area}  # fmt: skip
     assert y_labels(canvas)[1] == "600"
     assert rows(canvas)[0].startswith("prompts used of 600")
 
@@ -170,9 +184,13 @@ def test_lines_are_told_apart_by_marker_as_well_as_colour() -> None:
         markers = [glyphs.used, glyphs.pace, glyphs.limit, glyphs.now]
         assert len(set(markers)) == len(markers)
         canvas = pool_chart(on_pace(), 100, 12, glyphs, timezone.utc)
-        for role, marker in (("used", glyphs.used), ("pace-ok", glyphs.pace), ("limit", glyphs.limit)):
+        for role, marker in (("pace-ok", glyphs.pace), ("limit", glyphs.limit)):
             drawn = {canvas.chars[y][x] for x, y in cells(canvas, role) if y > 0}
             assert drawn == {marker}, role
+        # The running total is a filled area (eighths of a cell), not a line: nothing else is drawn so.
+        area = {canvas.chars[y][x] for x, y in cells(canvas, "used") if y > 0}
+        assert glyphs.used in area and area <= set(glyphs.eighths)
+        assert not area & {glyphs.pace, glyphs.limit, glyphs.now}
         legend = rows(canvas)[0]
         for marker, name in zip(markers, ("used", "pace", "pool", "now"), strict=True):
             assert f"{marker} {name}" in legend

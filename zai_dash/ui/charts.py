@@ -245,7 +245,10 @@ def usage_chart(
 
 
 def pool_chart(s: UsageSeries, width: int, height: int, glyphs: Glyphs, tz: tzinfo | None) -> Canvas:
-    """The running total against the pool, with a now marker and the projection to the reset.
+    """The running total as a filled area against the pool line, a now marker and the projection to the reset.
+
+    The area is drawn in eighths of a cell, so a window a few percent used still shows its rise in a pane
+    of three rows; the projection and the pool are lines with their own markers.
 
     Args:
         s: the series.
@@ -260,13 +263,17 @@ def pool_chart(s: UsageSeries, width: int, height: int, glyphs: Glyphs, tz: tzin
     projected = max((v for _, v in s.projection), default=0.0)
     top = max(s.limit, s.used, projected, 1.0)
 
+    def level(value: float) -> float:
+        """A value in eighths of a cell above the axis (the plot is `rows` × 8 of them)."""
+        return max(0.0, min(value, top)) / top * rows * 8
+
     def row_of(value: float) -> int:
-        return 1 + round((1 - min(value, top) / top) * (rows - 1))
+        """The row whose band holds `value`: row `rows` holds the first band above 0, row 1 the top."""
+        return rows - min(rows - 1, int(level(value) // 8))
 
     limit_row = row_of(s.limit)
-    labels = [(rows, "0")]
-    if limit_row != rows:
-        labels.insert(0, (limit_row, amount(s.limit, s.unit)))
+    # As in the usage chart, 0 is the axis and a label names the row its value falls in.
+    labels = [(limit_row, amount(s.limit, s.unit)), (rows + 1, "0")]
     axis = _frame(canvas, labels, rows)
     if axis.width < 2:
         return canvas
@@ -277,11 +284,18 @@ def pool_chart(s: UsageSeries, width: int, height: int, glyphs: Glyphs, tz: tzin
         canvas.put(x, rows + 1, glyphs.axis, "axis")
         canvas.put(x, limit_row, glyphs.limit, "limit")
     now_col = col_of(s.now_minute)
+    for x in range(axis.x0, now_col + 1):
+        minute = (x - axis.x0) / max(1, axis.width - 1) * s.total_minutes
+        eighths = min(rows * 8, round(level(_value_at(s.cumulative, minute))))
+        full, part = divmod(eighths, 8)
+        for k in range(full):
+            canvas.put(x, rows - k, glyphs.eighths[-1], "used")
+        if part:
+            canvas.put(x, rows - full, glyphs.eighths[part - 1], "used")
     for y in range(1, rows + 1):
-        if y != limit_row:
+        if y != limit_row and canvas.empty(now_col, y):
             canvas.put(now_col, y, glyphs.now, "now")
     canvas.put(now_col, rows + 1, glyphs.now_axis, "now")
-    _line(canvas, [(col_of(m), row_of(v)) for m, v in s.cumulative], glyphs.used, "used")
     pace_role = f"pace-{s.verdict}"
     if s.projection:
         _line(canvas, [(col_of(m), row_of(v)) for m, v in s.projection], glyphs.pace, pace_role, skip_first=True)
@@ -297,6 +311,14 @@ def pool_chart(s: UsageSeries, width: int, height: int, glyphs: Glyphs, tz: tzin
     _title(canvas, title, legend)
     _time_labels(canvas, s, axis, col_of, tz)
     return canvas
+
+
+def _value_at(points: Sequence[tuple[float, float]], minute: float) -> float:
+    """The running total at a minute, linear between (minute, total) points; the last total after them."""
+    for (m1, v1), (m2, v2) in pairwise(points):
+        if minute <= m2:
+            return v1 if m2 <= m1 else v1 + (v2 - v1) * max(0.0, minute - m1) / (m2 - m1)
+    return points[-1][1] if points else 0.0
 
 
 def _line(

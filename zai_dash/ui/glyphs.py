@@ -55,7 +55,7 @@ class Glyphs:
     now_axis: str
     """The now marker where it meets the x axis."""
     used: str
-    """The running total's marker."""
+    """The running total's legend mark (the area itself is drawn in `eighths`)."""
     pace: str
     """The projection's marker."""
     limit: str
@@ -76,7 +76,7 @@ UNICODE = Glyphs(
     corner="└",
     vertical="│",
     now_axis="┴",
-    used="●",
+    used="█",
     pace="○",
     limit="═",
     now="│",
@@ -91,7 +91,7 @@ ASCII = Glyphs(
     corner="+",
     vertical="|",
     now_axis="+",
-    used="*",
+    used="#",
     pace="o",
     limit="=",
     now="|",
