@@ -2,7 +2,7 @@
 
     python bench/mixed.py HOME --days 60 --start ISO [--seed N]
 
-Uses the demo writers (`zai_dash.demo_sqlite`, `zai_dash.demo_files`), which write each tool's real layout:
+Uses the demo writers (`zai_dash.demo`, one module per tool), which write each tool's real layout:
 OpenCode's and Crush's SQLite databases, Cline task folders, Factory Droid session files. Sessions fall on
 working hours, mostly on weekdays, over the same days as the Claude Code history, so every reader has a
 month of data to go through. Prints what it wrote as JSON.
@@ -20,8 +20,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from zai_dash.demo_files import write_cline_task, write_droid_session  # noqa: E402
-from zai_dash.demo_sqlite import write_crush_session, write_opencode_session  # noqa: E402
+from zai_dash.demo.cline import write_cline_task  # noqa: E402
+from zai_dash.demo.crush import write_crush_session  # noqa: E402
+from zai_dash.demo.droid import write_droid_session  # noqa: E402
+from zai_dash.demo.opencode import write_opencode_session  # noqa: E402
 
 PROMPTS_PER_SESSION = (3, 12)
 

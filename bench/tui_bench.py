@@ -30,7 +30,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from zai_dash.demo import ClaudeCodeWriter, write_demo_history  # noqa: E402
+from zai_dash.demo.claude_code import ClaudeCodeWriter  # noqa: E402
+from zai_dash.demo.history import write_demo_history  # noqa: E402
 
 PROMPTS_RE = re.compile(r"prompts (\d[\d,]*) ·")
 BENCH_SESSION = "9e0b5c3a-1d2f-4a6b-8c7d-5e4f3a2b1c0d"

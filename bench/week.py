@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import os
 import shutil
 import sys
 import tempfile
@@ -135,6 +136,7 @@ def render(
     runs: int,
     days: int,
     note: str = "",
+    machine: str = "",
 ) -> str:
     lines = [
         HEADING,
@@ -166,13 +168,17 @@ def render(
         "|---|---|---|",
         *verdicts(results),
         "",
-        "How: with 8 days kept, every line of a week-dense history is parsed (orjson) and handled in Python, "
-        "so a cold scan costs CPU by the lines in the window. A poll hands its events to the ledger every "
+        "How: with 8 days kept, every line of a week-dense history is read and handled in Python, so a cold "
+        "scan costs CPU by the lines in the window; Claude Code's lines are decoded (msgspec) into the few "
+        "fields the rules read, their content and tool output left unbuilt. A poll hands its events to the "
+        "ledger every "
         "4,096 (`ToolSource.spill`) and Claude Code forgets the message ids of sessions quiet for 6 h, so "
         "peak RSS follows recent use and the ledger's bound, not the history. Warm runs pay the interpreter, "
         "the cache load (24 h of events one by one, then buckets with base64 digests) and the snapshot.",
         "",
     ]
+    if machine:
+        lines += [machine, ""]
     if note:
         lines += [note, ""]
     return "\n".join(lines)
@@ -206,7 +212,7 @@ def write(section: str) -> None:
     if HEADING in text:
         start = text.index(HEADING)
         nxt = text.find("\n## ", start + len(HEADING))
-        text = text[:start] + section + (text[nxt + 1 :] if nxt != -1 else "")
+        text = text[:start] + section.rstrip("\n") + "\n\n" + (text[nxt + 1 :] if nxt != -1 else "")
     else:
         text = text.rstrip("\n") + "\n\n" + section
     RESULTS.write_text(text, encoding="utf-8")
@@ -220,14 +226,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--note", default="", help="a paragraph on the machine and the run, appended to the section")
     args = ap.parse_args(argv)
+    began, load_before = datetime.now(timezone.utc), os.getloadavg()[0]
     results = {}
     for label in args.sizes.split(","):
         home = ensure(gen_claude.parse_size(label), label, args.days, args.seed)
         results[label] = run_set(home, args.runs)
         print(label, {k: fmt_m(v) for k, v in results[label].items()}, flush=True)
+    ended, load_after = datetime.now(timezone.utc), os.getloadavg()[0]
+    machine = (
+        f"Measured {began:%Y-%m-%d %H:%M}–{ended:%H:%M} UTC on {os.cpu_count()} cores, 1-minute load average "
+        f"{load_before:.1f} before and {load_after:.1f} after (anything above 0 is other work sharing the cores)."
+    )
     mem = ledger_memory()
     print("ledger", mem, flush=True)
-    write(render(results, mem, args.runs, args.days, args.note))
+    write(render(results, mem, args.runs, args.days, args.note, machine))
     return 0
 
 

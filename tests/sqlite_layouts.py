@@ -1,6 +1,6 @@
 """The real table layouts of the SQLite-backed tools, and helpers that write rows the way each tool does.
 
-The DDL lives in `zai_dash.demo_sqlite` (the demo needs it at run time, and tests must not be imported by
+The DDL lives in `zai_dash.demo` (one module per tool) (the demo needs it at run time, and tests must not be imported by
 the package); this module re-exports it for tests and adds writer helpers.
 """
 
@@ -15,14 +15,10 @@ from pathlib import Path
 
 import orjson
 
-from zai_dash.demo_sqlite import (
-    CRUSH_DDL,
-    GOOSE_DDL,
-    GOOSE_USAGE_LEDGER_DDL,
-    OPENCODE_DDL,
-    OPENCODE_SESSION_MESSAGE_DDL,
-    create_db,
-)
+from zai_dash.demo.common import create_db
+from zai_dash.demo.crush import CRUSH_DDL
+from zai_dash.demo.goose import GOOSE_DDL, GOOSE_USAGE_LEDGER_DDL
+from zai_dash.demo.opencode import OPENCODE_DDL, OPENCODE_SESSION_MESSAGE_DDL
 from zai_dash.domain.events import EventKind, UsageEvent
 
 __all__ = [

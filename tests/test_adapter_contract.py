@@ -25,9 +25,11 @@ from tests.sqlite_layouts import GOOSE_DDL, create_db, js
 from tests.test_codex import write_codex_session
 from tests.test_pi import write_pi_session
 from tests.test_zcode import write_zcode_session
-from zai_dash.demo import ClaudeCodeWriter
-from zai_dash.demo_files import write_cline_task, write_droid_session
-from zai_dash.demo_sqlite import write_crush_session, write_opencode_session
+from zai_dash.demo.claude_code import ClaudeCodeWriter
+from zai_dash.demo.cline import write_cline_task
+from zai_dash.demo.crush import write_crush_session
+from zai_dash.demo.droid import write_droid_session
+from zai_dash.demo.opencode import write_opencode_session
 from zai_dash.domain.events import EventKind, UsageEvent
 from zai_dash.domain.ledger import Ledger
 from zai_dash.sources import tools as registry

@@ -12,6 +12,7 @@ import orjson
 import pytest
 
 from tests.conftest import FIXED_NOW
+from zai_dash.demo.claude_code import assistant_record, usage, user_record
 from zai_dash.domain.endpoints import EndpointKind
 from zai_dash.domain.events import CallRole, EventKind, McpService, UsageEvent
 from zai_dash.domain.ledger import Counts, Ledger
@@ -30,11 +31,7 @@ def iso(offset_s: float = 0.0) -> str:
 
 
 def user(content: Any, uuid: str, at: float = 0.0, **extra: Any) -> dict[str, Any]:
-    rec: dict[str, Any] = {
-        "parentUuid": None, "isSidechain": False, "userType": "external", "cwd": CWD, "sessionId": SESSION,
-        "version": "2.0.14", "gitBranch": "main", "type": "user",
-        "message": {"role": "user", "content": content}, "uuid": uuid, "timestamp": iso(at),
-    }  # fmt: skip
+    rec = user_record(iso(at), content, session=SESSION, cwd=CWD, uuid=uuid)
     rec.update(extra)
     return rec
 
@@ -48,20 +45,19 @@ def assistant(
     model: str = "glm-4.6",
     **extra: Any,
 ) -> dict[str, Any]:
-    message = {
-        "id": mid, "type": "message", "role": "assistant", "model": model,
-        "content": content if content is not None else [{"type": "text", "text": "ok"}],
-        "stop_reason": None, "stop_sequence": None,
-        "usage": {"input_tokens": 100, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 1000,
-                  "output_tokens": out},
-    }  # fmt: skip
-    rec: dict[str, Any] = {
-        "parentUuid": "p", "isSidechain": False, "userType": "external", "cwd": CWD, "sessionId": SESSION,
-        "version": "2.0.14", "message": message, "type": "assistant", "uuid": f"u-{mid}-{out}",
-        "timestamp": iso(at),
-    }  # fmt: skip
-    if req is not None:
-        rec["requestId"] = req
+    rec = assistant_record(
+        iso(at),
+        message_id=mid,
+        model=model,
+        content=content if content is not None else [{"type": "text", "text": "ok"}],
+        tokens=usage(100, out, cache_read=1000),
+        request_id=req,
+        session=SESSION,
+        cwd=CWD,
+        uuid=f"u-{mid}-{out}",
+        parent="p",
+        git_branch=None,
+    )
     rec.update(extra)
     return rec
 
@@ -409,6 +405,22 @@ def test_mcp_calls_by_service_with_aliases(home: Path, claude: Claude, fed: Fed,
     assert "SECRET" not in kept and "example.com" not in kept
 
 
+def test_mcp_call_read_from_odd_content(claude: Claude, fed: Fed) -> None:
+    # A name spelt with an escape, and a content list with something other than blocks in it.
+    escaped = orjson.dumps(assistant("m1", "r1", 1.0, [tool_use("t1", "mcp__zread__search_doc")]))
+    Claude.append(
+        claude.session_file(),
+        escaped.replace(b'"mcp__zread', b'"\\u006dcp__zread'),
+        assistant("m2", "r2", 2.0, ["text", 7, tool_use("t2", "mcp__web-search-prime__webSearchPrime")]),
+    )
+    fed.poll()
+    assert {e.key: e.service for e in fed.events(EventKind.MCP)} == {
+        "mcp:t1": McpService.ZREAD,
+        "mcp:t2": McpService.SEARCH,
+    }
+    assert {e.key for e in fed.events(EventKind.CALL)} == {"m1:r1", "m2:r2"}
+
+
 def test_mcp_alias_added_later_applies_on_next_poll(home: Path, claude: Claude, fed: Fed) -> None:
     Claude.append(claude.session_file(), assistant("m1", "r1", 1.0, [tool_use("t1", "mcp__custom__search")]))
     fed.poll()
@@ -735,6 +747,11 @@ BAD_LINES: dict[str, tuple[dict[str, Any] | bytes, str]] = {
     "non-utf8": (b'{"type":"user","message":{"content":"caf\xe9"},"uuid":"x","timestamp":"2026-11-26T08:00:00Z"}',
                  "not UTF-8"),
     "not-object": (b'["user", "assistant"]', "not a JSON object"),
+    # Bytes a decoder that skips what it does not read would pass: the line is still judged whole.
+    "non-utf8-in-a-skipped-field": (
+        orjson.dumps(assistant("m", "r")).replace(b'"version":"2.0.14"', b'"version":"caf\xe9"'), "not UTF-8"),
+    "nested-too-deep": (orjson.dumps(user("x", "x"))[:-1] + b',"deep":' + b"[" * 2000 + b"]" * 2000 + b"}",
+                        "malformed JSON"),
     "missing-type": ({"message": {"role": "user", "content": "hi"}, "timestamp": iso()},
                      "record type missing or not a string"),
     "type-not-string": ({"type": 7, "message": {"role": "assistant"}}, "record type missing or not a string"),
@@ -759,6 +776,17 @@ def test_bad_line_is_skipped_counted_and_later_lines_count(claude: Claude, fed: 
     _valid_after(claude, fed, bad)
     assert fed.source.skips.counts == {reason: 1}
     assert fed.source.skips.first[reason] == f"{claude.session_file()}:1"
+
+
+def test_a_number_beyond_a_double_in_a_field_not_read_costs_nothing(claude: Claude, fed: Fed) -> None:
+    # Valid JSON (RFC 8259 sets no range); only a field the rules read must hold a number a double can.
+    line = orjson.dumps(assistant("m", "r")).replace(b'"version":"2.0.14"', b'"version":1e999')
+    assert b"1e999" in line
+    _valid_after(claude, fed)
+    Claude.append(claude.session_file(), line)
+    fed.poll()
+    assert "m:r" in {e.key for e in fed.events()}
+    assert fed.source.skips.lines == 0
 
 
 def test_legit_non_event_records_are_not_skips(claude: Claude, fed: Fed) -> None:

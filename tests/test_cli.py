@@ -12,53 +12,31 @@ from typing import Any
 
 import pytest
 
+from zai_dash.demo.claude_code import assistant_record, usage, user_record
+
 AT = "2026-11-26T10:00:00+00:00"
 SESSION = "3f1c2a9e-8d7b-4c1e-9a55-0e6f2b7d4c11"
 
 
 def _user(ts: str, text: Any, uid: str, **extra: Any) -> dict[str, Any]:
-    rec = {
-        "parentUuid": None,
-        "isSidechain": False,
-        "userType": "external",
-        "cwd": "/home/u/proj",
-        "sessionId": SESSION,
-        "version": "2.0.14",
-        "type": "user",
-        "message": {"role": "user", "content": text},
-        "uuid": uid,
-        "timestamp": ts,
-    }
+    rec = user_record(ts, text, session=SESSION, cwd="/home/u/proj", uuid=uid, git_branch=None)
     rec.update(extra)
     return rec
 
 
 def _assistant(ts: str, mid: str, block: dict[str, Any], model: str = "glm-4.6", out: int = 50, **extra: Any) -> dict:
-    rec = {
-        "parentUuid": None,
-        "isSidechain": False,
-        "userType": "external",
-        "cwd": "/home/u/proj",
-        "sessionId": SESSION,
-        "version": "2.0.14",
-        "type": "assistant",
-        "requestId": f"req_{mid}",
-        "message": {
-            "id": mid,
-            "type": "message",
-            "role": "assistant",
-            "model": model,
-            "content": [block],
-            "usage": {
-                "input_tokens": 1000,
-                "cache_creation_input_tokens": 0,
-                "cache_read_input_tokens": 5000,
-                "output_tokens": out,
-            },
-        },
-        "uuid": f"u-{mid}-{out}",
-        "timestamp": ts,
-    }
+    rec = assistant_record(
+        ts,
+        message_id=mid,
+        model=model,
+        content=[block],
+        tokens=usage(1000, out, cache_read=5000),
+        request_id=f"req_{mid}",
+        session=SESSION,
+        cwd="/home/u/proj",
+        uuid=f"u-{mid}-{out}",
+        git_branch=None,
+    )
     rec.update(extra)
     return rec
 
@@ -390,7 +368,7 @@ def test_unknown_theme_is_an_error_listing_the_themes(home: Path, tmp_path: Path
 
 
 def test_status_help_lists_every_field_and_exit_code(home: Path) -> None:
-    from zai_dash.cli import STATUS_EXITS, STATUS_FIELDS
+    from zai_dash.commands.status import STATUS_EXITS, STATUS_FIELDS
 
     text = run_cli(home, "status", "--help").stdout
     for name in STATUS_FIELDS:
@@ -431,7 +409,8 @@ def test_first_run_note_in_report_and_doctor(home: Path, tmp_path: Path) -> None
 
 def test_serve_listens_on_loopback_and_passes_the_global_options() -> None:
     from zai_dash.cli import _parser
-    from zai_dash.serve import app_command, is_loopback
+    from zai_dash.commands.serve import app_command
+    from zai_dash.domain.endpoints import is_loopback  # what serve warns by
 
     args = _parser().parse_args(["--plan", "max", "serve", "--theme", "nord"])
     assert (args.host, args.port) == ("127.0.0.1", 8000)
@@ -439,3 +418,12 @@ def test_serve_listens_on_loopback_and_passes_the_global_options() -> None:
     assert "--plan max" in command and "--theme nord" in command and "--no-title" in command
     assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
     assert not is_loopback("0.0.0.0") and not is_loopback("devbox")
+    assert is_loopback("127.0.0.5") and is_loopback("LOCALHOST")  # all of 127/8; names are case-blind
+
+
+def test_report_says_ago_as_the_dashboard_does(home: Path) -> None:
+    """Hours up to two days, then days (`zai_dash.text.ago`): the tool was last active at 08:50 on the 26th."""
+    write_known_fixture(home)
+    for at, said in (("2026-11-27T14:50:00+00:00", "30h ago"), ("2026-11-28T08:50:00+00:00", "2d ago")):
+        row = run_cli(home, "report", "--at", at).stdout.splitlines()[-1]
+        assert row.startswith("Claude Code") and f"  {said} " in row, row

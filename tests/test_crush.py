@@ -10,7 +10,7 @@ from pathlib import Path
 
 from tests.conftest import FIXED_NOW
 from tests.sqlite_layouts import CRUSH_DDL, create_db, dir_listing, hold_write_lock, js, summary
-from zai_dash.demo_sqlite import add_crush_turn, crush_project_db, register_crush_project, write_crush_session
+from zai_dash.demo.crush import add_crush_turn, crush_project_db, register_crush_project, write_crush_session
 from zai_dash.domain.endpoints import EndpointKind
 from zai_dash.domain.events import EventKind
 from zai_dash.sources.base import SourceContext

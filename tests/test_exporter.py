@@ -16,10 +16,11 @@ from zai_dash.clock import FixedClock
 from zai_dash.config import builtin_plans
 from zai_dash.domain.events import EventKind, McpService, UsageEvent
 from zai_dash.domain.ledger import Ledger
+from zai_dash.domain.listen import parse_listen
 from zai_dash.domain.official import parse_limits, row_json
 from zai_dash.domain.proxy import merge_machines
 from zai_dash.domain.snapshot import Snapshot, SourceHealth, build_snapshot
-from zai_dash.exporter import Exporter, parse_listen, render
+from zai_dash.exporter import Exporter, render
 from zai_dash.sources.base import SourceContext
 from zai_dash.sources.prometheus import PrometheusSource, ProxySettings, parse_exposition
 

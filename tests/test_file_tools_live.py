@@ -12,7 +12,8 @@ from pathlib import Path
 from tests.conftest import FIXED_NOW
 from zai_dash.clock import FixedClock
 from zai_dash.config import Config
-from zai_dash.demo_files import append_droid_turn, write_cline_task, write_droid_session
+from zai_dash.demo.cline import write_cline_task
+from zai_dash.demo.droid import append_droid_turn, write_droid_session
 from zai_dash.domain.snapshot import Snapshot
 from zai_dash.engine import Engine
 from zai_dash.sources.base import SourceContext

@@ -20,8 +20,8 @@ from tests.conftest import FIXED_NOW
 from tests.http_fixtures import refused_port
 from tests.test_cli import write_known_fixture
 from tests.test_exporter import _snapshot
-from zai_dash.cli import render_report
 from zai_dash.clock import FixedClock
+from zai_dash.commands.report import render_report
 from zai_dash.config import Config, FleetSettings, load_config
 from zai_dash.domain.fleet import FLEET_QUERY, FleetSample, FleetState, LocalFigures, fleet_view, report_lines
 from zai_dash.domain.snapshot import Snapshot

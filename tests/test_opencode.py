@@ -9,7 +9,7 @@ from pathlib import Path
 
 from tests.conftest import FIXED_NOW
 from tests.sqlite_layouts import OPENCODE_SESSION_MESSAGE_DDL, create_db, dir_listing, hold_write_lock, js, summary
-from zai_dash.demo_sqlite import OPENCODE_DDL, add_opencode_turn, opencode_db_path, write_opencode_session
+from zai_dash.demo.opencode import OPENCODE_DDL, add_opencode_turn, opencode_db_path, write_opencode_session
 from zai_dash.domain.endpoints import EndpointKind
 from zai_dash.domain.events import CallRole, EventKind, McpService
 from zai_dash.domain.ledger import Ledger

@@ -11,7 +11,8 @@ from pathlib import Path
 from tests.conftest import FIXED_NOW
 from zai_dash.clock import FixedClock
 from zai_dash.config import Config
-from zai_dash.demo_sqlite import add_crush_turn, add_opencode_turn, write_crush_session, write_opencode_session
+from zai_dash.demo.crush import add_crush_turn, write_crush_session
+from zai_dash.demo.opencode import add_opencode_turn, write_opencode_session
 from zai_dash.domain.snapshot import Snapshot
 from zai_dash.engine import Engine
 from zai_dash.sources.base import SourceContext

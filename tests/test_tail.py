@@ -160,3 +160,43 @@ def test_recent_file_is_read_line_by_line_even_with_a_needle(tmp_path: Path) -> 
     quiet = datetime.now(timezone.utc) - timedelta(days=1)
     ts = TailSet(lambda: [p], Skips(), quiet_before=quiet, needle=b"mcp__")
     assert [line.data for _, line in ts.poll()] == [b'{"n":1}', b'{"n":2,"t":"mcp__x"}']
+
+
+@pytest.mark.parametrize("chunk", [16, 48, 64, 100, 4096])
+@pytest.mark.parametrize("odd", [False, True])
+def test_lines_keep_their_numbers_across_chunks_plain_or_not(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk: int, odd: bool
+) -> None:
+    # Lines of 16 bytes with their newline: chunks of a multiple of that hold whole plain lines (split in
+    # one pass) until an odd line (blank, whitespace, overlong) shifts them; others carry a line's head
+    # over to the next chunk.
+    monkeypatch.setattr("zai_dash.sources.tail.READ_CHUNK", chunk)
+    lines = [b'{"n":%03d,"p":1}' % i for i in range(60)]
+    if odd:
+        lines[9], lines[23], lines[41] = b"", b"   ", b'{"long":"' + b"y" * 300 + b'"}'
+    p = tmp_path / "a.jsonl"
+    p.write_bytes(b"\n".join(lines) + b"\n")
+    skips = Skips()
+    tail = JsonlTail(p, skips, max_line=200)
+    got = [(line.number, line.data) for line in tail.read_new()]
+    assert got == [(i + 1, data) for i, data in enumerate(lines) if data.strip() and len(data) <= 200]
+    assert skips.lines == (1 if odd else 0)
+    assert tail.line_number == len(lines)
+
+
+def test_a_focused_poll_takes_no_stat_left_from_a_walk(tmp_path: Path) -> None:
+    p = tmp_path / "a.jsonl"
+    p.write_bytes(b'{"a":1}\n')
+    stats: dict[Path, os.stat_result] = {}
+
+    def discover() -> list[Path]:
+        stats[p] = os.stat(p)  # as Claude Code's walk does: the stat it took, for the read
+        return [p]
+
+    ts = TailSet(discover, Skips(), stats=stats)
+    assert [line.data for _, line in ts.poll()] == [b'{"a":1}']
+    stats[p] = os.stat(p)  # a walk's stat no poll took (the file then grows)
+    with open(p, "ab") as fh:
+        fh.write(b'{"a":2}\n')
+    with ts.focus([p]):
+        assert [line.data for _, line in ts.poll()] == [b'{"a":2}']

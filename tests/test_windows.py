@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 
 from tests.test_cli import SESSION, _assistant, _write, run_cli
-from zai_dash.cli import EXIT_EXHAUSTED, EXIT_OK, status_exit, status_fields
+from zai_dash.commands.base import EXIT_EXHAUSTED, EXIT_OK
+from zai_dash.commands.status import status_exit, status_fields
 from zai_dash.config import builtin_plans, packaged_tariff
 from zai_dash.domain.events import EventKind, LimitHit, McpService, UsageEvent
 from zai_dash.domain.ledger import Ledger, TariffMeter

@@ -5,11 +5,13 @@ The numbers on screen are therefore the engine's own arithmetic, not hand-writte
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+from zai_dash.demo.claude_code import assistant_record, usage, user_record
 from zai_dash.domain.endpoints import EndpointKind
 from zai_dash.domain.events import CallRole, EventKind, LimitHit, McpService, UsageEvent
 from zai_dash.domain.ledger import Ledger
@@ -173,59 +175,28 @@ def not_started_snapshot(now: datetime = NOW) -> Snapshot:
 
 def claude_prompt_line(ts: datetime, n: int, session: str = "3f1c2a9e-8d7b-4c1e-9a55-0e6f2b7d4c11") -> str:
     """One Claude Code transcript line: a human prompt (log-formats.md §1 example, line 1)."""
-    import json
-
+    text = f"prompt number {n}: add backoff to getJson()"
     return json.dumps(
-        {
-            "parentUuid": None,
-            "isSidechain": False,
-            "userType": "external",
-            "cwd": "/home/u/proj",
-            "sessionId": session,
-            "version": "2.0.14",
-            "gitBranch": "main",
-            "type": "user",
-            "message": {"role": "user", "content": f"prompt number {n}: add backoff to getJson()"},
-            "uuid": f"a1f0c8e2-1111-4a2b-8c3d-{n:012d}",
-            "timestamp": ts.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
-        }
+        user_record(ts, text, session=session, cwd="/home/u/proj", uuid=f"a1f0c8e2-1111-4a2b-8c3d-{n:012d}")
     )
 
 
 def claude_call_line(ts: datetime, n: int, session: str = "3f1c2a9e-8d7b-4c1e-9a55-0e6f2b7d4c11") -> str:
     """One Claude Code transcript line: an assistant reply with usage (one model call)."""
-    import json
-
-    return json.dumps(
-        {
-            "parentUuid": f"a1f0c8e2-1111-4a2b-8c3d-{n:012d}",
-            "isSidechain": False,
-            "userType": "external",
-            "cwd": "/home/u/proj",
-            "sessionId": session,
-            "version": "2.0.14",
-            "gitBranch": "main",
-            "message": {
-                "id": f"msg_20261126{n:012d}",
-                "type": "message",
-                "role": "assistant",
-                "model": "glm-4.6",
-                "content": [{"type": "text", "text": "Done."}],
-                "stop_reason": "end_turn",
-                "stop_sequence": None,
-                "usage": {
-                    "input_tokens": 1520,
-                    "cache_creation_input_tokens": 0,
-                    "cache_read_input_tokens": 11904,
-                    "output_tokens": 88,
-                },
-            },
-            "requestId": f"req_{n:012d}",
-            "type": "assistant",
-            "uuid": f"b2e1d9f3-2222-4b3c-9d4e-{n:012d}",
-            "timestamp": ts.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
-        }
+    rec = assistant_record(
+        ts,
+        message_id=f"msg_20261126{n:012d}",
+        model="glm-4.6",
+        content=[{"type": "text", "text": "Done."}],
+        tokens=usage(1520, 88, cache_read=11904),
+        request_id=f"req_{n:012d}",
+        stop_reason="end_turn",
+        session=session,
+        cwd="/home/u/proj",
+        uuid=f"b2e1d9f3-2222-4b3c-9d4e-{n:012d}",
+        parent=f"a1f0c8e2-1111-4a2b-8c3d-{n:012d}",
     )
+    return json.dumps(rec)
 
 
 def write_claude_history(home: Path, now: datetime, prompts: int = 3) -> Path:

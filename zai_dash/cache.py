@@ -17,9 +17,9 @@ import orjson
 
 from zai_dash.domain.ledger import Ledger
 from zai_dash.paths import cache_dir
+from zai_dash.safeio import STATE_MAX_BYTES, read_capped
 from zai_dash.scan import paused_gc
-from zai_dash.sources.base import ToolSource
-from zai_dash.sources.safeio import STATE_MAX_BYTES, read_capped
+from zai_dash.sources.base import SavedState, ToolSource
 from zai_dash.statefile import write_atomic
 
 log = logging.getLogger(__name__)
@@ -41,22 +41,17 @@ def save(
 ) -> None:
     """Write the cache (best effort: a read-only cache dir costs speed, not correctness).
 
-    Skip counts are saved without the whole-file ones (unreadable file, FIFO, …): those files are
-    looked at again after a restart and counted again, so saving them would add one per restart.
+    What each source keeps comes from its own `export_state` (its offsets, and the skip counts behind
+    them, without whole files: those are looked at and counted again after a restart).
     """
     with paused_gc():  # the dump is a few hundred thousand short-lived lists and strings
         tails = {}
         skips = {}
         for source in sources:
-            sets = source.tail_sets()
-            if sets:
-                tails[source.name] = [ts.export_state() for ts in sets]
-                # Skipped lines behind the cached offsets are not read again: keep their counts.
-                lines = source.skips.counts - source.skips.file_counts
-                skips[source.name] = {
-                    "counts": dict(lines),
-                    "first": {k: v for k, v in source.skips.first.items() if k in lines},
-                }
+            state = source.export_state()
+            if state is not None:
+                tails[source.name] = state.tails
+                skips[source.name] = state.skips  # skipped lines behind the offsets are not read again
         doc = {
             "version": CACHE_VERSION,
             "fingerprint": fingerprint,
@@ -107,33 +102,25 @@ def _load(path: Path, fingerprint: str, ledger: Ledger, sources: list[ToolSource
     if not isinstance(tails, dict):
         return False
     by_name = {s.name: s for s in sources}
-    plan: list[tuple[Any, Any]] = []
+    # Check every file before changing anything, so a stale cache is all-or-nothing.
     for name, states in tails.items():
         source = by_name.get(name)
-        if source is None or not isinstance(states, list) or len(states) != len(source.tail_sets()):
+        if source is None or not source.can_restore(states):
             return False
-        plan.extend(zip(source.tail_sets(), states, strict=True))
-    # Check every file before changing anything, so a stale cache is all-or-nothing.
-    if not all(ts.can_restore(state) for ts, state in plan):
-        return False
     restored = Ledger(ledger.meter)
     restored.calls_floor, restored.mcp_floor = ledger.calls_floor, ledger.mcp_floor
     restored.detail_floor = ledger.detail_floor
     restored.restore(doc["ledger"])
     skips = _saved_skips(doc.get("skips"), by_name)
     ledger.adopt(restored)
-    for ts, state in plan:
-        ts.restore_state(state)
-    for name, (counts, first) in skips.items():
-        by_name[name].skips.counts.update(counts)
-        for reason, where in first.items():
-            by_name[name].skips.first.setdefault(reason, where)
+    for name, states in tails.items():
+        by_name[name].restore_state(SavedState(states, skips.get(name, {})))
     return True
 
 
-def _saved_skips(saved: object, by_name: dict[str, ToolSource]) -> dict[str, tuple[dict[str, int], dict[str, str]]]:
-    """Validated per-source `(counts, first)` from the cache (raises on a bad shape)."""
-    out: dict[str, tuple[dict[str, int], dict[str, str]]] = {}
+def _saved_skips(saved: object, by_name: dict[str, ToolSource]) -> dict[str, dict[str, dict[str, Any]]]:
+    """Validated per-source `Skips.export_lines` entries from the cache (raises on a bad shape)."""
+    out: dict[str, dict[str, dict[str, Any]]] = {}
     if not isinstance(saved, dict):
         raise TypeError("skips is not an object")
     for name, entry in saved.items():
@@ -142,5 +129,8 @@ def _saved_skips(saved: object, by_name: dict[str, ToolSource]) -> dict[str, tup
             raise TypeError("skips entry of the wrong shape")
         if not all(type(n) is int and n >= 0 for n in counts.values()):
             raise ValueError("skip count not a non-negative integer")
-        out[name] = ({str(k): n for k, n in counts.items()}, {str(k): str(v) for k, v in first.items()})
+        out[name] = {
+            "counts": {str(k): n for k, n in counts.items()},
+            "first": {str(k): str(v) for k, v in first.items()},
+        }
     return out

@@ -22,9 +22,10 @@ from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from zai_dash import paths
+from zai_dash.clock import SYSTEM_CLOCK, local_zone
 from zai_dash.domain.plans import Plan, Thresholds, plan_from_tariff
 from zai_dash.domain.tariff import BILLINGS, WINDOW_IDS, Tariff, TariffError, merge_tariff, tariff_from_mapping
-from zai_dash.sources.safeio import read_text_capped  # stdlib only: checked opens, no adapters
+from zai_dash.safeio import read_text_capped  # stdlib only: checked opens, no adapters
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -64,7 +65,7 @@ def builtin_plans(billing: str = DEFAULT_BILLING) -> dict[str, Plan]:
 def _builtin_plans(billing: str) -> Mapping[str, Plan]:
     tariff = packaged_tariff()
     # The packaged pools are not dated, so the instant they are resolved at does not matter.
-    now = datetime.now(timezone.utc)
+    now = SYSTEM_CLOCK.now()
     return {name: plan_from_tariff(tariff, billing, name, now) for name in tariff.plan_names(billing)}
 
 
@@ -299,9 +300,7 @@ def resolve_timezone(name: str | None) -> tzinfo:
             except (ZoneInfoNotFoundError, ValueError):
                 if candidate == name:
                     raise
-    from datetime import datetime
-
-    return datetime.now().astimezone().tzinfo or ZoneInfo("UTC")
+    return local_zone()
 
 
 def _system_zone_name() -> str | None:
@@ -685,7 +684,7 @@ def _build(
     now: datetime | None = None,
 ) -> Config:
     """The Config from the validated file (`file`), its raw tables (`data`, for the tariff) and the environment."""
-    now = now or datetime.now(timezone.utc)
+    now = now or SYSTEM_CLOCK.now()
     plan_raw = env.get("plan") or file.plan  # an empty variable is unset; an empty `plan = ""` never validates
     plan_name = (plan_raw or DEFAULT_PLAN).lower()
     rows = _plan_rows(data, plan_name)

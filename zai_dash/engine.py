@@ -10,7 +10,7 @@ import logging
 import platform
 import threading
 from collections.abc import AsyncIterator
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,7 +25,7 @@ from zai_dash.domain.plans import Plan
 from zai_dash.domain.snapshot import PROMPT_BILLINGS, Metering, Snapshot, SourceHealth, ToolConfigInfo, build_snapshot
 from zai_dash.domain.windows import WINDOW_ORDER
 from zai_dash.scan import ClockGuard, paused_gc, poll_transaction
-from zai_dash.sources.base import SourceBatch, SourceContext, ToolSource
+from zai_dash.sources.base import Root, SourceBatch, SourceContext, ToolSource
 from zai_dash.sources.tools import create_all_sources, registered_tools
 
 if TYPE_CHECKING:
@@ -61,6 +61,24 @@ HEARTBEAT_EVERY = 60.0
 DEBOUNCE_MS = 150
 CACHE_SAVE_EVERY = 60.0
 """Seconds between cache writes while watching (and once more when the watch stops)."""
+
+
+@dataclass(slots=True)
+class SourceState:
+    """What the engine saw of one source's health: each failure holds until that step works again.
+
+    Attributes:
+        poll_error: why the last poll failed as a whole (None: it read through).
+        config_error: why the last read of its settings raised (None: it read).
+    """
+
+    poll_error: str | None = None
+    config_error: str | None = None
+
+    @property
+    def error(self) -> str | None:
+        """The failure to show (the poll's first), or None when the source is well."""
+        return self.poll_error or self.config_error
 
 
 class Engine:
@@ -108,6 +126,11 @@ class Engine:
         self.ledger.mcp_floor = since
         self.ledger.detail_floor = now - DETAIL_HORIZON
         self._lock = threading.Lock()
+        self._source_states: dict[int, SourceState] = {}
+        """Per source (by identity): the failures the engine saw, kept here rather than on the source."""
+        self._roots: dict[int, list[Root]] = {}
+        """Per source, its roots as of the last full poll: a wake-up is routed without asking every source
+        (some read their tool's project list or settings to answer)."""
         self._rescan: asyncio.Event | None = None
         self.scans = 0
         self.publish_state = True
@@ -182,14 +205,14 @@ class Engine:
         # What the first scan reads stays for the life of the process: frozen out of later collections.
         with self._lock, paused_gc(freeze=self.scans == 0):
             now = self.clock.now()
-            for source in self.sources if paths is None else self._sources_under(paths):
+            for source, named in self._to_poll(paths):
                 source.spill = take
                 try:
-                    batch = poll_transaction(source)
+                    result = poll_transaction(source, named)
                 finally:
                     source.spill = None
-                if batch is not None:
-                    take(batch)
+                take(result.batch)
+                self._state_of(source).poll_error = result.error  # a poll that read through ends an error
             # Prune against the newest event, not the wall clock alone: a clock that jumps two days
             # ahead must not drop the day's events (and then, back on time, count nothing).
             prune_at = self.clock_guard.prune_reference(now, self._newest)
@@ -228,18 +251,46 @@ class Engine:
             )
             self._saved_version = self.ledger.version
 
-    def _sources_under(self, changed: set[Path]) -> list[ToolSource]:
-        """Sources with a root that holds (or is) one of the changed paths."""
-        picked = []
+    def _to_poll(self, changed: set[Path] | None) -> list[tuple[ToolSource, set[Path] | None]]:
+        """Every source to poll, with the changed paths under its roots (None: poll it whole).
+
+        Wake-ups are routed by the roots found at the last full poll (some sources read their tool's
+        project list or settings to name them); a path under none of those asks every source again.
+        """
+        if changed is None or not self._roots:
+            self._roots = {id(source): source.roots() for source in self.sources}
+        if changed is None:
+            return [(source, None) for source in self.sources]
+        picked, claimed = self._route(changed)
+        if claimed != changed:  # a root appeared since the last full poll
+            self._roots = {id(source): source.roots() for source in self.sources}
+            picked, _ = self._route(changed)
+        return picked
+
+    def _route(self, changed: set[Path]) -> tuple[list[tuple[ToolSource, set[Path] | None]], set[Path]]:
+        """(source, its changed paths) by the kept roots, and the changed paths some source claimed."""
+        picked: list[tuple[ToolSource, set[Path] | None]] = []
+        claimed: set[Path] = set()
         for source in self.sources:
-            declared = source.roots()
+            declared = self._roots.get(id(source))
+            if declared is None:  # a source added since (OTLP): ask it
+                declared = self._roots[id(source)] = source.roots()
             if not declared:
-                picked.append(source)  # a receiver (OTLP) has no files: polling it only drains its queue
+                picked.append((source, None))  # a receiver (OTLP) has no files: polling it only drains its queue
                 continue
             roots = [r.path for r in declared if r.exists]
-            if any(p == root or root in p.parents for p in changed for root in roots):
-                picked.append(source)
-        return picked
+            mine = {p for p in changed if any(p == root or root in p.parents for root in roots)}
+            if mine:
+                picked.append((source, mine))
+                claimed |= mine
+        return picked, claimed
+
+    def _state_of(self, source: ToolSource) -> SourceState:
+        """What the engine knows of `source`'s health (made on first use)."""
+        state = self._source_states.get(id(source))
+        if state is None:
+            state = self._source_states[id(source)] = SourceState()
+        return state
 
     def rescan_now(self) -> None:
         """Make `watch` rescan at once and poll every endpoint now (the TUI's `r`)."""
@@ -332,32 +383,41 @@ class Engine:
         """Every tool's configured model and endpoint, merged over sources."""
         merged: dict[str, ToolConfigInfo] = {}
         for source in self.sources:
+            state = self._state_of(source)
             try:
                 merged.update({k: v for k, v in source.configs().items() if k not in merged or v.model})
             except Exception as exc:
                 log.exception("source %s configs failed", source.name)
-                source.error = f"internal error reading settings: {exc}"
+                state.config_error = f"internal error reading settings: {exc}"
+            else:
+                state.config_error = None  # the settings read again: that failure is over
         return merged
 
     def health(self) -> list[SourceHealth]:
-        """Health of every source."""
+        """Health of every source: its own rows, with a failure the engine saw (until it is over) first."""
         rows: list[SourceHealth] = []
         for source in self.sources:
+            error = self._state_of(source).error
             try:
-                rows.extend(source.health())
+                own = source.health()
             except Exception as exc:
                 rows.append(SourceHealth(source.name, None, "error", f"internal error: {exc}"))
+                continue
+            rows.extend(own if error is None else [replace(row, status="error", detail=error) for row in own])
         return rows
 
     def skipped(self) -> dict[str, Any]:
-        """Skipped records summed over sources: `lines`, `files`, and `reasons` → count."""
+        """Skipped records summed over sources: `lines`, `files`, `reasons` → count, `first` → where."""
         reasons: dict[str, int] = {}
+        first: dict[str, str] = {}
         files = 0
         for source in self.sources:
             files += source.skips.files
             for reason, n in source.skips.counts.items():
                 reasons[reason] = reasons.get(reason, 0) + n
-        return {"lines": sum(reasons.values()) - files, "files": files, "reasons": reasons}
+            for reason, where in source.skips.first.items():
+                first.setdefault(reason, where)
+        return {"lines": sum(reasons.values()) - files, "files": files, "reasons": reasons, "first": first}
 
     def snapshot(self, now: datetime | None = None, plan: Plan | None = None) -> Snapshot:
         """Build the snapshot as of `now` (default: the clock)."""
@@ -391,6 +451,7 @@ class Engine:
     def _build(self, now: datetime, plan: Plan | None, official_only: bool = False) -> Snapshot:
         official = self.quota.rows(now) if self.quota else ()
         official_reset = self.quota.official_reset(now) if self.quota else None
+        configs = {} if official_only else self.tool_configs()  # first: a settings failure shows in health
         health = [] if official_only else self.health()
         if not official_only:
             health += [p.health(now) for p in self.pollers()]
@@ -401,7 +462,7 @@ class Engine:
             tz=self.tz,
             renewal_day=self.config.renewal_day,
             thresholds=self.config.thresholds,
-            tool_configs={} if official_only else self.tool_configs(),
+            tool_configs=configs,
             sources=health,
             skipped=self.skipped(),
             demo=self.demo,

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import socket
 import threading
-import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime
 from typing import Any
@@ -33,6 +32,8 @@ from prometheus_client.exposition import ThreadingWSGIServer, generate_latest, m
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from zai_dash import __version__
+from zai_dash.clock import SYSTEM_CLOCK
+from zai_dash.domain.listen import parse_listen
 from zai_dash.domain.snapshot import Snapshot
 
 MAX_CONNECTIONS = 64
@@ -51,26 +52,6 @@ OFFICIAL_FIELDS = (
     ("limit", "official_limit", "The window's limit (the API's `usage` field)."),
     ("age_seconds", "official_age_seconds", "Seconds since the official reading arrived."),
 )
-
-
-def parse_listen(text: str) -> tuple[str, int]:
-    """`HOST:PORT`, `[v6]:PORT` or `:PORT` (loopback) → (host, port).
-
-    Raises:
-        ValueError: with a one-line reason.
-    """
-    text = text.strip()
-    if text.startswith("["):
-        host, sep, port = text[1:].partition("]:")
-        if not sep:
-            raise ValueError(f"--listen {text!r}: expected [ADDRESS]:PORT")
-    else:
-        host, sep, port = text.rpartition(":")
-        if not sep:
-            raise ValueError(f"--listen {text!r}: expected HOST:PORT")
-    if not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise ValueError(f"--listen {text!r}: port must be a number 0–65535")
-    return host or "127.0.0.1", int(port)
 
 
 def _ts(value: Any) -> float | None:
@@ -233,6 +214,8 @@ class _BoundedServer(ThreadingWSGIServer):
         super().__init__(*args, **kwargs)
         self.slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
         self.live: dict[socket.socket, float] = {}
+        """Each open connection's start, in `ticks` (elapsed seconds; the wall clock may jump)."""
+        self.ticks: Callable[[], float] = SYSTEM_CLOCK.ticks
         self._live_lock = threading.Lock()
         self._reaper_stop = threading.Event()
         self._reaper: threading.Thread | None = None
@@ -247,7 +230,7 @@ class _BoundedServer(ThreadingWSGIServer):
             self.shutdown_request(request)
             return
         with self._live_lock:
-            self.live[request] = time.monotonic()
+            self.live[request] = self.ticks()
         try:
             super().process_request(request, client_address)
         except BaseException:
@@ -280,7 +263,7 @@ class _BoundedServer(ThreadingWSGIServer):
 
     def _reap(self) -> None:
         while not self._reaper_stop.wait(0.5):
-            cutoff = time.monotonic() - CONNECTION_DEADLINE
+            cutoff = self.ticks() - CONNECTION_DEADLINE
             with self._live_lock:
                 overdue = [s for s, started in self.live.items() if started < cutoff]
             for sock in overdue:

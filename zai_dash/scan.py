@@ -3,7 +3,8 @@
 - `poll_transaction`: a source's append-only tails are checkpointed before its poll. If the poll raises,
   every offset (and the skip counts) go back to the checkpoint, so nothing read in the failed poll is
   lost; the line being handled when it raised is passed over from then on and counted once as skipped,
-  and the poll runs again. One odd record costs one skip, never the batch or the source.
+  and the poll runs again. One odd record costs one skip, never the batch or the source. It returns a
+  `PollResult`: the batch and whether the source read through (the engine keeps that, per source).
 - `paused_gc`: reading a history builds hundreds of thousands of long-lived objects at once; the cyclic
   collector is paused meanwhile instead of walking the growing heap again every few thousand of them.
 - `ClockGuard`: compares the wall clock with a clock that only counts elapsed time (boot time, which
@@ -15,13 +16,13 @@ from __future__ import annotations
 
 import gc
 import logging
-from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from zai_dash.clock import SystemClock
-from zai_dash.sources.base import SourceBatch, ToolSource
+from zai_dash.sources.base import PollResult, SourceBatch, ToolSource
 
 log = logging.getLogger(__name__)
 
@@ -31,36 +32,40 @@ JUMP_TOLERANCE = timedelta(minutes=5)
 """Wall-clock drift against elapsed time beyond this is a jump (NTP slews far less)."""
 
 
-def poll_transaction(source: ToolSource) -> SourceBatch | None:
-    """Poll `source` so that a failure loses nothing: None when the source as a whole failed.
+def poll_transaction(source: ToolSource, changed: Collection[Path] | None = None) -> PollResult:
+    """Poll `source` so that a failure loses nothing, and say whether it read through.
 
-    Sources without tails (SQLite, rewritten JSON) keep their own read state per database/file and
-    hand events over only after a read finished; for them a failure is reported in `source.error`.
+    Args:
+        source: the source to poll.
+        changed: the paths a wake-up named under the source's roots (None: a full poll); see
+            `ToolSource.poll_changed`.
+
+    Returns:
+        The batch and the poll's error (None when it read through). Sources without tails (SQLite,
+        rewritten JSON) keep their own read state per database/file and hand events over only after a
+        read finished; their own failures they report in `source.error`.
     """
     sets = source.tail_sets()
     for _ in range(MAX_FAILING_RECORDS + 1):
         marks = [(ts, ts.checkpoint()) for ts in sets]
-        skips = source.skips
-        saved = (Counter(skips.counts), dict(skips.first), skips.files, Counter(skips.file_counts))
+        skips = source.skips.checkpoint()
         for ts in sets:
             ts.last_yielded = None
         try:
-            return source.poll()
+            return PollResult(source.poll_changed(changed))
         except Exception as exc:  # a bug in one adapter must not take the others down, nor lose data
             for ts, mark in marks:
                 ts.rollback(mark)
-            skips.counts, skips.first, skips.files, skips.file_counts = saved
+            source.skips.rollback(skips)
             culprits = [(ts.last_yielded, ts) for ts in sets if ts.last_yielded is not None]
             if not culprits:
                 log.exception("source %s failed", source.name)
-                source.error = f"internal error: {type(exc).__name__}: {exc}"
-                return None
+                return PollResult(SourceBatch(), f"internal error: {type(exc).__name__}: {exc}")
             (_, path, line), ts = max(culprits, key=lambda c: c[0][0])
             log.warning("source %s: record %s:%d raised %s", source.name, path, line.number, type(exc).__name__)
             ts.poison(path, line)
             source.skips.add(f"record could not be read ({type(exc).__name__})", f"{path}:{line.number}")
-    source.error = f"internal error: more than {MAX_FAILING_RECORDS} records failed in one scan"
-    return None
+    return PollResult(SourceBatch(), f"internal error: more than {MAX_FAILING_RECORDS} records failed in one scan")
 
 
 @contextmanager

@@ -11,13 +11,13 @@ import contextlib
 import json
 import os
 import tempfile
-import time
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from zai_dash.clock import seconds_since_mtime
 from zai_dash.paths import dashboard_state_file
-from zai_dash.sources.safeio import STATE_MAX_BYTES, read_capped
+from zai_dash.safeio import STATE_MAX_BYTES, read_capped
 
 STALE_TEMP_AFTER = 600.0
 """Seconds after which a temp file beside ours is the leftover of a killed write (a live one takes ms)."""
@@ -60,7 +60,6 @@ def write_atomic(path: Path, data: bytes, durable: bool = False) -> None:
 def remove_stale_temps(path: Path, older_than: float = STALE_TEMP_AFTER) -> int:
     """Delete temp files a killed `write_atomic` of `path` left behind; returns how many."""
     removed = 0
-    cutoff = time.time() - older_than
     prefix = f".{path.name}."
     try:
         entries = list(os.scandir(path.parent))
@@ -70,7 +69,10 @@ def remove_stale_temps(path: Path, older_than: float = STALE_TEMP_AFTER) -> int:
         if not entry.name.startswith(prefix):
             continue
         with contextlib.suppress(OSError):
-            if entry.is_file(follow_symlinks=False) and entry.stat(follow_symlinks=False).st_mtime < cutoff:
+            if (
+                entry.is_file(follow_symlinks=False)
+                and seconds_since_mtime(entry.stat(follow_symlinks=False).st_mtime) > older_than
+            ):
                 os.unlink(entry.path)
                 removed += 1
     return removed

@@ -31,6 +31,7 @@ class Forecast:
         minutes_before_reset: how long before the reset that is.
         left_at_reset: prompt-equivalents expected to remain at the reset (None when exhausting).
         safe_pace: prompt-equivalents per hour that would just last until the reset.
+        unit: what the rates and amounts count.
     """
 
     rate_recent: float
@@ -39,6 +40,8 @@ class Forecast:
     minutes_before_reset: float | None
     left_at_reset: float | None
     safe_pace: float | None
+    unit: str = "prompts"
+    """The unit of the rates and amounts: the 5-hour window's (`prompts` or `credits`)."""
 
 
 def forecast(

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 
-from zai_dash.domain.events import McpService
+from zai_dash.domain.events import EventKind, McpService, UsageEvent
 
 VISION_TOOLS = frozenset(
     {
@@ -64,27 +65,50 @@ class McpAliases:
 
     @classmethod
     def from_servers(cls, servers: object) -> McpAliases:
-        """Build from an `mcpServers`-style mapping: name → {`url` | `serverUrl` | `command` + `args`, …}.
+        """Build from an `mcpServers`-style mapping (any shape `mcp_targets` reads; others are ignored).
 
         Only the URL, command and args of each entry are looked at; `headers` and `env` (API keys) never.
-        Anything that is not that shape is ignored.
         """
-        if not isinstance(servers, Mapping):
-            return cls()
-        targets: dict[str, str] = {}
-        for name, spec in servers.items():
-            if not isinstance(name, str) or not isinstance(spec, Mapping):
-                continue
-            parts = [spec.get("url"), spec.get("serverUrl"), spec.get("command")]
-            args = spec.get("args")
-            if isinstance(args, list):
-                parts.extend(a for a in args if isinstance(a, str))
-            targets[name] = " ".join(p for p in parts if isinstance(p, str))
-        return cls.from_targets(targets)
+        return cls.from_targets(mcp_targets(servers))
 
     def merged(self, other: McpAliases) -> McpAliases:
         """Both maps, `other` winning on a clash."""
         return McpAliases({**self.by_server, **other.by_server})
+
+
+_URL_KEYS = ("url", "uri", "baseUrl", "serverUrl")
+_COMMAND_KEYS = ("command", "cmd", "args")
+MCP_TARGET_KEYS = (*_URL_KEYS, *_COMMAND_KEYS)
+"""The only keys of an MCP server entry ever looked at (never `headers` or `env`)."""
+
+
+def mcp_targets(servers: object) -> dict[str, str]:
+    """Server name → URL or launch command, from an MCP config mapping; headers and env are never read.
+
+    Accepts the shapes the tools use: `{"url": …}` (remote), `{"command": "npx", "args": [...]}` (Crush,
+    Claude-style) and `{"command": ["npx", "-y", "@z_ai/mcp-server"]}` (OpenCode local servers), plus
+    Goose's `uri` / `cmd` + `args`.
+    """
+    out: dict[str, str] = {}
+    if not isinstance(servers, Mapping):
+        return out
+    for name, spec in servers.items():
+        if not isinstance(name, str) or not isinstance(spec, Mapping):
+            continue
+        parts: list[str] = []
+        for key in _URL_KEYS:
+            value = spec.get(key)
+            if isinstance(value, str):
+                parts.append(value)
+        for key in _COMMAND_KEYS:
+            value = spec.get(key)
+            if isinstance(value, str):
+                parts.append(value)
+            elif isinstance(value, list):
+                parts.extend(v for v in value if isinstance(v, str))
+        if parts:
+            out[name] = " ".join(parts)
+    return out
 
 
 def classify_mcp(server: str | None, tool: str, aliases: McpAliases | None = None) -> McpService | None:
@@ -121,3 +145,32 @@ def classify_mcp(server: str | None, tool: str, aliases: McpAliases | None = Non
     if leaf in VISION_TOOLS and "zai" in whole.replace(leaf, ""):
         return McpService.VISION
     return None
+
+
+def mcp_event(
+    server: str | None,
+    name: str,
+    aliases: McpAliases | None,
+    *,
+    ts: datetime,
+    tool: str,
+    key: str,
+    session: str | None,
+    model: str | None = None,
+) -> UsageEvent | None:
+    """The MCP event of one tool call, or None when `classify_mcp` finds no Z.ai service behind it.
+
+    Args:
+        server: the MCP server name, or None when the tool gives only a composite name.
+        name: the MCP tool name (or the composite name).
+        aliases: the tool's alias map.
+        ts: when the call was made.
+        tool: the tool id.
+        key: the event's dedup key (each adapter keeps its own key convention).
+        session: the tool's session id.
+        model: the model that made the call, when the tool names it.
+    """
+    service = classify_mcp(server, name, aliases)
+    if service is None:
+        return None
+    return UsageEvent(kind=EventKind.MCP, ts=ts, tool=tool, key=key, session=session, model=model, service=service)

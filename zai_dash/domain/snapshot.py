@@ -14,12 +14,13 @@ from typing import Any
 from zai_dash.domain.cycle import CycleState, chain_windows, resolve_cycle
 from zai_dash.domain.endpoints import EndpointKind, endpoint_warning
 from zai_dash.domain.events import MONTHLY_MCP_SERVICES, McpService
-from zai_dash.domain.forecast import RECENT, forecast
+from zai_dash.domain.forecast import RECENT, Forecast, forecast
 from zai_dash.domain.history import History, build_history
 from zai_dash.domain.ledger import Counts, Ledger
 from zai_dash.domain.month import month_window
 from zai_dash.domain.official import Calibration, billing_warning, detect_billing, reconcile, reconcile_window
 from zai_dash.domain.plans import Plan, Thresholds
+from zai_dash.domain.tariff import WindowPool
 from zai_dash.domain.tools import ToolInfo
 from zai_dash.domain.windows import (
     GATING,
@@ -28,8 +29,6 @@ from zai_dash.domain.windows import (
     WEEK,
     WINDOW_ORDER,
     Headline,
-    LocalPool,
-    Pool,
     WindowRow,
     estimated_part,
     headline,
@@ -236,18 +235,6 @@ class Timeline:
 
 
 @dataclass(frozen=True, slots=True)
-class ForecastView:
-    rate_recent: float
-    rate_cycle: float
-    exhausted_at: datetime | None
-    minutes_before_reset: float | None
-    left_at_reset: float | None
-    safe_pace: float | None
-    unit: str = "prompts"
-    """The unit of the rates and amounts: the 5-hour window's (`prompts` or `credits`)."""
-
-
-@dataclass(frozen=True, slots=True)
 class Snapshot:
     """Everything a view needs at one instant."""
 
@@ -259,7 +246,7 @@ class Snapshot:
     cycle: CycleView
     prompts: PromptGauge
     searches: SearchGauge
-    forecast: ForecastView | None
+    forecast: Forecast | None
     timeline: Timeline
     tools: tuple[ToolRow, ...]
     sources: tuple[SourceHealth, ...]
@@ -393,20 +380,20 @@ class Metering:
     """
 
     billing: str = "legacy-v1"
-    pools: tuple[Pool, ...] = ()
+    pools: tuple[WindowPool, ...] = ()
     weekly_reset: datetime | None = None
     estimated_services: frozenset[str] = frozenset()
     peak: bool | None = None
     configured: str | None = None
     tariff: Mapping[str, Any] = field(default_factory=dict)
 
-    def pools_for(self, plan: Plan) -> tuple[Pool, ...]:
+    def pools_for(self, plan: Plan) -> tuple[WindowPool, ...]:
         """The pools, defaulting to the plan's 5-hour prompts and monthly MCP calls."""
         if self.pools:
             return self.pools
         return (
-            LocalPool("5h", "prompts", plan.prompts_per_cycle),
-            LocalPool("monthly-mcp", "calls", plan.searches_per_month),
+            WindowPool("5h", "prompts", plan.prompts_per_cycle),
+            WindowPool("monthly-mcp", "calls", plan.searches_per_month),
         )
 
 
@@ -589,7 +576,7 @@ def build_snapshot(
         prompts_sampled=sampled,
     )
 
-    fc: ForecastView | None = None
+    fc: Forecast | None = None
     five = next((r for r in rows if r.id == "5h"), None)
     if window is not None and five is not None:
         recent = ledger.count(max(start, now - RECENT), after_now)
@@ -602,10 +589,7 @@ def build_snapshot(
             end,
             now,
         )
-        fc = ForecastView(
-            f.rate_recent, f.rate_cycle, f.exhausted_at, f.minutes_before_reset, f.left_at_reset, f.safe_pace,
-            five.unit,
-        )  # fmt: skip
+        fc = replace(f, unit=five.unit)
 
     calibrations = calibrations or {}
     reconciliation: dict[str, Any] = {}

@@ -12,12 +12,13 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
 from zai_dash.domain.aggregates import SortedTimes
 from zai_dash.domain.events import LimitHit
 from zai_dash.domain.forecast import prompt_equivalents
 from zai_dash.domain.plans import Thresholds
+from zai_dash.domain.tariff import WindowPool
 
 WEEK = timedelta(days=7)
 WEEKLY_LIMIT_CODE = 1310
@@ -31,28 +32,6 @@ GATING = frozenset({"5h", "weekly"})
 """Windows that stop model requests when used up (the monthly MCP pool only stops searches)."""
 OFFICIAL_KINDS = {"five-hour": "5h", "weekly": "weekly", "monthly-mcp": "monthly-mcp"}
 """Official rows name their window in `window`, or (older documents) by `kind`."""
-
-
-class Pool(Protocol):
-    """One metered pool of a plan: `id` (window), `unit` and `limit` (the tariff's `WindowPool`)."""
-
-    @property
-    def id(self) -> str: ...
-
-    @property
-    def unit(self) -> str: ...
-
-    @property
-    def limit(self) -> float: ...
-
-
-@dataclass(frozen=True, slots=True)
-class LocalPool:
-    """A pool known without a tariff (the plan's own numbers)."""
-
-    id: str
-    unit: str
-    limit: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,17 +198,17 @@ def official_rows_by_window(official: Iterable[Mapping[str, Any]], now: datetime
     return out
 
 
-def official_pool(wid: str, row: Mapping[str, Any]) -> LocalPool:
+def official_pool(wid: str, row: Mapping[str, Any]) -> WindowPool:
     """The pool of a window only the official endpoint names: its limit and unit, or percent of 100."""
     unit, limit = row.get("unit"), row.get("limit")
     if unit not in UNITS or not isinstance(limit, (int, float)) or isinstance(limit, bool) or limit <= 0:
-        return LocalPool(wid, "percent", 100.0)
-    return LocalPool(wid, str(unit), float(limit))
+        return WindowPool(wid, "percent", 100.0)
+    return WindowPool(wid, str(unit), float(limit))
 
 
 def make_row(
     *,
-    pool: Pool,
+    pool: WindowPool,
     used: float,
     start: datetime | None,
     end: datetime | None,

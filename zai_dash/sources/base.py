@@ -5,21 +5,19 @@ from __future__ import annotations
 import os
 from abc import ABC, abstractmethod
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
+from contextlib import ExitStack
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
+from zai_dash.clock import SYSTEM_CLOCK
 from zai_dash.domain.events import LimitHit, UsageEvent
 from zai_dash.domain.snapshot import SourceHealth, ToolConfigInfo
 
 if TYPE_CHECKING:
     from zai_dash.sources.tail import TailSet
-
-
-def _utcnow() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 @dataclass(frozen=True)
@@ -41,7 +39,7 @@ class SourceContext:
     env: Mapping[str, str] = field(default_factory=dict)
     since: datetime | None = None
     calls_since: datetime | None = None
-    clock: Callable[[], datetime] = _utcnow
+    clock: Callable[[], datetime] = SYSTEM_CLOCK.now
     extra_roots: Mapping[str, tuple[Path, ...]] = field(default_factory=dict)
 
     @classmethod
@@ -53,6 +51,10 @@ class SourceContext:
         """An XDG base directory (`XDG_CONFIG_HOME`, `XDG_DATA_HOME`, …) or its default under home."""
         value = self.env.get(name)
         return Path(value) if value else self.home / default
+
+    def with_extra_roots(self, tool: str, own: Iterable[Path]) -> list[Path]:
+        """A tool's own locations, then its configured extra roots (`[tools.<id>] roots`), each once."""
+        return list(dict.fromkeys([*own, *self.extra_roots.get(tool, ())]))
 
     def path_relevant(self, path: Path) -> bool:
         """Whether `path` exists and was modified since `since` (one stat, no read)."""
@@ -116,6 +118,30 @@ class Skips:
         """Total skipped records."""
         return sum(self.counts.values())
 
+    def checkpoint(self) -> tuple[Any, ...]:
+        """Every count as it stands, for `rollback` (a failed poll's skips are counted again on its retry)."""
+        return Counter(self.counts), dict(self.first), self.files, Counter(self.file_counts)
+
+    def rollback(self, mark: tuple[Any, ...]) -> None:
+        """Put every count back where `checkpoint` found it."""
+        counts, first, self.files, file_counts = mark
+        self.counts, self.first, self.file_counts = Counter(counts), dict(first), Counter(file_counts)
+
+    def export_lines(self) -> dict[str, dict[str, Any]]:
+        """The skipped records behind the offsets read so far: `counts` and `first` (reason → where).
+
+        Whole files (unreadable, a FIFO, …) are left out: they are looked at again after a restart and
+        counted again, so keeping them would add one per restart.
+        """
+        lines = self.counts - self.file_counts
+        return {"counts": dict(lines), "first": {k: v for k, v in self.first.items() if k in lines}}
+
+    def restore_lines(self, counts: Mapping[str, int], first: Mapping[str, str]) -> None:
+        """Add counts saved by `export_lines` (their lines lie behind restored offsets: never read again)."""
+        self.counts.update(counts)
+        for reason, where in first.items():
+            self.first.setdefault(reason, where)
+
 
 SPILL_EVENTS = 4096
 """A poll that has found this many events hands them over before reading on (see `ToolSource.spill`)."""
@@ -130,6 +156,38 @@ class SourceBatch:
 
     def __bool__(self) -> bool:
         return bool(self.events or self.limit_hits)
+
+
+@dataclass(frozen=True, slots=True)
+class PollResult:
+    """What one poll of a source came to (see `scan.poll_transaction`).
+
+    Attributes:
+        batch: what the poll found and had not already handed over through `ToolSource.spill`.
+        error: why the source as a whole failed this poll; None when it read through. The engine keeps
+            the last one per source, so a source that fails once and then reads again is healthy again.
+    """
+
+    batch: SourceBatch
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        """Whether the poll read through."""
+        return self.error is None
+
+
+@dataclass(frozen=True, slots=True)
+class SavedState:
+    """What a restart needs to resume a source where it stopped (the cache's part of a source).
+
+    Attributes:
+        tails: one `TailSet.export_state` per tail set, in `tail_sets()` order.
+        skips: `Skips.export_lines` (records skipped behind the saved offsets).
+    """
+
+    tails: list[dict[str, list[Any]]]
+    skips: dict[str, dict[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -157,7 +215,8 @@ class ToolSource(ABC):
         self.ctx = ctx
         self.skips = Skips()
         self.error: str | None = None
-        """One-line reason when the source as a whole is failing (locked database, unreadable root)."""
+        """The adapter's own one-line reason when it is failing as a whole (locked database, cannot listen),
+        set and cleared by its own polls. Failures the engine sees (a poll that raised) it keeps itself."""
         self.refused: int | None = None
         """Prompts seen that the server refused (every attempt answered 429): not billed. None when this
         tool's files cannot tell a refused prompt from one never sent (the adapter sets 0 when they can)."""
@@ -188,6 +247,42 @@ class ToolSource(ABC):
     def tail_sets(self) -> list[TailSet]:
         """The append-only tail sets this source reads through, for the on-disk cache (none by default)."""
         return []
+
+    def poll_changed(self, changed: Collection[Path] | None = None) -> SourceBatch:
+        """`poll`, told which paths a wake-up named (None: anything may have changed).
+
+        The tails read only the named files they already follow, so a wake-up for one appended
+        transcript opens that file and walks no directory; a path none of them follows may be a new
+        file, and then discovery walks as usual. Sources without tails poll as always.
+        """
+        if changed is None:
+            return self.poll()
+        with ExitStack() as stack:
+            for ts in self.tail_sets():
+                stack.enter_context(ts.focus(changed))
+            return self.poll()
+
+    # -- the cache's protocol: what a restart needs, without reaching into the source's parts --
+
+    def export_state(self) -> SavedState | None:
+        """Where reading stands, for the on-disk cache; None when nothing is worth keeping (no tails)."""
+        sets = self.tail_sets()
+        if not sets:
+            return None
+        return SavedState([ts.export_state() for ts in sets], self.skips.export_lines())
+
+    def can_restore(self, tails: object) -> bool:
+        """Whether saved `SavedState.tails` still describe this source's files on disk (nothing changes)."""
+        sets = self.tail_sets()
+        if not isinstance(tails, list) or len(tails) != len(sets):
+            return False
+        return all(ts.can_restore(state) for ts, state in zip(sets, tails, strict=True))
+
+    def restore_state(self, state: SavedState) -> None:
+        """Resume from `state` (check `can_restore` on its tails first)."""
+        for ts, tail_state in zip(self.tail_sets(), state.tails, strict=True):
+            ts.restore_state(tail_state)
+        self.skips.restore_lines(state.skips.get("counts", {}), state.skips.get("first", {}))
 
     def configs(self) -> dict[str, ToolConfigInfo]:
         """Per tool id: the configured model and endpoint from the tool's settings (never secrets)."""

@@ -8,12 +8,29 @@ dropped as soon as it is parsed.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
+from zai_dash.domain.mcp import mcp_targets
+from zai_dash.safeio import CONFIG_MAX_BYTES, UnsafeFile, read_capped
+from zai_dash.sources.base import Skips
 from zai_dash.sources.jsonutil import loads
-from zai_dash.sources.safeio import CONFIG_MAX_BYTES, read_capped
+from zai_dash.sources.stamp import FileStamp, file_stamp
+
+T = TypeVar("T")
+
+__all__ = [
+    "MAX_CONFIG_BYTES",
+    "CachedJson",
+    "first_existing",
+    "kept_entries",
+    "mcp_targets",
+    "parse_yaml_lite",
+    "read_json",
+    "read_yaml_lite",
+    "strip_jsonc",
+]
 
 MAX_CONFIG_BYTES = CONFIG_MAX_BYTES
 """Config files larger than this are not read."""
@@ -53,41 +70,109 @@ def read_json(path: Path) -> dict[str, Any] | None:
     return None
 
 
+class CachedJson(Generic[T]):
+    """One JSON (or JSONC) file, re-parsed only when its stamp (inode, size, mtime) changes.
+
+    The one cached reader for other tools' config files: an unchanged file costs a stat, not a read,
+    so a reader polled on every wake-up (or every snapshot) does not open it again.
+
+    Args:
+        path: the file.
+        extract: picks what we need out of the parsed document; only its result is kept (the document,
+            and any secret in it, is dropped at once).
+        empty: the value when the file is absent or unusable.
+        skips: where a broken file is counted (once per change of the file); None: not counted.
+        jsonc: accept comments and trailing commas (tools whose config files allow them).
+        parse: another format's parser (TOML, the YAML subset), raising `ValueError` on a broken file:
+            the same stamp rule for every config file a source asks for again and again.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        extract: Callable[[Any], T],
+        empty: T,
+        skips: Skips | None = None,
+        jsonc: bool = False,
+        parse: Callable[[bytes], Any] | None = None,
+    ) -> None:
+        self.path = path
+        self._extract = extract
+        self._empty = empty
+        self._skips = skips
+        self._jsonc = jsonc
+        self._parse = parse
+        self._stamp: FileStamp | None = None
+        self.value: T = empty
+        self.version = 0
+        """Bumped whenever `value` is replaced, so dependants can tell cheaply."""
+
+    def get(self) -> T:
+        """The extracted value, refreshed if the file changed since the last call."""
+        stamp = file_stamp(self.path)
+        if stamp == self._stamp:
+            return self.value
+        self._stamp = stamp
+        self.value = self._empty
+        self.version += 1
+        if stamp is None:
+            return self.value
+        try:
+            raw = read_capped(self.path, MAX_CONFIG_BYTES)
+        except UnsafeFile as exc:  # a FIFO would block, /dev/zero would never end
+            self._skip(exc.reason, file=True)
+            return self.value
+        except OSError as exc:
+            self._skip(f"unreadable file ({exc.strerror})", file=True)
+            return self.value
+        try:
+            doc = loads(raw) if self._parse is None else self._parse(raw)
+        except ValueError:
+            doc = _jsonc(raw) if self._jsonc else None
+            if doc is None:
+                # A torn write is retried naturally: the next write changes the stamp.
+                self._skip("malformed JSON in config file" if self._parse is None else "malformed config file")
+                return self.value
+        self.value = self._extract(doc)
+        return self.value
+
+    def _skip(self, reason: str, file: bool = False) -> None:
+        if self._skips is None:
+            return
+        if file:
+            self._skips.add_file(reason, str(self.path))
+        else:
+            self._skips.add(reason, str(self.path))
+
+
+def kept_entries(entries: object, keys: Iterable[str]) -> dict[str, dict[str, Any]] | None:
+    """A map of named entries (MCP servers, models, providers) cut down to `keys`; None when not a map.
+
+    Config subsets are cached past the parse, so each entry keeps only the keys named here: an entry's
+    `headers`, `env` or `api_key` never survive. Entries that are not maps are dropped.
+    """
+    if not isinstance(entries, Mapping):
+        return None
+    keep = tuple(keys)
+    return {
+        name: {k: entry[k] for k in keep if k in entry} for name, entry in entries.items() if isinstance(entry, Mapping)
+    }
+
+
+def _jsonc(raw: bytes) -> Any | None:
+    """A JSONC document's value, or None when it is not valid even without comments and trailing commas."""
+    try:
+        return loads(strip_jsonc(raw.decode("utf-8", errors="replace")))
+    except ValueError:
+        return None
+
+
 def first_existing(paths: list[Path]) -> Path | None:
     """The first path that is a file."""
     for path in paths:
         if path.is_file():
             return path
     return None
-
-
-def mcp_targets(servers: object) -> dict[str, str]:
-    """Server name → URL or launch command, from an MCP config mapping; headers and env are never read.
-
-    Accepts the shapes the tools use: `{"url": …}` (remote), `{"command": "npx", "args": [...]}` (Crush,
-    Claude-style) and `{"command": ["npx", "-y", "@z_ai/mcp-server"]}` (OpenCode local servers), plus
-    Goose's `uri` / `cmd` + `args`.
-    """
-    out: dict[str, str] = {}
-    if not isinstance(servers, Mapping):
-        return out
-    for name, spec in servers.items():
-        if not isinstance(name, str) or not isinstance(spec, Mapping):
-            continue
-        parts: list[str] = []
-        for key in ("url", "uri", "baseUrl", "serverUrl"):
-            value = spec.get(key)
-            if isinstance(value, str):
-                parts.append(value)
-        for key in ("command", "cmd", "args"):
-            value = spec.get(key)
-            if isinstance(value, str):
-                parts.append(value)
-            elif isinstance(value, list):
-                parts.extend(v for v in value if isinstance(v, str))
-        if parts:
-            out[name] = " ".join(parts)
-    return out
 
 
 _YAML_KEY = re.compile(r"^(?P<indent> *)(?P<key>\"[^\"]*\"|'[^']*'|[^\s:#'\"][^:#]*?)\s*:(?:\s+(?P<value>.*))?$")
@@ -117,8 +202,11 @@ def read_yaml_lite(path: Path, max_depth: int = 3) -> dict[str, Any] | None:
         The mapping, or None when the file is missing or unreadable.
     """
     text = _read_text(path)
-    if text is None:
-        return None
+    return None if text is None else parse_yaml_lite(text, max_depth)
+
+
+def parse_yaml_lite(text: str, max_depth: int = 3) -> dict[str, Any]:
+    """The mapping `read_yaml_lite` reads, from the file's text."""
     root: dict[str, Any] = {}
     stack: list[tuple[int, dict[str, Any]]] = [(-1, root)]
     last_key: tuple[int, dict[str, Any], str] | None = None

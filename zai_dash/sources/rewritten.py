@@ -19,9 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from zai_dash.safeio import UnsafeFile, open_regular
 from zai_dash.sources.base import Skips
 from zai_dash.sources.jsonutil import loads
-from zai_dash.sources.safeio import UnsafeFile, open_regular
+from zai_dash.sources.stamp import FileStamp
 
 MAX_JSON_BYTES = 256 * 1024 * 1024
 """Larger files are skipped (and counted): a task file this big is not something to hold in memory."""
@@ -29,20 +30,6 @@ TORN_RETRIES = 3
 """Extra attempts after a failed parse before giving up until the file changes again."""
 TORN_DELAY = 0.03
 """Seconds between attempts: long enough for a `writeFile` of a few MiB to finish."""
-
-
-@dataclass(frozen=True, slots=True)
-class FileStamp:
-    """What identifies one version of a file without reading it."""
-
-    inode: int
-    size: int
-    mtime_ns: int
-
-    @classmethod
-    def of(cls, st: os.stat_result) -> FileStamp:
-        """The stamp of a `stat` result."""
-        return cls(st.st_ino, st.st_size, st.st_mtime_ns)
 
 
 @dataclass(frozen=True, slots=True)

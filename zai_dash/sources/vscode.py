@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from zai_dash.sources.base import SourceContext
-from zai_dash.sources.configfiles import read_json
 from zai_dash.sources.jsonutil import loads
+from zai_dash.sources.stamp import file_stamp
 
 HOST_NAMES: tuple[str, ...] = (
     "Code",
@@ -160,20 +160,6 @@ def read_state_item(db: Path, key: str) -> Any | None:
         raise StateReadError(f"state.vscdb value for {key} is not JSON") from None
 
 
-def read_user_setting(host: VscodeHost, key: str) -> Any | None:
-    """One value from a host's user `settings.json` (JSON with comments; dotted keys are flat), or None."""
-    settings = read_json(host.user_settings)
-    return settings.get(key) if settings is not None else None
-
-
-def _stamp(path: Path) -> tuple[int, int, int] | None:
-    try:
-        st = path.stat()
-    except OSError:
-        return None
-    return (st.st_ino, st.st_size, st.st_mtime_ns)
-
-
 class GlobalStateCache:
     """Reads extension global state from `state.vscdb` files, again only when a file changed.
 
@@ -188,7 +174,7 @@ class GlobalStateCache:
 
     def get(self, db: Path, key: str) -> Any | None:
         """The JSON value of `key` in `db`, or None when absent or unreadable (see `errors`)."""
-        stamp = (_stamp(db), _stamp(db.with_name(db.name + "-wal")))
+        stamp = (file_stamp(db), file_stamp(db.with_name(db.name + "-wal")))
         if stamp[0] is None:
             self._cache.pop((db, key), None)
             return None

@@ -26,11 +26,11 @@ from textual.widgets import Footer, Label, LoadingIndicator, Static
 from textual.worker import Worker, WorkerState
 
 from zai_dash import paths
+from zai_dash import text as fmt
 from zai_dash.clock import Clock, SystemClock
 from zai_dash.domain.snapshot import Snapshot
 from zai_dash.domain.windows import WindowRow
-from zai_dash.format import fmt_amount
-from zai_dash.ui import fmt
+from zai_dash.text import fmt_amount
 from zai_dash.ui.chooser import PlanChooser
 from zai_dash.ui.commands import DashCommands
 from zai_dash.ui.countdown import RefreshCountdown
@@ -39,7 +39,7 @@ from zai_dash.ui.forecast_line import ForecastLine
 from zai_dash.ui.help_screen import HelpScreen
 from zai_dash.ui.hero import Hero
 from zai_dash.ui.history_screen import HistoryScreen
-from zai_dash.ui.messages import ScanFinished, SnapshotReady
+from zai_dash.ui.messages import PreviewReady, ScanFinished, SnapshotReady
 from zai_dash.ui.official_panel import OfficialPanel
 from zai_dash.ui.palette import ANSI_THEME, default_theme
 from zai_dash.ui.prompt_gauge import UNIT_SHORT, WINDOW_NAMES, OfficialView, PromptGauge
@@ -250,12 +250,12 @@ class DashApp(App[int]):
         """Render a snapshot under the configured plan (what the engine's watch yields).
 
         With a plan preview active and an engine present, the preview is recomputed from the engine
-        so the screen keeps showing the previewed plan.
+        (in a worker: `_preview_snapshot`) so the screen keeps showing the previewed plan.
         """
         previous = self.base
         self.base = snap
         if self.preview_name is not None and self.engine is not None:
-            self._render(self.engine.snapshot(plan=self.engine.plan_named(self.preview_name)))
+            self._preview_snapshot(self.preview_name)
         else:
             self._render(snap)
         if previous is not None:
@@ -462,9 +462,7 @@ class DashApp(App[int]):
             self.notify("Plan preview needs the engine", severity="warning")
             return
         self.preview_name = name
-        plan = None if name is None else self.engine.plan_named(name)
-        snap = self.engine.snapshot() if plan is None else self.engine.snapshot(plan=plan)
-        self._render(snap)
+        self._preview_snapshot(name)
         said = f"Previewing the {name.title()} plan" if name else "Back to the configured plan"
         self.notify(said, timeout=2)
 
@@ -522,6 +520,18 @@ class DashApp(App[int]):
         engine.scan()
         self.post_message(ScanFinished(engine.snapshot(), engine.search_locations()))
 
+    @work(thread=True, exclusive=True, group="preview", exit_on_error=False, description="Plan preview")
+    def _preview_snapshot(self, name: str | None) -> None:
+        # Off the UI loop: building a snapshot waits for the engine's lock, which a scan may hold for a while.
+        engine = self.engine
+        assert engine is not None
+        snap = engine.snapshot() if name is None else engine.snapshot(plan=engine.plan_named(name))
+        self.post_message(PreviewReady(snap, name))
+
+    def on_preview_ready(self, message: PreviewReady) -> None:
+        if message.plan == self.preview_name:  # a later choice (or none) wins over a slow build
+            self._render(message.snapshot)
+
     def on_scan_finished(self, message: ScanFinished) -> None:
         self._scan_done()
         self.locations = message.locations
@@ -556,6 +566,8 @@ class DashApp(App[int]):
             # Keep the last good numbers on screen and try again shortly rather than going blank.
             self.notify(f"Watching stopped ({reason}); retrying in 5 s", severity="error", timeout=10)
             self.set_timer(5.0, self._watch)
+        elif worker.group == "preview":
+            self.notify(f"The plan preview failed ({reason})", severity="error", timeout=10)
 
     # ------------------------------------------------------------------ terminal and theme
 

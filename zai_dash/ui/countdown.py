@@ -8,9 +8,9 @@ from textual.app import ComposeResult
 from textual.widget import Widget
 from textual.widgets import Digits, Static
 
+from zai_dash import text as fmt
 from zai_dash.clock import Clock
 from zai_dash.domain.snapshot import CycleView
-from zai_dash.ui import fmt
 
 NOT_STARTED = "not started — opens on your next prompt"
 """What the countdown says when no window is open."""

@@ -13,9 +13,9 @@ from textual.containers import Horizontal, Vertical
 from textual.widget import Widget
 from textual.widgets import Digits, Static
 
+from zai_dash import text as fmt
 from zai_dash.domain.windows import Headline, WindowRow
-from zai_dash.format import fmt_amount
-from zai_dash.ui import fmt
+from zai_dash.text import fmt_amount
 
 WINDOW_NAMES = {"5h": "5-hour", "weekly": "weekly", "monthly-mcp": "monthly MCP"}
 LEVELS = ("ok", "warning", "critical", "exhausted")

@@ -15,10 +15,10 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Static
 
+from zai_dash import text as fmt
 from zai_dash.domain.history import CycleSummary
 from zai_dash.domain.snapshot import Snapshot
-from zai_dash.format import fmt_amount
-from zai_dash.ui import fmt
+from zai_dash.text import fmt_amount
 
 
 def cycle_line(c: CycleSummary, unit: str, tz: tzinfo | None) -> str:

@@ -33,3 +33,16 @@ class ScanFinished(Message):
     snapshot: Snapshot | None
     locations: list[tuple[str, str, bool]]
     error: str | None = None
+
+
+@dataclass
+class PreviewReady(Message):
+    """A plan preview's snapshot was built (off the UI loop).
+
+    Attributes:
+        snapshot: the numbers under `plan`.
+        plan: the previewed plan's name (None: the configured plan).
+    """
+
+    snapshot: Snapshot
+    plan: str | None

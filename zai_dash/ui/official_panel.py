@@ -14,8 +14,8 @@ from typing import Any
 
 from textual.widgets import Static
 
+from zai_dash import text as fmt
 from zai_dash.domain.snapshot import SourceHealth
-from zai_dash.ui import fmt
 
 QUOTA_SOURCE = "zai-quota"
 """`SourceHealth.name` of the quota endpoint."""

@@ -22,12 +22,12 @@ from textual.renderables.bar import Bar
 from textual.widget import Widget
 from textual.widgets import Static
 
+from zai_dash import text as fmt
 from zai_dash.domain.plans import Thresholds
 from zai_dash.domain.snapshot import PromptGauge as GaugeData
 from zai_dash.domain.snapshot import Snapshot
 from zai_dash.domain.windows import WindowRow
-from zai_dash.format import fmt_amount
-from zai_dash.ui import fmt
+from zai_dash.text import fmt_amount
 from zai_dash.ui.official_panel import age_text, pct, row_age, safe
 
 LEVEL_CUES: dict[str, str] = {

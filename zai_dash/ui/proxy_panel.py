@@ -14,8 +14,8 @@ from typing import Any
 
 from textual.widgets import Static
 
+from zai_dash import text as fmt
 from zai_dash.domain.proxy import ALL, merge_machines
-from zai_dash.ui import fmt
 from zai_dash.ui.official_panel import STALE_CUE, age_text, row_age, safe
 
 EXPORTER_PRESET = "zai-dash"

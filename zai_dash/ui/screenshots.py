@@ -50,7 +50,7 @@ async def _shoot(out: Path, home: Path, size: tuple[int, int]) -> Path:
 
 def write_screenshots(out: Path) -> list[Path]:
     """Render every size into `out`; returns the files written."""
-    from zai_dash.demo import write_demo_history
+    from zai_dash.demo.history import write_demo_history
 
     out.mkdir(parents=True, exist_ok=True)
     home = Path(tempfile.mkdtemp(prefix="zai-dash-shots-"))

@@ -6,8 +6,8 @@ from datetime import tzinfo
 
 from textual.widgets import Static
 
+from zai_dash import text as fmt
 from zai_dash.domain.snapshot import SearchGauge, Thresholds
-from zai_dash.ui import fmt
 
 SERVICES = ("search", "reader", "zread", "vision")
 

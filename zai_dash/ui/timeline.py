@@ -12,8 +12,8 @@ from textual.widget import Widget
 from textual.widgets import Sparkline, Static
 from textual_plotext import PlotextPlot
 
+from zai_dash import text as fmt
 from zai_dash.domain.snapshot import Snapshot
-from zai_dash.ui import fmt
 from zai_dash.ui.history_screen import cycle_line
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from zai_dash.domain.windows import Headline
-from zai_dash.format import fmt_amount, fmt_duration
+from zai_dash.text import fmt_amount, fmt_duration
 
 UNIT_SHORT = {"credits": "cr", "prompts": "prompts", "calls": "calls"}
 

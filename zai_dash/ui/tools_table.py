@@ -13,8 +13,8 @@ from typing import Any
 from rich.text import Text
 from textual.widgets import DataTable
 
+from zai_dash import text as fmt
 from zai_dash.domain.snapshot import ToolRow
-from zai_dash.ui import fmt
 from zai_dash.ui.proxy_panel import MachineRow
 
 COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {

@@ -14,9 +14,9 @@ from textual.containers import Horizontal
 from textual.widget import Widget
 from textual.widgets import Static
 
+from zai_dash import text as fmt
 from zai_dash.domain.windows import OFFICIAL_KINDS, WindowRow
-from zai_dash.format import fmt_amount
-from zai_dash.ui import fmt
+from zai_dash.text import fmt_amount
 from zai_dash.ui.hero import LEVEL_GLYPHS, LEVELS, WINDOW_NAMES
 from zai_dash.ui.prompt_gauge import UNIT_SHORT, GaugeBar
 

@@ -15,6 +15,14 @@ Dedup rules (see `_call`):
   message first seen in the main chain is dropped; a main-chain copy of a message first seen in a
   sidechain (files read out of order) is folded into the sidechain copy's key, so the ledger holds one
   call. Two main-chain (or two sidechain) copies with different request ids stay separate calls.
+
+Reading (see `_line`): a line is decoded with msgspec into the few fields the rules read (`_Rec`); the
+message content and tool output, most of a line's bytes, stay raw JSON and are decoded only when a rule
+needs them (a prompt's text, a pending MCP call's result, content that names `mcp__`). A line the decoder
+does not take (malformed, not an object, `message` not an object, not UTF-8) goes the general way: the
+byte screen, then orjson, which counts it as before. Unlike orjson, the decoder accepts a number beyond a
+double in a field it skips (valid JSON; only the fields read must fit). Record types whose rules read the
+whole record (`_DICT_TYPES`) are parsed into a dict as well.
 """
 
 from __future__ import annotations
@@ -26,14 +34,16 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from zai_dash.domain.bounds import MAX_TOKENS
 from zai_dash.domain.events import CallRole, EventKind, LimitHit, UsageEvent
 from zai_dash.domain.mcp import McpAliases, classify_mcp
 from zai_dash.domain.snapshot import ToolConfigInfo
 from zai_dash.domain.tools import ToolInfo
+from zai_dash.safeio import entry_is_dir, list_dir
 from zai_dash.sources.base import SPILL_EVENTS, CallTokens, Root, SourceBatch, SourceContext, ToolSource
 from zai_dash.sources.jsonutil import BadTimestamp, int_field, loads, parse_iso
-from zai_dash.sources.safeio import entry_is_dir, list_dir
 from zai_dash.sources.tail import JsonlTail, TailLine, TailSet
 from zai_dash.sources.tools.claude_code_config import ENV_KEYS, ClaudeSettings, McpConfig, clean_model
 from zai_dash.sources.tools.claude_code_hidden import HiddenCalls, estimate
@@ -93,13 +103,11 @@ _LEADING_TYPE = re.compile(
 records (tens of KB each) put their object before their type and are known by that key."""
 _PREFIX_BYTES = 512
 _IGNORED_TYPE_BYTES = frozenset(k.encode() for k in IGNORED_TYPES)
-_SCREENED_TYPE_BYTES = _IGNORED_TYPE_BYTES | {b"api-request"}
-"""Leading types the byte screen acts on (passes over, or reads as an `api-request`)."""
 _SCREEN_BYTES = 16 * 1024
 """Lines longer than this get the full byte screen before a parse (it pays for itself on request copies)."""
 _SKIP, _API, _PARSE = object(), object(), object()
-_MAIN, _SUBAGENT = CallRole.MAIN, CallRole.SUBAGENT
 """What the byte screen says of a line: pass it over, read it as an `api-request`, or parse it."""
+_MAIN, _SUBAGENT = CallRole.MAIN, CallRole.SUBAGENT
 _API_REQUEST = re.compile(
     rb'"sessionId":"([^"]*)","id":"([^"]+)","timestamp":"([^"]+)"(?:.*?"querySource":"([^"]*)")?'
     rb'(?:.*?"params":\{"model":"([^"]*)")?'
@@ -127,6 +135,63 @@ NOT_SENT_RESULTS = (
 )
 """Error `tool_result` texts (lower-cased) that mean the tool call never left the client: a denied
 permission, an interruption, a tool or server that is not available. Such a call is no MCP call."""
+
+
+_ABSENT = msgspec.Raw()
+
+
+class _Message(msgspec.Struct):
+    """The parts of a record's `message` the rules read. The content stays raw JSON (`msgspec.Raw`): most
+    of a line's bytes are text, thinking and tool input, which a decode into this skips without building."""
+
+    id: Any = None
+    model: Any = None
+    usage: Any = None
+    content: msgspec.Raw = _ABSENT
+
+
+class _Rec(msgspec.Struct):
+    """The top-level fields of a transcript record the rules read; every field takes any JSON value, so a
+    record of an odd shape is judged by the rules (counted as they say), never refused by the decoder."""
+
+    type: Any = None
+    message: Any = None
+    timestamp: Any = None
+    sessionId: Any = None
+    requestId: Any = None
+    isSidechain: Any = None
+    isApiErrorMessage: Any = None
+    isMeta: Any = None
+    isCompactSummary: Any = None
+    cwd: Any = None
+    uuid: Any = None
+    promptId: Any = None
+    toolUseResult: msgspec.Raw = _ABSENT  # a tool's whole output: only whether it is there counts
+
+
+class _Entry(_Rec):
+    """`_Rec` as decoded from a line: `message` an object (or null/absent); any other `message` fails the
+    decode, and the line goes the general way (`_general`)."""
+
+    message: _Message | None = None
+
+
+class _Block(msgspec.Struct):
+    """What an assistant content block says of a tool call (the tool's input is skipped)."""
+
+    type: Any = None
+    name: Any = None
+    id: Any = None
+
+
+_DECODE_ENTRY = msgspec.json.Decoder(_Entry).decode
+_DECODE_BLOCKS = msgspec.json.Decoder(list[_Block]).decode
+_DECODE_ANY = msgspec.json.Decoder().decode
+_DECODE_ERRORS = (msgspec.DecodeError, RecursionError)
+"""What a msgspec decode raises on a line it cannot read (too deep a nesting is a `RecursionError`)."""
+_DICT_TYPES = frozenset({"queue-operation", "system", "ai-title", "cost-state"})
+"""Record types whose rules read the whole record: parsed into a dict (they are few and short)."""
+_QUOTE, _BRACKET = ord('"'), ord("[")
 
 
 @dataclass(slots=True)
@@ -174,10 +239,17 @@ class ClaudeCodeSource(ToolSource):
     def __init__(self, ctx: SourceContext) -> None:
         super().__init__(ctx)
         self._roots = claude_roots(ctx)
+        self._stats: dict[Path, os.stat_result] = {}
+        """The stat discovery took of each file it found, for the tail to use (see `TailSet`)."""
         # A transcript untouched since the cycle horizon can only add MCP calls to the month: sweep it
         # for them (and the error results that say a call was never sent) instead of reading every line.
         self._tails = TailSet(
-            self._discover, self.skips, since=ctx.since, quiet_before=ctx.calls_since, needle=QUIET_NEEDLES
+            self._discover,
+            self.skips,
+            since=ctx.since,
+            quiet_before=ctx.calls_since,
+            needle=QUIET_NEEDLES,
+            stats=self._stats,
         )
         self._bad_paths: set[str] = set()
         self._msgs: dict[str, _SessionMsgs] = {}
@@ -279,6 +351,7 @@ class ClaudeCodeSource(ToolSource):
     def _discover(self) -> list[Path]:
         """Every session and sub-agent transcript modified since `ctx.since` (a walk, no reads)."""
         found: list[Path] = []
+        self._stats.clear()
         seen_dirs: set[str] = set()
         for root in self._roots:
             projects = root / "projects"
@@ -299,17 +372,22 @@ class ClaudeCodeSource(ToolSource):
     def _scan_project(self, project: Path, found: list[Path]) -> None:
         for entry in self._listing(project):
             if entry.name.endswith(".jsonl"):
-                self._candidate(entry, found)
+                self._candidate(entry, project, found)
             elif entry_is_dir(entry):
-                for sub in self._listing(Path(entry.path) / "subagents"):
+                # Listed by its name (a string): most session folders hold no sub-agent files, and a
+                # Path is made once per folder that does, each file's then joined to it by name.
+                folder: Path | None = None
+                for sub in self._listing(os.path.join(entry.path, "subagents")):
                     if sub.name.endswith(".jsonl"):
-                        self._candidate(sub, found)
+                        if folder is None:
+                            folder = project / entry.name / "subagents"
+                        self._candidate(sub, folder, found)
 
-    def _candidate(self, entry: os.DirEntry[str], found: list[Path]) -> None:
+    def _candidate(self, entry: os.DirEntry[str], folder: Path, found: list[Path]) -> None:
         path = entry.path
         try:
             is_dir = entry.is_dir()
-            mtime = entry.stat().st_mtime
+            st = entry.stat()
         except OSError:
             return  # vanished between listing and stat
         if is_dir:
@@ -319,10 +397,12 @@ class ClaudeCodeSource(ToolSource):
             self._bad_once(path, "unreadable file (permission denied)")
             return
         self._bad_paths.discard(path)
-        if self.ctx.mtime_relevant(mtime):
-            found.append(Path(path))
+        if self.ctx.mtime_relevant(st.st_mtime):
+            file = folder / entry.name  # a join parses the name alone, not the whole path again
+            found.append(file)
+            self._stats[file] = st
 
-    def _listing(self, path: Path) -> list[os.DirEntry[str]]:
+    def _listing(self, path: Path | str) -> list[os.DirEntry[str]]:
         entries, problem = list_dir(path)
         if problem is not None:  # an unreadable project must not vanish without a word
             self._bad_once(str(path), problem)
@@ -343,46 +423,79 @@ class ClaudeCodeSource(ToolSource):
         data = line.data
         path = tail.path
         if len(data) > _SCREEN_BYTES or (self._since_key is not None and self._older_than_since(data)):
-            route = self._screen(data)  # long or old: the full byte screen before any parse
-        else:
-            route = self._quick_screen(data)
-        if route is _SKIP:
-            return
-        if route is _API:
-            self._api_request(data, path, batch)
-            return
-        try:
-            rec = loads(data)
-        except ValueError:
-            if self._screen(data) is _SKIP:
-                return  # a well-formed-looking line of a type that is never an event: passed over unparsed
-            try:
-                data.decode("utf-8")
-            except UnicodeDecodeError:
-                self._skip("not UTF-8")
+            # Long or old: the full byte screen before any parse. A short line of a type that is never an
+            # event costs a decode that skips its fields, less than screening every line for it would.
+            route = self._screen(data)
+            if route is _SKIP:
                 return
-            self._skip("malformed JSON")
-            return
-        if not isinstance(rec, dict):
-            if self._screen(data) is not _SKIP:
-                self._skip("not a JSON object")
-            return
-        kind = rec.get("type")
+            if route is _API:
+                self._api_request(data, path, batch)
+                return
+        rec: _Rec | None
+        if not data.isascii() and not _utf8(data):
+            rec = None  # msgspec does not check the text it skips: the general way counts the line
+        else:
+            try:
+                rec = _DECODE_ENTRY(data)
+            except _DECODE_ERRORS:
+                rec = None
+        full: dict[str, Any] | None = None
+        if rec is None:
+            # Not read by the decoder. The byte screen first: a line of a type that is never an event is
+            # passed over, an `api-request` read from its head (a torn one too); then the general parse
+            # counts the line as the rules say, or reads what it can.
+            route = self._screen(data)
+            if route is _SKIP:
+                return
+            if route is _API:
+                self._api_request(data, path, batch)
+                return
+            full = self._general(data)
+            if full is None:
+                return
+            rec = _from_dict(full)
+        kind = rec.type
         if kind == "assistant":
             self._assistant(rec, path, batch)
         elif kind == "user":
             self._user(rec, path, batch)
-        elif kind == "queue-operation":
-            self._queue_operation(rec, path, batch)
-        elif kind == "system":
-            self._system(rec, path, batch)
-        elif kind == "ai-title":
-            self._title(rec, path, batch)
-        elif kind == "cost-state":
-            self._hidden.cost_state(self._session(rec), rec)
+        elif kind in _DICT_TYPES:
+            if full is None:
+                full = self._general(data)
+                if full is None:
+                    return
+            if kind == "queue-operation":
+                self._queue_operation(full, path, batch)
+            elif kind == "system":
+                self._system(full, path, batch)
+            elif kind == "ai-title":
+                self._title(full, path, batch)
+            else:
+                self._hidden.cost_state(self._session(full.get("sessionId")), full)
+        elif kind == "api-request":
+            if self._screen(data) is _API:  # what the screen of a long line reads as one, nothing else
+                self._api_request(data, path, batch)
         elif not isinstance(kind, str) and self._screen(data) is not _SKIP:
             self._skip("record type missing or not a string")
         # Any other type is known-and-ignored (`IGNORED_TYPES`) or new in a later client: quietly passed over.
+
+    def _general(self, data: bytes) -> dict[str, Any] | None:
+        """The line parsed whole (orjson), or None when it is no JSON object (counted unless never an event)."""
+        try:
+            rec = loads(data)
+        except ValueError:
+            if self._screen(data) is _SKIP:
+                return None  # a well-formed-looking line of a type that is never an event: passed over unparsed
+            if not _utf8(data):
+                self._skip("not UTF-8")
+                return None
+            self._skip("malformed JSON")
+            return None
+        if not isinstance(rec, dict):
+            if self._screen(data) is not _SKIP:
+                self._skip("not a JSON object")
+            return None
+        return rec
 
     def _enter(self, tail: JsonlTail) -> None:
         """What is the same for every line of a file, worked out once when its lines start."""
@@ -439,36 +552,6 @@ class ClaudeCodeSource(ToolSource):
             return _SKIP
         return _PARSE
 
-    def _quick_screen(self, data: bytes) -> object:
-        """`_screen` for a short line whose timestamp is within the horizon, at a fraction of its cost.
-
-        The leading-type regex can only match at the first `"type":"` (or `"attachment":{`) of the head,
-        and only when no object or array value comes before it: most lines (assistant records put their
-        type after `message`) are ruled out with two byte searches, and it runs only when that first type
-        is one the screen acts on. The marker test is left to the rare lines where it changes the outcome
-        (a failed parse, a record of no type): every record handled after the parse contains its marker.
-        """
-        i = data.find(b'"type":"', 0, _PREFIX_BYTES)
-        a = data.find(b'"attachment":{', 0, _PREFIX_BYTES)
-        if a >= 0 and (i < 0 or a < i):
-            i = a
-        elif i >= 0:
-            end = data.find(b'"', i + 8, _PREFIX_BYTES)
-            if end < 0 or data[i + 8 : end] not in _SCREENED_TYPE_BYTES:
-                return _PARSE
-        else:
-            return _PARSE
-        if data.find(b'":{', 0, i) >= 0 or data.find(b'":[', 0, i) >= 0 or data.find(b"\\", 0, i) >= 0:
-            return _PARSE  # an object, array or escape before it: the regex cannot reach it
-        leading = _LEADING_TYPE.match(data, 0, _PREFIX_BYTES)
-        if leading is not None:
-            kind = leading.group(1) or leading.group(2)
-            if kind in _IGNORED_TYPE_BYTES:
-                return _SKIP
-            if kind == b"api-request":
-                return _API
-        return _PARSE
-
     def _older_than_since(self, data: bytes) -> bool:
         """Byte-level early skip: the record's own (last, top-level) UTC timestamp says it cannot matter.
 
@@ -513,10 +596,10 @@ class ClaudeCodeSource(ToolSource):
             and b'"tool_result"' not in data
         )
 
-    def _stamp(self, rec: dict[str, Any]) -> datetime | None:
-        """The record's time (aware UTC), or None when it is bad (counted) or before `since`."""
+    def _stamp(self, value: object) -> datetime | None:
+        """A record's `timestamp` as aware UTC, or None when it is bad (counted) or before `since`."""
         try:
-            ts = parse_iso(rec.get("timestamp"), self._wall)
+            ts = parse_iso(value, self._wall)
         except BadTimestamp as exc:
             self._skip(str(exc))
             return None
@@ -533,9 +616,8 @@ class ClaudeCodeSource(ToolSource):
             if untimed is not None:
                 self._title_call(untimed[0], untimed[1], ts, batch)
 
-    def _session(self, rec: dict[str, Any]) -> str:
-        """The record's `sessionId`, else the one its file's place names (see `_enter`)."""
-        session = rec.get("sessionId")
+    def _session(self, session: object) -> str:
+        """A record's `sessionId` when it is one, else the session its file's place names (see `_enter`)."""
         if type(session) is str and session:
             return session
         return self._file_session
@@ -548,38 +630,38 @@ class ClaudeCodeSource(ToolSource):
             cached = self._model_cache[raw] = clean_model(raw)
         return cached
 
-    def _assistant(self, rec: dict[str, Any], path: Path, batch: SourceBatch) -> None:
-        msg = rec.get("message")
-        if type(msg) is not dict:
+    def _assistant(self, rec: _Rec, path: Path, batch: SourceBatch) -> None:
+        msg = rec.message
+        if type(msg) is not _Message:
             self._skip("assistant record without a message object")
             return
-        ts = self._stamp(rec)
+        ts = self._stamp(rec.timestamp)
         if ts is None:
             return
         self._at(path, ts, batch)
-        raw_model = msg.get("model")
-        sidechain = rec.get("isSidechain") is True or self._sub
-        session = self._session(rec)
-        if rec.get("isApiErrorMessage") is True or raw_model == "<synthetic>":
-            hit = limit_hit(_texts(msg.get("content")), ts)
+        raw_model = msg.model
+        sidechain = rec.isSidechain is True or self._sub
+        session = self._session(rec.sessionId)
+        if rec.isApiErrorMessage is True or raw_model == "<synthetic>":
+            hit = limit_hit(_texts(_value(msg.content)), ts)
             if hit is not None:
                 batch.limit_hits.append(hit)
             self._open_request.pop(path, None)  # the attempt was answered by an error: not billed
-            if not sidechain and rec.get("isApiErrorMessage") is True:
+            if not sidechain and rec.isApiErrorMessage is True:
                 self._refuse(session)
             return
-        cwd = rec.get("cwd")
+        cwd = rec.cwd
         if type(cwd) is str and cwd and self._mcp.add_project(cwd):
             self._aliases = self._mcp.aliases
         model = self._model(raw_model)
         if model:
             self._last_model[session] = model
-        content = msg.get("content")
-        if type(content) is list:
-            for block in content:
-                if type(block) is dict and block.get("type") == "tool_use":
-                    self._tool_use(block, ts, session, model, path)
-        usage = msg.get("usage")
+        content = msg.content
+        if len(content) and memoryview(content)[0] == _BRACKET and _may_call_mcp(bytes(content)):
+            for block in _blocks(content):
+                if block.type == "tool_use":
+                    self._tool_use(block.name, block.id, ts, session, model, path)
+        usage = msg.usage
         if usage is None:
             return
         if self._open_request:
@@ -589,11 +671,11 @@ class ClaudeCodeSource(ToolSource):
         if type(usage) is not dict:
             self._skip("message.usage not an object")
             return
-        mid = msg.get("id")
+        mid = msg.id
         if type(mid) is not str or not mid:
             self._skip("assistant usage without message.id")
             return
-        req = rec.get("requestId")
+        req = rec.requestId
         self._call(mid, req if type(req) is str and req else None, usage, ts, session, model,
                    sidechain, batch)  # fmt: skip
 
@@ -663,9 +745,9 @@ class ClaudeCodeSource(ToolSource):
         if self._prompts.pop(session, None) is not None:
             self.refused = (self.refused or 0) + 1
 
-    def _tool_use(self, block: dict[str, Any], ts: datetime, session: str, model: str | None, path: Path) -> None:
-        name = block.get("name")
-        use_id = block.get("id")
+    def _tool_use(
+        self, name: object, use_id: object, ts: datetime, session: str, model: str | None, path: Path
+    ) -> None:
         if not isinstance(name, str) or not name.startswith("mcp__") or not isinstance(use_id, str):
             return
         if use_id in self._mcp_seen:
@@ -700,11 +782,11 @@ class ClaudeCodeSource(ToolSource):
         subtype = rec.get("subtype")
         if subtype not in ("api_error", "compact_boundary"):
             return
-        ts = self._stamp(rec)
+        ts = self._stamp(rec.get("timestamp"))
         if ts is None:
             return
         self._at(path, ts, batch)
-        session = self._session(rec)
+        session = self._session(rec.get("sessionId"))
         if subtype == "api_error":
             self._open_request.pop(path, None)  # refused; the retry writes its own api-request
             hit = limit_hit(_flat_text(rec), ts)
@@ -721,7 +803,7 @@ class ClaudeCodeSource(ToolSource):
         Written again unchanged later in the session (one call); a new title is another call. It has no
         time of its own: it takes the file's latest (or, written first, the next) record's.
         """
-        session = self._session(rec)
+        session = self._session(rec.get("sessionId"))
         title = rec.get("aiTitle", rec.get("title"))
         ts = self._last_ts.get(path)
         if ts is None:
@@ -761,35 +843,36 @@ class ClaudeCodeSource(ToolSource):
         event = estimate("retry", ident or "", ts, session, self._model(model))
         self._open_request[path] = replace(event, role=CallRole.SUBAGENT if sub else CallRole.MAIN)
 
-    def _user(self, rec: dict[str, Any], path: Path, batch: SourceBatch) -> None:
-        msg = rec.get("message")
-        if not isinstance(msg, dict):
+    def _user(self, rec: _Rec, path: Path, batch: SourceBatch) -> None:
+        msg = rec.message
+        if type(msg) is not _Message:
             self._skip("user record without a message object")
             return
-        content = msg.get("content")
-        if not isinstance(content, (str, list)):
+        raw = msg.content
+        if not len(raw) or memoryview(raw)[0] not in (_QUOTE, _BRACKET):
             self._skip("message.content missing or of the wrong type")
             return
-        ts = self._stamp(rec)
+        ts = self._stamp(rec.timestamp)
         if ts is None:
             return
         self._at(path, ts, batch)
-        if self._mcp_calls and isinstance(content, list):
-            self._tool_results(content, batch)  # only the results of pending MCP calls matter
+        is_list = memoryview(raw)[0] == _BRACKET
+        if self._mcp_calls and is_list:
+            self._tool_results(_value(raw), batch)  # only the results of pending MCP calls matter
         if (
-            rec.get("isSidechain") is True
+            rec.isSidechain is True
             or self._sub
-            or rec.get("isMeta") is True
-            or rec.get("isCompactSummary") is True
-            or rec.get("toolUseResult") is not None
+            or rec.isMeta is True
+            or rec.isCompactSummary is True
+            or _present(rec.toolUseResult)
         ):
             return
-        text = prompt_text(content)
+        text = prompt_text(_value(raw))
         if text is None:
             return
-        session = self._session(rec)
+        session = self._session(rec.sessionId)
         # `promptId` is the `prompt.id` of Claude Code's OpenTelemetry events: one key for both (sources/otlp.py).
-        uuid = rec.get("promptId") or rec.get("uuid")
+        uuid = rec.promptId or rec.uuid
         key = f"prompt:{uuid}" if isinstance(uuid, str) and uuid else f"prompt:{session}:{ts.isoformat()}"
         event = UsageEvent(kind=EventKind.PROMPT, ts=ts, tool=TOOL, key=key, session=session)
         previous = self._prompts.get(session)
@@ -807,10 +890,10 @@ class ClaudeCodeSource(ToolSource):
         text = prompt_text(content) if isinstance(content, (str, list)) else None
         if text is None:
             return
-        ts = self._stamp(rec)
+        ts = self._stamp(rec.get("timestamp"))
         if ts is None:
             return
-        session = self._session(rec)
+        session = self._session(rec.get("sessionId"))
         batch.events.append(
             UsageEvent(
                 kind=EventKind.PROMPT, ts=ts, tool=TOOL, key=f"steer:{session}:{ts.isoformat()}",
@@ -882,6 +965,55 @@ def _texts(content: object) -> str:
     if isinstance(content, list):
         return "\n".join(b["text"] for b in content if isinstance(b, dict) and isinstance(b.get("text"), str))
     return ""
+
+
+def _utf8(data: bytes) -> bool:
+    """Whether a line is valid UTF-8 (as JSON must be)."""
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _value(raw: msgspec.Raw) -> Any:
+    """A raw field decoded (None when it was absent)."""
+    return _DECODE_ANY(raw) if len(raw) else None
+
+
+def _present(raw: msgspec.Raw) -> bool:
+    """Whether a raw field was there and not `null` (what `rec.get(key) is not None` says of a dict)."""
+    return len(raw) > 0 and not (len(raw) == 4 and bytes(raw) == b"null")
+
+
+def _may_call_mcp(content: bytes) -> bool:
+    """Whether assistant content may hold an MCP `tool_use` (only those count): a name that starts with
+    `mcp__` spelt plainly, or escapes that could spell one."""
+    return b'"mcp__' in content or b"\\u" in content
+
+
+def _blocks(content: msgspec.Raw) -> list[_Block]:
+    """An assistant content list's blocks; what is not an object in it is passed over."""
+    try:
+        return _DECODE_BLOCKS(content)
+    except msgspec.ValidationError:
+        return [_Block(b.get("type"), b.get("name"), b.get("id")) for b in _DECODE_ANY(content) if type(b) is dict]
+
+
+def _raw(rec: dict[str, Any], key: str) -> msgspec.Raw:
+    return msgspec.Raw(msgspec.json.encode(rec[key])) if key in rec else _ABSENT
+
+
+def _from_dict(rec: dict[str, Any]) -> _Rec:
+    """A record the decoder did not read (the general parse did) in the shape the rules read."""
+    msg = rec.get("message")
+    if type(msg) is dict:
+        msg = _Message(msg.get("id"), msg.get("model"), msg.get("usage"), _raw(msg, "content"))
+    return _Rec(
+        rec.get("type"), msg, rec.get("timestamp"), rec.get("sessionId"), rec.get("requestId"),
+        rec.get("isSidechain"), rec.get("isApiErrorMessage"), rec.get("isMeta"), rec.get("isCompactSummary"),
+        rec.get("cwd"), rec.get("uuid"), rec.get("promptId"), _raw(rec, "toolUseResult"),
+    )  # fmt: skip
 
 
 def _flat_text(rec: dict[str, Any]) -> str:

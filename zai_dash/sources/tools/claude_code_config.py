@@ -7,23 +7,19 @@ at once, so no secret outlives the parse. Files are re-read only when their stat
 
 from __future__ import annotations
 
-import os
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 from zai_dash.domain.endpoints import classify_base_url
 from zai_dash.domain.mcp import McpAliases
 from zai_dash.domain.snapshot import ToolConfigInfo
 from zai_dash.redact import redact_url
 from zai_dash.sources.base import Skips
-from zai_dash.sources.configfiles import mcp_targets
-from zai_dash.sources.jsonutil import loads, normalise_model
-from zai_dash.sources.safeio import CONFIG_MAX_BYTES, UnsafeFile, read_capped
-
-T = TypeVar("T")
+from zai_dash.sources.configfiles import CachedJson, mcp_targets
+from zai_dash.sources.jsonutil import normalise_model
 
 MODEL_KEYS = (
     "ANTHROPIC_MODEL",
@@ -70,59 +66,6 @@ def display_path(path: Path, home: Path) -> str:
         return "~/" + str(path.relative_to(home))
     except ValueError:
         return str(path)
-
-
-class CachedJson(Generic[T]):
-    """One JSON file, re-parsed only when its (inode, size, mtime) changes.
-
-    Args:
-        path: the file.
-        extract: picks what we need out of the parsed document; only its result is kept.
-        empty: the value when the file is absent or unusable.
-        skips: where a broken file is counted (once per change of the file).
-    """
-
-    def __init__(self, path: Path, extract: Callable[[Any], T], empty: T, skips: Skips) -> None:
-        self.path = path
-        self._extract = extract
-        self._empty = empty
-        self._skips = skips
-        self._sig: tuple[int, int, int] | None = None
-        self.value: T = empty
-        self.version = 0
-        """Bumped whenever `value` is replaced, so dependants can tell cheaply."""
-
-    def get(self) -> T:
-        """The extracted value, refreshed if the file changed since the last call."""
-        try:
-            st = os.stat(self.path)
-        except OSError:
-            if self._sig is not None:
-                self._sig, self.value = None, self._empty
-                self.version += 1
-            return self.value
-        sig = (st.st_ino, st.st_size, st.st_mtime_ns)
-        if sig == self._sig:
-            return self.value
-        self._sig = sig
-        self.value = self._empty
-        self.version += 1
-        try:
-            raw = read_capped(self.path, CONFIG_MAX_BYTES)
-        except UnsafeFile as exc:  # a FIFO would block, /dev/zero would never end
-            self._skips.add_file(exc.reason, str(self.path))
-            return self.value
-        except OSError as exc:
-            self._skips.add_file(f"unreadable file ({exc.strerror})", str(self.path))
-            return self.value
-        try:
-            doc = loads(raw)
-        except ValueError:
-            # A torn write is retried naturally: the next write changes the signature.
-            self._skips.add("malformed JSON in config file", str(self.path))
-            return self.value
-        self.value = self._extract(doc)
-        return self.value
 
 
 @dataclass(frozen=True)

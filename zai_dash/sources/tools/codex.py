@@ -39,11 +39,11 @@ import tomllib
 
 from zai_dash.domain.endpoints import classify_base_url
 from zai_dash.domain.events import CallRole, EventKind, UsageEvent
-from zai_dash.domain.mcp import McpAliases, classify_mcp
+from zai_dash.domain.mcp import McpAliases, mcp_event
 from zai_dash.domain.snapshot import ToolConfigInfo
 from zai_dash.domain.tools import ToolInfo
 from zai_dash.sources.base import Root, SourceBatch, SourceContext, ToolSource
-from zai_dash.sources.configfiles import MAX_CONFIG_BYTES, mcp_targets
+from zai_dash.sources.configfiles import MAX_CONFIG_BYTES, CachedJson, mcp_targets
 from zai_dash.sources.jsonl_source import JsonlSource, find_jsonl
 from zai_dash.sources.jsonutil import int_field, normalise_model
 from zai_dash.sources.tools.claude_code import limit_hit
@@ -90,8 +90,18 @@ def read_config(path: Path) -> CodexConfig:
     try:
         if not path.is_file() or path.stat().st_size > MAX_CONFIG_BYTES:
             return CodexConfig()
-        data = tomllib.loads(path.read_text(encoding="utf-8", errors="replace"))
-    except (OSError, tomllib.TOMLDecodeError):
+        return codex_config(_toml(path.read_bytes()))
+    except (OSError, ValueError):
+        return CodexConfig()
+
+
+def _toml(raw: bytes) -> Any:
+    return tomllib.loads(raw.decode("utf-8", errors="replace"))  # TOMLDecodeError is a ValueError
+
+
+def codex_config(data: Any) -> CodexConfig:
+    """What a parsed `config.toml` says zai-dash needs (the document itself, keys and all, is dropped)."""
+    if not isinstance(data, dict):
         return CodexConfig()
     providers = data.get("model_providers")
     provider = providers.get(data.get("model_provider")) if isinstance(providers, dict) else None
@@ -106,9 +116,7 @@ def read_config(path: Path) -> CodexConfig:
 def codex_homes(ctx: SourceContext) -> list[Path]:
     """`$CODEX_HOME` (else `~/.codex`), then configured extra roots."""
     raw = ctx.env.get("CODEX_HOME", "").strip()
-    homes = [Path(raw).expanduser() if raw else ctx.home / ".codex"]
-    homes += ctx.extra_roots.get(TOOL, ())
-    return list(dict.fromkeys(homes))
+    return ctx.with_extra_roots(TOOL, [Path(raw).expanduser() if raw else ctx.home / ".codex"])
 
 
 class CodexSource(JsonlSource):
@@ -123,6 +131,8 @@ class CodexSource(JsonlSource):
         self._homes = codex_homes(ctx)
         self._files: dict[Path, _Rollout] = {}
         self._config = CodexConfig()
+        # Every poll and every snapshot ask: parsed again only when the file changed.
+        self._config_file = CachedJson(self._homes[0] / "config.toml", codex_config, CodexConfig(), parse=_toml)
 
     def roots(self) -> list[Root]:
         """`sessions/` and `archived_sessions/` of every Codex home, found or not."""
@@ -130,7 +140,7 @@ class CodexSource(JsonlSource):
 
     def configs(self) -> dict[str, ToolConfigInfo]:
         """The configured model and provider base URL from `config.toml`."""
-        cfg = read_config(self._homes[0] / "config.toml")
+        cfg = self._config_file.get()
         if cfg.model is None and cfg.base_url is None:
             return {}
         return {
@@ -143,7 +153,7 @@ class CodexSource(JsonlSource):
         }
 
     def _refresh(self) -> None:
-        self._config = read_config(self._homes[0] / "config.toml")
+        self._config = self._config_file.get()
 
     def _discover(self) -> list[Path]:
         found: list[Path] = []
@@ -278,15 +288,11 @@ class CodexSource(JsonlSource):
     ) -> None:
         if not isinstance(server, str) or not isinstance(tool, str):
             return
-        service = classify_mcp(server, tool, self._config.aliases)
-        if service is None:
-            return
-        batch.events.append(
-            UsageEvent(
-                kind=EventKind.MCP, ts=ts, tool=TOOL, key=f"mcp:{state.rollout}:{call_id}", session=state.session,
-                model=state.model, service=service,
-            )
-        )  # fmt: skip
+        key = f"mcp:{state.rollout}:{call_id}"
+        aliases = self._config.aliases
+        mcp = mcp_event(server, tool, aliases, ts=ts, tool=TOOL, key=key, session=state.session, model=state.model)
+        if mcp is not None:
+            batch.events.append(mcp)
 
 
 def create_sources(ctx: SourceContext) -> list[ToolSource]:

@@ -35,7 +35,7 @@ from __future__ import annotations
 import os
 import re
 import sqlite3
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -43,21 +43,14 @@ from typing import Any
 
 from zai_dash.domain.endpoints import classify_base_url
 from zai_dash.domain.events import CallRole, EventKind, UsageEvent
-from zai_dash.domain.mcp import McpAliases, classify_mcp
+from zai_dash.domain.mcp import MCP_TARGET_KEYS, McpAliases, mcp_event
 from zai_dash.domain.snapshot import ToolConfigInfo
 from zai_dash.domain.tools import ToolInfo
 from zai_dash.sources.base import CallTokens, Root, SourceBatch, SourceContext, ToolSource
-from zai_dash.sources.configfiles import first_existing, mcp_targets, read_json
+from zai_dash.sources.configfiles import CachedJson, first_existing, kept_entries, mcp_targets, read_json
 from zai_dash.sources.jsonutil import BadTimestamp, from_epoch, int_field, loads, normalise_model
-from zai_dash.sources.sqlite_reader import (
-    DbState,
-    SqliteDb,
-    TableCursor,
-    db_roots,
-    json_field,
-    poll_databases,
-    require_columns,
-)
+from zai_dash.sources.sqlite_reader import DbState, SqliteSource, TableCursor, json_field, require_columns
+from zai_dash.sources.stamp import FileStamp, file_stamp
 
 OVERLAP_MS = 30_000
 """Watermark overlap: rows updated or committed up to this long before the newest row are re-read."""
@@ -295,19 +288,10 @@ class Rules:
                 return None
             if state.get("status") not in ("completed", "error"):
                 return None
-            service = classify_mcp(None, name, self.aliases())
-            if service is None:
-                return None
             span = state.get("time")
             start = span.get("start") if isinstance(span, Mapping) else None
-            return UsageEvent(
-                kind=EventKind.MCP,
-                ts=_ts_ms(start, created, self.wall()),
-                tool=self.tool,
-                key=f"mcp:{pid}",
-                session=session,
-                service=service,
-            )
+            ts = _ts_ms(start, created, self.wall())
+            return mcp_event(None, name, self.aliases(), ts=ts, tool=self.tool, key=f"mcp:{pid}", session=session)
         return None
 
     def session_message(
@@ -341,18 +325,10 @@ class Rules:
                 continue
             if state.get("status") not in ("completed", "error"):
                 continue
-            service = classify_mcp(None, name, self.aliases())
-            if service is not None:
-                out.append(
-                    UsageEvent(
-                        kind=EventKind.MCP,
-                        ts=ts,
-                        tool=self.tool,
-                        key=f"mcp:{sid}:{item.get('id')}",
-                        session=session,
-                        service=service,
-                    )
-                )
+            key = f"mcp:{sid}:{item.get('id')}"
+            mcp = mcp_event(None, name, self.aliases(), ts=ts, tool=self.tool, key=key, session=session)
+            if mcp is not None:
+                out.append(mcp)
         return out
 
 
@@ -428,16 +404,18 @@ class _DbStore(Store):
         return [{"type": r["type"], "synthetic": r["synthetic"] == 1} for r in rows]
 
 
-class OpenCodeSource(ToolSource):
+class OpenCodeSource(SqliteSource[_DbState]):
     """One OpenCode-family tool: its SQLite databases (release and channel variants) and legacy JSON."""
 
     def __init__(self, ctx: SourceContext, flavor: Flavor = OPENCODE) -> None:
-        super().__init__(ctx)
+        super().__init__(ctx, _DbState)
         self.flavor = flavor
         self.name = flavor.tool
         self.tools = (flavor.tool,)
-        self._dbs: dict[Path, _DbState] = {}
         self._aliases: McpAliases | None = None
+        self._configs: dict[Path, CachedJson[dict[str, Any]]] = {}
+        self._channels: dict[Path, tuple[FileStamp | None, list[Path]]] = {}
+        """Config and state files, parsed again only when they changed (every snapshot asks for the model)."""
         self.rules = Rules(flavor.tool, self.aliases, ctx.clock)
         self._json = LegacyJsonTree(self)
         self._refused: set[str] = set()
@@ -473,11 +451,7 @@ class OpenCodeSource(ToolSource):
             found.append(path if path.is_absolute() else data[0] / path)
         for d in data:
             found += [d / n for n in self.flavor.db_names]
-            for pattern in self.flavor.channel_globs:
-                try:
-                    found += sorted(d.glob(pattern))
-                except OSError:
-                    continue
+            found += self._channel_dbs(d)
         found += [p for p in self.ctx.extra_roots.get(self.flavor.tool, ()) if p.suffix == ".db"]
         # The Kilo extension and the Kilo CLI share one kilo.db, often reached by more than one path
         # (`$KILO_DB`, the data dir, a configured root, a symlink): each file is read once.
@@ -486,11 +460,30 @@ class OpenCodeSource(ToolSource):
             unique.setdefault(os.path.realpath(path), path)
         return list(unique.values())
 
+    def _channel_dbs(self, folder: Path) -> list[Path]:
+        """Channel variants (`opencode-*.db`) in `folder`, listed again only when the folder changed.
+
+        Roots, polls and snapshots all ask; a folder's stamp moves whenever an entry is added, removed or
+        renamed, which is all a flat pattern can see.
+        """
+        stamp = file_stamp(folder)
+        cached = self._channels.get(folder)
+        if stamp is not None and cached is not None and cached[0] == stamp:
+            return cached[1]
+        found: list[Path] = []
+        for pattern in self.flavor.channel_globs:
+            try:
+                found += sorted(folder.glob(pattern))
+            except OSError:
+                continue
+        self._channels[folder] = (stamp, found)
+        return found
+
     def roots(self) -> list[Root]:
-        return db_roots(self.db_paths()) + [Root(p, p.is_dir()) for p in self._json.dirs()]
+        return super().roots() + [Root(p, p.is_dir()) for p in self._json.dirs()]
 
     def file_count(self) -> int:
-        return sum(1 for p in self.db_paths() if p.is_file()) + self._json.file_count()
+        return super().file_count() + self._json.file_count()
 
     # -- config ----------------------------------------------------------------------------------------
 
@@ -505,8 +498,13 @@ class OpenCodeSource(ToolSource):
 
     def _config(self) -> tuple[dict[str, Any], Path | None]:
         path = first_existing(self.config_paths())
-        data = read_json(path) if path else None
-        return (data or {}), path
+        return (self._read(path, _config_subset) if path else {}), path
+
+    def _read(self, path: Path, extract: Callable[[Any], dict[str, Any]]) -> dict[str, Any]:
+        reader = self._configs.get(path)
+        if reader is None:
+            reader = self._configs[path] = CachedJson(path, extract, {}, jsonc=True)
+        return reader.get()
 
     def aliases(self) -> McpAliases:
         """MCP server aliases from the config's `mcp` section (names sanitised as OpenCode does)."""
@@ -545,8 +543,7 @@ class OpenCodeSource(ToolSource):
 
     def _state_model(self) -> tuple[str | None, str | None]:
         path = self.ctx.xdg("XDG_STATE_HOME", ".local/state") / self.flavor.app / "model.json"
-        state = read_json(path)
-        recent = state.get("recent") if state else None
+        recent = self._read(path, _recent_models).get("recent")
         if isinstance(recent, list) and recent and isinstance(recent[0], Mapping):
             provider, model = recent[0].get("providerID"), recent[0].get("modelID")
             if isinstance(model, str):
@@ -559,16 +556,14 @@ class OpenCodeSource(ToolSource):
     def poll(self) -> SourceBatch:
         batch = SourceBatch()
         self._aliases = None  # config edits take effect on the next poll
-        self.error = poll_databases(
-            self._dbs, self.db_paths(), lambda p: _DbState(SqliteDb(p)), lambda s: self._poll_db(s, batch), self.skips
-        )
+        self.poll_dbs(batch)
         batch.events += self._json.poll()
         return batch
 
     def _floor_ms(self) -> int | None:
         return int(self.ctx.since.timestamp() * 1000) if self.ctx.since else None
 
-    def _poll_db(self, state: _DbState, batch: SourceBatch) -> None:
+    def _read_db(self, state: _DbState, batch: SourceBatch) -> None:
         found: list[UsageEvent] = []
         path = state.db.path
         with state.db.read() as conn:
@@ -590,17 +585,36 @@ class OpenCodeSource(ToolSource):
 
     def _read_messages(self, conn: sqlite3.Connection, state: _DbState, store: Store) -> list[UsageEvent]:
         out: list[UsageEvent] = []
-        cols = ("session_id", "time_created", "data")
-        for row in state.messages.rows(conn, cols, floor=self._floor_ms()):
-            mid, t = str(row["_id"]), int(row["_t"])
-            if not state.memo.fresh(f"m:{mid}", row["_t"], t):
+        rows = self._json_rows(conn, state, state.messages, ("session_id", "time_created", "data"), "message", "m")
+        for row, mid, data in rows:
+            out += self._message_events(state, mid, str(row["session_id"]), data, row["time_created"], store)
+        return out
+
+    def _json_rows(
+        self,
+        conn: sqlite3.Connection,
+        state: _DbState,
+        cursor: TableCursor,
+        cols: tuple[str, ...],
+        table: str,
+        memo: str,
+        where: str = "",
+        version: Callable[[sqlite3.Row], object] = lambda row: row["_t"],
+    ) -> Iterator[tuple[sqlite3.Row, str, dict[str, Any]]]:
+        """New or changed rows of `cursor`'s table with their id and decoded `data` object.
+
+        A row whose `data` is not a JSON object is skipped and counted (one bad row, never the table);
+        `version` is what makes a re-read row count as changed (`RowMemo`).
+        """
+        for row in cursor.rows(conn, cols, floor=self._floor_ms(), where=where):
+            rid = str(row["_id"])
+            if not state.memo.fresh(f"{memo}:{rid}", version(row), int(row["_t"])):
                 continue
             data = _json_obj(row["data"])
             if data is None:
-                self.skips.add("message row: data is not a JSON object", f"{state.db.path.name}:{mid}")
+                self.skips.add(f"{table} row: data is not a JSON object", f"{state.db.path.name}:{rid}")
                 continue
-            out += self._message_events(state, mid, str(row["session_id"]), data, row["time_created"], store)
-        return out
+            yield row, rid, data
 
     def _message_events(
         self, state: _DbState, mid: str, session: str, data: dict[str, Any], created: object, store: Store
@@ -624,14 +638,7 @@ class OpenCodeSource(ToolSource):
         cols = ("message_id", "session_id", "time_created", "data")
         # Only the part types that can make events: text deltas rewrite other parts many times a second.
         where = f"{json_field('data', '$.type')} IN ('step-finish', 'tool')"
-        for row in state.parts.rows(conn, cols, floor=self._floor_ms(), where=where):
-            pid, t = str(row["_id"]), int(row["_t"])
-            if not state.memo.fresh(f"p:{pid}", row["_t"], t):
-                continue
-            data = _json_obj(row["data"])
-            if data is None:
-                self.skips.add("part row: data is not a JSON object", f"{state.db.path.name}:{pid}")
-                continue
+        for row, pid, data in self._json_rows(conn, state, state.parts, cols, "part", "p", where):
             try:
                 event = self.rules.part(
                     pid, str(row["message_id"]), str(row["session_id"]), data, row["time_created"], store
@@ -693,14 +700,10 @@ class OpenCodeSource(ToolSource):
         # Sessions that have `message` rows are counted from those (a dual-writing build counts once).
         where = "NOT EXISTS (SELECT 1 FROM message m WHERE m.session_id = session_message.session_id)"
         cols = ("session_id", "type", "data")
-        for row in state.events2.rows(conn, cols, floor=self._floor_ms(), where=where):
-            sid, t = str(row["_id"]), int(row["_t"])
-            if not state.memo.fresh(f"s:{sid}", hash(row["data"]), t):
-                continue
-            data = _json_obj(row["data"])
-            if data is None:
-                self.skips.add("session_message row: data is not a JSON object", f"{state.db.path.name}:{sid}")
-                continue
+        rows = self._json_rows(
+            conn, state, state.events2, cols, "session_message", "s", where, version=lambda row: hash(row["data"])
+        )
+        for row, sid, data in rows:
             try:
                 out += self.rules.session_message(sid, str(row["session_id"]), str(row["type"]), data, row["_t"], store)
             except BadTimestamp as exc:
@@ -718,7 +721,7 @@ class LegacyJsonTree:
 
     def __init__(self, owner: OpenCodeSource) -> None:
         self.owner = owner
-        self._stamps: dict[Path, tuple[int, int]] = {}
+        self._stamps: dict[Path, FileStamp] = {}
         self._sessions: dict[str, str | None] = {}
         self._messages: dict[str, dict[str, Any]] = {}
         self._parts: dict[str, dict[str, dict[str, Any]]] = {}
@@ -751,7 +754,7 @@ class LegacyJsonTree:
                     st = path.stat()
                 except OSError:
                     continue
-                stamp = (st.st_mtime_ns, st.st_size)
+                stamp = FileStamp.of(st)
                 if self._stamps.get(path) == stamp or not self.owner.ctx.mtime_relevant(st.st_mtime):
                     continue
                 data = read_json(path)
@@ -825,3 +828,32 @@ class LegacyJsonTree:
 def create_sources(ctx: SourceContext) -> list[ToolSource]:
     """OpenCode and Kilo CLI (tool id `kilo-code`)."""
     return [OpenCodeSource(ctx, OPENCODE), OpenCodeSource(ctx, KILO)]
+
+
+def _config_subset(doc: Any) -> dict[str, Any]:
+    """What zai-dash reads of an `opencode.json(c)`: `model`, each provider's `options.baseURL`, and the
+    `mcp` entries cut down to `MCP_TARGET_KEYS` (the cached value must hold no API key or header)."""
+    if not isinstance(doc, dict):
+        return {}
+    out: dict[str, Any] = {}
+    if "model" in doc:
+        out["model"] = doc["model"]
+    providers = doc.get("provider")
+    if isinstance(providers, Mapping):
+        out["provider"] = {
+            name: {"options": {"baseURL": spec["options"]["baseURL"]}}
+            for name, spec in providers.items()
+            if isinstance(spec, Mapping) and isinstance(spec.get("options"), Mapping) and "baseURL" in spec["options"]
+        }
+    mcp = kept_entries(doc.get("mcp"), MCP_TARGET_KEYS)
+    if mcp is not None:
+        out["mcp"] = mcp
+    return out
+
+
+def _recent_models(doc: Any) -> dict[str, Any]:
+    """The first `recent` entry's `providerID` and `modelID` of the state `model.json`."""
+    recent = doc.get("recent") if isinstance(doc, dict) else None
+    if not isinstance(recent, list) or not recent or not isinstance(recent[0], Mapping):
+        return {}
+    return {"recent": [{k: recent[0][k] for k in ("providerID", "modelID") if k in recent[0]}]}

@@ -38,7 +38,7 @@ from zai_dash.domain.mcp import classify_mcp
 from zai_dash.domain.snapshot import ToolConfigInfo
 from zai_dash.domain.tools import ToolInfo
 from zai_dash.sources.base import Root, SourceBatch, SourceContext, ToolSource
-from zai_dash.sources.configfiles import read_json
+from zai_dash.sources.configfiles import CachedJson, read_json
 from zai_dash.sources.jsonl_source import JsonlSource, find_jsonl
 from zai_dash.sources.jsonutil import int_field, normalise_model
 from zai_dash.sources.tools.claude_code import limit_hit
@@ -93,8 +93,7 @@ def pi_locations(ctx: SourceContext) -> PiLocations:
     if isinstance(settings.get("sessionDir"), str) and settings["sessionDir"].strip():
         dirs.append(_expand(settings["sessionDir"].strip(), ctx.home, agent))
     dirs.append(agent / "sessions")
-    dirs += ctx.extra_roots.get(TOOL, ())
-    return PiLocations(agent, tuple(dict.fromkeys(dirs)))
+    return PiLocations(agent, tuple(ctx.with_extra_roots(TOOL, dirs)))
 
 
 class PiSource(JsonlSource):
@@ -107,6 +106,12 @@ class PiSource(JsonlSource):
         super().__init__(ctx)
         self._where = pi_locations(ctx)
         self._files: dict[Path, _Session] = {}
+        # Every snapshot asks for the configured model: parsed again only when a file changed.
+        agent = self._where.agent_dir
+        self._settings: CachedJson[tuple[str | None, str | None]] = CachedJson(
+            agent / "settings.json", _default_model, (None, None), jsonc=True
+        )
+        self._base_urls: CachedJson[dict[str, str]] = CachedJson(agent / "models.json", _base_urls, {}, jsonc=True)
 
     def roots(self) -> list[Root]:
         """Every session folder, found or not."""
@@ -114,15 +119,10 @@ class PiSource(JsonlSource):
 
     def configs(self) -> dict[str, ToolConfigInfo]:
         """The default provider's model and base URL from `settings.json` and `models.json`."""
-        settings = read_json(self._where.agent_dir / "settings.json") or {}
-        provider, model = settings.get("defaultProvider"), settings.get("defaultModel")
-        if not isinstance(provider, str):
+        provider, model = self._settings.get()
+        if provider is None:
             return {}
-        providers = (read_json(self._where.agent_dir / "models.json") or {}).get("providers")
-        spec = providers.get(provider) if isinstance(providers, dict) else None
-        base_url = spec.get("baseUrl") if isinstance(spec, dict) else None
-        if not isinstance(base_url, str):
-            base_url = BUILTIN_BASE_URLS.get(provider)
+        base_url = self._base_urls.get().get(provider) or BUILTIN_BASE_URLS.get(provider)
         return {
             TOOL: ToolConfigInfo(
                 model=normalise_model(model),
@@ -209,3 +209,23 @@ def create_sources(ctx: SourceContext) -> list[ToolSource]:
 
 
 __all__ = ["TOOLS", "PiSource", "create_sources", "pi_locations"]
+
+
+def _default_model(doc: Any) -> tuple[str | None, str | None]:
+    """`(defaultProvider, defaultModel)` of a `settings.json` (None where absent or not a string)."""
+    if not isinstance(doc, dict):
+        return None, None
+    provider, model = doc.get("defaultProvider"), doc.get("defaultModel")
+    return (provider if isinstance(provider, str) else None), (model if isinstance(model, str) else None)
+
+
+def _base_urls(doc: Any) -> dict[str, str]:
+    """Provider → `baseUrl` of a `models.json` (only that: its entries may hold API keys)."""
+    providers = doc.get("providers") if isinstance(doc, dict) else None
+    if not isinstance(providers, dict):
+        return {}
+    return {
+        name: spec["baseUrl"]
+        for name, spec in providers.items()
+        if isinstance(spec, dict) and isinstance(spec.get("baseUrl"), str)
+    }

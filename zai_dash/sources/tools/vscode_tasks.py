@@ -18,21 +18,22 @@ from __future__ import annotations
 
 import bisect
 import re
-import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from zai_dash.clock import seconds_since_mtime
 from zai_dash.domain.endpoints import classify_base_url
 from zai_dash.domain.events import CallRole, EventKind, UsageEvent
 from zai_dash.domain.mcp import McpAliases, classify_mcp
 from zai_dash.domain.snapshot import SourceHealth, ToolConfigInfo
 from zai_dash.domain.tools import ToolInfo
 from zai_dash.sources.base import Root, Skips, SourceBatch, SourceContext, ToolSource
+from zai_dash.sources.configfiles import CachedJson
 from zai_dash.sources.jsonutil import BadTimestamp, from_epoch, int_field, loads, normalise_model
 from zai_dash.sources.rewritten import RewrittenJson
-from zai_dash.sources.vscode import GlobalStateCache, VscodeHost, existing_hosts, read_user_setting
+from zai_dash.sources.vscode import GlobalStateCache, VscodeHost, existing_hosts
 
 UI_MESSAGES = "ui_messages.json"
 TASK_METADATA = "task_metadata.json"
@@ -307,7 +308,7 @@ class TaskFolders:
             parent = _parent_from_history_item(item.value if item is not None else None)
             if parent is None and parent_of is not None:
                 parent = parent_of(task_id)
-            if parent is None and time.time() - mtime < PARENT_SETTLE_SECONDS:
+            if parent is None and seconds_since_mtime(mtime) < PARENT_SETTLE_SECONDS:
                 state.undecided = True  # decide on a later poll, once history_item.json has landed
             top_level = not parent
         if self.tool == "cline":
@@ -558,6 +559,8 @@ class VscodeTasksSource(ToolSource):
         self._folders = {e.tool: TaskFolders(e.tool, ctx, self._skips[e.tool], e.subtasks) for e in extensions}
         self._state = GlobalStateCache()
         self._config_reader = RewrittenJson(self.skips)
+        self._user_settings: dict[Path, CachedJson[dict[str, str]]] = {}
+        """Each host's user `settings.json` (roots and polls ask it): parsed again only when it changed."""
 
     # -- where -----------------------------------------------------------------------------------
 
@@ -568,11 +571,18 @@ class VscodeTasksSource(ToolSource):
         for host in hosts:
             dirs.append(host.extension_dir(ext.ext_id))
             if ext.section:
-                custom = read_user_setting(host, f"{ext.section}.customStoragePath")
+                custom = self._storage_paths(host).get(f"{ext.section}.customStoragePath")
                 if isinstance(custom, str) and custom.strip():
                     dirs.append(Path(custom.strip()).expanduser())
-        dirs.extend(self.ctx.extra_roots.get(ext.tool, ()))
-        return list(dict.fromkeys(dirs))
+        return self.ctx.with_extra_roots(ext.tool, dirs)
+
+    def _storage_paths(self, host: VscodeHost) -> dict[str, str]:
+        """`<section>.customStoragePath` → value, from the host's user settings."""
+        path = host.user_settings
+        reader = self._user_settings.get(path)
+        if reader is None:
+            reader = self._user_settings[path] = CachedJson(path, _custom_storage_paths, {}, jsonc=True)
+        return reader.get()
 
     def _tool_roots(self, ext: Extension, hosts: list[VscodeHost]) -> list[Root]:
         dirs = self.storage_dirs(ext, hosts)
@@ -695,3 +705,10 @@ def _mtime(path: Path) -> float:
 def create_sources(ctx: SourceContext) -> list[ToolSource]:
     """The VS Code task-folder source for Cline, Roo Code and Kilo Code."""
     return [VscodeTasksSource(ctx)]
+
+
+def _custom_storage_paths(doc: Any) -> dict[str, str]:
+    """The `*.customStoragePath` settings (dotted keys are flat in VS Code's settings.json); nothing else."""
+    if not isinstance(doc, dict):
+        return {}
+    return {k: v for k, v in doc.items() if k.endswith(".customStoragePath") and isinstance(v, str)}
