@@ -182,6 +182,8 @@ def soak(minutes: float, rate: float, profile: Path | None = None) -> dict[str, 
         child.wait(timeout=30)
     except subprocess.TimeoutExpired:
         child.kill()
+        child.wait()
+    shutil.rmtree(home, ignore_errors=True)  # 12,000 records of transcript, the cache and the state file
     return {"minutes": minutes, "rate": rate, "samples": samples, "written": written, "counted": counted}
 
 
