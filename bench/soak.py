@@ -32,6 +32,8 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+from zai_dash.demo.claude_code import assistant_record, usage, user_record  # noqa: E402
+
 TICKS = os.sysconf("SC_CLK_TCK")
 SESSION = "5oak0000-0000-4000-8000-000000000001"
 
@@ -48,30 +50,25 @@ def rss_mib(pid: int) -> float:
     return int(match.group(1)) / 1024 if match else float("nan")
 
 
-def stamp(now: datetime) -> str:
-    return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"
+def user_line(i: int, now: datetime) -> dict[str, Any]:
+    """Prompt `i`, as Claude Code writes it (`zai_dash.demo.claude_code`, the one Claude Code writer)."""
+    return user_record(now, f"prompt {i}", session=SESSION, cwd="/soak", uuid=str(uuid.uuid4()), git_branch=None)
 
 
-def user_record(i: int, now: datetime) -> dict[str, Any]:
-    return {
-        "parentUuid": None, "isSidechain": False, "userType": "external", "cwd": "/soak", "sessionId": SESSION,
-        "version": "2.0.14", "type": "user", "message": {"role": "user", "content": f"prompt {i}"},
-        "uuid": str(uuid.uuid4()), "timestamp": stamp(now),
-    }  # fmt: skip
-
-
-def call_record(i: int, now: datetime) -> dict[str, Any]:
-    return {
-        "parentUuid": None, "isSidechain": False, "userType": "external", "cwd": "/soak", "sessionId": SESSION,
-        "version": "2.0.14", "type": "assistant", "requestId": f"req_{i}",
-        "message": {
-            "id": f"msg_{i}", "type": "message", "role": "assistant", "model": "glm-4.6",
-            "content": [{"type": "text", "text": "ok"}],
-            "usage": {"input_tokens": 1000, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 500,
-                      "output_tokens": 50},
-        },
-        "uuid": str(uuid.uuid4()), "timestamp": stamp(now),
-    }  # fmt: skip
+def call_line(i: int, now: datetime) -> dict[str, Any]:
+    """The model call that answers prompt `i`."""
+    return assistant_record(
+        now,
+        message_id=f"msg_{i}",
+        model="glm-4.6",
+        content=[{"type": "text", "text": "ok"}],
+        tokens=usage(1000, 50, cache_read=500),
+        request_id=f"req_{i}",
+        session=SESSION,
+        cwd="/soak",
+        uuid=str(uuid.uuid4()),
+        git_branch=None,
+    )
 
 
 def published(home: Path) -> tuple[int, int] | None:
@@ -151,7 +148,7 @@ def soak(minutes: float, rate: float, profile: Path | None = None) -> dict[str, 
             due = int((now - start) * rate)
             while i < due:
                 at = datetime.now(timezone.utc)
-                rec = user_record(i // 2, at) if i % 2 == 0 else call_record(i // 2, at)
+                rec = user_line(i // 2, at) if i % 2 == 0 else call_line(i // 2, at)
                 fh.write(json.dumps(rec, separators=(",", ":")) + "\n")
                 written["prompts" if i % 2 == 0 else "calls"] += 1
                 i += 1
@@ -166,7 +163,7 @@ def soak(minutes: float, rate: float, profile: Path | None = None) -> dict[str, 
                 last_cpu, last_t, next_sample = cpu, now, next_sample + 60
             time.sleep(0.05)
         if i % 2:  # the last prompt's answer: a prompt counts once answered, so the counts can match
-            fh.write(json.dumps(call_record(i // 2, datetime.now(timezone.utc)), separators=(",", ":")) + "\n")
+            fh.write(json.dumps(call_line(i // 2, datetime.now(timezone.utc)), separators=(",", ":")) + "\n")
             written["calls"] += 1
             i += 1
     # Let the engine catch up (a wake-up is debounced), then compare what it published.
