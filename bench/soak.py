@@ -32,6 +32,8 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+from zai_dash.demo.claude_code import assistant_record, usage, user_record  # noqa: E402
+
 TICKS = os.sysconf("SC_CLK_TCK")
 SESSION = "5oak0000-0000-4000-8000-000000000001"
 
@@ -48,30 +50,25 @@ def rss_mib(pid: int) -> float:
     return int(match.group(1)) / 1024 if match else float("nan")
 
 
-def stamp(now: datetime) -> str:
-    return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"
+def user_line(i: int, now: datetime) -> dict[str, Any]:
+    """Prompt `i`, as Claude Code writes it (`zai_dash.demo.claude_code`, the one Claude Code writer)."""
+    return user_record(now, f"prompt {i}", session=SESSION, cwd="/soak", uuid=str(uuid.uuid4()), git_branch=None)
 
 
-def user_record(i: int, now: datetime) -> dict[str, Any]:
-    return {
-        "parentUuid": None, "isSidechain": False, "userType": "external", "cwd": "/soak", "sessionId": SESSION,
-        "version": "2.0.14", "type": "user", "message": {"role": "user", "content": f"prompt {i}"},
-        "uuid": str(uuid.uuid4()), "timestamp": stamp(now),
-    }  # fmt: skip
-
-
-def call_record(i: int, now: datetime) -> dict[str, Any]:
-    return {
-        "parentUuid": None, "isSidechain": False, "userType": "external", "cwd": "/soak", "sessionId": SESSION,
-        "version": "2.0.14", "type": "assistant", "requestId": f"req_{i}",
-        "message": {
-            "id": f"msg_{i}", "type": "message", "role": "assistant", "model": "glm-4.6",
-            "content": [{"type": "text", "text": "ok"}],
-            "usage": {"input_tokens": 1000, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 500,
-                      "output_tokens": 50},
-        },
-        "uuid": str(uuid.uuid4()), "timestamp": stamp(now),
-    }  # fmt: skip
+def call_line(i: int, now: datetime) -> dict[str, Any]:
+    """The model call that answers prompt `i`."""
+    return assistant_record(
+        now,
+        message_id=f"msg_{i}",
+        model="glm-4.6",
+        content=[{"type": "text", "text": "ok"}],
+        tokens=usage(1000, 50, cache_read=500),
+        request_id=f"req_{i}",
+        session=SESSION,
+        cwd="/soak",
+        uuid=str(uuid.uuid4()),
+        git_branch=None,
+    )
 
 
 def published(home: Path) -> tuple[int, int] | None:
@@ -83,7 +80,47 @@ def published(home: Path) -> tuple[int, int] | None:
         return None
 
 
-def soak(minutes: float, rate: float) -> dict[str, Any]:
+PROFILED = """
+import cProfile, pstats, runpy, sys, threading
+
+# `python -m cProfile` sees the main thread only, and the engine scans and builds snapshots in worker
+# threads (asyncio.to_thread): every thread gets its own profiler, merged into one file at the end.
+out, profiles, run = sys.argv.pop(1), [], threading.Thread.run
+
+def profiled(self):
+    prof = cProfile.Profile()
+    profiles.append(prof)
+    prof.enable()
+    try:
+        run(self)
+    finally:
+        prof.disable()
+
+threading.Thread.run = profiled
+main = cProfile.Profile()
+profiles.append(main)
+sys.argv[0] = "zai_dash"
+main.enable()
+try:
+    runpy.run_module("zai_dash", run_name="__main__", alter_sys=True)
+except SystemExit:
+    pass
+finally:
+    main.disable()
+    for prof in profiles:
+        prof.disable()
+    stats = pstats.Stats(profiles[0])
+    for prof in profiles[1:]:
+        try:
+            stats.add(prof)
+        except TypeError:  # a thread that never ran anything
+            pass
+    stats.dump_stats(out)
+"""
+"""The engine under cProfile in every thread (`--profile`)."""
+
+
+def soak(minutes: float, rate: float, profile: Path | None = None) -> dict[str, Any]:
     home = Path(tempfile.mkdtemp(prefix="zai-dash-soak-"))
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("CLAUDE_", "ANTHROPIC_", "ZAI_"))},
@@ -93,8 +130,9 @@ def soak(minutes: float, rate: float) -> dict[str, Any]:
     log = home / ".claude" / "projects" / "-soak" / f"{SESSION}.jsonl"
     log.parent.mkdir(parents=True)
     log.touch()
+    launch = ["-c", PROFILED, str(profile)] if profile else ["-m", "zai_dash"]
     child = subprocess.Popen(
-        [sys.executable, "-m", "zai_dash", "export", "--listen", "127.0.0.1:0"],
+        [sys.executable, *launch, "export", "--listen", "127.0.0.1:0"],
         env=env, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     assert child.stderr is not None
@@ -110,7 +148,7 @@ def soak(minutes: float, rate: float) -> dict[str, Any]:
             due = int((now - start) * rate)
             while i < due:
                 at = datetime.now(timezone.utc)
-                rec = user_record(i // 2, at) if i % 2 == 0 else call_record(i // 2, at)
+                rec = user_line(i // 2, at) if i % 2 == 0 else call_line(i // 2, at)
                 fh.write(json.dumps(rec, separators=(",", ":")) + "\n")
                 written["prompts" if i % 2 == 0 else "calls"] += 1
                 i += 1
@@ -124,6 +162,10 @@ def soak(minutes: float, rate: float) -> dict[str, Any]:
                 print(f"minute {len(samples)}: {samples[-1]}", file=sys.stderr, flush=True)
                 last_cpu, last_t, next_sample = cpu, now, next_sample + 60
             time.sleep(0.05)
+        if i % 2:  # the last prompt's answer: a prompt counts once answered, so the counts can match
+            fh.write(json.dumps(call_line(i // 2, datetime.now(timezone.utc)), separators=(",", ":")) + "\n")
+            written["calls"] += 1
+            i += 1
     # Let the engine catch up (a wake-up is debounced), then compare what it published.
     counted = None
     deadline = time.monotonic() + 90
@@ -137,6 +179,8 @@ def soak(minutes: float, rate: float) -> dict[str, Any]:
         child.wait(timeout=30)
     except subprocess.TimeoutExpired:
         child.kill()
+        child.wait()
+    shutil.rmtree(home, ignore_errors=True)  # 12,000 records of transcript, the cache and the state file
     return {"minutes": minutes, "rate": rate, "samples": samples, "written": written, "counted": counted}
 
 
@@ -272,11 +316,12 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=20.0, help="records per second")
     parser.add_argument("--json", type=Path, help="also write the raw figures here")
     parser.add_argument("--status", action="store_true", help="time `status` against bad endpoints instead")
+    parser.add_argument("--profile", type=Path, help="run the engine under cProfile, its stats written here")
     args = parser.parse_args()
     if args.status:
         print(status_timings())
         return
-    result = soak(args.minutes, args.rate)
+    result = soak(args.minutes, args.rate, args.profile)
     if args.json:
         args.json.write_text(json.dumps(result, indent=2))
     print(table(result))

@@ -104,9 +104,7 @@ class WalkingLedger(Ledger):
         return statistics.median(picked), len(picked)
 
     def prune(self, calls_before: datetime, mcp_before: datetime, detail_before: datetime | None = None) -> int:
-        self.calls_floor, self.mcp_floor = calls_before, mcp_before
-        if detail_before is not None:
-            self.detail_floor = detail_before
+        calls_before, mcp_before, detail_before = self.raise_floors(calls_before, mcp_before, detail_before)
         moved = [
             ident
             for ident, e in self._events.items()

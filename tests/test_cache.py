@@ -136,3 +136,19 @@ def test_two_writers_never_leave_a_torn_cache(fixture_home: Path, ctx: SourceCon
     watcher.join()
     assert torn == []
     assert [p for p in path.parent.iterdir() if p.name.startswith(".")] == []
+
+
+def test_an_upgrade_removes_the_caches_of_earlier_versions(fixture_home: Path, ctx: SourceContext) -> None:
+    """After a version bump the old cache file is never read again: the first save deletes it."""
+    folder = cache.cache_path(dict(ctx.env)).parent
+    folder.mkdir(parents=True, exist_ok=True)
+    older = [folder / f"cache-v{v}.json" for v in range(1, cache.CACHE_VERSION)]
+    for path in older:
+        path.write_text('{"version": 0}')
+    keep = [folder / "state.json", folder / "official-v1.json"]
+    for path in keep:
+        path.write_text("{}")
+    _doc(ctx, use_cache=True)
+    assert cache.cache_path(dict(ctx.env)).is_file()
+    assert not any(path.exists() for path in older)
+    assert all(path.read_text() == "{}" for path in keep)

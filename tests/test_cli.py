@@ -409,7 +409,8 @@ def test_first_run_note_in_report_and_doctor(home: Path, tmp_path: Path) -> None
 
 def test_serve_listens_on_loopback_and_passes_the_global_options() -> None:
     from zai_dash.cli import _parser
-    from zai_dash.commands.serve import app_command, is_loopback
+    from zai_dash.commands.serve import app_command
+    from zai_dash.domain.endpoints import is_loopback  # what serve warns by
 
     args = _parser().parse_args(["--plan", "max", "serve", "--theme", "nord"])
     assert (args.host, args.port) == ("127.0.0.1", 8000)
@@ -417,6 +418,7 @@ def test_serve_listens_on_loopback_and_passes_the_global_options() -> None:
     assert "--plan max" in command and "--theme nord" in command and "--no-title" in command
     assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
     assert not is_loopback("0.0.0.0") and not is_loopback("devbox")
+    assert is_loopback("127.0.0.5") and is_loopback("LOCALHOST")  # all of 127/8; names are case-blind
 
 
 def test_report_says_ago_as_the_dashboard_does(home: Path) -> None:

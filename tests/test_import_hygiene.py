@@ -83,6 +83,11 @@ code = main(sys.argv[1:])
 print("MODULES", " ".join(sorted(sys.modules)))
 """
 
+VALIDATOR_BUILT = """
+import zai_dash.config
+print("VALIDATOR", zai_dash.config._struct.cache_info().currsize)
+"""
+
 
 @pytest.mark.wall_clock  # the saved reading's age is measured against the child's real clock
 @pytest.mark.timeout(60)  # a status that polled the dead endpoint would still end; one that hung fails here
@@ -127,3 +132,28 @@ def test_status_imports_nothing_of_the_network_or_the_ui(
     loaded = set(modules.split())
     assert "zai_dash.sources.zai_quota" in loaded  # the quota source was built (to show the saved reading)
     assert not {m for m in loaded if m.split(".")[0] in NOT_FOR_STATUS}
+
+
+@pytest.mark.timeout(60)
+def test_status_without_a_config_file_imports_no_validator_ui_or_network(home: Path) -> None:
+    """The common status bar: no config file. Config validation is for a file that says something.
+
+    msgspec itself may load (Claude Code's lines are decoded with it); the validator's Structs are never built.
+    """
+    from tests.test_cli import cli_env, write_known_fixture
+
+    write_known_fixture(home)
+    out = subprocess.run(
+        [sys.executable, "-c", STATUS_IN_PROCESS + VALIDATOR_BUILT, "status"],
+        capture_output=True,
+        text=True,
+        env=cli_env(home),
+        timeout=60,
+    )
+    head, _, built = out.stdout.rpartition("VALIDATOR ")
+    line, _, modules = head.partition("MODULES ")
+    assert line.startswith("GLM"), out.stdout + out.stderr
+    loaded = {m.split(".")[0] for m in modules.split()}
+    assert not loaded & set(NOT_FOR_STATUS)
+    assert built.strip() == "0"  # no config Struct was derived: validation never ran
+    assert "zai_dash.engine" in modules.split()  # it did scan (no dashboard's state file to read)

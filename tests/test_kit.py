@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 
-from zai_dash.domain.events import McpService
-from zai_dash.domain.mcp import McpAliases, mcp_targets
+from zai_dash.domain.events import EventKind, McpService
+from zai_dash.domain.mcp import McpAliases, mcp_event, mcp_targets
 from zai_dash.sources.base import Skips, SourceContext
 from zai_dash.sources.configfiles import CachedJson
 from zai_dash.sources.stamp import FileStamp, file_stamp
@@ -128,3 +129,20 @@ def test_one_mcp_server_map_parser_for_every_shape() -> None:
         "goose": McpService.VISION,
         "zread": McpService.ZREAD,
     }
+
+
+def test_mcp_event_is_an_mcp_event_for_a_zai_server_and_none_otherwise() -> None:
+    ts = datetime(2026, 11, 26, 10, 0, tzinfo=timezone.utc)
+    event = mcp_event(None, "web-search-prime_webSearchPrime", None, ts=ts, tool="crush", key="mcp:m1:c1", session="s")
+    assert event is not None
+    assert (event.kind, event.service, event.key, event.session, event.tool) == (
+        EventKind.MCP, McpService.SEARCH, "mcp:m1:c1", "s", "crush"
+    )  # fmt: skip
+    assert mcp_event("github", "search_code", None, ts=ts, tool="crush", key="mcp:m1:c2", session="s") is None
+
+
+def test_extra_roots_follow_a_tools_own_locations_once(tmp_path: Path) -> None:
+    own, extra = tmp_path / "own", tmp_path / "extra"
+    ctx = SourceContext(home=tmp_path, env={}, extra_roots={"codex": (extra, own)})
+    assert ctx.with_extra_roots("codex", [own]) == [own, extra]
+    assert ctx.with_extra_roots("pi", [own]) == [own]

@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 from datetime import datetime, timedelta, timezone
 
+import pytest
+
 from zai_dash.config import packaged_tariff
 from zai_dash.domain.events import CallRole, EventKind, McpService, UsageEvent
 from zai_dash.domain.ledger import BUCKET_SECONDS, Ledger, TariffMeter
@@ -106,3 +108,71 @@ def test_folded_prompts_keep_their_credits_for_the_median() -> None:
     assert n == 50  # the last 50 (the newest, still running, left out)
     # Each prompt covers its session's next 5 calls (one a minute until the next prompt).
     assert median > 0
+
+
+def test_streamed_copies_folded_on_arrival_count_as_the_detail_tier_keeps_them() -> None:
+    """A call's copies with growing tokens (a minute edge apart, the model named late) below the detail floor.
+
+    Folded as they arrive they must count what the same copies count when they arrive in the detail tier
+    and are folded later (a cold scan of an old file against a warm start from a cache of the day).
+    """
+    meter = TariffMeter(packaged_tariff(), weighted=True)
+    t = NOW - 3 * DAY + timedelta(seconds=59)
+
+    def call(key: str, ts: datetime, tokens: int, model: str | None = "glm-5.3") -> UsageEvent:
+        return UsageEvent(
+            EventKind.CALL, ts, "claude-code", key, "s1", model=model, tokens=tokens, input_tokens=tokens - 10,
+            output_tokens=10,
+        )  # fmt: skip
+
+    copies = [
+        call("a", t, 100),
+        call("a", t + timedelta(seconds=2), 900),  # the next minute: moves there
+        call("a", t + timedelta(seconds=1), 500),  # fewer tokens than the kept copy: ignored
+        call("b", t, 50, model=None),
+        call("b", t, 50),  # the model named late
+        UsageEvent(EventKind.PROMPT, t, "claude-code", "p", "s1"),
+        UsageEvent(EventKind.PROMPT, t, "claude-code", "p", "s1"),
+    ]
+    folded = Ledger(meter)
+    engine_prune(folded, NOW)  # the floors first: everything below arrives folded
+    assert [folded.add(e) for e in copies] == [True, True, False, True, True, True, False]
+    later = Ledger(meter)
+    later.add_all(copies)  # one by one, then folded
+    engine_prune(later, NOW)
+    assert len(folded) == len(later) == 0
+    for start, end in ((NOW - 8 * DAY, NOW), (t.replace(second=0), t.replace(second=0) + timedelta(minutes=1))):
+        a, b = folded.count(start, end), later.count(start, end)
+        assert (a.calls, a.prompts, a.tokens, a.credits_by_model) == (b.calls, b.prompts, b.tokens, b.credits_by_model)
+        assert a.credits == b.credits
+    assert folded.count(NOW - 8 * DAY, NOW).tokens == 950
+
+
+def test_a_window_ending_now_takes_a_busy_minute_whole(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The minute a window ending now cuts holds a busy tool's last minute: its sum, not a walk of its events.
+
+    Counted by the events visited (no timing): none when every event of the cut minute lies on one side of
+    the edge, only the cut minute's when the edge falls among them; the counts are the same either way.
+    """
+    import zai_dash.domain.aggregates as aggregates
+
+    minute = NOW.replace(second=0)
+    events = [
+        UsageEvent(EventKind.CALL, minute + timedelta(milliseconds=50 * i), "claude-code", f"c{i}", "s1",
+                   model="glm-5.3", tokens=100, input_tokens=90, output_tokens=10)
+        for i in range(1000)  # 50 s of 20 calls a second
+    ]  # fmt: skip
+    led = Ledger(TariffMeter(packaged_tariff(), weighted=False))
+    led.add_all(events)
+    visited = []
+    real = aggregates.tally_key
+    monkeypatch.setattr(aggregates, "tally_key", lambda e: visited.append(e) or real(e))
+    now = minute + timedelta(seconds=55)
+    assert led.count(now - timedelta(hours=5), now).calls == 1000
+    assert visited == []
+    assert led.count(minute + timedelta(seconds=30), now).calls == 400
+    assert len(visited) == 400  # an edge among the minute's events: that minute is walked, once
+    visited.clear()
+    assert led.count(now - 7 * DAY, now + timedelta(microseconds=1)).calls == 1000
+    assert led.count(now, now + DAY).calls == 0
+    assert visited == []

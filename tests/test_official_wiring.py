@@ -24,11 +24,12 @@ from tests.http_fixtures import (
     json_numbers,
     needs_auth,
 )
-from tests.test_cli import run_cli, write_known_fixture
+from tests.test_cli import AT, run_cli, write_known_fixture
 from zai_dash.clock import FixedClock
 from zai_dash.config import ApiSettings, Config, ProxyEndpoint
 from zai_dash.engine import Engine
 from zai_dash.sources.base import SourceContext
+from zai_dash.text import fmt_amount
 
 
 def test_official_reading_anchors_cycle_and_feeds_gauges(home: Path) -> None:
@@ -231,3 +232,26 @@ def test_status_prefers_the_official_percentage(home: Path, tmp_path: Path) -> N
         )  # fmt: skip
         # The server is gone: status answers at once from the reading it saved (still fresh), not the network.
         assert fields.stdout.split()[:2] == ["official", str(percent)]
+
+
+def test_a_replay_asks_no_endpoint_and_report_agrees_with_status(home: Path, tmp_path: Path) -> None:
+    """`--at` evaluates another instant; the quota endpoint only knows now, so neither view asks it."""
+    write_known_fixture(home)
+    cfg = tmp_path / "config.toml"
+    with LoopbackServer(fixed(Reply(200, V1))) as server:
+        cfg.write_text(f'timezone = "UTC"\n[api]\nenabled = true\nbase_url = "{server.base}"\n')
+        env = {"ZAI_API_KEY": FAKE_KEY}
+        out = run_cli(home, "report", "--json", "--at", AT, config=cfg, extra_env=env)
+        line = run_cli(home, "status", "--at", AT, "--format", "{source} {used} {limit}", config=cfg, extra_env=env)
+        requests = list(server.requests)
+    assert out.returncode == 0, out.stderr
+    doc = json.loads(out.stdout)
+    assert requests == []
+    assert doc["official"] == [] and doc["headline"]["source"] == "local"
+    assert doc["cycle"]["anchor"] == "local"  # not the reset time Z.ai names for today
+    head = doc["headline"]
+    assert line.stdout.split() == [
+        head["source"],
+        fmt_amount(head["used"], head["unit"]),
+        fmt_amount(head["limit"], head["unit"]),
+    ]

@@ -18,8 +18,8 @@ import pytest
 from tests.test_cli import AT, SESSION, run_cli, write_known_fixture
 from tests.test_vscode_tasks import storage
 from zai_dash.config import ConfigError, load_config
+from zai_dash.safeio import UnsafeFile, list_dir, open_regular, read_capped
 from zai_dash.sources.base import Skips, SourceContext
-from zai_dash.sources.safeio import UnsafeFile, list_dir, open_regular, read_capped
 from zai_dash.sources.tail import JsonlTail, first_offset_since
 from zai_dash.sources.tools.claude_code import ClaudeCodeSource
 

@@ -83,7 +83,7 @@ def test_an_adapter_bug_on_a_row_is_reported_and_read_again(ctx: SourceContext, 
     write_opencode_session(home, START, prompts=2, steps_per_prompt=1, searches=0)
     clean = summary(OpenCodeSource(ctx).poll().events)
     source = OpenCodeSource(ctx)
-    real = source._poll_db
+    real = source._read_db
     calls = {"n": 0}
 
     def flaky(state: object, batch: object) -> None:
@@ -92,7 +92,7 @@ def test_an_adapter_bug_on_a_row_is_reported_and_read_again(ctx: SourceContext, 
             raise ZeroDivisionError("adapter bug")
         real(state, batch)  # type: ignore[arg-type]
 
-    source._poll_db = flaky  # type: ignore[method-assign]
+    source._read_db = flaky  # type: ignore[method-assign]
     assert not source.poll().events
     assert source.error is not None and "internal error" in source.error
     counts = summary(source.poll().events)

@@ -8,13 +8,14 @@ from pathlib import Path
 import pytest
 
 from tests.sqlite_layouts import dir_listing, hold_write_lock
-from zai_dash.sources.configfiles import mcp_targets, read_json, read_yaml_lite, strip_jsonc
+from zai_dash.sources.configfiles import kept_entries, mcp_targets, read_json, read_yaml_lite, strip_jsonc
 from zai_dash.sources.sqlite_reader import (
     DbError,
     DbState,
     RowMemo,
     SqliteDb,
     TableCursor,
+    db_files,
     poll_databases,
     require_columns,
 )
@@ -212,3 +213,15 @@ def test_yaml_lite_reads_goose_config(tmp_path: Path) -> None:
     assert ext["web-search-prime"]["uri"].endswith("/web_search_prime/mcp")
     assert ext["vision"]["args"] == ["-y", "@z_ai/mcp-server"]
     assert mcp_targets(ext)["vision"] == "npx -y @z_ai/mcp-server"
+
+
+def test_db_files_takes_a_db_root_as_is_and_a_folder_root_as_holding_the_tool_db(tmp_path: Path) -> None:
+    own = tmp_path / "data" / "sessions.db"
+    files = db_files([own], [tmp_path / "copy.db", tmp_path / "backup", own], "sessions.db")
+    assert files == [own, tmp_path / "copy.db", tmp_path / "backup" / "sessions.db"]
+
+
+def test_kept_entries_keeps_only_the_named_keys_of_map_entries() -> None:
+    servers = {"zai": {"url": "https://api.z.ai/mcp", "headers": {"Authorization": "k"}}, "odd": "x"}
+    assert kept_entries(servers, ("url",)) == {"zai": {"url": "https://api.z.ai/mcp"}}
+    assert kept_entries(["not", "a", "map"], ("url",)) is None

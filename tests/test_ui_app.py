@@ -7,11 +7,10 @@ from datetime import timedelta, timezone
 from pathlib import Path
 
 import pytest
-from textual.widgets import Digits, Sparkline, Static
+from textual.widgets import Digits, Static
 from textual.widgets._toast import Toast
-from textual_plotext import PlotextPlot
 
-from tests.ui_factories import NOW, Session, at_percent, empty_snapshot, make_snapshot, not_started_snapshot
+from tests.ui_factories import NOW, Session, at_percent, empty_snapshot, make_snapshot, not_started_snapshot, shown
 from zai_dash.clock import FixedClock
 from zai_dash.domain.snapshot import Thresholds
 from zai_dash.paths import ui_memory_file
@@ -32,7 +31,7 @@ def make_app(clock: FixedClock | None = None, **kwargs: object) -> DashApp:
 
 def text(app: DashApp, selector: str) -> str:
     """The plain text a Static/Label shows."""
-    return str(app.query_one(selector, Static).render())
+    return shown(app.query_one(selector))
 
 
 def toasts(app: DashApp) -> list[str]:
@@ -58,7 +57,7 @@ async def test_every_panel_shows_the_snapshot_numbers() -> None:
         assert text(app, "#hdr-badge").strip() == "local"
         assert not app.query_one("#hdr-demo").display
         # Countdown from the deadline: 14:50 − 12:00.
-        assert app.query_one("#countdown-digits", Digits).value == "2:50:00"
+        assert shown(app.query_one("#countdown-digits")) == "2:50:00"
         assert text(app, "#countdown-caption") == "refreshes at 14:50"
         # Gauge: equivalents = max(140 prompts, ceil(1050/15)=70) + 3 vision = 143.
         assert snap.prompts.equivalents == 143
@@ -132,20 +131,20 @@ async def test_countdown_recomputes_from_the_deadline_each_tick() -> None:
         app.show(make_snapshot())
         await pilot.pause()
         digits = app.query_one("#countdown-digits", Digits)
-        assert digits.value == "2:50:00"
+        assert shown(digits) == "2:50:00"
         # A laptop asleep for 65 minutes: the next tick jumps, it does not count down by one.
         clock.advance(timedelta(minutes=65, seconds=1))
         app.tick()
         await pilot.pause()
-        assert digits.value == "1:44:59"
+        assert shown(digits) == "1:44:59"
         # The real 1 Hz timer does the same without being called. Wait for it with a hang guard, not a
         # fixed pause: a loaded machine may run the timer late, but never computes a different value.
         clock.advance(timedelta(seconds=30))
         for _ in range(300):
-            if digits.value == "1:44:29":
+            if shown(digits) == "1:44:29":
                 break
             await pilot.pause(0.1)
-        assert digits.value == "1:44:29"
+        assert shown(digits) == "1:44:29"
 
 
 async def test_countdown_not_started_and_blocked() -> None:
@@ -349,11 +348,11 @@ async def test_tools_table_updates_rows_in_place() -> None:
 
 
 @pytest.mark.parametrize(
-    ("size", "plot", "digits"),
-    [((120, 36), True, True), ((80, 24), False, True), ((60, 20), False, False), ((40, 12), False, False)],
+    ("size", "charts", "digits"),
+    [((120, 36), "-both", True), ((80, 24), "-spark", True), ((60, 20), "-spark", False), ((40, 12), "-spark", False)],
     ids=["120x36", "80x24", "60x20", "40x12"],
 )
-async def test_layout_keeps_the_essentials_on_screen(size: tuple[int, int], plot: bool, digits: bool) -> None:
+async def test_layout_keeps_the_essentials_on_screen(size: tuple[int, int], charts: str, digits: bool) -> None:
     app = make_app()
     async with app.run_test(size=size) as pilot:
         app.show(busy_snapshot())
@@ -368,9 +367,11 @@ async def test_layout_keeps_the_essentials_on_screen(size: tuple[int, int], plot
         # The hero: big digits of what is left where there is room, one line where not.
         assert visible("#hero-digits" if digits else "#hero-line")
         assert app.query_one(Hero).figure == text(app, "#gauge-headline").split()[0]
-        assert app.query_one("#timeline-plot", PlotextPlot).display is plot
-        if size[0] <= 60 and size[1] > 12:
-            assert app.query_one("#timeline-spark", Sparkline).display
+        # The timeline shows what fits its own size: both charts, the pool chart alone, or the bar strip.
+        assert app.query_one(TimelinePanel).has_class(charts)
+        shown_charts = {"-both": ("#chart-usage", "#chart-pool"), "-spark": ("#timeline-spark",)}[charts]
+        for sel in shown_charts:
+            assert visible(sel), sel
         if size == (80, 24):
             for sel in ("#forecast", "#search", "#tools"):
                 assert visible(sel), sel

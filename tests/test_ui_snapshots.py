@@ -10,8 +10,12 @@ from typing import Any
 
 import pytest
 
+from tests.test_windows import NOW as WEEK_NOW
+from tests.test_windows import WEEKLY_RESET, ledger, week_of_credits
+from tests.test_windows import snapshot as week_snapshot
 from tests.ui_factories import NOW, Session, at_percent, empty_snapshot, make_snapshot
 from zai_dash.clock import FixedClock
+from zai_dash.config import packaged_tariff
 from zai_dash.domain.snapshot import Snapshot
 from zai_dash.ui.app import DashApp
 
@@ -34,13 +38,21 @@ def blocked() -> Snapshot:
     return at_percent(100, limit_hit_reset=NOW + timedelta(minutes=40))
 
 
-def app_showing(snap: Snapshot, **kwargs: Any) -> tuple[DashApp, Any]:
+def app_showing(snap: Snapshot, *, keys: str = "", **kwargs: Any) -> tuple[DashApp, Any]:
+    """The app showing `snap` at the snapshot's instant, after pressing `keys`."""
     kwargs.setdefault("theme", "textual-dark")
-    app = DashApp(clock=FixedClock(NOW), tz=timezone.utc, **kwargs)
+    # Unicode whatever the locale the tests run in (LANG=C has its own snapshot), and the packaged tariff's
+    # peak hours shaded in the usage chart.
+    kwargs.setdefault("ascii_only", False)
+    kwargs.setdefault("tariff", packaged_tariff())
+    app = DashApp(clock=FixedClock(snap.at), tz=timezone.utc, **kwargs)
 
     async def run_before(pilot: Any) -> None:
         app.show(snap)
         await pilot.pause()
+        for key in keys:
+            await pilot.press(key)
+            await pilot.pause()
 
     return app, run_before
 
@@ -81,3 +93,28 @@ def test_sixteen_colours(snap_compare: Any, which: str) -> None:
     """The 16-colour palette: the terminal's own colours when fine, yellow/red only for what they mean."""
     app, run_before = app_showing(busy() if which == "ok" else at_percent(93), theme="zai-ansi")
     assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
+
+
+@pytest.mark.parametrize("size", [(120, 36), (80, 24)], ids=["120x36", "80x24"])
+def test_history_screen(snap_compare: Any, size: tuple[int, int]) -> None:
+    """`h`: the past cycles, the days of this week and the week before, credits per model and per tool."""
+    snap = week_snapshot(ledger(week_of_credits()), WEEK_NOW, weekly_reset=WEEKLY_RESET)
+    app, run_before = app_showing(snap, keys="h")
+    assert snap_compare(app, terminal_size=size, run_before=run_before)
+
+
+def test_lang_c_draws_ascii_charts(snap_compare: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """LANG=C: the charts in plain ASCII (the locale decides; nothing passed in)."""
+    monkeypatch.setenv("LANG", "C")
+    monkeypatch.delenv("LC_ALL", raising=False)
+    monkeypatch.delenv("LC_CTYPE", raising=False)
+    app, run_before = app_showing(busy(), ascii_only=None)
+    assert app.ascii_only
+    assert snap_compare(app, terminal_size=(120, 36), run_before=run_before)
+
+
+@pytest.mark.parametrize("which", ["ok", "warning"])
+def test_light_theme(snap_compare: Any, which: str) -> None:
+    """textual-light: numbers at AA contrast (`test_ui_contrast`), charts with dark axes on the light ground."""
+    app, run_before = app_showing(busy() if which == "ok" else at_percent(80), theme="textual-light")
+    assert snap_compare(app, terminal_size=(120, 36), run_before=run_before)

@@ -32,17 +32,17 @@ async def test_the_hero_is_the_binding_windows_left_in_its_unit_with_its_countdo
         assert snap.headline is not None and snap.headline.window == "5h"
         # 12k − 4.4 credits left → "12k": the digits draw "12", the suffix sits in the label.
         assert (hero.figure, hero.label) == ("12", "k credits left · 5-hour")
-        assert hero.countdown == "↻ 4:00:00 at 13:00"
+        assert hero.countdown == "↻ 4h 00m at 13:00"
         assert rows(app) == {
             "5h": "4.4/12k cr · 12k left · ⟳ 13:00 · local",
             "weekly": "16.4/60k cr · 60k left · ⟳ Tue 07:30 · local",
         }
         assert text(app, "#hdr-plan") == "Pro plan · 12k cr/5h · 60k cr/weekly"
         # The countdown follows the clock (absolute deadline), the rows keep their reset times.
-        clock.advance(timedelta(hours=1, seconds=1))
+        clock.advance(timedelta(hours=1, minutes=30, seconds=1))
         app.tick()
         await pilot.pause()
-        assert hero.countdown == "↻ 2:59:59 at 13:00"
+        assert hero.countdown == "↻ 2h 30m at 13:00"  # 2:29:59, rounded up to the minute
         # Without a weekly anchor the row says so instead of inventing a reset.
         app.show(snapshot(ledger(week_of_credits()), NOW))
         await pilot.pause()

@@ -11,6 +11,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+from textual.content import Content
+from textual.widget import Widget
+
 from zai_dash.demo.claude_code import assistant_record, usage, user_record
 from zai_dash.domain.endpoints import EndpointKind
 from zai_dash.domain.events import CallRole, EventKind, LimitHit, McpService, UsageEvent
@@ -18,6 +21,7 @@ from zai_dash.domain.ledger import Ledger
 from zai_dash.domain.plans import Plan
 from zai_dash.domain.snapshot import Snapshot, SourceHealth, Thresholds, ToolConfigInfo, build_snapshot
 from zai_dash.sources.tools import registered_tools
+from zai_dash.ui.live import LiveDigits, LiveStatic
 
 NOW = datetime(2026, 11, 26, 12, 0, 0, tzinfo=timezone.utc)
 """Same instant as `tests.conftest.FIXED_NOW`."""
@@ -373,3 +377,16 @@ def exporter_row(
         cycle_start=snap.cycle.start,
         stale_after=timedelta(seconds=90),
     )
+
+
+def shown(widget: Widget) -> str:
+    """The plain text a text widget shows; for a live one off screen, what it will show when next shown.
+
+    The live widgets (`zai_dash.ui.live`) keep off-screen text waiting instead of painting it, so a test
+    of a form the layout hides reads the waiting text.
+    """
+    if isinstance(widget, LiveDigits):
+        return widget.wanted
+    if isinstance(widget, LiveStatic):
+        return Content.from_markup(widget.wanted).plain
+    return str(widget.render())

@@ -17,9 +17,9 @@ import orjson
 
 from zai_dash.domain.ledger import Ledger
 from zai_dash.paths import cache_dir
+from zai_dash.safeio import STATE_MAX_BYTES, read_capped
 from zai_dash.scan import paused_gc
 from zai_dash.sources.base import SavedState, ToolSource
-from zai_dash.sources.safeio import STATE_MAX_BYTES, read_capped
 from zai_dash.statefile import write_atomic
 
 log = logging.getLogger(__name__)
@@ -69,6 +69,21 @@ def save(
         write_atomic(path, data, durable=True)
     except OSError as exc:
         log.warning("cache not written: %s", exc)
+        return
+    remove_superseded(path.parent)
+
+
+def remove_superseded(folder: Path) -> None:
+    """Delete the caches of earlier versions beside this one (best effort).
+
+    A version bump changes the file name, and no later run ever reads the old file again: without this
+    an upgrade would leave the previous cache (often megabytes) in the cache folder for good.
+    """
+    for version in range(1, CACHE_VERSION):
+        try:
+            (folder / f"cache-v{version}.json").unlink(missing_ok=True)
+        except OSError as exc:  # a read-only or foreign file costs disk space, never a command
+            log.info("old cache not removed: %s", exc)
 
 
 def load(path: Path, fingerprint: str, ledger: Ledger, sources: list[ToolSource], now: datetime | None = None) -> bool:

@@ -25,7 +25,7 @@ from zai_dash import paths
 from zai_dash.clock import SYSTEM_CLOCK, local_zone
 from zai_dash.domain.plans import Plan, Thresholds, plan_from_tariff
 from zai_dash.domain.tariff import BILLINGS, WINDOW_IDS, Tariff, TariffError, merge_tariff, tariff_from_mapping
-from zai_dash.sources.safeio import read_text_capped  # stdlib only: checked opens, no adapters
+from zai_dash.safeio import read_text_capped  # stdlib only: checked opens, no adapters
 
 if sys.version_info >= (3, 11):
     import tomllib

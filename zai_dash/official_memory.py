@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from zai_dash.paths import cache_dir
-from zai_dash.sources.safeio import STATE_MAX_BYTES, read_capped
+from zai_dash.safeio import STATE_MAX_BYTES, read_capped
 from zai_dash.statefile import write_atomic
 
 if TYPE_CHECKING:

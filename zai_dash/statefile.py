@@ -17,7 +17,7 @@ from typing import Any
 
 from zai_dash.clock import seconds_since_mtime
 from zai_dash.paths import dashboard_state_file
-from zai_dash.sources.safeio import STATE_MAX_BYTES, read_capped
+from zai_dash.safeio import STATE_MAX_BYTES, read_capped
 
 STALE_TEMP_AFTER = 600.0
 """Seconds after which a temp file beside ours is the leftover of a killed write (a live one takes ms)."""

@@ -53,6 +53,22 @@ def fmt_duration(seconds: float | None) -> str:
     return f"{sec}s"
 
 
+def countdown(seconds: float) -> str:
+    """`2h 47m`, `47 min`, `6d 23h` to a reset; rounds up, so it never reads zero before the deadline.
+
+    Minutes, not seconds: the text then changes once a minute, and an idle dashboard repaints once a
+    minute instead of once a second (the idle-CPU budget). Blocked waits keep `clock_digits`.
+    """
+    minutes = max(0, math.ceil(seconds / 60))
+    if minutes < 60:
+        return f"{minutes} min"
+    h, m = divmod(minutes, 60)
+    if h >= 24:
+        d, h = divmod(h, 24)
+        return f"{d}d {h:02d}h"
+    return f"{h}h {m:02d}m"
+
+
 def duration(seconds: float) -> str:
     """For prose: `1h 05m`, `38 min`, `45 s`."""
     total = max(0, round(seconds))

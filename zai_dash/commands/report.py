@@ -35,14 +35,17 @@ class ReportCommand:
 
 
 def scan(config: Config, clock: Clock) -> tuple[Snapshot, object]:
-    """One scan of the logs and the cache, the pollers once; the snapshot and the engine that made it."""
+    """One scan of the logs and the cache, the pollers once (not on a replay); the snapshot and its engine."""
     from zai_dash.engine import Engine
 
-    # A replay (`--at`) evaluates another instant: the cache's horizon is for now, so scan cold.
-    engine = Engine(config, clock=clock, use_cache=isinstance(clock, SystemClock))
+    # A replay (`--at`) evaluates another instant: the cache's horizon is for now, so scan cold, and the
+    # endpoints (quota, proxies, fleet) only know now, so they are not asked: `status --at` does the same.
+    live = isinstance(clock, SystemClock)
+    engine = Engine(config, clock=clock, use_cache=live)
     engine.scan()
     engine.save_cache()
-    engine.refresh_pollers()
+    if live:
+        engine.refresh_pollers()
     return engine.snapshot(), engine
 
 

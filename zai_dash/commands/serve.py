@@ -9,13 +9,11 @@ non-loopback address gets a warning.
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import sys
 
 from zai_dash.commands.base import EXIT_CONFIG, EXIT_OK
 from zai_dash.config import Config
-
-LOOPBACK_NAMES = ("localhost",)
+from zai_dash.domain.endpoints import is_loopback
 
 
 class ServeCommand:
@@ -56,16 +54,6 @@ def app_command(args: argparse.Namespace) -> str:
     if getattr(args, "demo", False):
         words.append("--demo")
     return shlex.join(words)
-
-
-def is_loopback(host: str) -> bool:
-    """Whether `host` only accepts connections from this machine."""
-    if host in LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def cmd_serve(args: argparse.Namespace, *, host: str, port: int, public_url: str | None) -> int:

@@ -261,7 +261,9 @@ class DetailIndex:
         prices: their (credits, weight).
     """
 
-    __slots__ = ("_by_sid", "_next_sid", "_prompts", "_sessions", "events", "members", "prices", "sums", "times")
+    __slots__ = (
+        "_by_sid", "_next_sid", "_prompts", "_sessions", "events", "members", "prices", "spans", "sums", "times",
+    )  # fmt: skip
 
     def __init__(self, events: Mapping[Ident, UsageEvent], prices: Mapping[Ident, tuple[float, float]]) -> None:
         self.events = events
@@ -269,6 +271,11 @@ class DetailIndex:
         self.sums = Pyramid()
         self.members: dict[int, dict[Ident, None]] = {}
         """minute start → the detail events in that minute."""
+        self.spans: dict[int, list[datetime]] = {}
+        """minute start → [earliest, latest] instant ever put there while it held events (bounds: a
+        dropped event does not narrow them). A window edge inside a minute whose events all fall on one
+        side of it takes the minute's sum instead of walking its events: the minute a window ending now
+        cuts is a busy one, and nothing in it is later than now."""
         self.times: list[datetime] = []
         """Sorted times of the billable detail events."""
         self._sessions: dict[tuple[str, str | None], _Session] = {}
@@ -287,6 +294,13 @@ class DetailIndex:
         minute, _ = minute_of(event.ts)
         self.sums.add(minute, tally_key(event), 1, event.tokens, *price)
         self.members.setdefault(minute, {})[ident] = None
+        span = self.spans.get(minute)
+        if span is None:
+            self.spans[minute] = [event.ts, event.ts]
+        elif event.ts < span[0]:
+            span[0] = event.ts
+        elif event.ts > span[1]:
+            span[1] = event.ts
         if billable(event):
             bisect.insort(self.times, event.ts)
         if event.kind is EventKind.PROMPT:
@@ -305,6 +319,7 @@ class DetailIndex:
             members.pop(ident, None)
             if not members:
                 del self.members[minute]
+                self.spans.pop(minute, None)
         if billable(event):
             _remove(self.times, event.ts)
         if event.kind in (EventKind.PROMPT, EventKind.CALL):
@@ -325,6 +340,7 @@ class DetailIndex:
         """Index every event from scratch (after the ledger's dicts were loaded wholesale)."""
         self.sums = Pyramid()
         self.members.clear()
+        self.spans.clear()
         self.times.clear()
         self._sessions.clear()
         self._by_sid.clear()
@@ -352,7 +368,13 @@ class DetailIndex:
         if full_lo < b:
             self.sums.sum_into(acc, full_lo, b)
         for minute in {m for m, cut in ((a, not a_exact), (b, not b_exact)) if cut}:
-            for ident in self.members.get(minute, ()):
+            span = self.spans.get(minute)
+            if span is None or span[1] < start or span[0] >= end:
+                continue  # nothing there, or all of it outside
+            if start <= span[0] and span[1] < end:
+                merge_into(acc, self.sums.minutes[minute])  # all of it inside
+                continue
+            for ident in self.members[minute]:
                 event = self.events[ident]
                 if start <= event.ts < end:
                     _bump(acc, tally_key(event), 1, event.tokens, *self.prices[ident])

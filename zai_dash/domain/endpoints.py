@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import ipaddress
 from urllib.parse import urlsplit
 
 ZAI_HOSTS = ("api.z.ai", "open.bigmodel.cn")
@@ -18,6 +19,16 @@ class EndpointKind(str, enum.Enum):
     """`/api/paas/v4`: Z.ai's general API, billed per token, not drawn from the plan."""
     OTHER = "other"
     """Not a Z.ai URL (a proxy, another vendor)."""
+
+
+def is_loopback(host: str) -> bool:
+    """Whether `host` (a name or an address) reaches only this machine: `localhost`, 127.0.0.0/8, `::1`."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def classify_base_url(url: str) -> EndpointKind:

@@ -21,7 +21,6 @@ from __future__ import annotations
 import base64
 import bisect
 import hashlib
-import statistics
 import sys
 from array import array
 from collections import deque
@@ -44,6 +43,12 @@ from zai_dash.domain.tariff import Tariff
 
 PROMPT_COSTS_KEPT = 50
 """Per-prompt credit totals remembered for the "≈ prompts left" median."""
+RECENT_FOLDS_KEPT = 1024
+"""Events folded as they arrived (older than the detail floor) whose later copies can still replace them.
+
+A streamed Claude Code message is several lines a few apart, each a copy with more tokens, sometimes a
+minute boundary apart: the detail tier keeps the largest copy, and so does a fold within this many events.
+"""
 
 
 class Meter(Protocol):
@@ -187,9 +192,14 @@ class _Tier:
         self.tally(minute, event, credits, weight)
         return True
 
+    @staticmethod
+    def minute(event: UsageEvent) -> int:
+        """The start of the bucket `event` is counted in (epoch seconds)."""
+        return int(event.ts.timestamp()) // BUCKET_SECONDS * BUCKET_SECONDS
+
     def claim(self, event: UsageEvent) -> int | None:
         """Note `event`'s key in its minute: the minute when it is new there, None when already folded."""
-        minute = int(event.ts.timestamp()) // BUCKET_SECONDS * BUCKET_SECONDS
+        minute = self.minute(event)
         digest = _digest(event.tool, event.key)
         seen = self.seen.get(minute)
         if seen is None:
@@ -202,14 +212,7 @@ class _Tier:
 
     def tally(self, minute: int, event: UsageEvent, credits: float, weight: float) -> None:
         """Count a `claim`ed event in its minute."""
-        service = event.service
-        key: TallyKey = (
-            event.tool,
-            event.model,
-            _VALUES[event.kind],
-            _VALUES[event.role],
-            _VALUES[service] if service is not None else None,
-        )
+        key = _key(event)
         tallies = self.tallies.get(minute)
         if tallies is None:
             tallies = self.tallies[minute] = {}
@@ -222,6 +225,12 @@ class _Tier:
             tally[2] += credits
             tally[3] += weight
         self.sums.add_coarse(minute, key, 1, event.tokens, credits, weight)
+
+    def untally(self, minute: int, event: UsageEvent, credits: float, weight: float) -> None:
+        """Take back what `tally` counted (a copy with more tokens replaces it); nothing if its minute went."""
+        key = _key(event)
+        if key in self.tallies.get(minute, ()):
+            self.sums.remove(minute, key, 1, event.tokens, credits, weight, coarse_only=False)
 
     def drop_before(self, floor: datetime) -> bool:
         """Forget the buckets whose minute ended by `floor`."""
@@ -260,6 +269,14 @@ class _Tier:
         self.sums.rebuild(self.tallies)
 
 
+def _median(values: list[float]) -> float:
+    """`statistics.median` (the middle value, or the mean of the two middle ones), without importing
+    `statistics`: it brings `fractions` and `decimal`, and `status` imports the ledger on every call."""
+    ordered = sorted(values)
+    mid = len(ordered) // 2
+    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
+
+
 def _pack(digests: array[int] | None) -> str:
     """Sorted digests as base64 of little-endian 64-bit integers: decoded in one C call, not one int each."""
     if not digests:
@@ -294,6 +311,27 @@ _SERVICE_OF = {s.value: s for s in McpService}
 _KINDS = frozenset(k.value for k in EventKind)
 _ROLES = frozenset(r.value for r in CallRole)
 _SERVICES = frozenset(s.value for s in McpService)
+
+
+def _key(event: UsageEvent) -> TallyKey:
+    """The tally a folded event is counted in (`aggregates.tally_key`, by dict lookups on the hot path)."""
+    service = event.service
+    return (
+        event.tool,
+        event.model,
+        _VALUES[event.kind],
+        _VALUES[event.role],
+        _VALUES[service] if service is not None else None,
+    )
+
+
+def replaces(old: UsageEvent, new: UsageEvent) -> bool:
+    """Whether `new`, a copy of `old` (same tool and key), takes its place: the one rule of both tiers.
+
+    A model call's copy with more tokens wins (one line per streamed block, the last the fullest); any
+    copy that names the model when the kept one did not wins too.
+    """
+    return (new.kind is EventKind.CALL and new.tokens > old.tokens) or (old.model is None and new.model is not None)
 
 
 def _digest(tool: str, key: str) -> int:
@@ -338,6 +376,8 @@ class Ledger:
         self._limit_hits: dict[tuple[str, datetime], LimitHit] = {}
         self._last_activity: dict[str, datetime] = {}
         self._last_model: dict[str, tuple[datetime, str]] = {}
+        self._recent_folds: dict[tuple[str, str], tuple[_Tier, int, UsageEvent, tuple[float, float]]] = {}
+        """The last `RECENT_FOLDS_KEPT` events folded on arrival: (tier, minute, event, price), oldest first."""
         self.version = 0
         """Bumped on every change, so views can tell whether anything moved."""
         self.calls_floor: datetime | None = None
@@ -369,23 +409,46 @@ class Ledger:
             self._note(event)
             return False
         if self.detail_floor is not None and event.ts < self.detail_floor:
-            tier = self._mcp if mcp else self._calls
-            # Claimed before pricing: a re-read or streamed copy of a folded call costs a digest, no pricing.
-            minute = tier.claim(event)
-            if minute is not None:
-                credits, weight = self._price(event)
-                tier.tally(minute, event, credits, weight)
-                self.version += 1
+            changed = self._fold_new(event, self._mcp if mcp else self._calls)
             self._note(event)
-            return minute is not None
+            return changed
         ident = (event.tool, event.key)
         old = self._events.get(ident)
-        if old is not None and (event.kind is not EventKind.CALL or event.tokens <= old.tokens):
-            if old.model is None and event.model is not None:
-                self._keep(ident, event)
-                return True
+        if old is not None and not replaces(old, event):
             return False
         self._keep(ident, event)
+        return True
+
+    def _fold_new(self, event: UsageEvent, tier: _Tier) -> bool:
+        """Fold an event that arrived below the detail floor, as the detail tier would have kept it.
+
+        A later copy of a recently folded event replaces it by the detail tier's rule (`replaces`), moving
+        to its copy's minute, so a history read cold counts what one read as it happened and folded later
+        counts. Past `RECENT_FOLDS_KEPT` events only the digest is left, and the first copy stays.
+        """
+        ident = (event.tool, event.key)
+        recent = self._recent_folds.get(ident)
+        if recent is not None:
+            old_tier, old_minute, old, (old_credits, old_weight) = recent
+            if not replaces(old, event):
+                return False
+            old_tier.untally(old_minute, old, old_credits, old_weight)
+            tier.claim(event)  # its own minute knows the key too (None when it is the old one's)
+            minute = tier.minute(event)
+        else:
+            # Claimed before pricing: a re-read copy of a folded event costs a digest, no pricing.
+            claimed = tier.claim(event)
+            if claimed is None:
+                return False
+            minute = claimed
+        price = self._price(event)
+        tier.tally(minute, event, *price)
+        recents = self._recent_folds
+        recents.pop(ident, None)
+        recents[ident] = (tier, minute, event, price)
+        if len(recents) > RECENT_FOLDS_KEPT:
+            del recents[next(iter(recents))]
+        self.version += 1
         return True
 
     def _keep(self, ident: tuple[str, str], event: UsageEvent) -> None:
@@ -513,6 +576,7 @@ class Ledger:
         self._limit_hits = other._limit_hits
         self._last_activity = other._last_activity
         self._last_model = other._last_model
+        self._recent_folds = other._recent_folds
         self.version += 1
 
     def prune(self, calls_before: datetime, mcp_before: datetime, detail_before: datetime | None = None) -> int:
@@ -521,13 +585,12 @@ class Ledger:
         Prompts and calls older than `calls_before` and MCP calls older than `mcp_before` are dropped
         (buckets whose minute ended before them too). The same instants become the floors for later
         `add`s. Without `detail_before` nothing is folded: the detail tier reaches back to the floors.
+        A floor never moves back (`raise_floors`).
 
         Returns:
             How many detail events left the detail tier (dropped or folded).
         """
-        self.calls_floor, self.mcp_floor = calls_before, mcp_before
-        if detail_before is not None:
-            self.detail_floor = detail_before
+        calls_before, mcp_before, detail_before = self.raise_floors(calls_before, mcp_before, detail_before)
         # Only the minutes before the latest cut can hold an event that leaves: the index names them.
         cut = max(calls_before, mcp_before, detail_before or calls_before)
         moved = [
@@ -556,6 +619,28 @@ class Ledger:
             self.version += 1
         return len(moved)
 
+    def raise_floors(
+        self, calls_before: datetime, mcp_before: datetime, detail_before: datetime | None
+    ) -> tuple[datetime, datetime, datetime | None]:
+        """Move the floors up to the instants asked for, never back; returns the floors now in effect.
+
+        What an `add` dropped or folded under a higher floor stays dropped or folded: lowering the detail
+        floor again would leave folded events above it, where `count` no longer reads the buckets (a cold
+        start, whose floors come from the clock before pruning measures from the newest event, counted
+        the week as 0) and where a re-read copy would enter the detail tier and count twice. So the
+        ledger's tiers depend only on the highest floors seen, the same after a cold scan as after a
+        cache restore.
+        """
+
+        def later(old: datetime | None, new: datetime) -> datetime:
+            return new if old is None or new > old else old
+
+        self.calls_floor = later(self.calls_floor, calls_before)
+        self.mcp_floor = later(self.mcp_floor, mcp_before)
+        if detail_before is not None:
+            self.detail_floor = later(self.detail_floor, detail_before)
+        return self.calls_floor, self.mcp_floor, self.detail_floor if detail_before is not None else None
+
     def _remember_prompt_costs(self, before: datetime) -> None:
         """Keep the credits of the prompts about to be folded (their calls are still in detail)."""
         costs = self._detail.prompt_costs_before(before)
@@ -580,7 +665,7 @@ class Ledger:
         picked = [c for _, c in costs[:-1] if c > 0][-last:]
         if not picked:
             return 0.0, 0
-        return statistics.median(picked), len(picked)
+        return _median(picked), len(picked)
 
     def events(self, start: datetime | None = None, end: datetime | None = None) -> list[UsageEvent]:
         """Detail events with `start <= ts < end`, oldest first."""
@@ -617,6 +702,10 @@ class Ledger:
             self._calls.sum_into(acc, start, end)
             self._mcp.sum_into(acc, start, end)
         return acc
+
+    def newest(self) -> datetime | None:
+        """The latest instant of any event seen, kept or not (restored from the cache with the rest)."""
+        return max(self._last_activity.values(), default=None)
 
     def activity(self, tool: str, now: datetime) -> ToolActivity:
         """Last activity and the model of the latest call of `tool`, as of `now`."""

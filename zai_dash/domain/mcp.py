@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 
-from zai_dash.domain.events import McpService
+from zai_dash.domain.events import EventKind, McpService, UsageEvent
 
 VISION_TOOLS = frozenset(
     {
@@ -144,3 +145,32 @@ def classify_mcp(server: str | None, tool: str, aliases: McpAliases | None = Non
     if leaf in VISION_TOOLS and "zai" in whole.replace(leaf, ""):
         return McpService.VISION
     return None
+
+
+def mcp_event(
+    server: str | None,
+    name: str,
+    aliases: McpAliases | None,
+    *,
+    ts: datetime,
+    tool: str,
+    key: str,
+    session: str | None,
+    model: str | None = None,
+) -> UsageEvent | None:
+    """The MCP event of one tool call, or None when `classify_mcp` finds no Z.ai service behind it.
+
+    Args:
+        server: the MCP server name, or None when the tool gives only a composite name.
+        name: the MCP tool name (or the composite name).
+        aliases: the tool's alias map.
+        ts: when the call was made.
+        tool: the tool id.
+        key: the event's dedup key (each adapter keeps its own key convention).
+        session: the tool's session id.
+        model: the model that made the call, when the tool names it.
+    """
+    service = classify_mcp(server, name, aliases)
+    if service is None:
+        return None
+    return UsageEvent(kind=EventKind.MCP, ts=ts, tool=tool, key=key, session=session, model=model, service=service)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field, is_dataclass, replace
+from dataclasses import dataclass, field, fields, is_dataclass, replace
 from datetime import date, datetime, timedelta, tzinfo
 from typing import Any
 
@@ -276,7 +276,7 @@ class Snapshot:
 
     def to_json(self, tz: tzinfo | None = None) -> dict[str, Any]:
         """The `report --json` document: plain JSON types, times ISO 8601 with offset."""
-        return _jsonable(asdict(self), tz)
+        return _jsonable(self, tz)
 
     @property
     def has_data(self) -> bool:
@@ -289,13 +289,27 @@ class Snapshot:
         return {t.tool: t.name for t in self.tools}
 
 
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+"""Each dataclass's field names, looked up once (a snapshot has hundreds of rows of a few types)."""
+
+
 def _jsonable(value: Any, tz: tzinfo | None) -> Any:
+    """Plain JSON values of a snapshot, walked once (not `asdict`'s deep copy walked again: it is published
+    to the state file on every change, so this is on the dashboard's steady cost)."""
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or value is None:
+        return value
+    if kind is float:
+        return round(value, 3) if math.isfinite(value) else None
     if isinstance(value, datetime):
         return (value.astimezone(tz) if tz else value).isoformat(timespec="seconds")
     if isinstance(value, date):
         return value.isoformat()
-    if is_dataclass(value) and not isinstance(value, type):
-        return _jsonable(asdict(value), tz)
+    names = _FIELD_NAMES.get(kind)
+    if names is None and is_dataclass(value) and not isinstance(value, type):
+        names = _FIELD_NAMES[kind] = tuple(f.name for f in fields(value))
+    if names is not None:
+        return {name: _jsonable(getattr(value, name), tz) for name in names}
     if isinstance(value, Mapping):
         return {str(k): _jsonable(v, tz) for k, v in value.items()}
     if isinstance(value, (list, tuple)):

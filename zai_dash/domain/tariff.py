@@ -241,6 +241,7 @@ class Tariff:
         self._billed_cache: dict[tuple[str | None, date], BilledModel] = {}
         self._price_cache: dict[tuple[str | None, date], tuple[str, Rates]] = {}
         self._factor_cache: dict[tuple[date, str | None, str | None], tuple[list[int], list[float]]] = {}
+        self._entries_cache: dict[tuple[date, str | None, str | None], tuple[TariffEntry, ...]] = {}
 
     # ── pools ────────────────────────────────────────────────────────────────────────────────────────
 
@@ -443,6 +444,16 @@ class Tariff:
             plan: only this tier's pools.
         """
         day = self._day(at)
+        key = (day, billing, plan)
+        found = self._entries_cache.get(key)
+        if found is None:
+            # Every snapshot shows them (the dashboard builds two a second while a tool writes): per day.
+            if len(self._entries_cache) > _CACHE_LIMIT:
+                self._entries_cache.clear()
+            found = self._entries_cache[key] = self._entries(day, billing, plan)
+        return found
+
+    def _entries(self, day: date, billing: str | None, plan: str | None) -> tuple[TariffEntry, ...]:
         out: list[TariffEntry] = []
         credits = billing is None or billing == "credits"
         legacy = billing is None or billing != "credits"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from abc import ABC, abstractmethod
 from collections import Counter
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -51,6 +51,10 @@ class SourceContext:
         """An XDG base directory (`XDG_CONFIG_HOME`, `XDG_DATA_HOME`, …) or its default under home."""
         value = self.env.get(name)
         return Path(value) if value else self.home / default
+
+    def with_extra_roots(self, tool: str, own: Iterable[Path]) -> list[Path]:
+        """A tool's own locations, then its configured extra roots (`[tools.<id>] roots`), each once."""
+        return list(dict.fromkeys([*own, *self.extra_roots.get(tool, ())]))
 
     def path_relevant(self, path: Path) -> bool:
         """Whether `path` exists and was modified since `since` (one stat, no read)."""

@@ -8,14 +8,14 @@ dropped as soon as it is parsed.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 from zai_dash.domain.mcp import mcp_targets
+from zai_dash.safeio import CONFIG_MAX_BYTES, UnsafeFile, read_capped
 from zai_dash.sources.base import Skips
 from zai_dash.sources.jsonutil import loads
-from zai_dash.sources.safeio import CONFIG_MAX_BYTES, UnsafeFile, read_capped
 from zai_dash.sources.stamp import FileStamp, file_stamp
 
 T = TypeVar("T")
@@ -24,6 +24,7 @@ __all__ = [
     "MAX_CONFIG_BYTES",
     "CachedJson",
     "first_existing",
+    "kept_entries",
     "mcp_targets",
     "parse_yaml_lite",
     "read_json",
@@ -142,6 +143,20 @@ class CachedJson(Generic[T]):
             self._skips.add_file(reason, str(self.path))
         else:
             self._skips.add(reason, str(self.path))
+
+
+def kept_entries(entries: object, keys: Iterable[str]) -> dict[str, dict[str, Any]] | None:
+    """A map of named entries (MCP servers, models, providers) cut down to `keys`; None when not a map.
+
+    Config subsets are cached past the parse, so each entry keeps only the keys named here: an entry's
+    `headers`, `env` or `api_key` never survive. Entries that are not maps are dropped.
+    """
+    if not isinstance(entries, Mapping):
+        return None
+    keep = tuple(keys)
+    return {
+        name: {k: entry[k] for k in keep if k in entry} for name, entry in entries.items() if isinstance(entry, Mapping)
+    }
 
 
 def _jsonc(raw: bytes) -> Any | None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Callable, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from zai_dash.config import FleetSettings
@@ -18,7 +18,7 @@ from zai_dash.domain.fleet import FLEET_QUERY, FleetSample, FleetState, LocalFig
 from zai_dash.domain.snapshot import SourceHealth
 from zai_dash.redact import redact_url
 from zai_dash.sources.base import SourceContext
-from zai_dash.sources.pollers import Attempt, HttpPollSource, Poller, network_reason, poll_health
+from zai_dash.sources.pollers import Attempt, HttpPollSource, network_reason, poll_health
 
 if TYPE_CHECKING:
     import httpx  # imported where a query is made: `status` builds this source but never polls
@@ -80,18 +80,7 @@ class FleetSource(HttpPollSource):
         self._clock = ctx.clock
         self.timeout = self.settings.timeout
         self.state = FleetState()
-        self.poller = Poller(
-            "fleet", self.fetch, interval=self.settings.interval, floor=floor, clock=self._clock, on_result=on_result
-        )
-
-    @property
-    def stale_after(self) -> timedelta:
-        """Query results older than three intervals are stale."""
-        return timedelta(seconds=3 * self.poller.interval)
-
-    async def fetch(self) -> Attempt:
-        """One query."""
-        return await self._fetch_any_client()
+        self._start_poller("fleet", self.settings.interval, floor=floor, clock=self._clock, on_result=on_result)
 
     async def _fetch_with(self, client: httpx.AsyncClient) -> Attempt:
         import httpx

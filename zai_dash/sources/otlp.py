@@ -38,6 +38,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 
 from zai_dash.config import OtlpSettings
+from zai_dash.domain.endpoints import is_loopback
 from zai_dash.domain.events import CallRole, EventKind, LimitHit, UsageEvent
 from zai_dash.domain.listen import parse_listen
 from zai_dash.domain.snapshot import SourceHealth
@@ -58,7 +59,6 @@ SETTLE = timedelta(seconds=30)
 """How long an event from this machine waits for the transcript's copy before it counts on its own."""
 LIMIT_STATUS = 429
 PATHS = {"/v1/logs": "logs", "/v1/metrics": "metrics", "/v1/traces": "traces"}
-_LOOPBACK = {"127.0.0.1", "::1", "localhost"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -398,7 +398,7 @@ class OtlpSource(ToolSource):
         )
         if self._server is None and not self.received:
             detail = f"{where}: receives while the dashboard or `zai-dash export` runs"
-        elif self._server is not None and self._host not in _LOOPBACK and not self.settings.token_env:
+        elif self._server is not None and not is_loopback(self._host) and not self.settings.token_env:
             detail += "; WARNING: not loopback and no token_env"
         status = "error" if self.error else "ok"
         if self.error:

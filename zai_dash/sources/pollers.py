@@ -22,7 +22,7 @@ import random
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING
 
 from zai_dash.clock import SYSTEM_CLOCK
@@ -407,15 +407,44 @@ def poll_health(poller: Poller, stale_after: float, has_values: bool, now: datet
     return "error", last.message
 
 
-class HttpPollSource:
-    """Plumbing shared by the HTTP sources: one client while the loop runs, one-shot refreshes, `r`.
+STALE_INTERVALS = 3
+"""An HTTP source's values older than this many poll intervals are stale (unless its settings say otherwise)."""
 
-    Subclasses set `poller` and `timeout` in `__init__` and implement `_fetch_with(client)`.
+
+class HttpPollSource:
+    """Plumbing shared by the HTTP sources: the poll loop, one client while it runs, one-shot refreshes, `r`.
+
+    Subclasses call `_start_poller` and set `timeout` in `__init__`, and implement `_fetch_with(client)`
+    (and `fetch`, when a poll may end before any request).
     """
 
     poller: Poller
     timeout: float
     _client: httpx.AsyncClient | None = None
+
+    def _start_poller(
+        self,
+        name: str,
+        interval: float,
+        *,
+        floor: float,
+        clock: Callable[[], datetime],
+        rng: random.Random | None = None,
+        on_result: Callable[[Attempt], None] | None = None,
+    ) -> None:
+        """Build `poller`, which runs `fetch` every `interval` seconds (not below `floor`)."""
+        self.poller = Poller(
+            name, self.fetch, interval=interval, floor=floor, clock=clock, rng=rng, on_result=on_result
+        )
+
+    async def fetch(self) -> Attempt:
+        """One poll: the request, with the loop's client or a short-lived one."""
+        return await self._fetch_any_client()
+
+    @property
+    def stale_after(self) -> timedelta:
+        """Values older than `STALE_INTERVALS` poll intervals are stale."""
+        return timedelta(seconds=STALE_INTERVALS * self.poller.interval)
 
     def _new_client(self) -> httpx.AsyncClient:
         import httpx

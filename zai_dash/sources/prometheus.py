@@ -15,7 +15,7 @@ import random
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from zai_dash.config import ProxyEndpoint
@@ -36,7 +36,6 @@ from zai_dash.sources.pollers import (
     Attempt,
     HttpPollSource,
     OffHostRedirect,
-    Poller,
     get_same_host,
     network_reason,
     parse_retry_after,
@@ -145,20 +144,9 @@ class PrometheusSource(HttpPollSource):
         self.state = ProxyState(self.metric_map)
         self._client: httpx.AsyncClient | None = None
         self.timeout = settings.timeout
-        self.poller = Poller(
-            settings.name,
-            self.fetch,
-            interval=settings.interval,
-            floor=floor,
-            clock=self._clock,
-            rng=rng,
-            on_result=on_result,
+        self._start_poller(
+            settings.name, settings.interval, floor=floor, clock=self._clock, rng=rng, on_result=on_result
         )
-
-    @property
-    def stale_after(self) -> timedelta:
-        """Values older than three intervals are marked stale."""
-        return timedelta(seconds=3 * self.poller.interval)
 
     async def fetch(self) -> Attempt:
         """One scrape."""

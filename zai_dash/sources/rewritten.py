@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from zai_dash.safeio import UnsafeFile, open_regular
 from zai_dash.sources.base import Skips
 from zai_dash.sources.jsonutil import loads
-from zai_dash.sources.safeio import UnsafeFile, open_regular
 from zai_dash.sources.stamp import FileStamp
 
 MAX_JSON_BYTES = 256 * 1024 * 1024

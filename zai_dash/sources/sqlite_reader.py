@@ -25,15 +25,16 @@ from __future__ import annotations
 import shutil
 import sqlite3
 import tempfile
+from abc import abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import Generic, TypeVar
 from urllib.parse import quote
 
 from zai_dash.domain.bounds import LATEST_S
-from zai_dash.sources.base import Root, Skips
+from zai_dash.sources.base import Root, Skips, SourceBatch, SourceContext, ToolSource
 from zai_dash.sources.stamp import FileStamp, file_stamp
 
 BUSY_TIMEOUT_MS = 250
@@ -374,6 +375,45 @@ def poll_databases(
     return "; ".join(errors) if errors else None
 
 
+class SqliteSource(ToolSource, Generic[S]):
+    """A tool source that reads SQLite databases, each found one keeping its state `S` across polls.
+
+    Subclasses name the databases (`db_paths`) and read one (`_read_db`); `poll_dbs` reads those that
+    changed, and a failing database is reported in `error`, never raised.
+    """
+
+    def __init__(self, ctx: SourceContext, new_state: Callable[[SqliteDb], S]) -> None:
+        super().__init__(ctx)
+        self._dbs: dict[Path, S] = {}
+        self._new_state = new_state
+
+    @abstractmethod
+    def db_paths(self) -> list[Path]:
+        """Every database this source may read, found or not."""
+
+    @abstractmethod
+    def _read_db(self, state: S, batch: SourceBatch) -> None:
+        """Read one database's new rows into `batch`; raises `DbError` when it cannot."""
+
+    def poll_dbs(self, batch: SourceBatch) -> None:
+        """Read every database that changed (or failed last time); set `error` to the failures, or None."""
+        self.error = poll_databases(
+            self._dbs,
+            self.db_paths(),
+            lambda p: self._new_state(SqliteDb(p)),
+            lambda s: self._read_db(s, batch),
+            self.skips,
+        )
+
+    def roots(self) -> list[Root]:
+        """Each database (found or not) and, for found ones, its directory (see `db_roots`)."""
+        return db_roots(self.db_paths())
+
+    def file_count(self) -> int:
+        """How many of the databases exist."""
+        return sum(1 for p in self.db_paths() if p.is_file())
+
+
 def _cursors(state: DbState) -> list[TableCursor]:
     return [c for c in vars(state).values() if isinstance(c, TableCursor)]
 
@@ -382,6 +422,15 @@ def _report_bad(state: DbState, skips: Skips) -> None:
     for cursor in _cursors(state):
         for key in cursor.take_bad():
             skips.add(f"{cursor.table} row: time column not a number in range", f"{state.db.path.name}:{key}")
+
+
+def db_files(own: Iterable[Path], extra_roots: Iterable[Path], name: str) -> list[Path]:
+    """The databases a tool reads: its own, then each configured extra root, once each.
+
+    An extra root ending in `.db` is the database itself; any other is a folder holding `name`.
+    """
+    found = [*own, *(root if root.suffix == ".db" else root / name for root in extra_roots)]
+    return list(dict.fromkeys(found))
 
 
 def db_roots(paths: Iterable[Path]) -> list[Root]:

@@ -12,8 +12,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from zai_dash.safeio import UnsafeFile, open_regular
 from zai_dash.sources.base import Skips
-from zai_dash.sources.safeio import UnsafeFile, open_regular
 
 MAX_LINE_BYTES = 8 * 1024 * 1024
 """Longer lines are skipped (and counted) without being held in memory."""

@@ -12,17 +12,17 @@ only where a request is made: `status` builds this source to show the saved read
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from zai_dash.config import ApiSettings
+from zai_dash.domain.endpoints import is_loopback
 from zai_dash.domain.official import (
     Calibration,
     Decision,
@@ -38,16 +38,15 @@ from zai_dash.domain.official import (
 )
 from zai_dash.domain.snapshot import SourceHealth
 from zai_dash.redact import Redactor, key_hint, redact_url
+from zai_dash.safeio import read_text_capped
 from zai_dash.sources.base import SourceContext
 from zai_dash.sources.pollers import (
     Attempt,
     HttpPollSource,
-    Poller,
     get_bounded,
     network_reason,
     parse_retry_after,
 )
-from zai_dash.sources.safeio import read_text_capped
 
 if TYPE_CHECKING:
     import httpx
@@ -142,15 +141,6 @@ def resolve_region(settings: QuotaSettings, ctx: SourceContext) -> str:
     return "cn" if host.endswith("bigmodel.cn") else "intl"
 
 
-def _loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 @dataclass(frozen=True, slots=True)
 class _Route:
     label: str  # region name or host shown in messages
@@ -199,17 +189,13 @@ class ZaiQuotaSource(HttpPollSource):
         self.skipped: dict[str, int] = {}
         self.tracker = OfficialTracker()
         """Each window across polls: reset cards, starts, calibrations."""
-        stale = settings.stale_after
-        self.poller = Poller(
-            NAME,
-            self.fetch,
-            interval=settings.interval,
-            floor=floor,
-            clock=self._clock,
-            rng=rng,
-            on_result=on_result,
-        )
-        self.stale_after = stale if stale is not None else 3 * self.poller.interval
+        self._start_poller(NAME, settings.interval, floor=floor, clock=self._clock, rng=rng, on_result=on_result)
+
+    @property
+    def stale_after(self) -> timedelta:
+        """`[api] stale_after` when set, else `STALE_INTERVALS` poll intervals."""
+        stale = self.settings.stale_after
+        return timedelta(seconds=stale) if stale is not None else super().stale_after
 
     # --- requests ---------------------------------------------------------------------------------
 
@@ -235,7 +221,7 @@ class ZaiQuotaSource(HttpPollSource):
 
     def _insecure(self, url: str) -> bool:
         parts = urlsplit(url)
-        return parts.scheme != "https" and not _loopback(parts.hostname or "")
+        return parts.scheme != "https" and not is_loopback(parts.hostname or "")
 
     async def fetch(self) -> Attempt:
         """One poll (the poller calls this; `report`/`status` may call it once via `refresh`)."""
@@ -359,7 +345,7 @@ class ZaiQuotaSource(HttpPollSource):
         """Whether the last reading is recent and the last attempt succeeded."""
         age = self.poller.age(now)
         last = self.poller.last
-        return age is not None and age <= self.stale_after and last is not None and last.ok
+        return age is not None and age <= self.stale_after.total_seconds() and last is not None and last.ok
 
     def fresh_rows(self, now: datetime | None = None) -> tuple[OfficialRow, ...]:
         """The rows, only when fresh: what may anchor the cycle or calibrate."""

@@ -11,34 +11,39 @@ import os
 import signal
 import sys
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
 from textual import work
-from textual.app import App, ComposeResult, ScreenStackError
+from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.css.query import NoMatches
 from textual.events import Resize
-from textual.screen import Screen
 from textual.widgets import Footer, Label, LoadingIndicator, Static
 from textual.worker import Worker, WorkerState
 
 from zai_dash import paths
 from zai_dash import text as fmt
 from zai_dash.clock import Clock, SystemClock
+from zai_dash.domain.series import PeakRule, usage_series
 from zai_dash.domain.snapshot import Snapshot
+from zai_dash.domain.tariff import Tariff
 from zai_dash.domain.windows import WindowRow
 from zai_dash.text import fmt_amount
 from zai_dash.ui.chooser import PlanChooser
 from zai_dash.ui.commands import DashCommands
+from zai_dash.ui.contrast import legible_variables
 from zai_dash.ui.countdown import RefreshCountdown
 from zai_dash.ui.fleet_panel import FleetPanel
 from zai_dash.ui.forecast_line import ForecastLine
+from zai_dash.ui.glyphs import ascii_wanted
 from zai_dash.ui.help_screen import HelpScreen
 from zai_dash.ui.hero import Hero
 from zai_dash.ui.history_screen import HistoryScreen
+from zai_dash.ui.live import set_text
 from zai_dash.ui.messages import PreviewReady, ScanFinished, SnapshotReady
 from zai_dash.ui.official_panel import OfficialPanel
 from zai_dash.ui.palette import ANSI_THEME, default_theme
@@ -78,6 +83,18 @@ EngineFactory = Callable[[], EngineLike]
 """Builds a fresh engine from the config file (after the plan chooser wrote it)."""
 
 
+@dataclass(frozen=True, slots=True)
+class Ticked:
+    """The widgets whose text follows the clock (countdowns, ages)."""
+
+    countdown: RefreshCountdown
+    tools: ToolsTable
+    hero: Hero
+    gauge: PromptGauge
+    official: OfficialPanel
+    proxies: ProxyPanel
+
+
 class DashApp(App[int]):
     """The live dashboard."""
 
@@ -115,6 +132,8 @@ class DashApp(App[int]):
         title: bool = False,
         config_path: Path | None = None,
         reload: EngineFactory | None = None,
+        tariff: Tariff | None = None,
+        ascii_only: bool | None = None,
     ) -> None:
         """Build the app.
 
@@ -131,6 +150,8 @@ class DashApp(App[int]):
             title: keep the terminal's window title on the key figure (restored on exit).
             config_path: where the plan chooser (`c`) writes the config file.
             reload: a fresh engine from the config file, used after the chooser wrote it.
+            tariff: whose peak hours the usage chart shades; the engine's config's by default.
+            ascii_only: ASCII charts; by default when the locale is not UTF-8 (`LANG=C`).
         """
         super().__init__()
         self.engine = engine
@@ -153,6 +174,10 @@ class DashApp(App[int]):
         """True until the first scan finishes; the empty state waits for it."""
         self._stop = asyncio.Event()
         self._refresh_alerted: set[datetime] = set()
+        self._keys_offered: tuple[bool, ...] = ()
+        """What `check_action` depended on when the footer was last rebuilt."""
+        self._ticked: Ticked | None = None
+        """The widgets the 1 Hz tick drives, found once on mount."""
         self.register_theme(ANSI_THEME)
         wanted = theme or load_state(self.state_file).get("theme")
         # Only a real terminal says how many colours it has (tests and pipes report a guess).
@@ -165,8 +190,16 @@ class DashApp(App[int]):
         self._title_shown: str | None = None
         self.config_path = config_path
         self.reload = reload
+        self.tariff = tariff
+        """Shades the usage chart's peak hours; None: the engine's (`config.tariff`), if any."""
+        self.ascii_only = ascii_wanted() if ascii_only is None else ascii_only
+        """Draw the charts with ASCII only (a non-UTF-8 locale)."""
 
     # ------------------------------------------------------------------ layout
+
+    def get_css_variables(self) -> dict[str, str]:
+        """The theme's variables with the text colours the numbers use raised to ≥ 4.5:1 contrast."""
+        return legible_variables(super().get_css_variables())
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="header"):
@@ -200,7 +233,7 @@ class DashApp(App[int]):
             yield FleetPanel(id="fleet")
             yield Static("", id="empty")
             yield ToolsTable(id="tools")
-            yield TimelinePanel(self.tz, id="timeline")
+            yield TimelinePanel(self.tz, ascii_only=self.ascii_only, id="timeline")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -220,6 +253,15 @@ class DashApp(App[int]):
         for wid, title in titles.items():
             self.query_one(f"#{wid}").border_title = title
         self.query_one("#hdr-demo").display = self.demo
+        # Held, not queried each second: a query walks the DOM, and the tick runs on an idle dashboard.
+        self._ticked = Ticked(
+            self.query_one(RefreshCountdown),
+            self.query_one(ToolsTable),
+            self.query_one(Hero),
+            self.query_one(PromptGauge),
+            self.query_one(OfficialPanel),
+            self.query_one(ProxyPanel),
+        )
         self.set_interval(1.0, self.tick, name="countdown")
         self.theme_changed_signal.subscribe(self, self._theme_changed)
         if self.engine is not None:
@@ -241,8 +283,7 @@ class DashApp(App[int]):
         footer.compact = width <= COMPACT_WIDTH
         # The palette hint costs 12 columns; under 61 the keys need them (ctrl+p still opens it).
         footer.show_command_palette = width > COMPACT_WIDTH
-        # The breakpoints may have swapped the countdown's form; bring the newly shown one up to date.
-        self.call_after_refresh(self.query_one(RefreshCountdown).tick)
+        # A form the breakpoints newly show paints its latest text on Textual's Show event (`ui/live.py`).
 
     # ------------------------------------------------------------------ data in
 
@@ -279,11 +320,21 @@ class DashApp(App[int]):
             self.query_one(ProxyPanel).set_rows(snap.proxies, snap.at, now, snap.tool_names)
             self.query_one(FleetPanel).set_fleet(snap.fleet)
             self.query_one(ToolsTable).set_rows(snap.tools, now, machine_rows(snap.proxies, snap.tool_names))
-            self.query_one(TimelinePanel).set_snapshot(snap)
+            self.query_one(TimelinePanel).set_snapshot(snap, usage_series(snap, self._peak_rule()))
             self._render_empty(snap)
-            self.refresh_bindings()
+            # The footer rebuilds its keys on every refresh_bindings (a full layout pass): only when the
+            # answers of `check_action` can have changed.
+            keys = (self.engine is not None, self.reload is not None, snap.has_data)
+            if keys != self._keys_offered:
+                self._keys_offered = keys
+                self.refresh_bindings()
             self.query_one("#hdr-demo").display = self.demo or snap.demo
         self._update_title(now)
+
+    def _peak_rule(self) -> PeakRule | None:
+        """The tariff's peak rule: this app's tariff, else the engine's (it changes when the chooser reloads)."""
+        tariff = self.tariff or getattr(getattr(self.engine, "config", None), "tariff", None)
+        return tariff.is_peak if tariff is not None else None
 
     def _render_header(self, snap: Snapshot) -> None:
         plan = snap.plan
@@ -293,7 +344,7 @@ class DashApp(App[int]):
             sizes = f"{fmt.count(plan.prompts_per_cycle)}/cycle"
         else:
             sizes = " · ".join(f"{fmt_amount(w.limit, w.unit)} {UNIT_SHORT.get(w.unit, w.unit)}/{w.id}" for w in pools)
-        self.query_one("#hdr-plan", Label).update(f"{plan.name.title()} plan · {sizes}")
+        set_text(self.query_one("#hdr-plan", Label), f"{plan.name.title()} plan · {sizes}")
         head = snap.headline
         title = "Prompts this cycle"
         if head is not None and head.window is not None and (head.unit != "prompts" or head.window != "5h"):
@@ -304,16 +355,16 @@ class DashApp(App[int]):
             window = f"cycle {fmt.hhmm(cycle.start, self.tz)}–{fmt.hhmm(cycle.end, self.tz)}"
         else:
             window = "no open cycle"
-        self.query_one("#hdr-window", Label).update(window)
+        set_text(self.query_one("#hdr-window", Label), window)
         badge = self.query_one("#hdr-badge", Label)
         # The figure the gauge leads with: official only while Z.ai's reading is fresh.
         provenance = snap.reconciliation.get("primary") or snap.prompts.provenance
-        badge.update(f" {provenance} ")
+        set_text(badge, f" {provenance} ")
         for kind in ("local", "official", "estimate", "proxy"):
             badge.set_class(provenance == kind, f"-{kind}")
         preview = self.query_one("#hdr-preview", Label)
         preview.display = self.preview_name is not None
-        preview.update(f" PREVIEW {plan.name.title()} — config unchanged " if self.preview_name else "")
+        set_text(preview, f" PREVIEW {plan.name.title()} — config unchanged " if self.preview_name else "")
 
     def _render_empty(self, snap: Snapshot) -> None:
         empty = not snap.has_data and not self.scanning
@@ -324,29 +375,28 @@ class DashApp(App[int]):
             panel.update(empty_text(self.locations or locations_from(snap), snap.tool_names))
 
     def tick(self) -> None:
-        """Once a second: the countdown, and the "ago" column when its minute changes."""
+        """Once a second: the countdowns, and the "ago" column when its minute changes.
+
+        Each widget recomputes its text from the clock and repaints only when that text changed and it is
+        on screen (`ui/live.py`): an idle dashboard repaints one countdown line a second and nothing else.
+        """
+        if self._ticked is None:
+            return  # not mounted yet
         try:
-            screen = self.screen
-        except ScreenStackError:
-            return  # the app is exiting: no screen left to paint
-        try:
-            self._tick(screen)
+            self._tick(self._ticked)
         except NoMatches:
-            # The screen is still composing (a busy machine): the first snapshot paints it all. Caught rather
-            # than checked first: five queries a second walked the whole DOM on an idle dashboard.
+            # A panel still composing its children (a busy machine): the first snapshot paints it all.
             return
 
-    def _tick(self, screen: Screen[Any]) -> None:
-        countdown = self.query_one(RefreshCountdown)
-        countdown.tick()
+    def _tick(self, w: Ticked) -> None:
         now = self.clock.now()
-        self.query_one(ToolsTable).refresh_ago(now)
-        for hero in screen.query(Hero):
-            hero.tick(now)
-        # Official resets and ages are recomputed from the clock too; each repaints only when its text changes.
-        self.query_one(PromptGauge).tick(now)
-        self.query_one(OfficialPanel).tick(now)
-        self.query_one(ProxyPanel).tick(now)
+        countdown = w.countdown
+        countdown.tick()
+        w.tools.refresh_ago(now)
+        w.hero.tick(now)
+        w.gauge.tick(now)
+        w.official.tick(now)
+        w.proxies.tick(now)
         self._update_title(now)
         cycle = countdown.cycle
         if cycle is not None and cycle.end is not None and countdown.seconds_left() == 0:

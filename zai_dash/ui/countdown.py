@@ -6,11 +6,11 @@ from datetime import tzinfo
 
 from textual.app import ComposeResult
 from textual.widget import Widget
-from textual.widgets import Digits, Static
 
 from zai_dash import text as fmt
 from zai_dash.clock import Clock
 from zai_dash.domain.snapshot import CycleView
+from zai_dash.ui.live import LiveDigits, LiveStatic
 
 NOT_STARTED = "not started — opens on your next prompt"
 """What the countdown says when no window is open."""
@@ -39,18 +39,19 @@ class RefreshCountdown(Widget):
         self.tz = tz
         self.cycle: CycleView | None = None
         """The cycle of the latest snapshot; None until the first one arrives."""
+        self._state = ""
         self.text = ""
-        """The one-line form as last rendered (tests and the narrow layout read it)."""
-        self._shown: dict[str, str] = {}
+        """The one-line form (tests and the narrow layout read it)."""
+        # Built here: a snapshot may come before they mount. Both forms are kept, and each paints only
+        # while the breakpoints (and the hero, which usually hides this whole panel) let it be seen.
+        self._digits = LiveDigits("-:--:--", id="countdown-digits")
+        self._caption = LiveStatic("waiting for the first scan…", id="countdown-caption")
+        self._line = LiveStatic("waiting for the first scan…", id="countdown-line")
 
     def compose(self) -> ComposeResult:
-        yield Digits("-:--:--", id="countdown-digits")
-        yield Static("waiting for the first scan…", id="countdown-caption")
-        yield Static("waiting for the first scan…", id="countdown-line")
-
-    def on_mount(self) -> None:
-        # A snapshot (or a tick) that came before the children mounted is painted now.
-        self.tick()
+        yield self._digits
+        yield self._caption
+        yield self._line
 
     def set_cycle(self, cycle: CycleView) -> None:
         """Take the cycle from a new snapshot and repaint at once."""
@@ -64,32 +65,17 @@ class RefreshCountdown(Widget):
         return max(0.0, (self.cycle.end - self.clock.now()).total_seconds())
 
     def tick(self) -> None:
-        """Recompute from the deadline; touch widgets only when their text changed."""
+        """Recompute from the deadline; the live widgets repaint only what changed and is shown."""
         digits, caption, line, classes = self._render_parts()
-        self.set_class(classes == "-blocked", "-blocked")
-        self.set_class(classes == "-idle", "-idle")
-        self.set_class(classes == "-ended", "-ended")
-        self._set(Digits, "#countdown-digits", digits)
-        self._set(Static, "#countdown-caption", caption)
-        self._set(Static, "#countdown-line", line)
+        if classes != self._state:
+            self._state = classes
+            self.set_class(classes == "-blocked", "-blocked")
+            self.set_class(classes == "-idle", "-idle")
+            self.set_class(classes == "-ended", "-ended")
+        self._digits.show_text(digits)
+        self._caption.show_text(caption)
+        self._line.show_text(line)
         self.text = line
-
-    def _set(self, kind: type[Digits] | type[Static], selector: str, value: str) -> None:
-        # An idle dashboard repaints only this, once a second, so keep it cheap: skip unchanged text,
-        # skip the form the breakpoints hide (it is brought up to date when shown), and avoid a
-        # screen-wide layout pass when the text keeps its length (measured: ~7 ms a tick otherwise).
-        found = self.query(selector)
-        if not found:
-            return  # not composed yet (a busy machine): `on_mount` paints it
-        widget = found.first(kind)
-        old = self._shown.get(selector)
-        if old == value or (widget.styles.display == "none" and old is not None):
-            return
-        self._shown[selector] = value
-        if isinstance(widget, Digits):
-            widget.update(value)
-        else:
-            widget.update(value, layout=old is None or len(old) != len(value))
 
     def _render_parts(self) -> tuple[str, str, str, str]:
         """(digits, caption, one-line form, state class)."""

@@ -7,7 +7,9 @@ from datetime import tzinfo
 from textual.widgets import Static
 
 from zai_dash import text as fmt
+from zai_dash.domain.series import pace_verdict, pool_left
 from zai_dash.domain.snapshot import Snapshot
+from zai_dash.ui.live import set_text
 
 
 class ForecastLine(Static):
@@ -30,18 +32,19 @@ class ForecastLine(Static):
         self.set_class(level == "ok", "-ok")
         if text != self.text:
             self.text = text
-            self.update(text)
+            set_text(self, text)
 
 
 def forecast_text(snap: Snapshot, tz: tzinfo | None) -> tuple[str, str]:
-    """The sentence and its level (`ok`, `critical` or `none`)."""
+    """The sentence and its level: the forecast's verdict (`pace_verdict`, which colours the pace line too)."""
+    verdict = pace_verdict(snap)
     f = snap.forecast
     cycle = snap.cycle
-    if f is None or cycle.state != "open" or cycle.end is None:
+    if verdict == "none" or f is None or cycle.end is None:
         return "no forecast until the cycle opens", "none"
     pace = f"safe pace {fmt.rate(f.safe_pace)}" if f.safe_pace is not None else ""
     now_rate = f"now {fmt.rate(f.rate_recent)}"
-    if snap.prompts.left <= 0:
+    if pool_left(snap) <= 0:
         return f"✖ pool used up — wait for the refresh at {fmt.hhmm(cycle.end, tz)}", "critical"
     if f.exhausted_at is not None:
         before = fmt.duration((f.minutes_before_reset or 0) * 60)
@@ -49,9 +52,9 @@ def forecast_text(snap: Snapshot, tz: tzinfo | None) -> tuple[str, str]:
             f"▼ at this pace you run out at {fmt.hhmm(f.exhausted_at, tz)}, {before} before the refresh"
             f" · {now_rate} · {pace}"
         )
-        return text, "critical"
+        return text, verdict
     left = f.left_at_reset if f.left_at_reset is not None else snap.prompts.left
     text = f"✔ on pace: ~{fmt.count(left)} left at refresh · {now_rate}"
     if pace:
         text += f" · {pace}"
-    return text, "ok"
+    return text, verdict

@@ -11,11 +11,11 @@ from datetime import datetime, tzinfo
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widget import Widget
-from textual.widgets import Digits, Static
 
 from zai_dash import text as fmt
 from zai_dash.domain.windows import Headline, WindowRow
 from zai_dash.text import fmt_amount
+from zai_dash.ui.live import LiveDigits, LiveStatic
 
 WINDOW_NAMES = {"5h": "5-hour", "weekly": "weekly", "monthly-mcp": "monthly MCP"}
 LEVELS = ("ok", "warning", "critical", "exhausted")
@@ -51,29 +51,27 @@ class Hero(Widget):
         """The headline of the latest snapshot."""
         self.row: WindowRow | None = None
         """The binding window's row."""
-        self.line = ""
-        """The one-line form as last shown."""
-        self._now: datetime | None = None
-        self.figure = ""
-        """The big figure as last shown (amount left, or the blocked countdown)."""
-        self.label = ""
+        self.figure = "—"
+        """The big figure (amount left, or the blocked countdown)."""
+        self.label = "waiting for the first scan…"
         """What the figure is (`credits left · 5-hour window`, `BLOCKED until 16:00`)."""
         self.countdown = ""
-        """The countdown line as last shown."""
+        """The countdown line."""
+        self.line = "waiting for the first scan…"
+        """The one-line form (small screens)."""
+        # Built here, not in compose: a snapshot may come before they mount (they paint on `Show`).
+        self._figure = LiveDigits(self.figure, id="hero-digits")
+        self._label = LiveStatic(self.label, id="hero-label")
+        self._countdown = LiveStatic(self.countdown, id="hero-countdown")
+        self._line = LiveStatic(self.line, id="hero-line")
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="hero-big"):
-            yield Digits("—", id="hero-digits")
+            yield self._figure
             with Vertical(id="hero-side"):
-                yield Static("waiting for the first scan…", id="hero-label")
-                yield Static("", id="hero-countdown")
-        yield Static("waiting for the first scan…", id="hero-line")
-
-    def on_mount(self) -> None:
-        # A snapshot that came before the children mounted is painted now.
-        if self._now is not None:
-            self.figure = self.label = self.countdown = self.line = ""
-            self.tick(self._now)
+                yield self._label
+                yield self._countdown
+        yield self._line
 
     def set_headline(self, head: Headline | None, row: WindowRow | None, now: datetime) -> None:
         """Take the headline and binding row of a new snapshot and repaint."""
@@ -81,28 +79,19 @@ class Hero(Widget):
         level = head.level if head is not None else "ok"
         for name in LEVELS:
             self.set_class(name == level, f"-{name}")
+        self.set_class(head is not None and head.blocked_until is not None, "-blocked")
         self.tick(now)
 
     def tick(self, now: datetime) -> None:
-        """Recompute the countdown from the deadline; touch widgets only when their text changed."""
-        self._now = now
-        figure, label, countdown, line = self.parts(now)
-        self.set_class(self.head is not None and self.head.blocked_until is not None, "-blocked")
-        if figure != self.figure:
-            self.figure = figure
-            for digits in self.query("#hero-digits").results(Digits):
-                digits.update(figure)
-        for attr, selector, value in (
-            ("label", "#hero-label", label),
-            ("countdown", "#hero-countdown", countdown),
-            ("line", "#hero-line", line),
-        ):
-            old = getattr(self, attr)
-            if old != value:
-                setattr(self, attr, value)
-                # A screen-wide layout pass only when the length changes (an idle tick keeps it).
-                for static in self.query(selector).results(Static):
-                    static.update(value, layout=len(old) != len(value))
+        """Recompute the countdown from the deadline; the live widgets repaint only what changed and is shown."""
+        parts = self.parts(now)
+        if parts == (self.figure, self.label, self.countdown, self.line):
+            return  # the common idle tick when the countdown shows minutes, or nothing moves
+        self.figure, self.label, self.countdown, self.line = parts
+        self._figure.show_text(self.figure)
+        self._label.show_text(self.label)
+        self._countdown.show_text(self.countdown)
+        self._line.show_text(self.line)
 
     def parts(self, now: datetime) -> tuple[str, str, str, str]:
         """(big figure, what it is, countdown, the one-line form for small screens)."""
@@ -127,7 +116,7 @@ class Hero(Widget):
         elif head.end is None:
             countdown = "reset time unknown (last 7 days)"
         else:
-            left = fmt.clock_digits((head.end - now).total_seconds())
+            left = fmt.countdown((head.end - now).total_seconds())
             countdown = f"↻ {left} at {fmt.hhmm(head.end, self.tz)}"
         joined = unit if unit.startswith(("k ", "M ", "% ")) else f" {unit}"
         return number, label, countdown, f"[b]{number}{joined}[/b] · {countdown}"

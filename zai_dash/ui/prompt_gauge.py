@@ -28,6 +28,7 @@ from zai_dash.domain.snapshot import PromptGauge as GaugeData
 from zai_dash.domain.snapshot import Snapshot
 from zai_dash.domain.windows import WindowRow
 from zai_dash.text import fmt_amount
+from zai_dash.ui.live import set_text
 from zai_dash.ui.official_panel import age_text, pct, row_age, safe
 
 LEVEL_CUES: dict[str, str] = {
@@ -187,10 +188,10 @@ class PromptGauge(Widget):
         else:
             fraction = data.equivalents / data.limit if data.limit else 0.0
         self.query_one("#gauge-bar", GaugeBar).fraction = fraction
-        self.query_one("#gauge-detail", Static).update(detail(data))
+        set_text(self.query_one("#gauge-detail", Static), detail(data))
         drift = official.reconciliation.get("drift_warning")
         self.set_class(bool(drift), "-has-note")
-        self.query_one("#gauge-note", Static).update(f"⚠ {safe(drift)}" if drift else "")
+        set_text(self.query_one("#gauge-note", Static), f"⚠ {safe(drift)}" if drift else "")
         self.tick(now or official.snap_at)
 
     def level(self) -> str:
@@ -212,7 +213,7 @@ class PromptGauge(Widget):
         text = headline(self.data, self.official, now, self.level())
         if text != self.text:
             self.text = text
-            self.query_one("#gauge-headline", Static).update(text)
+            set_text(self.query_one("#gauge-headline", Static), text)
 
 
 def headline(

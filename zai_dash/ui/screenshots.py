@@ -39,7 +39,15 @@ async def _shoot(out: Path, home: Path, size: tuple[int, int]) -> Path:
     engine = Engine(Config(timezone="UTC"), ctx=ctx, clock=clock, demo=True)
     engine.publish_state = False
     engine.scan()
-    app = DashApp(clock=clock, demo=True, theme=THEME, tz=timezone.utc, state_file=home / "state.json")
+    app = DashApp(
+        clock=clock,
+        demo=True,
+        theme=THEME,
+        tz=timezone.utc,
+        state_file=home / "state.json",
+        tariff=engine.config.tariff,
+        ascii_only=False,  # the README shows the Unicode charts whatever the locale they are made in
+    )
     name = f"dashboard-{size[0]}x{size[1]}.svg"
     async with app.run_test(size=size) as pilot:
         app.show(engine.snapshot())

@@ -8,6 +8,7 @@ from textual.widgets import Static
 
 from zai_dash import text as fmt
 from zai_dash.domain.snapshot import SearchGauge, Thresholds
+from zai_dash.ui.live import set_text
 
 SERVICES = ("search", "reader", "zread", "vision")
 
@@ -32,7 +33,7 @@ class SearchPanel(Static):
             self.set_class(f"-{level}" == cls, cls)
         if text != self.text:
             self.text = text
-            self.update(text)
+            set_text(self, text)
 
 
 def search_text(data: SearchGauge, thresholds: Thresholds, tz: tzinfo | None) -> tuple[str, str]:

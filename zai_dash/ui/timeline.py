@@ -1,159 +1,176 @@
-"""The timeline: prompt-equivalents per 10-minute bucket, the running total and a projection to the limit."""
+"""The timeline: usage per 10 minutes (peak hours shaded) above the running total against the pool.
+
+The panel picks what fits its own size: both charts when tall enough, the pool chart alone when not,
+and a one-to-three-row bar strip in small panes. It redraws only when the series changes (a new snapshot
+whose buckets, pool, forecast or instant differ), never on the clock's tick.
+"""
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime, timedelta, tzinfo
+from datetime import tzinfo
+from typing import ClassVar
 
-from textual.app import ComposeResult
+from rich.style import Style
+from rich.text import Text
+from textual.app import ComposeResult, RenderResult
+from textual.events import Resize
 from textual.widget import Widget
-from textual.widgets import Sparkline, Static
-from textual_plotext import PlotextPlot
+from textual.widgets import Static
 
-from zai_dash import text as fmt
+from zai_dash.domain.series import UsageSeries
 from zai_dash.domain.snapshot import Snapshot
+from zai_dash.ui.charts import Canvas, amount, pool_chart, spark_chart, usage_chart
+from zai_dash.ui.glyphs import ASCII, UNICODE
 from zai_dash.ui.history_screen import cycle_line
+from zai_dash.ui.live import set_text
+
+BOTH_ROWS = 10
+"""From this many content rows both charts show (each needs its title, axis and labels)."""
+POOL_ROWS = 5
+"""From this many rows the pool chart shows alone; below, the bar strip."""
+CHART_COLUMNS = 30
+"""Narrower than this, the bar strip."""
+ROLES = ("title", "axis", "bar", "peak", "used", "pace-ok", "pace-critical", "pace-none", "limit", "now")
+"""The canvas roles; each is the component class `chart--<role>`, styled in dash.tcss."""
 
 
-@dataclass(frozen=True, slots=True)
-class PlotData:
-    """Everything the plot depends on; the plot is rebuilt only when this changes."""
+class ChartView(Widget):
+    """One chart (`usage`, `pool` or `spark`) drawn for the widget's current size."""
 
-    start: datetime | None
-    end: datetime | None
-    bucket_minutes: int
-    equivalents: tuple[int, ...]
-    limit: int
-    used: int
-    rate_recent: float
+    COMPONENT_CLASSES: ClassVar[set[str]] = {f"chart--{role}" for role in ROLES} | {"chart--shade"}
+    DEFAULT_CSS = """
+    ChartView { height: 1fr; }
+    """
+
+    def __init__(self, kind: str, *, ascii_only: bool = False, tz: tzinfo | None = None, id: str | None = None):
+        super().__init__(id=id)
+        self.kind = kind
+        self.glyphs = ASCII if ascii_only else UNICODE
+        self.tz = tz
+        self.series: UsageSeries | None = None
+        self.time_labels = True
+        """Set HH:MM into the x axis (the usage chart leaves it to the pool chart right below it)."""
+
+    def set_series(self, series: UsageSeries | None) -> None:
+        """Draw `series` (a refresh of this widget only: its size does not depend on the data)."""
+        self.series = series
+        self.refresh()
+
+    def canvas(self, width: int, height: int) -> Canvas | None:
+        """The chart laid out at a size (None without a series)."""
+        s = self.series
+        if s is None:
+            return None
+        if self.kind == "usage":
+            return usage_chart(s, width, height, self.glyphs, self.tz, time_labels=self.time_labels)
+        if self.kind == "pool":
+            return pool_chart(s, width, height, self.glyphs, self.tz)
+        return spark_chart(s, width, height, self.glyphs)
+
+    def render(self) -> RenderResult:
+        canvas = self.canvas(self.size.width, self.size.height)
+        if canvas is None:
+            return ""
+        # Not partial: the full style resolves `auto` colours such as `$text-muted` against the background
+        # behind the chart (a partial style leaves them white, invisible on a light theme).
+        styles = {role: self.get_component_rich_style(f"chart--{role}") for role in ROLES}
+        # The shade is a translucent tint (`$warning 15%`): a Rich style has no alpha, so blend it here over
+        # what is behind the chart.
+        tint = self.get_component_styles("chart--shade").background
+        shade = Style(bgcolor=(self.background_colors[1] + tint).rich_color) if tint.a > 0 else Style()
+        text = Text()
+        for y, row in enumerate(canvas.runs()):
+            if y:
+                text.append("\n")
+            for chunk, role, shaded in row:
+                style = styles.get(role, Style())
+                text.append(chunk, style + shade if shaded else style)
+        return text
 
 
 class TimelinePanel(Widget):
-    """A plotext chart when there is room, a Sparkline of the same buckets in narrow or short panes."""
+    """Usage per bucket and the running total against the pool, or a bar strip where there is no room."""
 
     DEFAULT_CSS = """
     TimelinePanel {
         height: 1fr;
         min-height: 3;
-        #timeline-plot { height: 1fr; min-height: 6; }
-        #timeline-spark { height: 1fr; min-height: 1; max-height: 3; display: none; }
-        #timeline-caption { height: 1; color: $text-muted; display: none; }
-        #timeline-summary { height: auto; display: none; }
+        #chart-usage, #chart-pool, #timeline-spark, #timeline-caption, #timeline-summary { display: none; }
+        #timeline-spark { height: 1fr; max-height: 3; }
+        /* The pool chart (how close to the limit) gets the larger share; the usage chart lends it its time row. */
+        #chart-usage { height: 2fr; }
+        #chart-pool { height: 3fr; }
+        #timeline-caption { height: 1; color: $text-muted; }
+        #timeline-summary { height: auto; }
     }
+    TimelinePanel.-both #chart-usage, TimelinePanel.-both #chart-pool, TimelinePanel.-pool #chart-pool,
+    TimelinePanel.-spark #timeline-spark, TimelinePanel.-spark #timeline-caption { display: block; }
     """
 
-    def __init__(self, tz: tzinfo | None = None, *, id: str | None = None) -> None:
+    def __init__(self, tz: tzinfo | None = None, *, ascii_only: bool = False, id: str | None = None) -> None:
         super().__init__(id=id)
         self.tz = tz
-        self.data: PlotData | None = None
-        """What is plotted now."""
+        self.series: UsageSeries | None = None
+        """What is drawn now."""
         self.replots = 0
-        """How many times the data changed and the plot was rebuilt (idle must not replot)."""
+        """How many times the series changed and the charts were redrawn (idle must not redraw)."""
+        self.charts = (
+            ChartView("usage", ascii_only=ascii_only, tz=tz, id="chart-usage"),
+            ChartView("pool", ascii_only=ascii_only, tz=tz, id="chart-pool"),
+            ChartView("spark", ascii_only=ascii_only, tz=tz, id="timeline-spark"),
+        )
 
     def compose(self) -> ComposeResult:
-        yield PlotextPlot(id="timeline-plot")
-        yield Sparkline([], id="timeline-spark")
+        yield from self.charts
         yield Static("", id="timeline-caption")
         yield Static("", id="timeline-summary")
 
-    def set_snapshot(self, snap: Snapshot) -> None:
-        """Replot when the buckets, the limit or the pace changed; otherwise do nothing.
+    def on_resize(self, event: Resize) -> None:
+        # The panel's height comes from the layout (1fr of what is left), never from its children, so
+        # choosing children by size cannot loop.
+        height, width = self.content_size.height, self.content_size.width
+        form = "-spark"
+        if width >= CHART_COLUMNS:
+            form = "-both" if height >= BOTH_ROWS else "-pool" if height >= POOL_ROWS else "-spark"
+        for name in ("-both", "-pool", "-spark"):
+            self.set_class(name == form, name)
+        usage = self.charts[0]
+        if usage.time_labels != (form != "-both"):
+            usage.time_labels = form != "-both"
+            usage.refresh()
+
+    def set_snapshot(self, snap: Snapshot, series: UsageSeries | None) -> None:
+        """Redraw when the series changed; otherwise do nothing.
 
         With no cycle open the panel shows the last cycle's summary instead of an empty frame.
+
+        Args:
+            snap: the snapshot (for the last cycle's summary).
+            series: its `usage_series`, or None with no window open.
         """
         last = snap.history.last_cycle
         ended = snap.cycle.state != "open" and last is not None
         self.set_class(ended, "-ended")
-        self.border_title = "Last cycle" if ended else "Timeline"
+        title = "Last cycle" if ended else "Timeline"
+        if self.border_title != title:
+            self.border_title = title
         if last is not None and ended:
-            self.query_one("#timeline-summary", Static).update(
-                f"{cycle_line(last, snap.history.unit, self.tz)}\nthe next opens on your next prompt · h: history"
+            summary = self.query_one("#timeline-summary", Static)
+            set_text(
+                summary,
+                f"{cycle_line(last, snap.history.unit, self.tz)}\nthe next opens on your next prompt · h: history",
             )
-        tl = snap.timeline
-        data = PlotData(
-            start=tl.start,
-            end=snap.cycle.end if snap.cycle.state == "open" else None,
-            bucket_minutes=tl.bucket_minutes,
-            equivalents=tl.equivalents,
-            limit=snap.prompts.limit,
-            used=snap.prompts.equivalents,
-            rate_recent=round(snap.forecast.rate_recent, 1) if snap.forecast else 0.0,
-        )
-        if data == self.data:
+        if series == self.series:
             return
-        self.data = data
+        self.series = series
         self.replots += 1
-        # plotext rebuilds inside render() (~7 ms at 80x10), so the widget refreshes only here.
-        self._replot(data)
-        self.query_one("#timeline-spark", Sparkline).data = list(data.equivalents) or [0]
-        peak = max(data.equivalents, default=0)
-        self.query_one("#timeline-caption", Static).update(
-            f"per {data.bucket_minutes} min · peak {peak} · {len(data.equivalents)} buckets"
-        )
-
-    def _replot(self, data: PlotData) -> None:
-        widget = self.query_one("#timeline-plot", PlotextPlot)
-        plt = widget.plt
-        plt.clear_data()
-        plt.clear_figure()
-        if data.start is None or data.end is None:
-            plt.title("no open cycle")
-            widget.refresh()
-            return
-        total_min = max(1.0, (data.end - data.start).total_seconds() / 60)
-        step = data.bucket_minutes
-        xs = [i * step + step / 2 for i in range(len(data.equivalents))]
-        if xs:
-            plt.bar(xs, list(data.equivalents), width=0.6, label=f"per {step} min", marker="sd")
-        cumulative = [0, *itertools.accumulate(data.equivalents)]
-        edges = [min(i * step, total_min) for i in range(len(cumulative))]
-        plt.plot(edges, cumulative, yside="right", label="used", marker="braille")
-        now_x = edges[-1]
-        if data.rate_recent > 0 and now_x < total_min:
-            projected = projection(data.used, data.rate_recent, data.limit, now_x, total_min)
-            plt.plot(*projection_xy(projected), yside="right", label="pace", marker="braille")
-        plt.plot([0, total_min], [data.limit, data.limit], yside="right", label="limit", marker="braille")
-        peak = max(data.equivalents, default=0)
-        # plotext's stubs type `yside` as a number, but the library takes "left"/"right".
-        plt.ylim(0, max(1, peak) * 1.3, yside="left")  # type: ignore[arg-type]
-        plt.ylim(0, data.limit * 1.1 if data.limit else 1, yside="right")  # type: ignore[arg-type]
-        plt.xlim(0, total_min)
-        ticks = hour_ticks(data.start, total_min)
-        plt.xticks([t for t, _ in ticks], [fmt.hhmm(at, self.tz) for _, at in ticks])
-        widget.refresh()
-
-
-def projection(
-    used: int, rate_per_hour: float, limit: int, now_min: float, end_min: float
-) -> list[tuple[float, float]]:
-    """Points of the projected running total from now to the reset, stopping at the limit.
-
-    Args:
-        used: prompt-equivalents used so far.
-        rate_per_hour: the recent burn rate.
-        limit: the plan's limit.
-        now_min: minutes since the window opened.
-        end_min: the window's length in minutes.
-    """
-    at_end = used + rate_per_hour * (end_min - now_min) / 60
-    if at_end <= limit or rate_per_hour <= 0:
-        return [(now_min, float(used)), (end_min, at_end)]
-    hit = now_min + (limit - used) / rate_per_hour * 60
-    return [(now_min, float(used)), (hit, float(limit))]
-
-
-def projection_xy(points: Sequence[tuple[float, float]]) -> tuple[list[float], list[float]]:
-    """Split points into x and y lists for plotext."""
-    return [p[0] for p in points], [p[1] for p in points]
-
-
-def hour_ticks(start: datetime, total_min: float) -> list[tuple[float, datetime]]:
-    """A tick at the window's start and every hour after it."""
-    out: list[tuple[float, datetime]] = []
-    minute = 0.0
-    while minute <= total_min + 0.01:
-        out.append((minute, start + timedelta(minutes=minute)))
-        minute += 60
-    return out
+        for chart in self.charts:
+            chart.set_series(series)
+        caption = ""
+        if series is not None:
+            peak = max(series.per_bucket, default=0.0)
+            caption = (
+                f"{series.unit} per {series.bucket_minutes} min · max {amount(peak, series.unit)}"
+                f" · {len(series.per_bucket)}/{series.buckets} buckets"
+            )
+        set_text(self.query_one("#timeline-caption", Static), caption)

@@ -73,6 +73,8 @@ class ToolsTable(DataTable[str | Text]):
         self.with_machines = False
         """Whether the Machine column is in the column set (only while other machines' rows exist)."""
         self._now: datetime | None = None
+        self._on_screen = False
+        self._ago_pending: datetime | None = None
 
     def columns_shown(self) -> tuple[tuple[str, str], ...]:
         """(key, label) of the columns for the current width and rows."""
@@ -132,8 +134,28 @@ class ToolsTable(DataTable[str | Text]):
                         self.update_cell(key, column, value, update_width=True)
             shown[key] = row
 
+    def on_show(self) -> None:
+        """Came on screen (the breakpoints or `t` showed it): catch the "last activity" column up."""
+        self._on_screen = True
+        if self._ago_pending is not None:
+            self.refresh_ago(self._ago_pending)
+
+    def on_hide(self) -> None:
+        """Off screen: the "ago" column waits (refreshing a hidden widget re-arranges the whole screen)."""
+        self._on_screen = False
+
     def refresh_ago(self, now: datetime) -> None:
-        """Advance the "last activity" column; cells repaint only when their text changes (once a minute)."""
+        """Advance the "last activity" column when the clock's minute changes; changed cells then repaint.
+
+        Each row's minutes-ago figure turns over at its own second, so advancing every second would repaint the whole
+        table once per row per minute; on the minute it repaints once, at most a minute late.
+        """
+        if not self._on_screen:
+            self._ago_pending = now
+            return
+        if self._now is not None and _minute(now) == _minute(self._now):
+            return
+        self._ago_pending = None
         for tool, row in self.rows_data.items():
             before = fmt.ago(row.last_activity, self._now) if self._now else None
             after = fmt.ago(row.last_activity, now)
@@ -178,3 +200,8 @@ class ToolsTable(DataTable[str | Text]):
             "status": status,
         }
         return {key: every[key] for key, _ in self.columns_shown()}
+
+
+def _minute(at: datetime) -> datetime:
+    """The instant's wall-clock minute."""
+    return at.replace(second=0, microsecond=0)

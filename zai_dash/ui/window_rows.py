@@ -18,6 +18,7 @@ from zai_dash import text as fmt
 from zai_dash.domain.windows import OFFICIAL_KINDS, WindowRow
 from zai_dash.text import fmt_amount
 from zai_dash.ui.hero import LEVEL_GLYPHS, LEVELS, WINDOW_NAMES
+from zai_dash.ui.live import set_text
 from zai_dash.ui.prompt_gauge import UNIT_SHORT, GaugeBar
 
 
@@ -115,8 +116,9 @@ class WindowRowView(Horizontal):
         text = row_text(w, tz, stale)
         if text != self.text:
             self.text = text
-            self.query_one(".wr-text", Static).update(text)
-            self.query_one(".wr-short", Static).update(row_text(w, tz, stale, short=True))
+            # Same-length text keeps its size: no layout pass (a full re-arrange of the screen) for it.
+            set_text(self.query_one(".wr-text", Static), text)
+            set_text(self.query_one(".wr-short", Static), row_text(w, tz, stale, short=True))
 
 
 class WindowRows(Widget):

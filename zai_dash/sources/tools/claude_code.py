@@ -41,9 +41,9 @@ from zai_dash.domain.events import CallRole, EventKind, LimitHit, UsageEvent
 from zai_dash.domain.mcp import McpAliases, classify_mcp
 from zai_dash.domain.snapshot import ToolConfigInfo
 from zai_dash.domain.tools import ToolInfo
+from zai_dash.safeio import entry_is_dir, list_dir
 from zai_dash.sources.base import SPILL_EVENTS, CallTokens, Root, SourceBatch, SourceContext, ToolSource
 from zai_dash.sources.jsonutil import BadTimestamp, int_field, loads, parse_iso
-from zai_dash.sources.safeio import entry_is_dir, list_dir
 from zai_dash.sources.tail import JsonlTail, TailLine, TailSet
 from zai_dash.sources.tools.claude_code_config import ENV_KEYS, ClaudeSettings, McpConfig, clean_model
 from zai_dash.sources.tools.claude_code_hidden import HiddenCalls, estimate

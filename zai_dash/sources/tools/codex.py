@@ -39,7 +39,7 @@ import tomllib
 
 from zai_dash.domain.endpoints import classify_base_url
 from zai_dash.domain.events import CallRole, EventKind, UsageEvent
-from zai_dash.domain.mcp import McpAliases, classify_mcp
+from zai_dash.domain.mcp import McpAliases, mcp_event
 from zai_dash.domain.snapshot import ToolConfigInfo
 from zai_dash.domain.tools import ToolInfo
 from zai_dash.sources.base import Root, SourceBatch, SourceContext, ToolSource
@@ -116,9 +116,7 @@ def codex_config(data: Any) -> CodexConfig:
 def codex_homes(ctx: SourceContext) -> list[Path]:
     """`$CODEX_HOME` (else `~/.codex`), then configured extra roots."""
     raw = ctx.env.get("CODEX_HOME", "").strip()
-    homes = [Path(raw).expanduser() if raw else ctx.home / ".codex"]
-    homes += ctx.extra_roots.get(TOOL, ())
-    return list(dict.fromkeys(homes))
+    return ctx.with_extra_roots(TOOL, [Path(raw).expanduser() if raw else ctx.home / ".codex"])
 
 
 class CodexSource(JsonlSource):
@@ -290,15 +288,11 @@ class CodexSource(JsonlSource):
     ) -> None:
         if not isinstance(server, str) or not isinstance(tool, str):
             return
-        service = classify_mcp(server, tool, self._config.aliases)
-        if service is None:
-            return
-        batch.events.append(
-            UsageEvent(
-                kind=EventKind.MCP, ts=ts, tool=TOOL, key=f"mcp:{state.rollout}:{call_id}", session=state.session,
-                model=state.model, service=service,
-            )
-        )  # fmt: skip
+        key = f"mcp:{state.rollout}:{call_id}"
+        aliases = self._config.aliases
+        mcp = mcp_event(server, tool, aliases, ts=ts, tool=TOOL, key=key, session=state.session, model=state.model)
+        if mcp is not None:
+            batch.events.append(mcp)
 
 
 def create_sources(ctx: SourceContext) -> list[ToolSource]:

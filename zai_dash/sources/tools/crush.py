@@ -22,13 +22,13 @@ from typing import Any
 
 from zai_dash.domain.endpoints import classify_base_url
 from zai_dash.domain.events import CallRole, EventKind, UsageEvent
-from zai_dash.domain.mcp import MCP_TARGET_KEYS, McpAliases, classify_mcp
+from zai_dash.domain.mcp import MCP_TARGET_KEYS, McpAliases, mcp_event
 from zai_dash.domain.snapshot import ToolConfigInfo
 from zai_dash.domain.tools import ToolInfo
 from zai_dash.sources.base import Root, SourceBatch, SourceContext, ToolSource
-from zai_dash.sources.configfiles import CachedJson, mcp_targets
+from zai_dash.sources.configfiles import CachedJson, kept_entries, mcp_targets
 from zai_dash.sources.jsonutil import BadTimestamp, from_epoch, loads, normalise_model
-from zai_dash.sources.sqlite_reader import DbState, SqliteDb, TableCursor, db_roots, poll_databases, require_columns
+from zai_dash.sources.sqlite_reader import DbState, SqliteSource, TableCursor, db_files, require_columns
 
 TOOLS = (ToolInfo("crush", "Crush", ("CRUSH_GLOBAL_DATA", "CRUSH_GLOBAL_CONFIG"), order=60),)
 OVERLAP_S = 10
@@ -44,15 +44,14 @@ class _CrushDb(DbState):
     parents: dict[str, str | None] = field(default_factory=dict)
 
 
-class CrushSource(ToolSource):
+class CrushSource(SqliteSource[_CrushDb]):
     """Every Crush project database named in `projects.json` (plus configured extra roots)."""
 
     name = "crush"
     tools = ("crush",)
 
     def __init__(self, ctx: SourceContext) -> None:
-        super().__init__(ctx)
-        self._dbs: dict[Path, _CrushDb] = {}
+        super().__init__(ctx, _CrushDb)
         # Roots, polls and snapshots all ask for these: parsed again only when a file changed.
         self._listing: CachedJson[list[tuple[Path, Path]]] = CachedJson(
             self.data_dir() / "projects.json", _projects, [], jsonc=True
@@ -72,17 +71,12 @@ class CrushSource(ToolSource):
         return self._listing.get()
 
     def db_paths(self) -> list[Path]:
-        found = [data_dir / "crush.db" for _, data_dir in self.projects()]
-        for root in self.ctx.extra_roots.get("crush", ()):
-            found.append(root if root.suffix == ".db" else root / "crush.db")
-        return list(dict.fromkeys(found))
+        own = [data_dir / "crush.db" for _, data_dir in self.projects()]
+        return db_files(own, self.ctx.extra_roots.get("crush", ()), "crush.db")
 
     def roots(self) -> list[Root]:
         listing = self.data_dir() / "projects.json"
-        return [Root(listing, listing.is_file()), *db_roots(self.db_paths())]
-
-    def file_count(self) -> int:
-        return sum(1 for p in self.db_paths() if p.is_file())
+        return [Root(listing, listing.is_file()), *super().roots()]
 
     # -- config ----------------------------------------------------------------------------------------
 
@@ -147,9 +141,7 @@ class CrushSource(ToolSource):
         batch = SourceBatch()
         merged, _ = self._merged_config()
         self._aliases = McpAliases.from_targets(mcp_targets(merged["mcp"]))
-        self.error = poll_databases(
-            self._dbs, self.db_paths(), lambda p: _CrushDb(SqliteDb(p)), lambda s: self._read(s, batch), self.skips
-        )
+        self.poll_dbs(batch)
         return batch
 
     def _parent(self, conn: sqlite3.Connection, state: _CrushDb, session: str) -> str | None:
@@ -160,7 +152,7 @@ class CrushSource(ToolSource):
             state.parents[session] = row[0] or None
         return state.parents[session]
 
-    def _read(self, state: _CrushDb, batch: SourceBatch) -> None:
+    def _read_db(self, state: _CrushDb, batch: SourceBatch) -> None:
         found: list[UsageEvent] = []
         where = state.db.path.name
         floor = int(self.ctx.since.timestamp()) if self.ctx.since else None
@@ -220,18 +212,10 @@ class CrushSource(ToolSource):
             name = data["name"]
             if not name.startswith("mcp_"):
                 continue
-            service = classify_mcp(None, name[4:], self._aliases)
-            if service is not None:
-                out.append(
-                    UsageEvent(
-                        kind=EventKind.MCP,
-                        ts=ts,
-                        tool="crush",
-                        key=f"mcp:{mid}:{data.get('id')}",
-                        session=session,
-                        service=service,
-                    )
-                )
+            key = f"mcp:{mid}:{data.get('id')}"
+            mcp = mcp_event(None, name[4:], self._aliases, ts=ts, tool="crush", key=key, session=session)
+            if mcp is not None:
+                out.append(mcp)
         return out
 
 
@@ -266,11 +250,7 @@ def _config_subset(doc: Any) -> dict[str, Any]:
         return {}
     out: dict[str, Any] = {}
     for section, keys in _KEPT.items():
-        entries = doc.get(section)
-        if isinstance(entries, Mapping):
-            out[section] = {
-                name: {k: entry[k] for k in keys if k in entry}
-                for name, entry in entries.items()
-                if isinstance(entry, Mapping)
-            }
+        kept = kept_entries(doc.get(section), keys)
+        if kept is not None:
+            out[section] = kept
     return out

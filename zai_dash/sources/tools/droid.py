@@ -34,10 +34,10 @@ from zai_dash.domain.events import CallRole, EventKind, UsageEvent
 from zai_dash.domain.mcp import McpAliases, classify_mcp
 from zai_dash.domain.snapshot import ToolConfigInfo
 from zai_dash.domain.tools import ToolInfo
+from zai_dash.safeio import listing_problem, open_regular
 from zai_dash.sources.base import CallTokens, Root, SourceBatch, SourceContext, ToolSource
 from zai_dash.sources.jsonutil import BadTimestamp, int_field, loads, normalise_model, parse_iso
 from zai_dash.sources.rewritten import RewrittenJson
-from zai_dash.sources.safeio import listing_problem, open_regular
 from zai_dash.sources.tail import TailSet
 
 TOOL = "droid"
@@ -141,7 +141,7 @@ class DroidSource(ToolSource):
     # -- where -----------------------------------------------------------------------------------
 
     def _session_roots(self) -> list[Path]:
-        return list(dict.fromkeys([self.sessions_dir, *self.ctx.extra_roots.get(TOOL, ())]))
+        return self.ctx.with_extra_roots(TOOL, [self.sessions_dir])
 
     def roots(self) -> list[Root]:
         """`~/.factory/sessions` (and extra roots from config)."""

@@ -29,13 +29,13 @@ from typing import Any
 
 from zai_dash.domain.endpoints import classify_base_url
 from zai_dash.domain.events import CallRole, EventKind, UsageEvent
-from zai_dash.domain.mcp import MCP_TARGET_KEYS, McpAliases, classify_mcp
+from zai_dash.domain.mcp import MCP_TARGET_KEYS, McpAliases, mcp_event
 from zai_dash.domain.snapshot import ToolConfigInfo
 from zai_dash.domain.tools import ToolInfo
 from zai_dash.sources.base import Root, SourceBatch, SourceContext, ToolSource
-from zai_dash.sources.configfiles import CachedJson, mcp_targets, parse_yaml_lite
+from zai_dash.sources.configfiles import CachedJson, kept_entries, mcp_targets, parse_yaml_lite
 from zai_dash.sources.jsonutil import BadTimestamp, from_epoch, int_field, loads, normalise_model
-from zai_dash.sources.sqlite_reader import DbState, SqliteDb, TableCursor, db_roots, poll_databases, require_columns
+from zai_dash.sources.sqlite_reader import DbState, SqliteSource, TableCursor, db_files, require_columns
 from zai_dash.sources.tail import TailSet
 
 TOOLS = (ToolInfo("goose", "Goose", ("GOOSE_PATH_ROOT", "GOOSE_PROVIDER", "GOOSE_MODEL"), order=70),)
@@ -66,15 +66,14 @@ class _GooseDb(DbState):
     sessions: dict[str, tuple[str, str | None]] = field(default_factory=dict)
 
 
-class GooseSource(ToolSource):
+class GooseSource(SqliteSource[_GooseDb]):
     """Goose's session database, or its legacy JSONL sessions."""
 
     name = "goose"
     tools = ("goose",)
 
     def __init__(self, ctx: SourceContext) -> None:
-        super().__init__(ctx)
-        self._dbs: dict[Path, _GooseDb] = {}
+        super().__init__(ctx, _GooseDb)
         self._aliases = McpAliases()
         self._legacy = TailSet(self._legacy_files, self.skips)
         # Every poll and every snapshot ask: parsed again only when a file changed.
@@ -97,10 +96,7 @@ class GooseSource(ToolSource):
         return self._dir("config", "XDG_CONFIG_HOME", ".config")
 
     def db_paths(self) -> list[Path]:
-        found = [self.sessions_dir() / "sessions.db"]
-        for root in self.ctx.extra_roots.get("goose", ()):
-            found.append(root if root.suffix == ".db" else root / "sessions.db")
-        return list(dict.fromkeys(found))
+        return db_files([self.sessions_dir() / "sessions.db"], self.ctx.extra_roots.get("goose", ()), "sessions.db")
 
     def _legacy_files(self) -> list[Path]:
         if any(p.is_file() for p in self.db_paths()):
@@ -119,10 +115,10 @@ class GooseSource(ToolSource):
         return out
 
     def roots(self) -> list[Root]:
-        return [*db_roots(self.db_paths()), Root(self.sessions_dir(), self.sessions_dir().is_dir())]
+        return [*super().roots(), Root(self.sessions_dir(), self.sessions_dir().is_dir())]
 
     def file_count(self) -> int:
-        return sum(1 for p in self.db_paths() if p.is_file()) + len(self._legacy.tails)
+        return super().file_count() + len(self._legacy.tails)
 
     # -- config ----------------------------------------------------------------------------------------
 
@@ -162,9 +158,7 @@ class GooseSource(ToolSource):
         batch = SourceBatch()
         extensions = self._config().get("extensions")
         self._aliases = McpAliases.from_targets({_ext_key(k): v for k, v in mcp_targets(extensions).items()})
-        self.error = poll_databases(
-            self._dbs, self.db_paths(), lambda p: _GooseDb(SqliteDb(p)), lambda s: self._read(s, batch), self.skips
-        )
+        self.poll_dbs(batch)
         batch.events += self._poll_legacy()
         return batch
 
@@ -181,7 +175,7 @@ class GooseSource(ToolSource):
             state.sessions[sid] = (str(row[0] or "user"), model)
         return state.sessions[sid]
 
-    def _read(self, state: _GooseDb, batch: SourceBatch) -> None:
+    def _read_db(self, state: _GooseDb, batch: SourceBatch) -> None:
         found: list[UsageEvent] = []
         floor = int(self.ctx.since.timestamp()) if self.ctx.since else None
         with state.db.read() as conn:
@@ -280,18 +274,10 @@ class GooseSource(ToolSource):
             if not isinstance(name, str) or "__" not in name:
                 continue
             server, tool = name.split("__", 1)
-            service = classify_mcp(_ext_key(server), tool, self._aliases)
-            if service is not None:
-                out.append(
-                    UsageEvent(
-                        kind=EventKind.MCP,
-                        ts=ts,
-                        tool="goose",
-                        key=f"mcp:{key}:{item.get('id')}",
-                        session=sid,
-                        service=service,
-                    )
-                )
+            mcp_key = f"mcp:{key}:{item.get('id')}"
+            mcp = mcp_event(_ext_key(server), tool, self._aliases, ts=ts, tool="goose", key=mcp_key, session=sid)
+            if mcp is not None:
+                out.append(mcp)
         return out
 
     def _ledger_events(
@@ -391,13 +377,9 @@ def _config_subset(doc: Any) -> dict[str, Any]:
     if not isinstance(doc, dict):
         return {}
     out = {k: doc[k] for k in ("GOOSE_PROVIDER", "GOOSE_MODEL") if k in doc}
-    extensions = doc.get("extensions")
-    if isinstance(extensions, Mapping):
-        out["extensions"] = {
-            name: {k: entry[k] for k in MCP_TARGET_KEYS if k in entry}
-            for name, entry in extensions.items()
-            if isinstance(entry, Mapping)
-        }
+    extensions = kept_entries(doc.get("extensions"), MCP_TARGET_KEYS)
+    if extensions is not None:
+        out["extensions"] = extensions
     return out
 
 

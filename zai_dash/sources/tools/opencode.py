@@ -43,21 +43,13 @@ from typing import Any
 
 from zai_dash.domain.endpoints import classify_base_url
 from zai_dash.domain.events import CallRole, EventKind, UsageEvent
-from zai_dash.domain.mcp import MCP_TARGET_KEYS, McpAliases, classify_mcp
+from zai_dash.domain.mcp import MCP_TARGET_KEYS, McpAliases, mcp_event
 from zai_dash.domain.snapshot import ToolConfigInfo
 from zai_dash.domain.tools import ToolInfo
 from zai_dash.sources.base import CallTokens, Root, SourceBatch, SourceContext, ToolSource
-from zai_dash.sources.configfiles import CachedJson, first_existing, mcp_targets, read_json
+from zai_dash.sources.configfiles import CachedJson, first_existing, kept_entries, mcp_targets, read_json
 from zai_dash.sources.jsonutil import BadTimestamp, from_epoch, int_field, loads, normalise_model
-from zai_dash.sources.sqlite_reader import (
-    DbState,
-    SqliteDb,
-    TableCursor,
-    db_roots,
-    json_field,
-    poll_databases,
-    require_columns,
-)
+from zai_dash.sources.sqlite_reader import DbState, SqliteSource, TableCursor, json_field, require_columns
 from zai_dash.sources.stamp import FileStamp, file_stamp
 
 OVERLAP_MS = 30_000
@@ -296,19 +288,10 @@ class Rules:
                 return None
             if state.get("status") not in ("completed", "error"):
                 return None
-            service = classify_mcp(None, name, self.aliases())
-            if service is None:
-                return None
             span = state.get("time")
             start = span.get("start") if isinstance(span, Mapping) else None
-            return UsageEvent(
-                kind=EventKind.MCP,
-                ts=_ts_ms(start, created, self.wall()),
-                tool=self.tool,
-                key=f"mcp:{pid}",
-                session=session,
-                service=service,
-            )
+            ts = _ts_ms(start, created, self.wall())
+            return mcp_event(None, name, self.aliases(), ts=ts, tool=self.tool, key=f"mcp:{pid}", session=session)
         return None
 
     def session_message(
@@ -342,18 +325,10 @@ class Rules:
                 continue
             if state.get("status") not in ("completed", "error"):
                 continue
-            service = classify_mcp(None, name, self.aliases())
-            if service is not None:
-                out.append(
-                    UsageEvent(
-                        kind=EventKind.MCP,
-                        ts=ts,
-                        tool=self.tool,
-                        key=f"mcp:{sid}:{item.get('id')}",
-                        session=session,
-                        service=service,
-                    )
-                )
+            key = f"mcp:{sid}:{item.get('id')}"
+            mcp = mcp_event(None, name, self.aliases(), ts=ts, tool=self.tool, key=key, session=session)
+            if mcp is not None:
+                out.append(mcp)
         return out
 
 
@@ -429,15 +404,14 @@ class _DbStore(Store):
         return [{"type": r["type"], "synthetic": r["synthetic"] == 1} for r in rows]
 
 
-class OpenCodeSource(ToolSource):
+class OpenCodeSource(SqliteSource[_DbState]):
     """One OpenCode-family tool: its SQLite databases (release and channel variants) and legacy JSON."""
 
     def __init__(self, ctx: SourceContext, flavor: Flavor = OPENCODE) -> None:
-        super().__init__(ctx)
+        super().__init__(ctx, _DbState)
         self.flavor = flavor
         self.name = flavor.tool
         self.tools = (flavor.tool,)
-        self._dbs: dict[Path, _DbState] = {}
         self._aliases: McpAliases | None = None
         self._configs: dict[Path, CachedJson[dict[str, Any]]] = {}
         self._channels: dict[Path, tuple[FileStamp | None, list[Path]]] = {}
@@ -506,10 +480,10 @@ class OpenCodeSource(ToolSource):
         return found
 
     def roots(self) -> list[Root]:
-        return db_roots(self.db_paths()) + [Root(p, p.is_dir()) for p in self._json.dirs()]
+        return super().roots() + [Root(p, p.is_dir()) for p in self._json.dirs()]
 
     def file_count(self) -> int:
-        return sum(1 for p in self.db_paths() if p.is_file()) + self._json.file_count()
+        return super().file_count() + self._json.file_count()
 
     # -- config ----------------------------------------------------------------------------------------
 
@@ -582,16 +556,14 @@ class OpenCodeSource(ToolSource):
     def poll(self) -> SourceBatch:
         batch = SourceBatch()
         self._aliases = None  # config edits take effect on the next poll
-        self.error = poll_databases(
-            self._dbs, self.db_paths(), lambda p: _DbState(SqliteDb(p)), lambda s: self._poll_db(s, batch), self.skips
-        )
+        self.poll_dbs(batch)
         batch.events += self._json.poll()
         return batch
 
     def _floor_ms(self) -> int | None:
         return int(self.ctx.since.timestamp() * 1000) if self.ctx.since else None
 
-    def _poll_db(self, state: _DbState, batch: SourceBatch) -> None:
+    def _read_db(self, state: _DbState, batch: SourceBatch) -> None:
         found: list[UsageEvent] = []
         path = state.db.path
         with state.db.read() as conn:
@@ -873,13 +845,9 @@ def _config_subset(doc: Any) -> dict[str, Any]:
             for name, spec in providers.items()
             if isinstance(spec, Mapping) and isinstance(spec.get("options"), Mapping) and "baseURL" in spec["options"]
         }
-    mcp = doc.get("mcp")
-    if isinstance(mcp, Mapping):
-        out["mcp"] = {
-            name: {k: entry[k] for k in MCP_TARGET_KEYS if k in entry}
-            for name, entry in mcp.items()
-            if isinstance(entry, Mapping)
-        }
+    mcp = kept_entries(doc.get("mcp"), MCP_TARGET_KEYS)
+    if mcp is not None:
+        out["mcp"] = mcp
     return out
 
 

@@ -93,8 +93,7 @@ def pi_locations(ctx: SourceContext) -> PiLocations:
     if isinstance(settings.get("sessionDir"), str) and settings["sessionDir"].strip():
         dirs.append(_expand(settings["sessionDir"].strip(), ctx.home, agent))
     dirs.append(agent / "sessions")
-    dirs += ctx.extra_roots.get(TOOL, ())
-    return PiLocations(agent, tuple(dict.fromkeys(dirs)))
+    return PiLocations(agent, tuple(ctx.with_extra_roots(TOOL, dirs)))
 
 
 class PiSource(JsonlSource):

@@ -574,8 +574,7 @@ class VscodeTasksSource(ToolSource):
                 custom = self._storage_paths(host).get(f"{ext.section}.customStoragePath")
                 if isinstance(custom, str) and custom.strip():
                     dirs.append(Path(custom.strip()).expanduser())
-        dirs.extend(self.ctx.extra_roots.get(ext.tool, ()))
-        return list(dict.fromkeys(dirs))
+        return self.ctx.with_extra_roots(ext.tool, dirs)
 
     def _storage_paths(self, host: VscodeHost) -> dict[str, str]:
         """`<section>.customStoragePath` → value, from the host's user settings."""

@@ -29,9 +29,9 @@ from pathlib import Path
 
 from zai_dash.domain.events import CallRole, EventKind, UsageEvent
 from zai_dash.domain.tools import ToolInfo
-from zai_dash.sources.base import Root, SourceBatch, SourceContext, ToolSource
+from zai_dash.sources.base import SourceBatch, SourceContext, ToolSource
 from zai_dash.sources.jsonutil import BadTimestamp, from_epoch, int_field, normalise_model
-from zai_dash.sources.sqlite_reader import DbState, SqliteDb, TableCursor, db_roots, poll_databases, require_columns
+from zai_dash.sources.sqlite_reader import DbState, SqliteSource, TableCursor, require_columns
 
 TOOL = "zcode"
 TOOLS = (ToolInfo(TOOL, "ZCode", ("ZCODE_HOME",), order=110),)
@@ -54,41 +54,29 @@ def zcode_homes(ctx: SourceContext) -> list[Path]:
     """Every `$ZCODE_HOME` entry (comma-separated), else `~/.zcode`; then configured extra roots."""
     raw = ctx.env.get("ZCODE_HOME", "")
     homes = [Path(p.strip()).expanduser() for p in raw.split(",") if p.strip()] or [ctx.home / ".zcode"]
-    homes += ctx.extra_roots.get(TOOL, ())
-    return list(dict.fromkeys(homes))
+    return ctx.with_extra_roots(TOOL, homes)
 
 
-class ZcodeSource(ToolSource):
+class ZcodeSource(SqliteSource[_ZcodeDb]):
     """ZCode's `db.sqlite` under every ZCode home."""
 
     name = TOOL
     tools = (TOOL,)
 
     def __init__(self, ctx: SourceContext) -> None:
-        super().__init__(ctx)
-        self._dbs: dict[Path, _ZcodeDb] = {}
+        super().__init__(ctx, _ZcodeDb)
 
     def db_paths(self) -> list[Path]:
         """The database of every ZCode home (an extra root may name the file itself)."""
         return [h if h.suffix == ".sqlite" else h / DB_PATH for h in zcode_homes(self.ctx)]
 
-    def roots(self) -> list[Root]:
-        """Each database (found or not) and, for found ones, its directory (the `-wal` changes there)."""
-        return db_roots(self.db_paths())
-
-    def file_count(self) -> int:
-        """How many databases exist."""
-        return sum(1 for p in self.db_paths() if p.is_file())
-
     def poll(self) -> SourceBatch:
         """Read rows new or changed since the last poll; a failing database is reported, not raised."""
         batch = SourceBatch()
-        self.error = poll_databases(
-            self._dbs, self.db_paths(), lambda p: _ZcodeDb(SqliteDb(p)), lambda s: self._read(s, batch)
-        )
+        self.poll_dbs(batch)
         return batch
 
-    def _read(self, state: _ZcodeDb, batch: SourceBatch) -> None:
+    def _read_db(self, state: _ZcodeDb, batch: SourceBatch) -> None:
         found: list[UsageEvent] = []
         floor = int(self.ctx.since.timestamp() * 1000) if self.ctx.since else None
         wall = self.ctx.clock()
