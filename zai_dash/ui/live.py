@@ -9,6 +9,8 @@ Textual's `Show` event.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from textual.widgets import Digits, Static
 
 
@@ -81,3 +83,34 @@ def set_text(widget: Static, text: str) -> None:
     if old == text:
         return
     widget.update(text, layout=not isinstance(old, str) or len(old) != len(text))
+
+
+class ClockedPanel(Static):
+    """A panel whose text follows the clock (countdowns, ages): `tick` recomputes it and repaints on change.
+
+    Subclasses say what they show at an instant (`text_at`; None while there is nothing to show).
+    `compact` is the one-line-per-item form for short and narrow screens.
+    """
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__("", id=id)
+        self.compact = False
+        self.text = ""
+        """The text last shown."""
+
+    def text_at(self, now: datetime) -> str | None:
+        """What to show at `now` (None: nothing, keep what is there)."""
+        raise NotImplementedError
+
+    def set_compact(self, compact: bool, now: datetime) -> None:
+        """Switch between the full and the compact form."""
+        if compact != self.compact:
+            self.compact = compact
+            self.tick(now)
+
+    def tick(self, now: datetime) -> None:
+        """Recompute from the clock; repaint only when the text changed."""
+        text = self.text_at(now)
+        if text is not None and text != self.text:
+            self.text = text
+            self.update(text)

@@ -12,10 +12,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
-from textual.widgets import Static
-
 from zai_dash import text as fmt
 from zai_dash.domain.snapshot import SourceHealth
+from zai_dash.ui.live import ClockedPanel
 
 QUOTA_SOURCE = "zai-quota"
 """`SourceHealth.name` of the quota endpoint."""
@@ -181,7 +180,7 @@ def official_text(
     return "\n".join(lines)
 
 
-class OfficialPanel(Static):
+class OfficialPanel(ClockedPanel):
     """Z.ai's own quota windows; hidden (by class) while the endpoint is off."""
 
     DEFAULT_CSS = """
@@ -189,15 +188,11 @@ class OfficialPanel(Static):
     """
 
     def __init__(self, tz: tzinfo | None = None, *, id: str | None = None) -> None:
-        super().__init__("", id=id)
+        super().__init__(id=id)
         self.tz = tz
-        self.compact = False
-        """One line for all windows (short and narrow screens)."""
         self.rows: tuple[Mapping[str, Any], ...] = ()
         self.health: SourceHealth | None = None
         self.snap_at: datetime | None = None
-        self.text = ""
-        """The text last shown."""
 
     @property
     def wanted(self) -> bool:
@@ -216,17 +211,8 @@ class OfficialPanel(Static):
         self.set_class(weekly_blocks(self.rows) is not None, "-blocked")
         self.tick(now)
 
-    def set_compact(self, compact: bool, now: datetime) -> None:
-        """Switch between one line per window and one line for all."""
-        if compact != self.compact:
-            self.compact = compact
-            self.tick(now)
-
-    def tick(self, now: datetime) -> None:
-        """Recompute countdowns and ages from the clock; repaint only when the text changed."""
+    def text_at(self, now: datetime) -> str | None:
+        """Countdowns and ages at `now` (compact: one line for all windows)."""
         if self.snap_at is None or not self.wanted:
-            return
-        text = official_text(self.rows, self.health, self.snap_at, now, self.tz, compact=self.compact)
-        if text != self.text:
-            self.text = text
-            self.update(text)
+            return None
+        return official_text(self.rows, self.health, self.snap_at, now, self.tz, compact=self.compact)

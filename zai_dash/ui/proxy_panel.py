@@ -12,10 +12,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from textual.widgets import Static
-
 from zai_dash import text as fmt
 from zai_dash.domain.proxy import ALL, merge_machines
+from zai_dash.ui.live import ClockedPanel
 from zai_dash.ui.official_panel import STALE_CUE, age_text, row_age, safe
 
 EXPORTER_PRESET = "zai-dash"
@@ -231,7 +230,7 @@ def machine_rows(rows: Sequence[Mapping[str, Any]], names: Mapping[str, str] | N
     return out
 
 
-class ProxyPanel(Static):
+class ProxyPanel(ClockedPanel):
     """Every configured metrics endpoint; hidden (by class) when none is configured."""
 
     DEFAULT_CSS = """
@@ -239,13 +238,10 @@ class ProxyPanel(Static):
     """
 
     def __init__(self, *, id: str | None = None) -> None:
-        super().__init__("", id=id)
-        self.compact = False
+        super().__init__(id=id)
         self.rows: tuple[Mapping[str, Any], ...] = ()
         self.snap_at: datetime | None = None
         self.names: Mapping[str, str] = {}
-        self.text = ""
-        """The text last shown."""
 
     def set_rows(
         self,
@@ -262,17 +258,8 @@ class ProxyPanel(Static):
         self.set_class(any(r.get("status") not in ("ok", "pending") for r in self.rows), "-error")
         self.tick(now)
 
-    def set_compact(self, compact: bool, now: datetime) -> None:
-        """Switch between the full and the one-line-per-endpoint form."""
-        if compact != self.compact:
-            self.compact = compact
-            self.tick(now)
-
-    def tick(self, now: datetime) -> None:
-        """Ages follow the clock; repaint only when the text changed."""
+    def text_at(self, now: datetime) -> str | None:
+        """Ages at `now` (compact: one line per endpoint)."""
         if self.snap_at is None or not self.rows:
-            return
-        text = proxies_text(self.rows, self.snap_at, now, compact=self.compact, names=self.names)
-        if text != self.text:
-            self.text = text
-            self.update(text)
+            return None
+        return proxies_text(self.rows, self.snap_at, now, compact=self.compact, names=self.names)
