@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from zai_dash.sources.base import SourceBatch, SourceContext, ToolSource
-from zai_dash.sources.jsonutil import loads, record_time
-from zai_dash.sources.tail import TailSet
+from zai_dash.sources.jsonutil import record_time
+from zai_dash.sources.tail import TailSet, decoded
 
 
 class JsonlSource(ToolSource):
@@ -53,13 +53,7 @@ class JsonlSource(ToolSource):
         batch = SourceBatch()
         self._wall = self.ctx.clock()
         self._refresh()
-        for tail, line in self._tails.poll():
-            where = f"{tail.path}:{line.number}"
-            try:
-                rec = loads(line.data)
-            except ValueError:
-                self.skips.add("malformed JSON", where)
-                continue
+        for tail, _line, where, rec in decoded(self._tails.poll(), self.skips):
             if not isinstance(rec, dict):
                 self.skips.add("not a JSON object", where)
                 continue

@@ -14,6 +14,7 @@ from typing import Any, BinaryIO
 
 from zai_dash.safeio import UnsafeFile, open_regular
 from zai_dash.sources.base import Skips
+from zai_dash.sources.jsonutil import loads
 
 MAX_LINE_BYTES = 8 * 1024 * 1024
 """Longer lines are skipped (and counted) without being held in memory."""
@@ -461,6 +462,21 @@ class TailSet:
             tail.inode, tail.offset, tail.line_number = inode, offset, line_number
             tail.mtime_ns, tail.fingerprint = mtime_ns, bytes.fromhex(fingerprint)
         return tail
+
+
+def decoded(
+    lines: Iterator[tuple[JsonlTail, TailLine]], skips: Skips, not_json: str = "malformed JSON"
+) -> Iterator[tuple[JsonlTail, TailLine, str, Any]]:
+    """Each line with its place (`file:line`) and its JSON value; a line that is not JSON is skipped and
+    counted under `not_json`, so one torn line costs one skip and the tail reads on."""
+    for tail, line in lines:
+        where = f"{tail.path}:{line.number}"
+        try:
+            value = loads(line.data)
+        except ValueError:
+            skips.add(not_json, where)
+            continue
+        yield tail, line, where, value
 
 
 @dataclass(frozen=True, slots=True)

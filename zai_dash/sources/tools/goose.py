@@ -36,7 +36,7 @@ from zai_dash.sources.base import Root, SourceBatch, SourceContext, ToolSource
 from zai_dash.sources.configfiles import CachedJson, kept_entries, mcp_targets, parse_yaml_lite
 from zai_dash.sources.jsonutil import BadTimestamp, from_epoch, int_field, loads, normalise_model
 from zai_dash.sources.sqlite_reader import DbState, SqliteSource, TableCursor, db_files, require_columns
-from zai_dash.sources.tail import TailSet
+from zai_dash.sources.tail import TailSet, decoded
 
 TOOLS = (ToolInfo("goose", "Goose", ("GOOSE_PATH_ROOT", "GOOSE_PROVIDER", "GOOSE_MODEL"), order=70),)
 OVERLAP_S = 30
@@ -333,13 +333,7 @@ class GooseSource(SqliteSource[_GooseDb]):
 
     def _poll_legacy(self) -> list[UsageEvent]:
         out: list[UsageEvent] = []
-        for tail, line in self._legacy.poll():
-            where = f"{tail.path}:{line.number}"
-            try:
-                record = loads(line.data)
-            except ValueError:
-                self.skips.add("legacy session line: not JSON", where)
-                continue
+        for tail, line, where, record in decoded(self._legacy.poll(), self.skips, "legacy session line: not JSON"):
             if not isinstance(record, Mapping) or "role" not in record:
                 continue  # line 1 is the session's metadata
             sid = tail.path.stem
