@@ -156,6 +156,7 @@ def test_status_without_a_config_file_imports_no_validator_ui_or_network(home: P
     loaded = {m.split(".")[0] for m in modules.split()}
     assert not loaded & set(NOT_FOR_STATUS)
     assert built.strip() == "0"  # no config Struct was derived: validation never ran
+    assert "sqlite3" not in loaded  # the fixture has no tool database: sqlite3 loads only to open one
     assert "zai_dash.engine" in modules.split()  # it did scan (no dashboard's state file to read)
 
 
