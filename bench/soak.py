@@ -9,6 +9,7 @@ with what was written.
     python bench/soak.py                      # 10 minutes at 20 records/s
     python bench/soak.py --minutes 1 --rate 50 --json out.json
     python bench/soak.py --status             # `zai-dash status` with dead, slow and trickling endpoints
+    python bench/soak.py --status --runs 15   # more runs a case (default 9)
 
 Prints a Markdown table for bench/RESULTS.md ("Soak", "status with a bad endpoint").
 """
@@ -316,10 +317,11 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=20.0, help="records per second")
     parser.add_argument("--json", type=Path, help="also write the raw figures here")
     parser.add_argument("--status", action="store_true", help="time `status` against bad endpoints instead")
+    parser.add_argument("--runs", type=int, default=9, help="with --status: timed runs per case")
     parser.add_argument("--profile", type=Path, help="run the engine under cProfile, its stats written here")
     args = parser.parse_args()
     if args.status:
-        print(status_timings())
+        print(status_timings(args.runs))
         return
     result = soak(args.minutes, args.rate, args.profile)
     if args.json:

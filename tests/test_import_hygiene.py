@@ -156,4 +156,51 @@ def test_status_without_a_config_file_imports_no_validator_ui_or_network(home: P
     loaded = {m.split(".")[0] for m in modules.split()}
     assert not loaded & set(NOT_FOR_STATUS)
     assert built.strip() == "0"  # no config Struct was derived: validation never ran
+    assert "sqlite3" not in loaded  # the fixture has no tool database: sqlite3 loads only to open one
     assert "zai_dash.engine" in modules.split()  # it did scan (no dashboard's state file to read)
+
+
+NOT_FOR_THE_STATE_FILE = ("zai_dash.engine", "zai_dash.cache", "zai_dash.scan", "zai_dash.sources", "msgspec")
+"""What `status` must not load when a running dashboard's fresh state file is the answer: no scan, no adapter."""
+
+
+@pytest.mark.wall_clock  # the state file is fresh by the child's real clock
+@pytest.mark.timeout(60)
+def test_status_with_a_dashboard_running_imports_no_engine_or_adapter(home: Path) -> None:
+    """A status bar beside a running dashboard reads its state file and formats it: nothing of the scan loads.
+
+    The document is the known fixture's report, published as a live dashboard (this test's pid) would.
+    """
+    import json
+
+    from tests.test_cli import AT, cli_env, run_cli, write_known_fixture
+    from zai_dash import paths, statefile
+    from zai_dash.config import load_config
+
+    write_known_fixture(home)
+    doc = json.loads(run_cli(home, "report", "--json", "--at", AT).stdout)
+    now = datetime.now(timezone.utc)
+    doc["at"] = now.isoformat()
+    doc["headline"]["end"] = (now + timedelta(hours=1, minutes=5)).isoformat()
+    doc["headline"]["used"] = 123
+    config = load_config(env={"HOME": str(home), "ZAI_DASH_TIMEZONE": "UTC"})
+    statefile.publish(doc, config.fingerprint(), paths.dashboard_state_file({"XDG_CACHE_HOME": str(home / ".cache")}))
+    out = subprocess.run(
+        [sys.executable, "-c", STATUS_IN_PROCESS, "status"],
+        capture_output=True,
+        text=True,
+        env=cli_env(home),
+        timeout=60,
+    )
+    line, _, modules = out.stdout.partition("MODULES ")
+    assert line.startswith("GLM✓ 123/12k cr ⟳1h0"), out.stdout + out.stderr  # the state file's figure, not a scan's
+    loaded = set(modules.split())
+    assert not {m for m in loaded if m.startswith(NOT_FOR_THE_STATE_FILE) or m.split(".")[0] in NOT_FOR_STATUS}
+    assert not {m for m in loaded if m.startswith("zai_dash.domain.")} - {
+        "zai_dash.domain.events",
+        "zai_dash.domain.tariff",
+        "zai_dash.domain.plans",
+        "zai_dash.domain.bounds",
+        "zai_dash.domain.endpoints",
+    }  # the config's own (plans and tariff); the snapshot, ledger and windows are the dashboard's work
+    assert "tempfile" not in loaded  # status only reads the state file

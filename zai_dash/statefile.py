@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import tempfile
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -34,6 +33,8 @@ def write_atomic(path: Path, data: bytes, durable: bool = False) -> None:
         durable: `fsync` the file and its directory, so the new content survives a crash (the cache;
             the state file is rewritten every few seconds and need not be).
     """
+    import tempfile  # here, not at the top: `status` only reads, and tempfile pulls in shutil, random, bz2, lzma
+
     path.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_temps(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)

@@ -23,19 +23,20 @@ Failures are raised as `DbError` with a one-line reason meant for `doctor` and t
 from __future__ import annotations
 
 import shutil
-import sqlite3
-import tempfile
 from abc import abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar
 from urllib.parse import quote
 
 from zai_dash.domain.bounds import LATEST_S
 from zai_dash.sources.base import Root, Skips, SourceBatch, SourceContext, ToolSource
 from zai_dash.sources.stamp import FileStamp, file_stamp
+
+if TYPE_CHECKING:
+    import sqlite3
 
 BUSY_TIMEOUT_MS = 250
 """How long one read waits on a lock before giving up until the next poll (the tools use 5–30 s)."""
@@ -113,6 +114,10 @@ class SqliteDb:
         Raises:
             DbError: missing, locked, corrupt, unreadable or of an unknown schema (one-line reason).
         """
+        # Here, not at the top: `status` imports every adapter, and most people have none of these databases.
+        import sqlite3
+        import tempfile
+
         sig = self.signature()
         if sig[0] is None:
             raise DbError(f"{self.path.name}: not found")
@@ -148,6 +153,8 @@ class SqliteDb:
 
     def _open_copy(self, tmp: Path, sig: tuple[FileStat, FileStat, FileStat]) -> sqlite3.Connection:
         # The tool is not running (no -shm): copy, then check nothing moved while copying.
+        import sqlite3
+
         copy = tmp / "copy.db"
         shutil.copyfile(self.path, copy)
         if sig[1] is not None:

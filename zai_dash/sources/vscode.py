@@ -8,7 +8,6 @@ a JSON value). Every fork (Cursor, Windsurf, VSCodium, …) uses the same layout
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -138,6 +137,8 @@ def read_state_item(db: Path, key: str) -> Any | None:
     """
     if not db.is_file():
         return None
+    import sqlite3  # here, not at the top: only when a host's state database exists
+
     # mode=ro: never write, never create a journal; not immutable, so a live -wal is honoured.
     uri = f"{db.as_uri()}?mode=ro"
     try:

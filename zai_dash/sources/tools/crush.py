@@ -14,11 +14,10 @@ Rules (log-formats.md §6, checked against crush 37f36e9 `internal/db`, `interna
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from zai_dash.domain.endpoints import classify_base_url
 from zai_dash.domain.events import CallRole, EventKind, UsageEvent
@@ -29,6 +28,9 @@ from zai_dash.sources.base import Root, SourceBatch, SourceContext, ToolSource
 from zai_dash.sources.configfiles import CachedJson, kept_entries, mcp_targets
 from zai_dash.sources.jsonutil import BadTimestamp, from_epoch, loads, normalise_model
 from zai_dash.sources.sqlite_reader import DbState, SqliteSource, TableCursor, db_files, require_columns
+
+if TYPE_CHECKING:
+    import sqlite3  # annotations only: the reader opens the databases, and `status` may have none
 
 TOOLS = (ToolInfo("crush", "Crush", ("CRUSH_GLOBAL_DATA", "CRUSH_GLOBAL_CONFIG"), order=60),)
 OVERLAP_S = 10

@@ -21,11 +21,10 @@ from __future__ import annotations
 
 import hashlib
 import re
-import sqlite3
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from zai_dash.domain.endpoints import classify_base_url
 from zai_dash.domain.events import CallRole, EventKind, UsageEvent
@@ -37,6 +36,9 @@ from zai_dash.sources.configfiles import CachedJson, kept_entries, mcp_targets, 
 from zai_dash.sources.jsonutil import BadTimestamp, from_epoch, int_field, loads, normalise_model
 from zai_dash.sources.sqlite_reader import DbState, SqliteSource, TableCursor, db_files, require_columns
 from zai_dash.sources.tail import TailSet, decoded
+
+if TYPE_CHECKING:
+    import sqlite3  # annotations only: the reader opens the databases, and `status` may have none
 
 TOOLS = (ToolInfo("goose", "Goose", ("GOOSE_PATH_ROOT", "GOOSE_PROVIDER", "GOOSE_MODEL"), order=70),)
 OVERLAP_S = 30

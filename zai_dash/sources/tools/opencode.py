@@ -34,12 +34,11 @@ from __future__ import annotations
 
 import os
 import re
-import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from zai_dash.domain.endpoints import classify_base_url
 from zai_dash.domain.events import CallRole, EventKind, UsageEvent
@@ -51,6 +50,9 @@ from zai_dash.sources.configfiles import CachedJson, first_existing, kept_entrie
 from zai_dash.sources.jsonutil import BadTimestamp, from_epoch, int_field, loads, normalise_model
 from zai_dash.sources.sqlite_reader import DbState, SqliteSource, TableCursor, json_field, require_columns
 from zai_dash.sources.stamp import FileStamp, file_stamp
+
+if TYPE_CHECKING:
+    import sqlite3  # annotations only: the reader opens the databases, and `status` may have none
 
 OVERLAP_MS = 30_000
 """Watermark overlap: rows updated or committed up to this long before the newest row are re-read."""

@@ -22,16 +22,19 @@ side calls such as title generation). `tests/fixtures/real/zcode/layout.sql` hol
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from zai_dash.domain.events import CallRole, EventKind, UsageEvent
 from zai_dash.domain.tools import ToolInfo
 from zai_dash.sources.base import SourceBatch, SourceContext, ToolSource
 from zai_dash.sources.jsonutil import BadTimestamp, from_epoch, int_field, normalise_model
 from zai_dash.sources.sqlite_reader import DbState, SqliteSource, TableCursor, require_columns
+
+if TYPE_CHECKING:
+    import sqlite3  # annotations only: the reader opens the databases, and `status` may have none
 
 TOOL = "zcode"
 TOOLS = (ToolInfo(TOOL, "ZCode", ("ZCODE_HOME",), order=110),)
