@@ -12,6 +12,7 @@ event's day, and the folded buckets above it were no longer read.
 from __future__ import annotations
 
 import json
+import uuid
 from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -23,6 +24,8 @@ from tests.conftest import FIXED_NOW
 from tests.test_cli import _assistant, _tool, _user, _write, write_known_fixture
 from zai_dash.clock import FixedClock
 from zai_dash.config import Config
+from zai_dash.demo.claude_code import ClaudeCodeWriter
+from zai_dash.demo.droid import write_droid_session
 from zai_dash.engine import Engine
 from zai_dash.sources.base import SourceContext
 
@@ -138,3 +141,42 @@ def test_a_cache_written_while_the_history_was_recent_agrees_with_a_cold_scan_la
                 doc[part].pop(key, None)
     assert figures(warm) == figures(cold)
     assert {w["id"]: w["used"] for w in cold["windows"]}["weekly"] == pytest.approx(6.949)
+
+
+def write_droid_and_claude(home: Path, t0: datetime, sessions: int) -> None:
+    """`sessions` Factory Droid sessions of 3 turns each (a second apart from `t0`) and 8 Claude Code prompts.
+
+    Droid 0.225.2 writes no per-message usage: a session's tokens are only the cumulative totals of its
+    `<uuid>.settings.json`, attributed to its latest call.
+    """
+    for n in range(sessions):
+        start = t0 + timedelta(seconds=n)
+        times = [start, start + timedelta(minutes=5), start + timedelta(minutes=10)]
+        write_droid_session(home, times, session_id=str(uuid.UUID(int=n + 1)))
+    writer = ClaudeCodeWriter(home, "11111111-2222-4333-8444-555555555555")
+    for i in range(8):
+        ts = t0 + timedelta(minutes=1 + 3 * i)
+        writer.prompt(ts, f"step {i}")
+        writer.call(ts + timedelta(seconds=5), "glm-5.3")
+
+
+@pytest.mark.parametrize("sessions", [1, 120])
+def test_droid_tokens_older_than_the_detail_day_count_cold_as_warm(
+    home: Path, ctx: SourceContext, sessions: int
+) -> None:
+    """25 h after the data: a cold scan prices Droid's calls as an engine that read them an hour after.
+
+    120 sessions are 1,200 events folded on arrival, more than the ledger's `RECENT_FOLDS_KEPT`: a call
+    sent before its session's token totals were read, and again with them, kept its first copy (zero
+    tokens: 1.2 credits a session, the web search alone, instead of 10.2).
+    """
+    t0 = FIXED_NOW - timedelta(hours=25)
+    write_droid_and_claude(home, t0, sessions)
+    document(ctx, t0 + timedelta(hours=1), use_cache=True)
+    warm, engine = document(ctx, FIXED_NOW, use_cache=True)
+    assert engine.cache_used
+    cold, _ = document(ctx, FIXED_NOW, use_cache=False)
+    assert cold["credits"]["by_tool_week"]["droid"] == pytest.approx(10.2 * sessions)
+    assert cold["credits"]["by_tool_week"] == warm["credits"]["by_tool_week"]
+    assert cold["credits"]["week"] == pytest.approx(warm["credits"]["week"])
+    assert {w["id"]: w["used"] for w in cold["windows"]} == {w["id"]: w["used"] for w in warm["windows"]}
