@@ -361,10 +361,21 @@ def test_unknown_theme_is_an_error_listing_the_themes(home: Path, tmp_path: Path
     assert out.returncode == 2
     assert out.stderr.startswith("zai-dash: --theme: unknown theme 'solarised' (themes: ")
     assert "nord" in out.stderr and "textual-dark" in out.stderr
+    # Every command, not only those that start a dashboard: `report` once ran with a theme that does not exist.
+    for command in ("report", "status", "doctor", "export", "serve"):
+        bad = run_cli(home, "--theme", "nosuch", command)
+        assert bad.returncode == 2 and bad.stderr.startswith("zai-dash: --theme: unknown theme 'nosuch'"), command
+        assert "nord" in bad.stderr and "zai-ansi" in bad.stderr
+    # In the file, FILE:LINE like every config error, for every command (it was refused by the dashboard only).
     cfg = tmp_path / "theme.toml"
-    cfg.write_text('theme = "neon"\n')
-    from_config = run_cli(home, "serve", config=cfg)
-    assert from_config.returncode == 2 and f"{cfg}: theme: unknown theme 'neon'" in from_config.stderr
+    cfg.write_text('plan = "pro"\ntheme = "neon"\n')
+    for command in ("report", "serve"):
+        from_config = run_cli(home, command, config=cfg)
+        assert from_config.returncode == 2, command
+        assert from_config.stderr.startswith(f"zai-dash: {cfg}:2: unknown theme 'neon' (themes: "), from_config.stderr
+    good = tmp_path / "good.toml"
+    good.write_text('theme = "zai-ansi"\n')
+    assert run_cli(home, "--theme", "nord", "report", config=good).returncode == 0
 
 
 def test_status_help_lists_every_field_and_exit_code(home: Path) -> None:
