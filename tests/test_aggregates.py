@@ -95,7 +95,7 @@ class WalkingLedger(Ledger):
                 self._prompt_costs.append(item)
 
     def prompt_cost_median(self, now: datetime, within: timedelta, last: int = 50) -> tuple[float, int]:
-        costs = [(ts, c) for ts, c in self._prompt_costs if now - within <= ts <= now]
+        costs = [(ts, c) for ts, c in (*self._prompt_costs, *self._folded_prompts.costs()) if now - within <= ts <= now]
         costs += [(ts, c) for ts, c in self.detail_prompt_costs() if now - within <= ts <= now]
         costs.sort()
         picked = [c for _, c in costs[:-1] if c > 0][-last:]
@@ -113,6 +113,7 @@ class WalkingLedger(Ledger):
         ]
         if detail_before is not None and moved:
             self._remember_prompt_costs(detail_before)
+        self._settle_folded_prompts()  # prompts folded on arrival: not a sum, the same code
         for ident in moved:
             event = self._events.pop(ident)
             credits, weight = self._prices.pop(ident)

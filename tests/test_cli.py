@@ -361,10 +361,21 @@ def test_unknown_theme_is_an_error_listing_the_themes(home: Path, tmp_path: Path
     assert out.returncode == 2
     assert out.stderr.startswith("zai-dash: --theme: unknown theme 'solarised' (themes: ")
     assert "nord" in out.stderr and "textual-dark" in out.stderr
+    # Every command, not only those that start a dashboard: `report` once ran with a theme that does not exist.
+    for command in ("report", "status", "doctor", "export", "serve"):
+        bad = run_cli(home, "--theme", "nosuch", command)
+        assert bad.returncode == 2 and bad.stderr.startswith("zai-dash: --theme: unknown theme 'nosuch'"), command
+        assert "nord" in bad.stderr and "zai-ansi" in bad.stderr
+    # In the file, FILE:LINE like every config error, for every command (it was refused by the dashboard only).
     cfg = tmp_path / "theme.toml"
-    cfg.write_text('theme = "neon"\n')
-    from_config = run_cli(home, "serve", config=cfg)
-    assert from_config.returncode == 2 and f"{cfg}: theme: unknown theme 'neon'" in from_config.stderr
+    cfg.write_text('plan = "pro"\ntheme = "neon"\n')
+    for command in ("report", "serve"):
+        from_config = run_cli(home, command, config=cfg)
+        assert from_config.returncode == 2, command
+        assert from_config.stderr.startswith(f"zai-dash: {cfg}:2: unknown theme 'neon' (themes: "), from_config.stderr
+    good = tmp_path / "good.toml"
+    good.write_text('theme = "zai-ansi"\n')
+    assert run_cli(home, "--theme", "nord", "report", config=good).returncode == 0
 
 
 def test_status_help_lists_every_field_and_exit_code(home: Path) -> None:
@@ -427,3 +438,24 @@ def test_report_says_ago_as_the_dashboard_does(home: Path) -> None:
     for at, said in (("2026-11-27T14:50:00+00:00", "30h ago"), ("2026-11-28T08:50:00+00:00", "2d ago")):
         row = run_cli(home, "report", "--at", at).stdout.splitlines()[-1]
         assert row.startswith("Claude Code") and f"  {said} " in row, row
+
+
+def test_status_exits_30_when_a_source_is_corrupt(home: Path, tmp_path: Path) -> None:
+    """A corrupt OpenCode database beside good Claude Code logs: the line still shows, the exit code is 30.
+
+    It once exited 0, as if every source had been read; README's table says 30 for an error.
+    """
+    write_known_fixture(home)
+    db = home / ".local" / "share" / "opencode" / "opencode.db"
+    db.parent.mkdir(parents=True, exist_ok=True)
+    db.write_bytes(b"this is not an SQLite database\n" * 64)
+    out = run_cli(home, "status", "--at", AT)
+    assert out.returncode == 30, out.stdout + out.stderr
+    assert out.stdout.strip() == "GLM✓ 6.7/12k cr ⟳3h13m wk 0%"
+    limited = tmp_path / "out.toml"
+    limited.write_text(
+        'billing = "legacy-v1"\nplan = "tiny"\n[plans.tiny]\nprompts_per_cycle = 4\nsearches_per_month = 10\n'
+    )
+    assert run_cli(home, "status", "--at", AT, config=limited).returncode == 11  # exhausted is certain
+    db.unlink()
+    assert run_cli(home, "status", "--at", AT).returncode == 0

@@ -12,6 +12,7 @@ event's day, and the folded buckets above it were no longer read.
 from __future__ import annotations
 
 import json
+import uuid
 from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -23,6 +24,8 @@ from tests.conftest import FIXED_NOW
 from tests.test_cli import _assistant, _tool, _user, _write, write_known_fixture
 from zai_dash.clock import FixedClock
 from zai_dash.config import Config
+from zai_dash.demo.claude_code import ClaudeCodeWriter
+from zai_dash.demo.droid import write_droid_session
 from zai_dash.engine import Engine
 from zai_dash.sources.base import SourceContext
 
@@ -120,10 +123,10 @@ def test_a_cache_written_while_the_history_was_recent_agrees_with_a_cold_scan_la
     The streamed call `msg_m1` (10 output tokens, then 80, a second apart) counts at its fullest copy in
     both: the detail tier keeps the copy with the most tokens, and so does a fold on arrival.
 
-    Not compared: the "≈ prompts left" basis (`median_per_prompt`, `prompts_sampled` and the headline's
-    `prompts_left`). A prompt's credits are remembered when it leaves the detail tier; a cold scan folds
-    a day-old prompt as it reads it, before its session's calls (sub-agent files come later), so it has
-    no sample of prompts older than a day.
+    The "≈ prompts left" basis (`median_per_prompt`, `prompts_sampled`, the headline's `prompts_left`)
+    agrees too: the warm engine remembers a prompt's credits when it leaves the detail tier, the cold one
+    prices a prompt folded on arrival as its session's calls are folded after it (it once had no sample
+    of prompts older than a day, and `prompts_left` was null).
     """
     write_known_fixture(home)
     document(ctx, FIXED_NOW, use_cache=True)
@@ -131,10 +134,50 @@ def test_a_cache_written_while_the_history_was_recent_agrees_with_a_cold_scan_la
     warm, engine = document(ctx, at, use_cache=True)
     assert engine.cache_used
     cold, _ = document(ctx, at, use_cache=False)
-    basis = ("median_per_prompt", "prompts_sampled", "prompts_left", "prompts_left_source")
-    for doc in (warm, cold):
-        for part in ("credits", "headline"):
-            for key in basis:
-                doc[part].pop(key, None)
     assert figures(warm) == figures(cold)
     assert {w["id"]: w["used"] for w in cold["windows"]}["weekly"] == pytest.approx(6.949)
+
+
+def write_droid_and_claude(home: Path, t0: datetime, sessions: int) -> None:
+    """`sessions` Factory Droid sessions of 3 turns each (a second apart from `t0`) and 8 Claude Code prompts.
+
+    Droid 0.225.2 writes no per-message usage: a session's tokens are only the cumulative totals of its
+    `<uuid>.settings.json`, attributed to its latest call.
+    """
+    for n in range(sessions):
+        start = t0 + timedelta(seconds=n)
+        times = [start, start + timedelta(minutes=5), start + timedelta(minutes=10)]
+        write_droid_session(home, times, session_id=str(uuid.UUID(int=n + 1)))
+    writer = ClaudeCodeWriter(home, "11111111-2222-4333-8444-555555555555")
+    for i in range(8):
+        ts = t0 + timedelta(minutes=1 + 3 * i)
+        writer.prompt(ts, f"step {i}")
+        writer.call(ts + timedelta(seconds=5), "glm-5.3")
+
+
+@pytest.mark.parametrize("sessions", [1, 120])
+def test_droid_tokens_older_than_the_detail_day_count_cold_as_warm(
+    home: Path, ctx: SourceContext, sessions: int
+) -> None:
+    """25 h after the data: a cold scan prices Droid's calls as an engine that read them an hour after.
+
+    120 sessions are 1,200 events folded on arrival, more than the ledger's `RECENT_FOLDS_KEPT`: a call
+    sent before its session's token totals were read, and again with them, kept its first copy (zero
+    tokens: 1.2 credits a session, the web search alone, instead of 10.2).
+    """
+    t0 = FIXED_NOW - timedelta(hours=25)
+    write_droid_and_claude(home, t0, sessions)
+    document(ctx, t0 + timedelta(hours=1), use_cache=True)
+    warm, engine = document(ctx, FIXED_NOW, use_cache=True)
+    assert engine.cache_used
+    cold, _ = document(ctx, FIXED_NOW, use_cache=False)
+    assert cold["credits"]["by_tool_week"]["droid"] == pytest.approx(10.2 * sessions)
+    assert cold["credits"]["by_tool_week"] == warm["credits"]["by_tool_week"]
+    assert cold["credits"]["week"] == pytest.approx(warm["credits"]["week"])
+    assert {w["id"]: w["used"] for w in cold["windows"]} == {w["id"]: w["used"] for w in warm["windows"]}
+    # The "≈ prompts left" basis: the prompts' credits, remembered by the warm engine as they left the
+    # detail day, and by the cold one as their calls were folded.
+    for key in ("prompts_sampled", "median_per_prompt"):
+        assert cold["credits"][key] == warm["credits"][key]
+    assert cold["credits"]["prompts_sampled"] >= 8
+    assert cold["headline"]["prompts_left"] == warm["headline"]["prompts_left"] is not None

@@ -317,3 +317,23 @@ def test_the_readme_config_example_loads(tmp_path: Path) -> None:
     assert cfg.plan_explicit and cfg.billing == "credits" and cfg.weekly_reset is not None
     assert cfg.plan.pool("weekly") == WindowPool("weekly", "credits", 65000)
     assert cfg.plans["solo"].pool("5h") == WindowPool("5h", "credits", 5000)
+
+
+def test_the_theme_list_is_textuals_and_the_palettes() -> None:
+    """`config.THEMES` is written out (importing textual.theme costs `status` 0.2 s): it must be what the app offers."""
+    from textual.theme import BUILTIN_THEMES
+
+    from zai_dash.config import THEMES
+    from zai_dash.ui.palette import ANSI_THEME
+
+    assert sorted(THEMES) == list(THEMES)
+    assert set(THEMES) == set(BUILTIN_THEMES) | {ANSI_THEME.name}
+
+
+def test_an_unknown_theme_in_the_file_is_an_error_with_its_line(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('plan = "max"\n\ntheme = "neon"\n')
+    with pytest.raises(ConfigError, match=rf"^{cfg}:3: unknown theme 'neon' \(themes: ansi-dark, .*nord"):
+        load_config(cfg)
+    cfg.write_text('theme = "nord"\n')
+    assert load_config(cfg).theme == "nord"

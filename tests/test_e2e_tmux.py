@@ -8,6 +8,7 @@ Skipped only when tmux is missing.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
@@ -22,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from tests.ui_factories import claude_call_line, claude_prompt_line, write_claude_history
+from zai_dash import statefile
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -84,9 +86,14 @@ def pane() -> Iterator[Pane]:
 
 
 def dashboard_command(
-    home: Path, exit_file: Path | None = None, pid_file: Path | None = None, options: str = ""
+    home: Path,
+    exit_file: Path | None = None,
+    pid_file: Path | None = None,
+    options: str = "",
+    extra_env: dict[str, str] | None = None,
 ) -> str:
     env = {
+        **(extra_env or {}),
         "HOME": str(home),
         "XDG_CONFIG_HOME": str(home / ".config"),
         "XDG_DATA_HOME": str(home / ".local/share"),
@@ -159,3 +166,57 @@ def test_lost_terminal_ends_the_process(pane: Pane, home: Path, tmp_path: Path) 
             break
         assert time.monotonic() < deadline, "dashboard still running after its terminal went away"
         time.sleep(0.05)
+
+
+def _child_of(pid: int) -> int:
+    """The one child process of `pid` (Linux: /proc)."""
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    assert len(children) == 1, children
+    return int(children[0])
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="needs /proc to find the dashboard's pid")
+@pytest.mark.parametrize(("shell", "options"), [("sh -c", ""), ("bash -i", ""), ("bash -i", "--demo")], ids=str)
+def test_killed_session_ends_the_dashboard_and_its_state_file(
+    pane: Pane, home: Path, tmp_path: Path, shell: str, options: str
+) -> None:
+    """`tmux kill-session` with the dashboard run from a shell: it once lived on under pid 1, publishing.
+
+    Textual's exit wrote to the hung-up terminal; with its writer thread dead of a failed write (at once
+    with unbuffered streams), enough writes queued that the exit waited for that thread for ever. Now the
+    process ends, so `status` no longer takes the state file for a live dashboard's. `sh -c` runs it in
+    the shell's process group, an interactive bash as a job of its own.
+    """
+    if shell.startswith("bash") and shutil.which("bash") is None:
+        pytest.skip("bash is not installed")
+    write_claude_history(home, datetime.now(timezone.utc).replace(microsecond=0), prompts=2)
+    # Unbuffered streams (as many users' shells set): each write to the hung-up terminal fails at once.
+    command = dashboard_command(home, tmp_path / "exit-code", options=options, extra_env={"PYTHONUNBUFFERED": "1"})
+    if shell.startswith("bash"):
+        pane.start("bash --norc --noprofile -i", 80, 24)
+        pane.tmux("send-keys", "-t", "e2e", "-l", command)
+        pane.tmux("send-keys", "-t", "e2e", "Enter")
+    else:
+        pane.start(command, 80, 24)
+    pane.wait_for("DEMO" if options else "prompts 2 ·", seconds=20)
+    state = home / ".cache" / "zai-dash" / "state.json"
+    deadline = time.monotonic() + 10
+    while not options and not state.exists():  # the first snapshot is published just after it is shown
+        assert time.monotonic() < deadline, "no state file published"
+        time.sleep(0.05)
+    shell_pid = int(pane.tmux("display-message", "-p", "-t", "e2e", "#{pane_pid}"))
+    pid = _child_of(shell_pid)  # `sh -c` (the command's own) or bash, then `sh -c` under it
+    if shell.startswith("bash"):
+        pid = _child_of(pid)
+    if not options:  # the demo publishes none
+        assert json.loads(state.read_text())["pid"] == pid
+    pane.tmux("kill-session", "-t", "e2e")
+    deadline = time.monotonic() + 15
+    while True:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            break
+        assert time.monotonic() < deadline, "dashboard still running after its tmux session was killed"
+        time.sleep(0.05)
+    assert not statefile._alive(pid)

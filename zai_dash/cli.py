@@ -101,7 +101,9 @@ def _run(args: argparse.Namespace) -> int:
             config = replace(config, plan=config.plans[name], plan_explicit=True)
         if args.at and not command.takes_at:
             raise ConfigError(f"--at applies to {', '.join(AT_COMMANDS)}; the {command.name or 'dashboard'} runs live")
-        theme = checked_theme(args.theme, config) if command.uses_theme else None
+        theme = checked_theme(args.theme, config)
+        if not command.uses_theme:
+            theme = None
     except ConfigError as exc:
         print(f"zai-dash: {exc}", file=sys.stderr)
         return EXIT_CONFIG

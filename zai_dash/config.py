@@ -69,6 +69,22 @@ def _builtin_plans(billing: str) -> Mapping[str, Plan]:
     return {name: plan_from_tariff(tariff, billing, name, now) for name in tariff.plan_names(billing)}
 
 
+THEMES = (
+    "ansi-dark", "ansi-light", "atom-one-dark", "atom-one-light", "catppuccin-frappe", "catppuccin-latte",
+    "catppuccin-macchiato", "catppuccin-mocha", "dracula", "flexoki", "gruvbox", "monokai", "nord", "rose-pine",
+    "rose-pine-dawn", "rose-pine-moon", "solarized-dark", "solarized-light", "textual-dark", "textual-light",
+    "tokyo-night", "zai-ansi",
+)  # fmt: skip
+"""The dashboard's themes: Textual's built-in ones and our `zai-ansi` (`ui/palette.py`). Named here, not
+asked of Textual: importing `textual.theme` costs `status` 0.2 s. `tests/test_config.py` checks the list
+against Textual's and the palette's."""
+
+
+def unknown_theme(name: str) -> str | None:
+    """Why `name` is not a theme (the message lists them), or None when it is one."""
+    return None if name in THEMES else f"unknown theme {name!r} (themes: {', '.join(THEMES)})"
+
+
 def setting(
     default: Any = MISSING,
     doc: str = "",
@@ -715,6 +731,9 @@ def _build(
         except (ZoneInfoNotFoundError, ValueError):
             problem = f"unknown timezone {tz_name!r} (use an IANA name like Europe/Berlin)"
             raise _Problem("timezone", problem, env="ZAI_DASH_TIMEZONE" if env.get("timezone") else None) from None
+
+    if file.theme is not None and (theme_problem := unknown_theme(file.theme)):
+        raise _Problem("theme", theme_problem)
 
     th = file.thresholds
     if th.warning >= th.critical:

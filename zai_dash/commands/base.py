@@ -12,7 +12,7 @@ from typing import Protocol
 
 from zai_dash import paths
 from zai_dash.clock import Clock, FixedClock, SystemClock, local_zone
-from zai_dash.config import Config, ConfigError
+from zai_dash.config import Config, ConfigError, unknown_theme
 from zai_dash.domain.bounds import EARLIEST, LATEST, instant_in_range
 
 EXIT_OK = 0
@@ -32,7 +32,7 @@ class Command(Protocol):
         name: the word on the command line (`report`); empty for the dashboard, which runs without one.
         help: one line for `zai-dash --help` and the command's own description.
         takes_at: whether the command evaluates one instant, so accepts `--at`; the others run live.
-        uses_theme: whether it starts a dashboard, so `--theme` (or the config's theme) is checked first.
+        uses_theme: whether it starts a dashboard, so is handed the theme (every command checks `--theme`).
     """
 
     name: str
@@ -55,16 +55,14 @@ def registered_tool_ids() -> tuple[str, ...]:
 
 
 def checked_theme(name: str | None, config: Config) -> str | None:
-    """`--theme` (else the config's `theme`), refused with the list of themes when Textual has no such one."""
-    wanted = name or config.theme
-    if not wanted:
-        return None
-    from textual.theme import BUILTIN_THEMES
+    """`--theme` (else the config's `theme`, checked when the file was read), refused with the list of themes.
 
-    if wanted not in BUILTIN_THEMES:
-        where = "--theme" if name else f"{config.source_path}: theme"
-        raise ConfigError(f"{where}: unknown theme {wanted!r} (themes: {', '.join(sorted(BUILTIN_THEMES))})")
-    return wanted
+    Every command checks it, so a typo is not accepted silently by `report` and refused only later by the
+    dashboard.
+    """
+    if name and (problem := unknown_theme(name)):
+        raise ConfigError(f"--theme: {problem}")
+    return name or config.theme
 
 
 def clock_for(at: str | None) -> Clock:

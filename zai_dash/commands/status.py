@@ -75,7 +75,7 @@ STATUS_EXITS = (
     (EXIT_WARNING, "warning or critical: a window is past its threshold"),
     (EXIT_EXHAUSTED, "exhausted, or a limit hit blocks a window"),
     (EXIT_NO_DATA, "no tool data found"),
-    (EXIT_ERROR, "an error reading the data (the line says which)"),
+    (EXIT_ERROR, "an error: a source could not be read (`zai-dash doctor` says which), or no line could be made"),
 )
 
 
@@ -280,12 +280,19 @@ def cmd_status(config: Config, *, template: str | None, ascii_only: bool, at: st
 
 
 def status_exit(doc: dict[str, Any]) -> int:
-    """The `status` exit code from every window: the headline's worst level, or a block in any window."""
+    """The `status` exit code from every window: the headline's worst level, or a block in any window.
+
+    A source in error (a corrupt database, an unreadable log) exits `EXIT_ERROR` unless a window is
+    exhausted or blocked, which is certain whatever the missing source held: the counts are then short
+    by what it held, so "ok" or "warning" would claim more than is known.
+    """
     if not any(t.get("found") for t in doc["tools"]):
         return EXIT_NO_DATA
     level = doc["headline"]["level"]
     if level == "exhausted" or any(w.get("blocked_until") for w in doc.get("windows", ())):
         return EXIT_EXHAUSTED
+    if any(s.get("status") == "error" for s in doc.get("sources", ())):
+        return EXIT_ERROR
     if level in ("warning", "critical"):
         return EXIT_WARNING
     return EXIT_OK

@@ -21,6 +21,7 @@ from __future__ import annotations
 import base64
 import bisect
 import hashlib
+import heapq
 import sys
 from array import array
 from collections import deque
@@ -269,6 +270,53 @@ class _Tier:
         self.sums.rebuild(self.tallies)
 
 
+class _FoldedPrompts:
+    """Credits of the newest prompts folded on arrival (a cold scan's day-old history), as their calls arrive.
+
+    The detail tier prices a prompt from its session's calls (`DetailIndex`), and the ledger remembers that
+    when the prompt leaves it; a prompt read below the detail floor never was there. The same rule here: a
+    call folded on arrival costs the latest prompt of its session at or before its instant. Only the newest
+    `PROMPT_COSTS_KEPT + 1` such prompts are followed (the median reads no more), and a call read before
+    its prompt costs none.
+    """
+
+    __slots__ = ("heap", "sessions")
+
+    def __init__(self) -> None:
+        self.sessions: dict[tuple[str, str | None], list[list[Any]]] = {}
+        """(tool, session) → sorted `[prompt time, credits]`."""
+        self.heap: list[tuple[datetime, str, str | None]] = []
+        """The prompts followed, oldest first: the one to let go of when a newer one comes."""
+
+    def prompt(self, event: UsageEvent) -> None:
+        key = (event.tool, event.session)
+        if len(self.heap) > PROMPT_COSTS_KEPT and event.ts <= self.heap[0][0]:
+            return  # older than every prompt followed: the median never reaches it
+        rows = self.sessions.setdefault(key, [])
+        bisect.insort(rows, [event.ts, 0.0])
+        heapq.heappush(self.heap, (event.ts, *key))
+        if len(self.heap) > PROMPT_COSTS_KEPT + 1:
+            ts, tool, session = heapq.heappop(self.heap)
+            old = self.sessions[(tool, session)]
+            del old[bisect.bisect_left(old, [ts])]
+            if not old:
+                del self.sessions[(tool, session)]
+
+    def call(self, event: UsageEvent, credits: float) -> None:
+        rows = self.sessions.get((event.tool, event.session))
+        if rows:
+            i = bisect.bisect_right(rows, [event.ts, float("inf")]) - 1
+            if i >= 0:
+                rows[i][1] += credits
+
+    def costs(self) -> list[tuple[datetime, float]]:
+        return [(ts, credits) for rows in self.sessions.values() for ts, credits in rows]
+
+    def clear(self) -> None:
+        self.sessions.clear()
+        self.heap.clear()
+
+
 def _median(values: list[float]) -> float:
     """`statistics.median` (the middle value, or the mean of the two middle ones), without importing
     `statistics`: it brings `fractions` and `decimal`, and `status` imports the ledger on every call."""
@@ -372,7 +420,9 @@ class Ledger:
         self._calls = _Tier()
         self._mcp = _Tier()
         self._prompt_costs: deque[tuple[datetime, float]] = deque(maxlen=PROMPT_COSTS_KEPT)
-        """(prompt time, credits of the prompt's calls) of prompts folded out of the detail tier."""
+        """(prompt time, credits of the prompt's calls) of prompts folded out of the detail tier, oldest first."""
+        self._folded_prompts = _FoldedPrompts()
+        """Prompts folded on arrival, priced as their calls come (settled into `_prompt_costs` by `prune`)."""
         self._limit_hits: dict[tuple[str, datetime], LimitHit] = {}
         self._last_activity: dict[str, datetime] = {}
         self._last_model: dict[str, tuple[datetime, str]] = {}
@@ -433,6 +483,8 @@ class Ledger:
             if not replaces(old, event):
                 return False
             old_tier.untally(old_minute, old, old_credits, old_weight)
+            if old.kind is EventKind.CALL:
+                self._folded_prompts.call(old, -old_credits)
             tier.claim(event)  # its own minute knows the key too (None when it is the old one's)
             minute = tier.minute(event)
         else:
@@ -443,6 +495,10 @@ class Ledger:
             minute = claimed
         price = self._price(event)
         tier.tally(minute, event, *price)
+        if event.kind is EventKind.PROMPT:
+            self._folded_prompts.prompt(event)
+        elif event.kind is EventKind.CALL:
+            self._folded_prompts.call(event, price[0])
         recents = self._recent_folds
         recents.pop(ident, None)
         recents[ident] = (tier, minute, event, price)
@@ -577,6 +633,7 @@ class Ledger:
         self._last_activity = other._last_activity
         self._last_model = other._last_model
         self._recent_folds = other._recent_folds
+        self._folded_prompts = other._folded_prompts
         self.version += 1
 
     def prune(self, calls_before: datetime, mcp_before: datetime, detail_before: datetime | None = None) -> int:
@@ -601,6 +658,7 @@ class Ledger:
         ]
         if detail_before is not None and moved:
             self._remember_prompt_costs(detail_before)
+        self._settle_folded_prompts()
         for ident in moved:
             event = self._events.pop(ident)
             credits, weight = self._prices.pop(ident)
@@ -649,6 +707,17 @@ class Ledger:
             if item[0] not in known:
                 self._prompt_costs.append(item)
 
+    def _settle_folded_prompts(self) -> None:
+        """Move the costs of prompts folded on arrival into `_prompt_costs`, keeping it sorted and bounded."""
+        costs = self._folded_prompts.costs()
+        if not costs:
+            return
+        self._folded_prompts.clear()
+        known = {ts for ts, _ in self._prompt_costs}
+        merged = sorted([*self._prompt_costs, *(c for c in costs if c[0] not in known)])
+        self._prompt_costs = deque(merged[-PROMPT_COSTS_KEPT:], maxlen=PROMPT_COSTS_KEPT)
+        self.version += 1
+
     def prompt_cost_median(self, now: datetime, within: timedelta, last: int = PROMPT_COSTS_KEPT) -> tuple[float, int]:
         """Median credits of the last `last` prompts that cost anything within `within` before `now`.
 
@@ -658,7 +727,7 @@ class Ledger:
         Returns:
             (median, how many prompts it is over); (0.0, 0) when none.
         """
-        costs = [(ts, c) for ts, c in self._prompt_costs if now - within <= ts <= now]
+        costs = [(ts, c) for ts, c in (*self._prompt_costs, *self._folded_prompts.costs()) if now - within <= ts <= now]
         # Only the newest prompts can be picked: enough that `last` cost anything besides the latest one.
         costs += self._detail.recent_prompt_costs(now - within, now, last + 1)
         costs.sort()

@@ -10,6 +10,7 @@ import asyncio
 import os
 import signal
 import sys
+import threading
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
@@ -59,6 +60,10 @@ from zai_dash.ui.window_rows import WindowRows
 LEVEL_RANK = {"ok": 0, "warning": 1, "critical": 2, "exhausted": 3}
 TERMINAL_CHECK_SECONDS = 5.0
 """Seconds between checks that the terminal is still there (a dropped SSH link may send no SIGHUP)."""
+HANGUP_GRACE_SECONDS = 2.0
+"""Once the terminal is gone, how long the orderly exit may take before the process ends anyway."""
+EXIT_HANGUP = 129
+"""The exit code of a dashboard ended after its terminal went away (128 + SIGHUP, as the shell reports one)."""
 COMPACT_WIDTH = 60
 """At or below this many columns the layout is a compact single column."""
 WIDE_WIDTH = 100
@@ -173,6 +178,10 @@ class DashApp(App[int]):
         self.scanning = engine is not None
         """True until the first scan finishes; the empty state waits for it."""
         self._stop = asyncio.Event()
+        self._gone = False
+        """Whether the terminal went away (the exit is under way, with its watchdog)."""
+        self.exit_cleanup: Callable[[], object] | None = None
+        """What `run_dashboard` runs after the app, run by the hang-up watchdog too when it ends the process."""
         self._refresh_alerted: set[datetime] = set()
         self._keys_offered: tuple[bool, ...] = ()
         """What `check_action` depended on when the footer was last rebuilt."""
@@ -625,8 +634,7 @@ class DashApp(App[int]):
         # dolphie's guard: a dashboard whose terminal vanished would otherwise spin forever.
         stdin = sys.__stdin__
         if stdin is None or stdin.closed or not stdin.isatty():
-            self._stop.set()
-            self.exit(0)
+            self._terminal_gone()
 
     def _install_sighup(self) -> None:
         if not hasattr(signal, "SIGHUP"):
@@ -637,8 +645,31 @@ class DashApp(App[int]):
             pass
 
     def _hangup(self) -> None:
+        self._terminal_gone()
+
+    def _terminal_gone(self) -> None:
+        """End the dashboard whose terminal went away (SIGHUP: tmux session killed, SSH link dropped).
+
+        It stops publishing the state file at once, so `status` scans rather than read a dashboard that is
+        going. Textual's exit writes to the terminal to restore it: to a hung-up terminal that write fails,
+        its writer thread dies, and the exit then waits for it for ever (the process lived on under pid 1,
+        publishing). So the standard streams are pointed at /dev/null first, and a daemon timer ends the
+        process if the orderly exit still has not finished after `HANGUP_GRACE_SECONDS`.
+        """
+        if self._gone:
+            return
+        self._gone = True
+        if self.engine is not None and hasattr(self.engine, "publish_state"):
+            self.engine.publish_state = False
+        _detach_standard_streams()
+        watchdog = threading.Timer(HANGUP_GRACE_SECONDS, self._end_now)
+        watchdog.daemon = True
+        watchdog.start()
         self._stop.set()
         self.exit(0)
+
+    def _end_now(self) -> None:
+        _end_process(self.exit_cleanup)
 
     def _theme_changed(self, theme: Any) -> None:
         if self._remember_theme:
@@ -648,6 +679,30 @@ class DashApp(App[int]):
         self._stop.set()
         if self._title_shown is not None:
             self._write_terminal(POP_TITLE)
+
+
+def _end_process(cleanup: Callable[[], object] | None) -> None:
+    """Run `cleanup` (the demo removes its temp dir) and end the process at once with `EXIT_HANGUP`."""
+    try:
+        if cleanup is not None:
+            cleanup()
+    finally:
+        os._exit(EXIT_HANGUP)
+
+
+def _detach_standard_streams() -> None:
+    """Point file descriptors 0-2 at /dev/null, so writes meant for a terminal that is gone succeed."""
+    try:
+        null = os.open(os.devnull, os.O_RDWR)
+    except OSError:
+        return
+    for fd in (0, 1, 2):
+        try:
+            os.dup2(null, fd)
+        except OSError:
+            pass
+    if null > 2:
+        os.close(null)
 
 
 def needs_terminal_message() -> str | None:
@@ -749,10 +804,17 @@ def run_dashboard(
         config_path=config_path,
         reload=reload,
     )
+    done = threading.Lock()
+
+    def cleanup() -> None:
+        # Once: after the app, or from the hang-up watchdog when the app's exit never returns.
+        if on_exit is not None and done.acquire(blocking=False):
+            on_exit()
+
+    app.exit_cleanup = cleanup
     try:
         app.run(mouse=mouse)
     finally:
-        if on_exit is not None:
-            on_exit()
+        cleanup()
     code = app.return_code
     return 0 if code is None else code

@@ -117,6 +117,8 @@ class _Session:
     """When the session's first message was written."""
     prompt: UsageEvent | None = None
     """The last prompt, until an assistant message shows it was sent (Droid keeps no trace of a 429)."""
+    held: bool = False
+    """Whether `last_call` is still held back from the batch, waiting for this poll's token growth."""
 
 
 class DroidSource(ToolSource):
@@ -287,7 +289,9 @@ class DroidSource(ToolSource):
                 state.model = self._session_model(tail.path, custom)
             batch.events.extend(self._record(rec, state, aliases, wall, where))
         for gone in [p for p in self._sessions if p not in self._tails.tails]:
-            del self._sessions[gone]
+            state = self._sessions.pop(gone)
+            if state.held and state.last_call is not None:
+                batch.events.append(state.last_call)
         batch.events.extend(self._token_growth(custom))
         if self._primed_at is None:
             self._primed_at = wall
@@ -368,9 +372,15 @@ class DroidSource(ToolSource):
             output_tokens=tokens_out,
             cached_tokens=cached,
         )
+        events = [] if answered is None else [answered]
         if state.last_call is None or call.ts >= state.last_call.ts:
-            state.last_call = call
-        events = [call] if answered is None else [answered, call]
+            if state.held and state.last_call is not None:
+                events.append(state.last_call)  # no longer the latest: the growth will not go to it
+            state.last_call, state.held = call, usage is None
+            if usage is not None:
+                events.append(call)
+        else:
+            events.append(call)
         for n, part in enumerate(parts):
             if part.get("type") != "tool_use" or not isinstance(part.get("name"), str):
                 continue
@@ -381,7 +391,14 @@ class DroidSource(ToolSource):
         return events
 
     def _token_growth(self, custom: list[Mapping[str, Any]]) -> list[UsageEvent]:
-        """Attach growth of each session's cumulative `tokenUsage` to its latest call."""
+        """Attach growth of each session's cumulative `tokenUsage` to its latest call, and hand that call on.
+
+        A session's latest call without per-message usage is held back by `_record` until here, so it
+        reaches the ledger once, with its tokens. Sent early with none and then again grown, it relied on
+        the ledger replacing the first copy: a copy older than the ledger's detail day is folded on
+        arrival, and only the last `RECENT_FOLDS_KEPT` folds can still be replaced, so a cold scan of a
+        few hundred day-old sessions kept their calls at zero tokens.
+        """
         events: list[UsageEvent] = []
         for path, state in self._sessions.items():
             version = self._settings.current(_settings_path(path))
@@ -420,6 +437,9 @@ class DroidSource(ToolSource):
                 )
                 state.pending = CallTokens()
                 events.append(state.last_call)
+            elif state.held and state.last_call is not None:
+                events.append(state.last_call)
+            state.held = False
         return events
 
 
