@@ -89,6 +89,33 @@ def test_watch_sees_an_appended_prompt(home: Path, ctx: SourceContext) -> None:
     assert any(e.tool == "claude-code" and "live-1" in e.key for e in engine.ledger.events())
 
 
+def test_a_tool_folder_created_after_the_start_is_read_at_the_next_tick(home: Path, ctx: SourceContext) -> None:
+    """First run, then the user starts Claude Code: its folder did not exist, so nothing watched it.
+
+    The watcher looks for missing roots on each tick (TICK = 1 s), so the first prompt shows within
+    seconds. The wait is a hang guard well below the 60 s rescan, the only other way the folder is found.
+    """
+    engine = Engine(Config(), ctx=ctx, clock=FixedClock(FIXED_NOW))
+    engine.publish_state = False
+    engine.scan()
+    projects = home / ".claude" / "projects"
+    assert projects in engine.missing_roots()
+
+    async def run() -> None:
+        stop = asyncio.Event()
+        watcher = engine.watch(stop)
+        first = asyncio.ensure_future(watcher.__anext__())
+        await asyncio.sleep(2.5)  # past the watcher's start and its first tick's catch-up scan
+        write_known_fixture(home)
+        snap = await asyncio.wait_for(first, timeout=20)
+        stop.set()
+        await watcher.aclose()
+        assert snap.prompts.used == 2
+
+    asyncio.run(run())
+    assert projects not in engine.missing_roots()
+
+
 def test_a_write_between_the_first_scan_and_the_watcher_is_caught_up(home: Path, ctx: SourceContext) -> None:
     write_known_fixture(home)
     log = home / ".claude" / "projects" / "-home-u-proj" / f"{SESSION}.jsonl"

@@ -531,6 +531,10 @@ class Engine:
                 kept.append(p)
         return kept
 
+    def missing_roots(self) -> list[Path]:
+        """Locations a source would read that do not exist yet (a tool installed after the start)."""
+        return sorted({r.path for s in self.sources for r in s.roots() if not r.path.exists()})
+
     async def watch(self, stop: asyncio.Event) -> AsyncIterator[Snapshot]:
         """Yield a snapshot after every change until `stop` is set.
 
@@ -554,6 +558,9 @@ class Engine:
         try:
             while not stop.is_set():
                 paths = self.watch_paths()
+                # Nothing watches a folder that does not exist: each wake-up (at least every TICK) looks
+                # whether one appeared, so a tool's first log shows within seconds, not at the rescan.
+                missing = self.missing_roots()
                 watch_stop = asyncio.Event()
                 relay = asyncio.ensure_future(self._relay_stop(stop, watch_stop))
                 waker: AsyncIterator[Any]
@@ -576,6 +583,8 @@ class Engine:
                         if batch:
                             # A batch names what changed: poll only the sources that live there.
                             changed = await asyncio.to_thread(self.scan, {Path(p) for _, p in batch})
+                        elif any(p.exists() for p in missing):
+                            changed, roots_moved = await asyncio.to_thread(self.scan), True
                         elif not caught_up or loop.time() - last_full >= RESCAN_EVERY:
                             # The first tick catches what was written between the caller's first scan and
                             # the watcher starting; later ones are the slow rescan for lost events and new roots.
