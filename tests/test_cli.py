@@ -459,3 +459,37 @@ def test_status_exits_30_when_a_source_is_corrupt(home: Path, tmp_path: Path) ->
     assert run_cli(home, "status", "--at", AT, config=limited).returncode == 11  # exhausted is certain
     db.unlink()
     assert run_cli(home, "status", "--at", AT).returncode == 0
+
+
+@pytest.mark.parametrize(
+    ("template", "message"),
+    [
+        ("{", "'{' is not a template: a brace without its pair; a brace meant as text is written twice ({{ or }})"),
+        ("GLM }", "'GLM }' is not a template: a brace without its pair"),
+        ("{binding", "'{binding' is not a template: a brace without its pair"),
+        ("{nosuch}", "unknown field {nosuch} (fields: {binding} {calls} {credits} {glyph} "),
+        ("{} left", "fields have names, e.g. {binding} or {reset}"),
+    ],
+)
+def test_a_bad_status_template_says_what_is_wrong(home: Path, template: str, message: str) -> None:
+    """It once said `unknown field Single '{' encountered in format string` (Python's words, mislabelled)."""
+    write_known_fixture(home)
+    out = run_cli(home, "status", "--at", AT, "--format", template)
+    assert out.returncode == 2 and out.stdout == ""
+    assert out.stderr.startswith(f"zai-dash: --format: {message}"), out.stderr
+    assert "Single" not in out.stderr and "Traceback" not in out.stderr
+    assert run_cli(home, "status", "--at", AT, "--format", "{{{binding}}}").stdout.strip() == "{6.7/12k cr}"
+
+
+def test_a_replay_reads_later_records_as_records_not_as_future_ones(home: Path) -> None:
+    """Sources judge "far in the future" by the wall clock, not by `--at` (docs/architecture.md, One clock).
+
+    Replayed five days before the fixture's 26 Nov records, they are not counted (not yet written then) and
+    not skipped either: the skip counts are those of a replay after them.
+    """
+    write_known_fixture(home)
+    early = json.loads(run_cli(home, "report", "--json", "--at", "2026-11-21T12:00:00+00:00").stdout)
+    late = json.loads(run_cli(home, "report", "--json", "--at", AT).stdout)
+    assert early["skipped"] == late["skipped"]
+    assert "timestamp far in the future" not in early["skipped"]["reasons"]
+    assert early["prompts"]["used"] == 0 and late["prompts"]["used"] > 0

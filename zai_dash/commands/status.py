@@ -265,11 +265,11 @@ def cmd_status(config: Config, *, template: str | None, ascii_only: bool, at: st
     else:
         default = DEFAULT_STATUS_ASCII if ascii_mode else DEFAULT_STATUS
     fmt = template or default
+    fields = status_fields(doc, now, config.tz(), ascii_mode=ascii_mode)
     try:
-        fields = status_fields(doc, now, config.tz(), ascii_mode=ascii_mode)
-        line = fmt.format(**fields)
-    except (KeyError, IndexError, ValueError) as exc:
-        print(f"zai-dash: --format: unknown field {exc}", file=sys.stderr)
+        line = fill_template(fmt, fields)
+    except ValueError as exc:
+        print(f"zai-dash: --format: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     if ascii_mode:
         line = line.encode("ascii", "replace").decode("ascii")
@@ -277,6 +277,29 @@ def cmd_status(config: Config, *, template: str | None, ascii_only: bool, at: st
     if refresh is not None:
         refresh()
     return status_exit(doc)
+
+
+def fill_template(template: str, fields: dict[str, object]) -> str:
+    """`template` with its `{field}`s filled in.
+
+    Raises:
+        ValueError: what is wrong with the template, in words a status-bar config can be fixed from (a
+            lone brace, a field that does not exist, a positional `{}`), not Python's `str.format` errors.
+    """
+    try:
+        return template.format(**fields)
+    except KeyError as exc:
+        known = " ".join(f"{{{name}}}" for name in sorted(fields))
+        raise ValueError(f"unknown field {{{exc.args[0]}}} (fields: {known})") from None
+    except IndexError:
+        raise ValueError("fields have names, e.g. {binding} or {reset}: `{}` and `{0}` are not fields") from None
+    except AttributeError as exc:
+        raise ValueError(f"fields have no attributes to pick ({exc})") from None
+    except ValueError as exc:
+        reason = str(exc)
+        if reason.startswith("Single") or "expected '}'" in reason or "unmatched" in reason:
+            reason = "a brace without its pair; a brace meant as text is written twice ({{ or }})"
+        raise ValueError(f"{template!r} is not a template: {reason}") from None
 
 
 def status_exit(doc: dict[str, Any]) -> int:
