@@ -100,6 +100,7 @@ def run_set(home: Path, runs: int) -> dict[str, measure.Measurement]:
 def ledger_memory() -> tuple[float, object, int]:
     """(MiB the ledger holds, its size terms, events fed) after 8 days of heavy use, folded as the engine does."""
     from tests.test_ledger import NOW, engine_prune, heavy_week
+
     from zai_dash.config import packaged_tariff
     from zai_dash.domain.ledger import Ledger, TariffMeter
 
@@ -162,7 +163,7 @@ def render(
         f"every 5 min, a search an hour), pruned as the engine does: **{mib:.1f} MiB** held (tracemalloc), as "
         f"`{size}`. The bound: the last 24 h one event each, then one bucket per minute with one tally per "
         "(tool, model, kind, role, service) and an 8-byte digest per folded event (dedup), 8 days of calls "
-        "and the month of MCP calls; `tests/test_ledger.py` asserts it.",
+        "and the month of MCP calls; `tests/domain/test_ledger.py` asserts it.",
         "",
         "| target | measured | verdict |",
         "|---|---|---|",

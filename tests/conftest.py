@@ -9,12 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.env import FIXED_NOW, tool_env_prefixes
 from zai_dash.sources.base import SourceContext
-from zai_dash.sources.tools import registered_tools
-
-FIXED_NOW = datetime(2026, 11, 26, 12, 0, 0, tzinfo=timezone.utc)
-"""The instant most tests evaluate at."""
-
 
 TRAVEL_DAYS = int(os.environ.get("ZAI_DASH_TEST_TRAVEL_DAYS") or 0)
 """`make test` runs the date-sensitive tests a second time with the wall clock this many days ahead.
@@ -36,15 +32,6 @@ def travelled_wall_clock() -> Iterator[None]:
         yield
 
 
-def tool_env_prefixes() -> tuple[str, ...]:
-    """Env var prefixes to clear: each registered tool env var's first word (`CLAUDE_CONFIG_DIR` → `CLAUDE_`).
-
-    A whole prefix, not the one name, so a tool's sibling variables (`ANTHROPIC_AUTH_TOKEN`) go too.
-    """
-    words = {var.split("_", 1)[0] + "_" for tool in registered_tools() for var in tool.env_vars}
-    return tuple(sorted(words | {"ZAI_", "Z_AI_"}))
-
-
 @pytest.fixture(autouse=True)
 def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """Point HOME, XDG_* and every tool's env var at a temp dir for every test."""
@@ -62,7 +49,7 @@ def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[P
     for var in list(os.environ):
         if var.startswith(prefixes) or var in {"ZAI_DASH_CONFIG", "NO_COLOR"}:
             monkeypatch.delenv(var, raising=False)
-        if var.startswith("OTEL_"):  # the OpenTelemetry SDK (tests/test_otlp.py) reads its settings from these
+        if var.startswith("OTEL_"):  # the OpenTelemetry SDK (tests/sources/test_otlp.py) reads its settings from these
             monkeypatch.delenv(var, raising=False)
     yield home
 

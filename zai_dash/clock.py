@@ -5,7 +5,7 @@ never jump). The engine, the dashboard and the commands receive one by injection
 `now` (`SourceContext.clock`). Three implementations: `SystemClock` (the real one), `FixedClock` (tests,
 screenshots, `report --at`) and `ShiftedClock` (the demo: real speed, another day).
 
-`tests/test_clock.py` fails when any other module of the package reads the clock directly.
+`tests/domain/test_clock.py` fails when any other module of the package reads the clock directly.
 """
 
 from __future__ import annotations

@@ -76,7 +76,7 @@ THEMES = (
     "tokyo-night", "zai-ansi",
 )  # fmt: skip
 """The dashboard's themes: Textual's built-in ones and our `zai-ansi` (`ui/palette.py`). Named here, not
-asked of Textual: importing `textual.theme` costs `status` 0.2 s. `tests/test_config.py` checks the list
+asked of Textual: importing `textual.theme` costs `status` 0.2 s. `tests/engine/test_config.py` checks the list
 against Textual's and the palette's."""
 
 

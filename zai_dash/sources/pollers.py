@@ -11,7 +11,7 @@ bounded by the source's `timeout` as a whole.
 
 httpx, asyncio and ssl are imported where a request is made, not with this module: `status` builds the
 HTTP sources (to read their saved figures) but never polls, and importing httpx costs more than the
-whole status line (see `tests/test_import_hygiene.py`).
+whole status line (see `tests/domain/test_import_hygiene.py`).
 """
 
 from __future__ import annotations

@@ -1,0 +1,1 @@
+"""What tests share: builders, servers, layouts and paths. No test imports another test."""
