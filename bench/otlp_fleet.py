@@ -132,7 +132,7 @@ def bench_fleet(machines: int, runs: int) -> dict[str, Any] | None:
     prometheus = shutil.which("prometheus")
     if prometheus is None:
         return None
-    from tests.test_exporter import _snapshot
+    from tests.support.exporter import _snapshot
     from zai_dash.exporter import Exporter
 
     snaps = [_snapshot(3 + i, 20 + i) for i in range(machines)]

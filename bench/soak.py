@@ -217,8 +217,8 @@ def _timed_status(home: Path, config: Path | None, before: Any = None) -> tuple[
     """(wall ms, CPU ms of the process: user + sys, stdout) of one `zai-dash status`."""
     import resource
 
-    from tests.http_fixtures import FAKE_KEY
-    from tests.test_cli import cli_env
+    from tests.support.cli import cli_env
+    from tests.support.http import FAKE_KEY
 
     if before is not None:
         before()
@@ -244,10 +244,9 @@ def status_timings(runs: int = 9) -> str:
     import contextlib
     import statistics
 
-    from tests.http_fixtures import FAKE_KEY, LoopbackServer, Reply, fixed, refused_port
-    from tests.test_cli import cli_env, write_known_fixture
-    from tests.test_official_wiring import _five_hour
-    from tests.test_robust_network import TricklingServer
+    from tests.support.cli import cli_env, write_known_fixture
+    from tests.support.http import FAKE_KEY, LoopbackServer, Reply, TricklingServer, fixed, refused_port
+    from tests.support.official import _five_hour
     from zai_dash import official_memory
 
     compileall.compile_dir(str(REPO / "zai_dash"), quiet=1)

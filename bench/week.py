@@ -99,8 +99,7 @@ def run_set(home: Path, runs: int) -> dict[str, measure.Measurement]:
 
 def ledger_memory() -> tuple[float, object, int]:
     """(MiB the ledger holds, its size terms, events fed) after 8 days of heavy use, folded as the engine does."""
-    from tests.test_ledger import NOW, engine_prune, heavy_week
-
+    from tests.support.ledger import NOW, engine_prune, heavy_week
     from zai_dash.config import packaged_tariff
     from zai_dash.domain.ledger import Ledger, TariffMeter
 

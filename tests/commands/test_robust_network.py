@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import json
 import re
-import socket
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -21,61 +19,12 @@ from pathlib import Path
 import pytest
 
 from tests.support.cli import run_cli, write_known_fixture
-from tests.support.http import FAKE_KEY, LoopbackServer, Reply, fixed, refused_port
+from tests.support.http import FAKE_KEY, LoopbackServer, Reply, TricklingServer, fixed, refused_port
 from tests.support.official import _five_hour
 from tests.support.zai_quota import _source
 from zai_dash import official_memory
 
 pytestmark = [pytest.mark.timeout(90), pytest.mark.wall_clock]
-
-
-class TricklingServer:
-    """Sends a valid status line and headers, then the body one byte at a time, forever."""
-
-    def __init__(self, gap: float = 0.2) -> None:
-        self.gap = gap
-        self.accepted = 0
-        """Connections accepted so far."""
-        self._sock = socket.socket()
-        self._sock.bind(("127.0.0.1", 0))
-        self._sock.listen(16)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-
-    @property
-    def base(self) -> str:
-        return f"http://127.0.0.1:{self._sock.getsockname()[1]}"
-
-    def _serve(self) -> None:
-        self._sock.settimeout(0.1)
-        while not self._stop.is_set():
-            try:
-                conn, _ = self._sock.accept()
-            except OSError:
-                continue
-            self.accepted += 1
-            threading.Thread(target=self._trickle, args=(conn,), daemon=True).start()
-
-    def _trickle(self, conn: socket.socket) -> None:
-        try:
-            conn.recv(65536)
-            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 1000000\r\n\r\n")
-            while not self._stop.is_set():
-                conn.sendall(b" ")
-                time.sleep(self.gap)
-        except OSError:
-            pass
-        finally:
-            conn.close()
-
-    def __enter__(self) -> TricklingServer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
-        self._sock.close()
 
 
 @dataclass
