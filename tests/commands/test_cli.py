@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.cli import AT, SESSION, run_cli, write_known_fixture
+from tests.support.cli import AT, SESSION, publish_running_dashboard, run_cli, write_known_fixture
 
 
 def test_report_json_known_answer(home: Path) -> None:
@@ -150,20 +150,7 @@ def test_plan_flag(home: Path, plan: str) -> None:
 @pytest.mark.wall_clock
 def test_status_reads_a_running_dashboards_state_file(home: Path) -> None:
     """No logs at all, but a live dashboard published a snapshot: status answers from it."""
-    from datetime import datetime, timedelta, timezone
-
-    from zai_dash import paths, statefile
-    from zai_dash.config import load_config
-
-    write_known_fixture(home)
-    doc = json.loads(run_cli(home, "report", "--json", "--at", AT).stdout)
-    now = datetime.now(timezone.utc)
-    doc["at"] = now.isoformat()
-    doc["headline"]["end"] = (now + timedelta(hours=1, minutes=5)).isoformat()
-    doc["headline"]["used"] = 123
-    config = load_config(env={"HOME": str(home), "ZAI_DASH_TIMEZONE": "UTC"})
-    path = paths.dashboard_state_file({"XDG_CACHE_HOME": str(home / ".cache")})
-    statefile.publish(doc, config.fingerprint(), path)
+    path = publish_running_dashboard(home)
     for f in (home / ".claude" / "projects").rglob("*.jsonl"):
         f.unlink()
     out = run_cli(home, "status")

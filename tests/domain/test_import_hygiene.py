@@ -171,20 +171,9 @@ def test_status_with_a_dashboard_running_imports_no_engine_or_adapter(home: Path
 
     The document is the known fixture's report, published as a live dashboard (this test's pid) would.
     """
-    import json
+    from tests.support.cli import cli_env, publish_running_dashboard
 
-    from tests.support.cli import AT, cli_env, run_cli, write_known_fixture
-    from zai_dash import paths, statefile
-    from zai_dash.config import load_config
-
-    write_known_fixture(home)
-    doc = json.loads(run_cli(home, "report", "--json", "--at", AT).stdout)
-    now = datetime.now(timezone.utc)
-    doc["at"] = now.isoformat()
-    doc["headline"]["end"] = (now + timedelta(hours=1, minutes=5)).isoformat()
-    doc["headline"]["used"] = 123
-    config = load_config(env={"HOME": str(home), "ZAI_DASH_TIMEZONE": "UTC"})
-    statefile.publish(doc, config.fingerprint(), paths.dashboard_state_file({"XDG_CACHE_HOME": str(home / ".cache")}))
+    publish_running_dashboard(home)
     out = subprocess.run(
         [sys.executable, "-c", STATUS_IN_PROCESS, "status"],
         capture_output=True,

@@ -9,54 +9,21 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from tests.support.cli import _user
-from tests.support.dataloss import NOW, counts, engine_at, log_path, write_turns
+from tests.support.dataloss import NOW, FragileSource, counts, engine_at, log_path, write_turns
 from zai_dash import cache
 from zai_dash.clock import FixedClock
 from zai_dash.config import Config
-from zai_dash.domain.events import EventKind, UsageEvent
+from zai_dash.domain.events import EventKind
 from zai_dash.engine import Engine
-from zai_dash.sources.base import Root, SourceBatch, SourceContext, ToolSource
-from zai_dash.sources.tail import TailSet
+from zai_dash.sources.base import SourceContext
 
 pytestmark = pytest.mark.timeout(60)
-
-
-class FragileSource(ToolSource):
-    """A JSONL adapter with no guard of its own: a `boom` record raises, as an adapter bug would."""
-
-    name = "fragile"
-    tools = ("claude-code",)
-
-    def __init__(self, ctx: SourceContext) -> None:
-        super().__init__(ctx)
-        self.dir = ctx.home / "fragile"
-        self._tails = TailSet(lambda: sorted(self.dir.glob("*.jsonl")), self.skips)
-
-    def roots(self) -> list[Root]:
-        return [Root(self.dir, self.dir.is_dir())]
-
-    def file_count(self) -> int:
-        return len(self._tails.tails)
-
-    def tail_sets(self) -> list[TailSet]:
-        return [self._tails]
-
-    def poll(self) -> SourceBatch:
-        batch = SourceBatch()
-        for _tail, line in self._tails.poll():
-            rec = json.loads(line.data)
-            if rec.get("boom"):
-                raise OverflowError("date value out of range")
-            batch.events.append(
-                UsageEvent(EventKind.PROMPT, datetime.fromisoformat(rec["ts"]), "claude-code", rec["k"])
-            )
-        return batch
 
 
 def write_fragile(home: Path, keys: list[str]) -> None:

@@ -17,15 +17,15 @@ from pathlib import Path
 import pytest
 
 from tests.support.claude_code import SESSION, T0, Claude, Fed, assistant, iso, user
+from tests.support.dataloss import FragileSource
 from tests.support.env import FIXED_NOW
 from zai_dash.clock import FixedClock
 from zai_dash.config import Config
 from zai_dash.domain.events import EventKind, UsageEvent
 from zai_dash.domain.ledger import Ledger
 from zai_dash.engine import Engine
-from zai_dash.sources.base import SPILL_EVENTS, Root, SourceBatch, SourceContext, ToolSource
+from zai_dash.sources.base import SPILL_EVENTS, SourceBatch, SourceContext, ToolSource
 from zai_dash.sources.jsonutil import BadTimestamp, parse_iso
-from zai_dash.sources.tail import TailSet
 from zai_dash.sources.tools.claude_code import MSG_MEMORY, ClaudeCodeSource
 
 pytestmark = pytest.mark.timeout(60)
@@ -125,39 +125,6 @@ def test_a_long_first_scan_hands_its_events_over_in_bounded_batches(
     assert (counts.prompts, counts.calls) == (turns, turns)
 
 
-class SpillingFragileSource(ToolSource):
-    """A JSONL source that hands events over early, then raises on a `boom` record (an adapter bug)."""
-
-    name = "fragile"
-    tools = ("claude-code",)
-
-    def __init__(self, ctx: SourceContext) -> None:
-        super().__init__(ctx)
-        self.dir = ctx.home / "fragile"
-        self._tails = TailSet(lambda: sorted(self.dir.glob("*.jsonl")), self.skips)
-
-    def roots(self) -> list[Root]:
-        return [Root(self.dir, self.dir.is_dir())]
-
-    def file_count(self) -> int:
-        return len(self._tails.tails)
-
-    def tail_sets(self) -> list[TailSet]:
-        return [self._tails]
-
-    def poll(self) -> SourceBatch:
-        batch = SourceBatch()
-        for _tail, line in self._tails.poll():
-            rec = json.loads(line.data)
-            if rec.get("boom"):
-                raise OverflowError("date value out of range")
-            batch.events.append(
-                UsageEvent(EventKind.PROMPT, datetime.fromisoformat(rec["ts"]), "claude-code", rec["k"])
-            )
-            self.spill_if_full(batch)
-        return batch
-
-
 def test_a_poll_that_fails_after_handing_events_over_loses_and_doubles_nothing(home: Path, ctx: SourceContext) -> None:
     path = home / "fragile" / "a.jsonl"
     path.parent.mkdir(parents=True)
@@ -169,7 +136,7 @@ def test_a_poll_that_fails_after_handing_events_over_loses_and_doubles_nothing(h
             ts = (FIXED_NOW - timedelta(hours=3) + timedelta(seconds=i)).isoformat()
             fh.write(json.dumps({"k": f"k{i}", "ts": ts}) + "\n")
     engine = Engine(replace(Config(), timezone="UTC"), ctx=ctx, clock=FixedClock(FIXED_NOW),
-                    sources=[SpillingFragileSource(ctx)])  # fmt: skip
+                    sources=[FragileSource(ctx, spill=True)])  # fmt: skip
     engine.scan()
     assert len(engine.ledger) == n
     assert engine.ledger.count(FIXED_NOW - timedelta(days=1), FIXED_NOW).prompts == n

@@ -147,3 +147,23 @@ def run_cli(
     if config is not None:
         cmd += ["--config", str(config)]
     return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=60)
+
+
+def publish_running_dashboard(home: Path) -> Path:
+    """The known fixture's report published as a live dashboard (this process's pid) would, 123 credits
+    used and 1 h 05 min to go by the wall clock; returns the state file."""
+    from datetime import datetime, timedelta, timezone
+
+    from zai_dash import paths, statefile
+    from zai_dash.config import load_config
+
+    write_known_fixture(home)
+    doc = json.loads(run_cli(home, "report", "--json", "--at", AT).stdout)
+    now = datetime.now(timezone.utc)
+    doc["at"] = now.isoformat()
+    doc["headline"]["end"] = (now + timedelta(hours=1, minutes=5)).isoformat()
+    doc["headline"]["used"] = 123
+    config = load_config(env={"HOME": str(home), "ZAI_DASH_TIMEZONE": "UTC"})
+    path = paths.dashboard_state_file({"XDG_CACHE_HOME": str(home / ".cache")})
+    statefile.publish(doc, config.fingerprint(), path)
+    return path

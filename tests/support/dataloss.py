@@ -11,9 +11,10 @@ from typing import Any
 from tests.support.cli import SESSION, _assistant, _user
 from zai_dash.clock import FixedClock
 from zai_dash.config import Config
-from zai_dash.domain.events import EventKind
+from zai_dash.domain.events import EventKind, UsageEvent
 from zai_dash.engine import Engine
-from zai_dash.sources.base import SourceContext
+from zai_dash.sources.base import Root, SourceBatch, SourceContext, ToolSource
+from zai_dash.sources.tail import TailSet
 
 NOW = datetime.fromisoformat("2026-11-26T10:00:00+00:00")
 
@@ -50,3 +51,42 @@ def engine_at(ctx: SourceContext, clock: FixedClock, use_cache: bool = True) -> 
     engine = Engine(replace(Config(), timezone="UTC"), ctx=ctx, clock=clock, use_cache=use_cache)
     engine.scan()
     return engine
+
+
+class FragileSource(ToolSource):
+    """A JSONL adapter with no guard of its own: a `boom` record raises, as an adapter bug would.
+
+    With `spill`, it hands its events over every `SPILL_EVENTS` as the real adapters do (`spill_if_full`),
+    so a failure can come after some of a poll's events have already left.
+    """
+
+    name = "fragile"
+    tools = ("claude-code",)
+
+    def __init__(self, ctx: SourceContext, *, spill: bool = False) -> None:
+        super().__init__(ctx)
+        self.spill = spill
+        self.dir = ctx.home / "fragile"
+        self._tails = TailSet(lambda: sorted(self.dir.glob("*.jsonl")), self.skips)
+
+    def roots(self) -> list[Root]:
+        return [Root(self.dir, self.dir.is_dir())]
+
+    def file_count(self) -> int:
+        return len(self._tails.tails)
+
+    def tail_sets(self) -> list[TailSet]:
+        return [self._tails]
+
+    def poll(self) -> SourceBatch:
+        batch = SourceBatch()
+        for _tail, line in self._tails.poll():
+            rec = json.loads(line.data)
+            if rec.get("boom"):
+                raise OverflowError("date value out of range")
+            batch.events.append(
+                UsageEvent(EventKind.PROMPT, datetime.fromisoformat(rec["ts"]), "claude-code", rec["k"])
+            )
+            if self.spill:
+                self.spill_if_full(batch)
+        return batch
