@@ -33,6 +33,7 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+from tests.support.env import home_env  # noqa: E402
 from zai_dash.demo.claude_code import assistant_record, usage, user_record  # noqa: E402
 
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -125,9 +126,8 @@ def soak(minutes: float, rate: float, profile: Path | None = None) -> dict[str, 
     home = Path(tempfile.mkdtemp(prefix="zai-dash-soak-"))
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("CLAUDE_", "ANTHROPIC_", "ZAI_"))},
-        "HOME": str(home), "XDG_CONFIG_HOME": str(home / ".config"), "XDG_CACHE_HOME": str(home / ".cache"),
-        "XDG_DATA_HOME": str(home / ".local/share"), "XDG_STATE_HOME": str(home / ".local/state"),
-    }  # fmt: skip
+        **home_env(home),
+    }
     log = home / ".claude" / "projects" / "-soak" / f"{SESSION}.jsonl"
     log.parent.mkdir(parents=True)
     log.touch()

@@ -30,6 +30,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from tests.support.env import home_env  # noqa: E402
 from zai_dash.demo.claude_code import ClaudeCodeWriter  # noqa: E402
 from zai_dash.demo.history import write_demo_history  # noqa: E402
 
@@ -114,11 +115,7 @@ def main() -> int:
     try:
         write_demo_history(home, datetime.now(timezone.utc))
         env = {
-            "HOME": str(home),
-            "XDG_CONFIG_HOME": str(home / ".config"),
-            "XDG_DATA_HOME": str(home / ".local/share"),
-            "XDG_CACHE_HOME": str(home / ".cache"),
-            "XDG_STATE_HOME": str(home / ".local/state"),
+            **home_env(home),
             "TERM": "xterm-256color",
             "PYTHONPATH": str(REPO),
         }

@@ -316,11 +316,6 @@ class Engine:
         if self._rescan is not None:
             self._rescan.set()
 
-    def _quota_rests(self, now: datetime) -> bool:
-        """`status` leaves the quota endpoint alone: its reading is fresh, or a poll was tried lately."""
-        assert self.quota is not None
-        return self.quota.is_fresh(now) or (self.use_cache and self._official_memory("recent", now))
-
     def restore_official(self) -> bool:
         """Show the last official reading saved by any zai-dash process (with its age) until a poll lands."""
         return self.quota is not None and self._official_memory("load", self.clock.now())
@@ -337,21 +332,13 @@ class Engine:
         if action == "attempt":
             official_memory.note_attempt(path, who, now)
             return True
-        if action == "recent":
-            return official_memory.attempted_within(path, who, now, self.quota.poller.interval)
         saved = official_memory.load(path, who, now)
         return saved is not None and self.quota.adopt(*saved)
 
-    def refresh_pollers(self, budget: float | None = None) -> None:
-        """Poll every HTTP source once (blocking): `report`, `status` and `doctor` use this.
-
-        Args:
-            budget: seconds to wait in all; polls still running then are abandoned, and an official
-                reading restored fresh (`restore_official`) is not polled again (`status` must never
-                wait on the network). None: poll all; each source's own total deadline bounds it.
-        """
-        now = self.clock.now()
-        pollers = [p for p in self.pollers() if budget is None or p is not self.quota or not self._quota_rests(now)]
+    def refresh_pollers(self) -> None:
+        """Poll every HTTP source once (blocking), each bounded by its own total deadline: `report`,
+        `doctor` and `export` use this (`status` never polls; it shows the saved reading)."""
+        pollers = self.pollers()
         if not pollers:
             return
         import asyncio
@@ -362,14 +349,7 @@ class Engine:
                 for poller in pollers:
                     # Clients are made before the clock starts: TLS set-up is local work, not waiting.
                     await stack.enter_async_context(poller.session())
-                tasks = [asyncio.ensure_future(p.refresh()) for p in pollers]
-                _, pending = await asyncio.wait(tasks, timeout=budget)
-                for poller, task in zip(pollers, tasks, strict=True):
-                    if task in pending:
-                        task.cancel()
-                        if poller is self.quota and self.use_cache:  # abandoned: rest a while, as after a failure
-                            self._official_memory("attempt", self.clock.now())
-                await asyncio.gather(*tasks, return_exceptions=True)
+                await asyncio.gather(*(p.refresh() for p in pollers), return_exceptions=True)
 
         asyncio.run(once())
 

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.env import home_env
 from tests.support.paths import REPO
 from tests.support.ui import claude_call_line, claude_prompt_line, write_claude_history
 from zai_dash import statefile
@@ -95,11 +96,7 @@ def dashboard_command(
 ) -> str:
     env = {
         **(extra_env or {}),
-        "HOME": str(home),
-        "XDG_CONFIG_HOME": str(home / ".config"),
-        "XDG_DATA_HOME": str(home / ".local/share"),
-        "XDG_CACHE_HOME": str(home / ".cache"),
-        "XDG_STATE_HOME": str(home / ".local/state"),
+        **home_env(home),
         "TERM": "xterm-256color",
         "PYTHONPATH": str(REPO),
     }

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from tests.support.env import home_env
 from zai_dash.demo.claude_code import assistant_record, usage, user_record
 
 AT = "2026-11-26T10:00:00+00:00"
@@ -126,15 +127,7 @@ def write_known_fixture(home: Path) -> None:
 def cli_env(home: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
     """The environment of a zai-dash child process: HOME and XDG_* in the temp home, no tool variables."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CLAUDE_", "ANTHROPIC_", "ZAI_", "TEXTUAL"))}
-    env.update(
-        HOME=str(home),
-        XDG_CONFIG_HOME=str(home / ".config"),
-        XDG_CACHE_HOME=str(home / ".cache"),
-        XDG_DATA_HOME=str(home / ".local/share"),
-        XDG_STATE_HOME=str(home / ".local/state"),
-        ZAI_DASH_TIMEZONE="UTC",
-        LANG="C.UTF-8",
-    )
+    env.update(home_env(home), ZAI_DASH_TIMEZONE="UTC", LANG="C.UTF-8")
     env.update(extra or {})
     return env
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from pathlib import Path
 
 from zai_dash.sources.tools import registered_tools
 
@@ -17,3 +18,14 @@ def tool_env_prefixes() -> tuple[str, ...]:
     """
     words = {var.split("_", 1)[0] + "_" for tool in registered_tools() for var in tool.env_vars}
     return tuple(sorted(words | {"ZAI_", "Z_AI_"}))
+
+
+def home_env(home: Path) -> dict[str, str]:
+    """HOME and every XDG base directory inside `home`, so a child process (or a tool) never sees the real home."""
+    return {
+        "HOME": str(home),
+        "XDG_CONFIG_HOME": str(home / ".config"),
+        "XDG_CACHE_HOME": str(home / ".cache"),
+        "XDG_DATA_HOME": str(home / ".local" / "share"),
+        "XDG_STATE_HOME": str(home / ".local" / "state"),
+    }

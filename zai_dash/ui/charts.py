@@ -86,11 +86,6 @@ def nice_ceiling(value: float, whole: bool) -> float:
     return float(10 * exp)
 
 
-def amount(value: float, unit: str) -> str:
-    """An axis label: `12k`, `2.5`, `40` (prompts always whole)."""
-    return fmt_amount(value, unit)
-
-
 @dataclass(frozen=True, slots=True)
 class Axis:
     """Where the plot sits in the canvas."""
@@ -125,8 +120,8 @@ def _middle_tick(top: float, rows: int, unit: str) -> int | None:
 
 
 def _exact(value: float, unit: str) -> bool:
-    """Whether `amount(value, unit)` reads back as `value` (so a tick label is not a rounded figure)."""
-    label = amount(value, unit)
+    """Whether `fmt_amount(value, unit)` reads back as `value` (so a tick label is not a rounded figure)."""
+    label = fmt_amount(value, unit)
     scale = {"k": 1e3, "M": 1e6}.get(label[-1:], 1.0)
     shown = float(label[:-1] if scale != 1.0 else label) * scale
     return abs(shown - value) <= 1e-9 * max(1.0, abs(value))
@@ -208,11 +203,11 @@ def usage_chart(
     top = nice_ceiling(max(values, default=0.0), whole)
     # A bar fills row y (1 = top) once its value reaches the row's top edge, top × (rows − y + 1) / rows; each
     # label sits on the row whose top edge it names, and 0 on the axis, so the ticks read the bars exactly.
-    labels = [(1, amount(top, s.unit)), (rows + 1, "0")]
+    labels = [(1, fmt_amount(top, s.unit)), (rows + 1, "0")]
     if rows >= 4:
         middle = _middle_tick(top, rows, s.unit)
         if middle is not None:
-            labels.insert(1, (middle, amount(top * (rows - middle + 1) / rows, s.unit)))
+            labels.insert(1, (middle, fmt_amount(top * (rows - middle + 1) / rows, s.unit)))
     axis = _frame(canvas, labels, rows)
     minutes_per_slot = s.bucket_minutes * group
     col_of = _columns(axis, s.total_minutes)
@@ -273,7 +268,7 @@ def pool_chart(s: UsageSeries, width: int, height: int, glyphs: Glyphs, tz: tzin
 
     limit_row = row_of(s.limit)
     # As in the usage chart, 0 is the axis and a label names the row its value falls in.
-    labels = [(limit_row, amount(s.limit, s.unit)), (rows + 1, "0")]
+    labels = [(limit_row, fmt_amount(s.limit, s.unit)), (rows + 1, "0")]
     axis = _frame(canvas, labels, rows)
     if axis.width < 2:
         return canvas
@@ -301,7 +296,7 @@ def pool_chart(s: UsageSeries, width: int, height: int, glyphs: Glyphs, tz: tzin
         _line(canvas, [(col_of(m), row_of(v)) for m, v in s.projection], glyphs.pace, pace_role, skip_first=True)
         if s.verdict == "critical" and s.projection[-1][1] >= s.limit and s.projection[-1][0] < s.total_minutes:
             canvas.put(col_of(s.projection[-1][0]), limit_row, glyphs.out, pace_role)
-    title = f"{UNIT_NAMES.get(s.unit, s.unit)} used of {amount(s.limit, s.unit)}"
+    title = f"{UNIT_NAMES.get(s.unit, s.unit)} used of {fmt_amount(s.limit, s.unit)}"
     legend = [
         (f"{glyphs.used} used", "used"),
         (f"{glyphs.pace} pace", pace_role),

@@ -19,7 +19,8 @@ from textual.widgets import Static
 
 from zai_dash.domain.series import UsageSeries
 from zai_dash.domain.snapshot import Snapshot
-from zai_dash.ui.charts import Canvas, amount, pool_chart, spark_chart, usage_chart
+from zai_dash.text import fmt_amount
+from zai_dash.ui.charts import Canvas, pool_chart, spark_chart, usage_chart
 from zai_dash.ui.glyphs import ASCII, UNICODE
 from zai_dash.ui.history_screen import cycle_line
 from zai_dash.ui.live import set_text
@@ -170,7 +171,7 @@ class TimelinePanel(Widget):
         if series is not None:
             peak = max(series.per_bucket, default=0.0)
             caption = (
-                f"{series.unit} per {series.bucket_minutes} min · max {amount(peak, series.unit)}"
+                f"{series.unit} per {series.bucket_minutes} min · max {fmt_amount(peak, series.unit)}"
                 f" · {len(series.per_bucket)}/{series.buckets} buckets"
             )
         set_text(self.query_one("#timeline-caption", Static), caption)
