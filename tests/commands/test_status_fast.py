@@ -24,14 +24,9 @@ import pytest
 from tests.support.cli import cli_env, publish_running_dashboard, run_cli, write_known_fixture
 from zai_dash import publisher, statefile
 from zai_dash.cli import _status_words
+from zai_dash.statusline import STATUS_FIELDS
 
-EVERY_FIELD = " ".join(
-    f"{name}={{{name}}}"
-    for name in (
-        "glyph binding used limit left percent local_percent source level reset reset_at week credits prompts "
-        "calls prompts_left searches search_limit searches_left model plan"
-    ).split()
-)
+EVERY_FIELD = " ".join(f"{name}={{{name}}}" for name in STATUS_FIELDS)
 """One template naming every `status --format` field."""
 
 STATUS_IN_PROCESS = """
