@@ -51,6 +51,8 @@ def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[P
             monkeypatch.delenv(var, raising=False)
         if var.startswith("OTEL_"):  # the OpenTelemetry SDK (tests/sources/test_otlp.py) reads its settings from these
             monkeypatch.delenv(var, raising=False)
+    # No test leaves a lingering status publisher behind (zai_dash/publisher.py): the ones about it turn it on.
+    monkeypatch.setenv("ZAI_DASH_PUBLISHER", "0")
     yield home
 
 

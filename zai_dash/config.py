@@ -197,6 +197,16 @@ class ThresholdSettings:
 
 
 @dataclass(frozen=True)
+class StatusSettings:
+    """`[status]`: how `zai-dash status` keeps itself fast."""
+
+    publisher: bool = setting(
+        True, "With no dashboard running, the first status starts a background publisher that stays while "
+        "status keeps asking (10 min after the last), so the next calls read its state file instead of scanning.",
+    )  # fmt: skip
+
+
+@dataclass(frozen=True)
 class ToolSettings:
     """One `[tools.<id>]` table (the id of a supported tool, e.g. `claude-code`)."""
 
@@ -243,6 +253,7 @@ class ConfigFile:
         doc="Overrides of the packaged tariff (zai_dash/data/tariff.toml), same layout.", factory=dict
     )
     thresholds: ThresholdSettings = setting(doc="Gauge levels in percent.", factory=ThresholdSettings)
+    status: StatusSettings = setting(doc="The status line's background publisher.", factory=StatusSettings)
     tools: Mapping[str, ToolSettings] = setting(doc="Per tool: enabled, extra roots.", factory=dict)
     api: ApiSettings = setting(doc="Z.ai's quota endpoint (opt-in).", factory=ApiSettings)
     proxy: tuple[ProxyEndpoint, ...] = setting((), "Prometheus endpoints to read (any number).")
@@ -271,6 +282,8 @@ class Config:
     renewal_day: int = ConfigFile.renewal_day  # the file's defaults, so they are written once
     timezone: str | None = ConfigFile.timezone
     thresholds: Thresholds = field(default_factory=Thresholds)
+    status: StatusSettings = field(default_factory=StatusSettings)
+    """`[status]`: whether `status` may start the lingering publisher."""
     bell: bool = ConfigFile.bell
     theme: str | None = ConfigFile.theme
     title: bool = ConfigFile.title
@@ -756,6 +769,7 @@ def _build(
         renewal_day=renewal_day,
         timezone=tz_name,
         thresholds=Thresholds(th.warning / 100, th.critical / 100),
+        status=file.status,
         bell=file.bell,
         theme=file.theme,
         title=file.title,

@@ -193,3 +193,40 @@ def test_status_with_a_dashboard_running_imports_no_engine_or_adapter(home: Path
         "zai_dash.domain.endpoints",
     }  # the config's own (plans and tariff); the snapshot, ledger and windows are the dashboard's work
     assert "tempfile" not in loaded  # status only reads the state file
+
+
+NOT_FOR_THE_FAST_PATH = (
+    "zai_dash.config",
+    "zai_dash.commands",
+    "zai_dash.domain",
+    "zai_dash.engine",
+    "zai_dash.sources",
+    "tomllib",
+    "tomli",
+    "msgspec",
+    "argparse",
+    "hashlib",
+    "dataclasses",
+    "subprocess",
+)
+"""What `status` must not load when a live publisher's state file was made from the same raw inputs."""
+
+
+@pytest.mark.wall_clock  # the state file is fresh by the child's real clock
+@pytest.mark.timeout(60)
+def test_status_with_a_matching_state_file_loads_no_config_domain_or_parser(home: Path) -> None:
+    """The fast path (`statusline.fast_status`): the raw-inputs digest matches, so nothing parses the config."""
+    from tests.support.cli import cli_env, publish_running_dashboard
+
+    publish_running_dashboard(home, inputs=True)
+    out = subprocess.run(
+        [sys.executable, "-c", STATUS_IN_PROCESS, "status"],
+        capture_output=True,
+        text=True,
+        env=cli_env(home),
+        timeout=60,
+    )
+    line, _, modules = out.stdout.partition("MODULES ")
+    assert line.startswith("GLM✓ 123/12k cr ⟳1h0"), out.stdout + out.stderr
+    loaded = set(modules.split())
+    assert not {m for m in loaded if m.startswith(NOT_FOR_THE_FAST_PATH) or m.split(".")[0] in NOT_FOR_STATUS}

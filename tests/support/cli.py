@@ -125,9 +125,12 @@ def write_known_fixture(home: Path) -> None:
 
 
 def cli_env(home: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
-    """The environment of a zai-dash child process: HOME and XDG_* in the temp home, no tool variables."""
+    """The environment of a zai-dash child process: HOME and XDG_* in the temp home, no tool variables.
+
+    `status` starts no lingering publisher (`ZAI_DASH_PUBLISHER=0`) unless `extra` turns it on.
+    """
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CLAUDE_", "ANTHROPIC_", "ZAI_", "TEXTUAL"))}
-    env.update(home_env(home), ZAI_DASH_TIMEZONE="UTC", LANG="C.UTF-8")
+    env.update(home_env(home), ZAI_DASH_TIMEZONE="UTC", LANG="C.UTF-8", ZAI_DASH_PUBLISHER="0")
     env.update(extra or {})
     return env
 
@@ -142,21 +145,39 @@ def run_cli(
     return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=60)
 
 
-def publish_running_dashboard(home: Path) -> Path:
+def publish_running_dashboard(
+    home: Path, *, inputs: bool = False, doc: dict[str, Any] | None = None, extra_env: dict[str, str] | None = None
+) -> Path:
     """The known fixture's report published as a live dashboard (this process's pid) would, 123 credits
-    used and 1 h 05 min to go by the wall clock; returns the state file."""
+    used and 1 h 05 min to go by the wall clock; returns the state file.
+
+    Args:
+        home: the temp home (the fixture is written there).
+        inputs: also publish the raw-inputs digest of `run_cli`'s environment (`extra_env` included) and
+            the zone, as a dashboard started there would, so `status` takes the fast path
+            (`statusline.fast_status`); without, only the config fingerprint (the full path reads it).
+        doc: the document to publish instead of the fixture's report (its `at` is set to now).
+        extra_env: the child's extra environment the digest is taken over (with `inputs`).
+    """
     from datetime import datetime, timedelta, timezone
 
     from zai_dash import paths, statefile
     from zai_dash.config import load_config
 
     write_known_fixture(home)
-    doc = json.loads(run_cli(home, "report", "--json", "--at", AT).stdout)
     now = datetime.now(timezone.utc)
+    if doc is None:
+        doc = json.loads(run_cli(home, "report", "--json", "--at", AT).stdout)
+        doc["headline"]["end"] = (now + timedelta(hours=1, minutes=5)).isoformat()
+        doc["headline"]["used"] = 123
     doc["at"] = now.isoformat()
-    doc["headline"]["end"] = (now + timedelta(hours=1, minutes=5)).isoformat()
-    doc["headline"]["used"] = 123
-    config = load_config(env={"HOME": str(home), "ZAI_DASH_TIMEZONE": "UTC"})
-    path = paths.dashboard_state_file({"XDG_CACHE_HOME": str(home / ".cache")})
-    statefile.publish(doc, config.fingerprint(), path)
+    env = cli_env(home, extra_env)
+    digest = statefile.inputs_digest(None, None, env) if inputs else None
+    config = load_config(env=env)
+    path = paths.dashboard_state_file(env)
+    statefile.note_inputs(digest, config)
+    try:
+        statefile.publish(doc, config.fingerprint(), path)
+    finally:
+        statefile.note_inputs(None, None)  # this process publishes nothing else with it
     return path

@@ -49,6 +49,7 @@ def cmd_doctor(config: Config, at: str | None = None) -> int:
     )
     for proxy in config.proxies:
         out.append(f"  proxy         {proxy.name}: {redact_url(proxy.url)} ({proxy.preset or 'custom map'})")
+    out.append(f"  publisher     {_publisher_line(config)}")
     disabled = ", ".join(sorted(config.disabled_tools))
     if disabled:
         out.append(f"  disabled      {disabled}")
@@ -86,6 +87,26 @@ def cmd_doctor(config: Config, at: str | None = None) -> int:
         out.append("skipped: nothing")
     print("\n".join(out))
     return EXIT_OK
+
+
+def _publisher_line(config: Config) -> str:
+    """Whether `status`'s lingering publisher runs (pid, age, last read), or why it would not start."""
+    from zai_dash import publisher
+    from zai_dash.clock import SYSTEM_CLOCK
+    from zai_dash.text import fmt_duration
+
+    running = publisher.info()
+    if running is None:
+        if not config.status.publisher:
+            return "off ([status] publisher = false)"
+        if publisher.switched_off():
+            return f"off (${publisher.SWITCH_ENV}=0)"
+        return "not running (the next status with no dashboard starts one)"
+    now = SYSTEM_CLOCK.now().timestamp()
+    started, read = running.get("started"), running.get("last_read")
+    age = fmt_duration(now - started) if isinstance(started, (int, float)) else "?"
+    last = fmt_duration(now - read) if isinstance(read, (int, float)) else "?"
+    return f"running (pid {running.get('pid')}, up {age}, last read {last} ago)"
 
 
 def _doctor_plan_lines(config: Config) -> list[str]:

@@ -7,11 +7,9 @@ is the answer when there is one, and nothing on its path imports textual or an H
 from __future__ import annotations
 
 import argparse
-import locale
-import os
-import sys
 from collections.abc import Callable
-from datetime import datetime, tzinfo
+from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from zai_dash.clock import Clock, SystemClock
@@ -26,48 +24,41 @@ from zai_dash.commands.base import (
     clock_for,
 )
 from zai_dash.config import Config
-from zai_dash.text import fmt_amount, fmt_clock, fmt_duration
+from zai_dash.statusline import (  # the line itself: shared with the fast path (`statusline.fast_status`)
+    DEFAULT_STATUS,
+    DEFAULT_STATUS_ASCII,
+    LEVEL_GLYPHS,
+    LEVEL_GLYPHS_ASCII,
+    OFFICIAL_AGE_SHOWN_AFTER,
+    STATUS_FIELDS,
+    WEEKLY_STATUS,
+    WEEKLY_STATUS_ASCII,
+    fill_template,
+    print_status,
+    status_exit,
+    status_fields,
+    usable,
+)
 
 if TYPE_CHECKING:
     from zai_dash.domain.snapshot import Snapshot
 
-DEFAULT_STATUS = "GLM{glyph} {binding} ⟳{reset} 🔎{searches}/{search_limit}"
-DEFAULT_STATUS_ASCII = "GLM{glyph} {binding} R{reset} S{searches}/{search_limit}"
-WEEKLY_STATUS = "GLM{glyph} {binding} ⟳{reset} wk {week}"
-WEEKLY_STATUS_ASCII = "GLM{glyph} {binding} R{reset} wk {week}"
-"""With a weekly window the weekly figure stands beside the binding one (the monthly MCP pool is gone)."""
-
-LEVEL_GLYPHS = {"ok": "✓", "warning": "!", "critical": "‼", "exhausted": "✗"}
-"""The level at a glance in a status bar (tmux ignores exit codes)."""
-LEVEL_GLYPHS_ASCII = {"ok": "+", "warning": "!", "critical": "!!", "exhausted": "X"}
-
-
-STATUS_FIELDS: dict[str, str] = {
-    "glyph": "the level as one glyph: "
-    + ", ".join(f"{g} {level}" for level, g in LEVEL_GLYPHS.items())
-    + f" (ASCII: {' '.join(LEVEL_GLYPHS_ASCII.values())})",
-    "binding": "the binding window: `8.2k/12k cr`, `123/600`, `42%` (`wk` when the week binds)",
-    "used": "used in the binding window, in its unit",
-    "limit": "the binding window's limit",
-    "left": "left in the binding window",
-    "percent": "percent used of the binding window",
-    "local_percent": "percent of the 5-hour prompts counted locally",
-    "source": "where the binding figure comes from: official, local or estimate",
-    "level": "ok, warning, critical or exhausted (the worst over every window)",
-    "reset": "time to the binding window's reset, or the end of a block (`idle` before the first prompt)",
-    "reset_at": "the clock time of that reset",
-    "week": "the weekly window's percent used (— without one)",
-    "credits": "credits used in the 5-hour window",
-    "prompts": "prompts this 5-hour cycle",
-    "calls": "model calls this 5-hour cycle",
-    "prompts_left": "prompts left (≈ an estimate on credit plans)",
-    "searches": "MCP searches this month",
-    "search_limit": "the month's MCP search limit",
-    "searches_left": "MCP searches left this month",
-    "model": "the model of the most recently active tool",
-    "plan": "the plan's name",
-}
-"""`status --format` fields, as `status --help` lists them; `status_fields` fills exactly these."""
+__all__ = [
+    "DEFAULT_STATUS",
+    "DEFAULT_STATUS_ASCII",
+    "LEVEL_GLYPHS",
+    "LEVEL_GLYPHS_ASCII",
+    "OFFICIAL_AGE_SHOWN_AFTER",
+    "STATUS_EXITS",
+    "STATUS_FIELDS",
+    "WEEKLY_STATUS",
+    "WEEKLY_STATUS_ASCII",
+    "StatusCommand",
+    "cmd_status",
+    "fill_template",
+    "status_exit",
+    "status_fields",
+]
 
 STATUS_EXITS = (
     (EXIT_OK, "ok"),
@@ -105,7 +96,9 @@ class StatusCommand:
 
     def run(self, args: argparse.Namespace, config: Config, theme: str | None) -> int:
         """Print the line; the exit code is the level."""
-        return cmd_status(config, template=args.template, ascii_only=args.ascii, at=args.at)
+        return cmd_status(
+            config, template=args.template, ascii_only=args.ascii, at=args.at, config_arg=args.config, plan=args.plan
+        )
 
 
 StatusRefresh = Callable[[], object] | None
@@ -140,182 +133,85 @@ def _status_scan(config: Config, clock: Clock) -> tuple[Snapshot, StatusRefresh]
     return engine.snapshot(), refresh
 
 
-def _wants_ascii() -> bool:
-    enc = (getattr(sys.stdout, "encoding", None) or locale.getpreferredencoding(False) or "").lower()
-    lang = os.environ.get("LC_ALL") or os.environ.get("LC_CTYPE") or os.environ.get("LANG") or ""
-    if lang and "utf" not in lang.lower().replace("-", ""):
-        return True
-    return "utf" not in enc.replace("-", "")
+def _status_doc(
+    config: Config, at: str | None, config_arg: Path | None = None, plan: str | None = None
+) -> tuple[dict[str, Any], datetime, list[Callable[[], object]]]:
+    """The snapshot document for `status`: a running dashboard's fresh state file, else one scan.
 
-
-def status_fields(doc: dict[str, Any], now: datetime, tz: tzinfo, *, ascii_mode: bool = False) -> dict[str, object]:
-    """Template fields for `status --format`, from a snapshot document (fresh state file or scan).
-
-    Every figure comes from the document's `headline` and `windows`: `status` decides nothing itself.
+    Returns:
+        The document, the instant it is read at, and what to start once the line is out: the official
+        reading's refresh, and the lingering publisher (`_publisher_start`) after a scan.
     """
-    head, s = doc["headline"], doc["searches"]
-    windows = {w["id"]: w for w in doc.get("windows", ())}
-    five, weekly = windows.get("5h"), windows.get("weekly")
-    end = _time(head.get("blocked_until")) or _time(head.get("end"))
-    tools = [t for t in doc["tools"] if t.get("found") and t.get("model")]
-    live = [t for t in tools if t.get("status") == "live"]
-    prompts_left = head.get("prompts_left")
-    estimate = "≈" if head.get("prompts_left_source") == "estimate" else ""
-    credits = (five or {}).get("used") if (five or {}).get("unit") == "credits" else doc["credits"]["window_5h"]
-    level = "exhausted" if status_exit(doc) == EXIT_EXHAUSTED else head["level"]
-    return {
-        "glyph": (LEVEL_GLYPHS_ASCII if ascii_mode else LEVEL_GLYPHS).get(level, "?"),
-        "plan": doc["plan"]["name"],
-        "used": fmt_amount(head["used"], head.get("unit")),
-        "limit": fmt_amount(head["limit"], head.get("unit")),
-        "left": fmt_amount(head["left"], head.get("unit")),
-        "percent": f"{head['percent']:.0f}",
-        "local_percent": f"{doc['prompts']['percent']:.0f}",
-        "source": head.get("source", "local"),
-        "prompts": doc["prompts"]["used"],
-        "calls": doc["prompts"]["calls"],
-        "level": head["level"],
-        "reset": _countdown(head, five, end, now),
-        "reset_at": fmt_clock(end, tz) if end is not None and end > now else "—",
-        "searches": s["month"],
-        "search_limit": s["month_limit"],
-        "searches_left": s["month_left"],
-        "model": (live or tools or [{"model": "—"}])[0]["model"],
-        "binding": _binding_text(head) + _official_age(doc, head),
-        "credits": fmt_amount(credits or 0, "credits"),
-        "week": f"{weekly['percent']:.0f}%" if weekly else "—",
-        "prompts_left": "—" if prompts_left is None else f"{estimate}{prompts_left}",
-    }
-
-
-OFFICIAL_AGE_SHOWN_AFTER = 60.0
-"""An official figure older than this says how old it is on the status line."""
-
-
-def _official_age(doc: dict[str, Any], head: dict[str, Any]) -> str:
-    """` (3m old)` when the headline is Z.ai's own figure and older than a minute, else empty."""
-    if head.get("source") != "official":
-        return ""
-    rows = [r for r in doc.get("official") or () if isinstance(r, dict)]
-    ages = [r.get("age_seconds") for r in rows if r.get("kind") == "five-hour" or r.get("window") == "5h"]
-    age = next((a for a in ages if isinstance(a, (int, float))), None)
-    return f" ({fmt_duration(age)} old)" if age is not None and age >= OFFICIAL_AGE_SHOWN_AFTER else ""
-
-
-def _time(value: Any) -> datetime | None:
-    return datetime.fromisoformat(value) if isinstance(value, str) else None
-
-
-def _countdown(head: dict[str, Any], five: dict[str, Any] | None, end: datetime | None, now: datetime) -> str:
-    """Time to the binding window's reset (or the end of a block); `idle` when the 5-hour one leads unopened."""
-    if end is not None and end > now:
-        return fmt_duration((end - now).total_seconds())
-    if head.get("window") == "5h" or five is None:
-        return "idle"
-    return "—"
-
-
-def _binding_text(head: dict[str, Any]) -> str:
-    """`8.2k/12k cr`, `123/600`, `42%` (an official percentage only), `… wk` when the week binds."""
-    unit = head.get("unit")
-    if unit == "percent" or head.get("percent_only"):
-        text = f"{head['percent']:.0f}%"
-    else:
-        text = f"{fmt_amount(head['used'], unit)}/{fmt_amount(head['limit'], unit)}" + (
-            " cr" if unit == "credits" else ""
-        )
-    return text + (" wk" if head.get("window") == "weekly" else "")
-
-
-def _status_doc(config: Config, at: str | None) -> tuple[dict[str, Any], datetime, StatusRefresh]:
-    """The snapshot document for `status`: a running dashboard's fresh state file, else one scan."""
     clock = clock_for(at)
     now = clock.now()
     if at is None:
         from zai_dash import statefile
 
         doc = statefile.read_fresh(config.fingerprint(), now)
-        if doc is not None and isinstance(doc.get("headline"), dict):
-            try:
-                status_fields(doc, now, config.tz())  # a state file of the wrong shape: scan instead
-                end = doc["headline"].get("end")
-                if end is None or datetime.fromisoformat(end) > now:
-                    return doc, now, None
-            except Exception:  # a wrongly shaped state file: the scan below is the answer
-                pass
+        if doc is not None and usable(doc, now, config.tz()):
+            return doc, now, []
     snap, refresh = _status_scan(config, clock)
-    return snap.to_json(config.tz()), now, refresh
+    after = [] if refresh is None else [refresh]
+    if at is None:
+        start = _publisher_start(config, now, config_arg, plan)
+        if start is not None:
+            after.append(start)
+    return snap.to_json(config.tz()), now, after
 
 
-def cmd_status(config: Config, *, template: str | None, ascii_only: bool, at: str | None) -> int:
+def _publisher_start(
+    config: Config, now: datetime, config_arg: Path | None, plan: str | None
+) -> Callable[[], object] | None:
+    """The detached publisher's start (`zai_dash.publisher`), unless it is off or something publishes already.
+
+    A live process's fresh state file of another config (a dashboard with another `--plan`) is left
+    alone: a second publisher would only take turns with it.
+    """
+    from zai_dash import publisher, statefile
+
+    if not config.status.publisher or publisher.switched_off():
+        return None
+    from zai_dash.paths import dashboard_state_file
+
+    path = dashboard_state_file()
+    if statefile.live_writer(now, path) is not None:
+        return None
+    from functools import partial
+
+    return partial(publisher.start_in_background, path, config_arg, plan)
+
+
+def cmd_status(
+    config: Config,
+    *,
+    template: str | None,
+    ascii_only: bool,
+    at: str | None,
+    config_arg: Path | None = None,
+    plan: str | None = None,
+) -> int:
     """`zai-dash status`: one line; the exit code says ok / warning / exhausted / no data / error.
 
-    It never waits on the network (see `_status_scan`).
+    It never waits on the network (see `_status_scan`). After a scan it starts the lingering publisher
+    (`zai_dash.publisher`), so the next calls read a state file instead of scanning again.
+
+    Args:
+        config: the config in effect.
+        template: `--format`.
+        ascii_only: `--ascii`.
+        at: `--at` (a replay: no state file, no publisher).
+        config_arg: `--config` as given (for the publisher, which loads the same config).
+        plan: `--plan` as given (likewise).
     """
     try:
-        doc, now, refresh = _status_doc(config, at)
+        doc, now, after = _status_doc(config, at, config_arg, plan)
     except ValueError:
         raise
     except Exception as exc:  # a status bar must get a line, not a traceback
         print(f"GLM error: {type(exc).__name__}")
         return EXIT_ERROR
-    ascii_mode = ascii_only or _wants_ascii()
-    if any(w.get("id") == "weekly" for w in doc.get("windows", ())):
-        default = WEEKLY_STATUS_ASCII if ascii_mode else WEEKLY_STATUS
-    else:
-        default = DEFAULT_STATUS_ASCII if ascii_mode else DEFAULT_STATUS
-    fmt = template or default
-    fields = status_fields(doc, now, config.tz(), ascii_mode=ascii_mode)
-    try:
-        line = fill_template(fmt, fields)
-    except ValueError as exc:
-        print(f"zai-dash: --format: {exc}", file=sys.stderr)
-        return EXIT_CONFIG
-    if ascii_mode:
-        line = line.encode("ascii", "replace").decode("ascii")
-    print(line, flush=True)
-    if refresh is not None:
-        refresh()
-    return status_exit(doc)
-
-
-def fill_template(template: str, fields: dict[str, object]) -> str:
-    """`template` with its `{field}`s filled in.
-
-    Raises:
-        ValueError: what is wrong with the template, in words a status-bar config can be fixed from (a
-            lone brace, a field that does not exist, a positional `{}`), not Python's `str.format` errors.
-    """
-    try:
-        return template.format(**fields)
-    except KeyError as exc:
-        known = " ".join(f"{{{name}}}" for name in sorted(fields))
-        raise ValueError(f"unknown field {{{exc.args[0]}}} (fields: {known})") from None
-    except IndexError:
-        raise ValueError("fields have names, e.g. {binding} or {reset}: `{}` and `{0}` are not fields") from None
-    except AttributeError as exc:
-        raise ValueError(f"fields have no attributes to pick ({exc})") from None
-    except ValueError as exc:
-        reason = str(exc)
-        if reason.startswith("Single") or "expected '}'" in reason or "unmatched" in reason:
-            reason = "a brace without its pair; a brace meant as text is written twice ({{ or }})"
-        raise ValueError(f"{template!r} is not a template: {reason}") from None
-
-
-def status_exit(doc: dict[str, Any]) -> int:
-    """The `status` exit code from every window: the headline's worst level, or a block in any window.
-
-    A source in error (a corrupt database, an unreadable log) exits `EXIT_ERROR` unless a window is
-    exhausted or blocked, which is certain whatever the missing source held: the counts are then short
-    by what it held, so "ok" or "warning" would claim more than is known.
-    """
-    if not any(t.get("found") for t in doc["tools"]):
-        return EXIT_NO_DATA
-    level = doc["headline"]["level"]
-    if level == "exhausted" or any(w.get("blocked_until") for w in doc.get("windows", ())):
-        return EXIT_EXHAUSTED
-    if any(s.get("status") == "error" for s in doc.get("sources", ())):
-        return EXIT_ERROR
-    if level in ("warning", "critical"):
-        return EXIT_WARNING
-    return EXIT_OK
+    code = print_status(doc, now, config.tz(), template=template, ascii_only=ascii_only)
+    if code != EXIT_CONFIG:  # the line is out: what starts now does not delay it
+        for start in after:
+            start()
+    return code
