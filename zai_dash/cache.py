@@ -24,9 +24,11 @@ from zai_dash.statefile import write_atomic
 
 log = logging.getLogger(__name__)
 
-CACHE_VERSION = 3
+CACHE_VERSION = 4
 """2: the ledger keeps a week in minute buckets, events carry cached tokens and credits. 3: each minute's
-digests as one base64 string (a warm start decodes them in one call per minute, not one int each)."""
+digests as one base64 string (a warm start decodes them in one call per minute, not one int each). 4: the
+ledger's detail events and buckets as columns (base64 arrays, strings in one table), so a warm start
+decodes a few long strings instead of a list per event and per tally."""
 FUTURE_SLACK = timedelta(minutes=5)
 """A cache saved later than now plus this was written by a clock that ran ahead: it is not trusted."""
 

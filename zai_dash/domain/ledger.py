@@ -32,6 +32,7 @@ from typing import Any, Protocol
 
 from zai_dash.domain.aggregates import (
     BUCKET_SECONDS,
+    EPOCH,
     DetailIndex,
     Pyramid,
     SortedTimes,
@@ -252,21 +253,67 @@ class _Tier:
             sum(len(s) for s in self.seen.values()),
         )
 
-    def dump(self) -> list[Any]:
-        """Per minute `[minute, tallies, digests]`, the digests as base64 of their little-endian bytes."""
-        return [
-            [minute, [[*key, *tally] for key, tally in tallies.items()], _pack(self.seen.get(minute))]
-            for minute, tallies in self.tallies.items()
-        ]
+    def dump(self) -> dict[str, Any]:
+        """The tallies and digests as columns: each a base64 array (`_pack`), the tally keys once each.
 
-    def restore(self, rows: list[Any]) -> None:
-        for minute, tallies, seen in rows:
-            bucket = self.tallies.setdefault(int(minute), {})
-            for tool, model, kind, role, service, n, tokens, credits, weight in tallies:
-                if kind not in _KINDS or role not in _ROLES or (service is not None and service not in _SERVICES):
-                    raise ValueError(f"bad tally {kind!r} {role!r} {service!r}")
-                bucket[(str(tool), model, kind, role, service)] = [n, tokens, float(credits), float(weight)]
-            self.seen[int(minute)] = _unpack(seen)
+        Per minute (in `minutes`) its number of tallies and of digests; per tally its key's index in
+        `keys` and its four sums; all digests one after the other, each minute's sorted.
+        """
+        keys: dict[TallyKey, int] = {}
+        minutes, per_minute, per_seen = array("q"), array("i"), array("i")
+        key_of, counts, tokens, credits, weights, digests = array("i"), array("q"), array("q"), array("d"), array("d"), array("q")
+        for minute, tallies in self.tallies.items():
+            minutes.append(minute)
+            per_minute.append(len(tallies))
+            for key, (n, tok, cred, weight) in tallies.items():
+                key_of.append(keys.setdefault(key, len(keys)))
+                counts.append(int(n))
+                tokens.append(int(tok))
+                credits.append(cred)
+                weights.append(weight)
+            seen = self.seen.get(minute)
+            per_seen.append(len(seen) if seen else 0)
+            if seen:
+                digests.extend(seen)
+        return {
+            "keys": [list(key) for key in keys],
+            **{name: _pack(col) for name, col in (
+                ("minutes", minutes), ("tallies", per_minute), ("key", key_of), ("count", counts),
+                ("tokens", tokens), ("credits", credits), ("weight", weights), ("digests", per_seen),
+                ("seen", digests),
+            )},
+        }  # fmt: skip
+
+    def restore(self, doc: Mapping[str, Any]) -> None:
+        """Load what `dump` wrote (raises `ValueError`/`TypeError`/`KeyError`/`IndexError` on anything else)."""
+        keys: list[TallyKey] = []
+        for tool, model, kind, role, service in doc["keys"]:
+            if kind not in _KINDS or role not in _ROLES or (service is not None and service not in _SERVICES):
+                raise ValueError(f"bad tally {kind!r} {role!r} {service!r}")
+            if not isinstance(tool, str) or not (model is None or isinstance(model, str)):
+                raise TypeError("bad tally key")
+            keys.append((tool, model, _KIND_OF[kind].value, _ROLE_OF[role].value, service and _SERVICE_OF[service].value))
+        minutes, per_minute, per_seen = _unpack(doc["minutes"], "q"), _unpack(doc["tallies"], "i"), _unpack(doc["digests"], "i")
+        key_of, counts, tokens = _unpack(doc["key"], "i"), _unpack(doc["count"], "q"), _unpack(doc["tokens"], "q")
+        credits, weights, digests = _unpack(doc["credits"], "d"), _unpack(doc["weight"], "d"), _unpack(doc["seen"], "q")
+        n = len(key_of)
+        if not len(minutes) == len(per_minute) == len(per_seen) or len(set(minutes)) != len(minutes):
+            raise ValueError("minute columns disagree")
+        if not n == len(counts) == len(tokens) == len(credits) == len(weights) == sum(per_minute):
+            raise ValueError("tally columns disagree")
+        if min(per_minute, default=1) < 1 or min(per_seen, default=0) < 0 or sum(per_seen) != len(digests):
+            raise ValueError("bad per-minute counts")
+        if n and (min(key_of) < 0 or max(key_of) >= len(keys)):
+            raise IndexError("tally key out of range")
+        i = j = 0
+        for minute, many, seen in zip(minutes, per_minute, per_seen, strict=True):
+            # Keys are shared tuples (one per distinct key, not one per tally); ints stay ints.
+            self.tallies[minute] = {
+                keys[key_of[k]]: [counts[k], tokens[k], credits[k], weights[k]] for k in range(i, i + many)
+            }
+            self.seen[minute] = digests[j : j + seen]
+            i += many
+            j += seen
         self.sums.rebuild(self.tallies)
 
 
@@ -325,27 +372,28 @@ def _median(values: list[float]) -> float:
     return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
 
 
-def _pack(digests: array[int] | None) -> str:
-    """Sorted digests as base64 of little-endian 64-bit integers: decoded in one C call, not one int each."""
-    if not digests:
+def _pack(values: array[Any] | None) -> str:
+    """An array as base64 of its little-endian bytes: decoded in one C call, not one number each."""
+    if not values:
         return ""
     if sys.byteorder == "little":
-        return base64.b64encode(digests.tobytes()).decode("ascii")
-    swapped = array("q", digests)
+        return base64.b64encode(values.tobytes()).decode("ascii")
+    swapped = array(values.typecode, values)
     swapped.byteswap()
     return base64.b64encode(swapped.tobytes()).decode("ascii")
 
 
-def _unpack(text: object) -> array[int]:
+def _unpack(text: object, typecode: str = "q") -> array[Any]:
     """What `_pack` wrote (raises `ValueError`/`TypeError` on anything else: the cache is then rebuilt).
 
-    Written sorted, as `claim`'s binary search needs; a file this process did not write is not read (the
-    cache is versioned, fingerprinted and written atomically), so the order is not checked element by element.
+    Digests are written sorted, as `claim`'s binary search needs; a file this process did not write is not
+    read (the cache is versioned, fingerprinted and written atomically), so the order is not checked one
+    by one.
     """
     if not isinstance(text, str):
-        raise TypeError("digests are not a string")
-    out = array("q")
-    out.frombytes(base64.b64decode(text, validate=True))  # a length that is not a multiple of 8 raises
+        raise TypeError("a column is not a string")
+    out = array(typecode)
+    out.frombytes(base64.b64decode(text, validate=True))  # a length that is not a multiple of the item raises
     if sys.byteorder != "little":
         out.byteswap()
     return out
@@ -359,6 +407,19 @@ _SERVICE_OF = {s.value: s for s in McpService}
 _KINDS = frozenset(k.value for k in EventKind)
 _ROLES = frozenset(r.value for r in CallRole)
 _SERVICES = frozenset(s.value for s in McpService)
+
+
+_MEMBERS: list[tuple[EventKind, CallRole, McpService | None]] = [
+    (kind, role, service) for kind in EventKind for role in CallRole for service in (None, *McpService)
+]
+"""An event's kind, role and service by its one-byte flag in the cache (its index here)."""
+_FLAGS: dict[tuple[EventKind, CallRole, McpService | None], bytes] = {m: bytes([i]) for i, m in enumerate(_MEMBERS)}
+_EVENT_COLUMNS = (
+    ("ts", "q"), ("tool", "i"), ("session", "i"), ("model", "i"), ("origin", "i"), ("tokens", "q"),
+    ("input", "q"), ("output", "q"), ("cached", "q"), ("credits", "d"), ("weight", "d"),
+)  # fmt: skip
+"""The detail events' number columns in the cache and their array type codes."""
+_MICROSECOND = timedelta(microseconds=1)
 
 
 def _key(event: UsageEvent) -> TallyKey:
@@ -545,27 +606,13 @@ class Ledger:
                 self._last_model[event.tool] = (event.ts, event.model)
 
     def dump(self) -> dict[str, Any]:
-        """Everything the ledger holds as plain JSON-able values (for the on-disk cache)."""
+        """Everything the ledger holds as plain JSON-able values (for the on-disk cache).
+
+        The detail events are columns (`_dump_events`), the buckets too (`_Tier.dump`): a warm start
+        decodes a few long strings in C rather than a list per event.
+        """
         return {
-            "events": [
-                [
-                    e.kind.value,
-                    e.ts.timestamp(),
-                    e.tool,
-                    e.key,
-                    e.session,
-                    e.model,
-                    e.role.value,
-                    e.service.value if e.service else None,
-                    e.tokens,
-                    e.input_tokens,
-                    e.output_tokens,
-                    e.origin,
-                    e.cached_tokens,
-                    *self._prices[ident],
-                ]
-                for ident, e in self._events.items()
-            ],
+            "events": self._dump_events(),
             "buckets": {"calls": self._calls.dump(), "mcp": self._mcp.dump()},
             "prompt_costs": [[ts.timestamp(), credits] for ts, credits in self._prompt_costs],
             "limit_hits": [
@@ -576,8 +623,43 @@ class Ledger:
             "last_model": {tool: [ts.timestamp(), model] for tool, (ts, model) in self._last_model.items()},
         }
 
+    def _dump_events(self) -> dict[str, Any]:
+        """The detail events as columns: instants in microseconds, strings as indexes into one table (-1 None)."""
+        strings: dict[str, int] = {}
+
+        def index(text: str | None) -> int:
+            return -1 if text is None else strings.setdefault(text, len(strings))
+
+        cols: dict[str, array[Any]] = {name: array(code) for name, code in _EVENT_COLUMNS}
+        flags = bytearray()
+        keys = []
+        ts, tool, session, model, origin = cols["ts"], cols["tool"], cols["session"], cols["model"], cols["origin"]
+        tokens, inp, out, cached = cols["tokens"], cols["input"], cols["output"], cols["cached"]
+        credits, weights = cols["credits"], cols["weight"]
+        for ident, e in self._events.items():
+            flags += _FLAGS[e.kind, e.role, e.service]
+            ts.append((e.ts - EPOCH) // _MICROSECOND)
+            tool.append(index(e.tool))
+            keys.append(e.key)
+            session.append(index(e.session))
+            model.append(index(e.model))
+            origin.append(index(e.origin))
+            tokens.append(e.tokens)
+            inp.append(e.input_tokens)
+            out.append(e.output_tokens)
+            cached.append(e.cached_tokens)
+            price = self._prices[ident]
+            credits.append(price[0])
+            weights.append(price[1])
+        return {
+            "strings": list(strings),
+            "keys": keys,
+            "flags": base64.b64encode(flags).decode("ascii"),
+            **{name: _pack(col) for name, col in cols.items()},
+        }
+
     def restore(self, data: Mapping[str, Any]) -> None:
-        """Load what `dump` produced (raises `ValueError`/`KeyError`/`TypeError` on a bad dump)."""
+        """Load what `dump` produced (raises `ValueError`/`KeyError`/`TypeError`/`IndexError` on a bad dump)."""
 
         def when(x: float) -> datetime:
             return datetime.fromtimestamp(x, tz=timezone.utc)
@@ -586,31 +668,7 @@ class Ledger:
             seen = self._last_model.get(tool)
             if seen is None or when(ts) >= seen[0]:
                 self._last_model[tool] = (when(ts), model)
-        # The hot loop of a warm start: enum members by lookup (a bad value raises KeyError), names bound.
-        kinds, roles, services = _KIND_OF, _ROLE_OF, _SERVICE_OF
-        events, prices, note, utc, stamp = self._events, self._prices, self._note, timezone.utc, datetime.fromtimestamp
-        for row in data["events"]:
-            kind, ts, tool, key, session, model, role, service, tokens, inp, out, origin, cached, credits, weight = row
-            event = UsageEvent(
-                kinds[kind],
-                stamp(ts, utc),
-                tool,
-                key,
-                session,
-                model,
-                roles[role],
-                services[service] if service else None,
-                int(tokens),
-                int(inp),
-                int(out),
-                origin,
-                int(cached),
-            )
-            # Priced when first seen (the cache is only valid under the same tariff): no second pricing.
-            ident = (tool, key)
-            events[ident] = event
-            prices[ident] = (float(credits), float(weight))
-            note(event)
+        self._restore_events(data["events"])
         self._detail.rebuild()
         self.version += 1
         self._calls.restore(data["buckets"]["calls"])
@@ -620,6 +678,50 @@ class Ledger:
             self.add_limit_hit(LimitHit(when(ts), tool, code, when(reset) if reset is not None else None))
         for tool, ts in data["last_activity"].items():
             self._note_activity(tool, when(ts))
+
+    def _restore_events(self, doc: Mapping[str, Any]) -> None:
+        """Load `_dump_events`'s columns.
+
+        Each event's last activity and model are not noted again: `last_activity` and `last_model` were
+        saved as they stood, every detail event already in them.
+        """
+        strings = doc["strings"]
+        if not all(isinstance(x, str) for x in strings):
+            raise TypeError("a string of the table is not one")
+        table = [*strings, None]  # index -1: None
+        keys = doc["keys"]
+        flags = base64.b64decode(doc["flags"], validate=True)
+        cols = {name: _unpack(doc[name], code) for name, code in _EVENT_COLUMNS}
+        n = len(keys)
+        if len(flags) != n or any(len(col) != n for col in cols.values()):
+            raise ValueError("event columns disagree")
+        if not all(isinstance(k, str) for k in keys):
+            raise TypeError("a dedup key is not a string")
+        for name in ("tool", "session", "model", "origin"):
+            col = cols[name]
+            if n and (min(col) < -1 or max(col) >= len(strings)):
+                raise IndexError(f"{name} out of the string table")
+        if n and min(cols["tool"]) < 0:
+            raise ValueError("an event without a tool")
+        before = len(self._events)
+        events, prices, stamp, utc, member = self._events, self._prices, datetime.fromtimestamp, timezone.utc, _MEMBERS
+        for flag, us, tool, key, session, model, origin, tokens, inp, out, cached, credits, weight in zip(
+            flags, *(cols[name] for name in ("ts", "tool")), keys,
+            *(cols[name] for name in ("session", "model", "origin", "tokens", "input", "output", "cached", "credits", "weight")),
+            strict=True,
+        ):  # fmt: skip
+            kind, role, service = member[flag]  # a flag no member has raises IndexError
+            tool_id = table[tool]
+            event = UsageEvent(
+                kind, stamp(us / 1e6, utc), tool_id, key, table[session], table[model], role, service,  # type: ignore[arg-type]
+                tokens, inp, out, table[origin], cached,
+            )  # fmt: skip
+            # Priced when first seen (the cache is only valid under the same tariff): no second pricing.
+            ident = (tool_id, key)  # type: ignore[assignment]
+            events[ident] = event  # type: ignore[index]
+            prices[ident] = (credits, weight)  # type: ignore[index]
+        if len(events) != before + n:
+            raise ValueError("an event twice")
 
     def adopt(self, other: Ledger) -> None:
         """Take over everything `other` holds (used to swap in a cache restored on the side)."""
