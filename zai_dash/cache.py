@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 import orjson
@@ -46,33 +47,44 @@ def save(
     What each source keeps comes from its own `export_state` (its offsets, and the skip counts behind
     them, without whole files: those are looked at and counted again after a restart).
     """
-    with paused_gc():  # the dump is a few hundred thousand short-lived lists and strings
-        tails = {}
-        skips = {}
-        for source in sources:
-            state = source.export_state()
-            if state is not None:
-                tails[source.name] = state.tails
-                skips[source.name] = state.skips  # skipped lines behind the offsets are not read again
-        doc = {
-            "version": CACHE_VERSION,
-            "fingerprint": fingerprint,
-            "ledger": ledger.dump(),
-            "tails": tails,
-            "skips": skips,
-            "saved_at": saved_at.timestamp() if saved_at is not None else None,
-        }
-        try:
-            data = orjson.dumps(doc)
-        except TypeError as exc:  # orjson meets a value it cannot encode
-            log.warning("cache not written: %s", exc)
-            return
+    tails = {}
+    skips = {}
+    for source in sources:
+        state = source.export_state()
+        if state is not None:
+            tails[source.name] = state.tails
+            skips[source.name] = state.skips  # skipped lines behind the offsets are not read again
+    parts = iter((
+        ("version", CACHE_VERSION),
+        ("fingerprint", fingerprint),
+        ("saved_at", saved_at.timestamp() if saved_at is not None else None),
+        ("ledger", ledger.dump_parts()),
+        ("skips", skips),
+        ("tails", iter(tails.items())),
+    ))  # fmt: skip
     try:
-        write_atomic(path, data, durable=True)
+        with paused_gc():  # the dump is many short-lived strings and arrays
+            write_atomic(path, _encode(parts), durable=True)
+    except TypeError as exc:  # orjson meets a value it cannot encode (the old file stays)
+        log.warning("cache not written: %s", exc)
+        return
     except OSError as exc:
         log.warning("cache not written: %s", exc)
         return
     remove_superseded(path.parent)
+
+
+def _encode(parts: Iterator[tuple[str, Any]]) -> Iterator[bytes]:
+    """One JSON object, written part by part: a value that is itself an iterator of (name, value) pairs is an
+    object written the same way, so only one column (or one source's offsets) is encoded at a time."""
+    yield b"{"
+    for i, (name, value) in enumerate(parts):
+        yield (b"," if i else b"") + orjson.dumps(name) + b":"
+        if isinstance(value, Iterator):
+            yield from _encode(value)
+        else:
+            yield orjson.dumps(value)
+    yield b"}"
 
 
 def remove_superseded(folder: Path) -> None:

@@ -25,7 +25,7 @@ import heapq
 import sys
 from array import array
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Protocol
@@ -253,36 +253,35 @@ class _Tier:
             sum(len(s) for s in self.seen.values()),
         )
 
-    def dump(self) -> dict[str, Any]:
-        """The tallies and digests as columns: each a base64 array (`_pack`), the tally keys once each.
+    def dump(self) -> Iterator[tuple[str, Any]]:
+        """The tallies and digests as columns, one (name, value) at a time (see `Ledger.dump_parts`).
 
-        Per minute (in `minutes`) its number of tallies and of digests; per tally its key's index in
-        `keys` and its four sums; all digests one after the other, each minute's sorted.
+        Each column is a base64 array (`_pack`); the tally keys are listed once each. Per minute (in
+        `minutes`) its number of tallies and of digests; per tally its key's index in `keys` and its four
+        sums; all digests one after the other, each minute's sorted.
         """
         keys: dict[TallyKey, int] = {}
-        minutes, per_minute, per_seen = array("q"), array("i"), array("i")
-        key_of, counts, tokens, credits, weights, digests = array("i"), array("q"), array("q"), array("d"), array("d"), array("q")
-        for minute, tallies in self.tallies.items():
-            minutes.append(minute)
-            per_minute.append(len(tallies))
-            for key, (n, tok, cred, weight) in tallies.items():
-                key_of.append(keys.setdefault(key, len(keys)))
-                counts.append(int(n))
-                tokens.append(int(tok))
-                credits.append(cred)
-                weights.append(weight)
-            seen = self.seen.get(minute)
-            per_seen.append(len(seen) if seen else 0)
-            if seen:
-                digests.extend(seen)
-        return {
-            "keys": [list(key) for key in keys],
-            **{name: _pack(col) for name, col in (
-                ("minutes", minutes), ("tallies", per_minute), ("key", key_of), ("count", counts),
-                ("tokens", tokens), ("credits", credits), ("weight", weights), ("digests", per_seen),
-                ("seen", digests),
-            )},
-        }  # fmt: skip
+        buckets = self.tallies
+        rows = [tally for tallies in buckets.values() for tally in tallies.items()]
+        seen = [self.seen.get(minute) for minute in buckets]
+        digests = array("q")
+        for part in seen:
+            if part:
+                digests.extend(part)
+        columns = (
+            ("minutes", lambda: array("q", buckets)),
+            ("tallies", lambda: array("i", [len(tallies) for tallies in buckets.values()])),
+            ("key", lambda: array("i", [keys.setdefault(key, len(keys)) for key, _ in rows])),
+            ("count", lambda: array("q", [int(tally[0]) for _, tally in rows])),
+            ("tokens", lambda: array("q", [int(tally[1]) for _, tally in rows])),
+            ("credits", lambda: array("d", [tally[2] for _, tally in rows])),
+            ("weight", lambda: array("d", [tally[3] for _, tally in rows])),
+            ("digests", lambda: array("i", [len(part) if part else 0 for part in seen])),
+            ("seen", lambda: digests),
+        )
+        for name, column in columns:
+            yield name, _pack(column())
+        yield "keys", [list(key) for key in keys]
 
     def restore(self, doc: Mapping[str, Any]) -> None:
         """Load what `dump` wrote (raises `ValueError`/`TypeError`/`KeyError`/`IndexError` on anything else)."""
@@ -414,6 +413,11 @@ _MEMBERS: list[tuple[EventKind, CallRole, McpService | None]] = [
 ]
 """An event's kind, role and service by its one-byte flag in the cache (its index here)."""
 _FLAGS: dict[tuple[EventKind, CallRole, McpService | None], bytes] = {m: bytes([i]) for i, m in enumerate(_MEMBERS)}
+def _whole(parts: Iterator[tuple[str, Any]]) -> dict[str, Any]:
+    """A `dump_parts`-style iterator as one dict (nested iterators too)."""
+    return {name: _whole(value) if isinstance(value, Iterator) else value for name, value in parts}
+
+
 _EVENT_COLUMNS = (
     ("ts", "q"), ("tool", "i"), ("session", "i"), ("model", "i"), ("origin", "i"), ("tokens", "q"),
     ("input", "q"), ("output", "q"), ("cached", "q"), ("credits", "d"), ("weight", "d"),
@@ -606,57 +610,51 @@ class Ledger:
                 self._last_model[event.tool] = (event.ts, event.model)
 
     def dump(self) -> dict[str, Any]:
-        """Everything the ledger holds as plain JSON-able values (for the on-disk cache).
+        """Everything the ledger holds as plain JSON-able values (for the on-disk cache): `dump_parts` whole."""
+        return _whole(self.dump_parts())
 
-        The detail events are columns (`_dump_events`), the buckets too (`_Tier.dump`): a warm start
-        decodes a few long strings in C rather than a list per event.
+    def dump_parts(self) -> Iterator[tuple[str, Any]]:
+        """What `dump` returns, one (name, value) at a time, a value itself such an iterator where it is large.
+
+        The cache writes each part as it comes, so the document is never whole in memory beside the
+        ledger. The detail events are columns (`_dump_events`), the buckets too (`_Tier.dump`): a warm
+        start decodes a few long strings in C rather than a list per event and per tally.
         """
-        return {
-            "events": self._dump_events(),
-            "buckets": {"calls": self._calls.dump(), "mcp": self._mcp.dump()},
-            "prompt_costs": [[ts.timestamp(), credits] for ts, credits in self._prompt_costs],
-            "limit_hits": [
-                [h.ts.timestamp(), h.tool, h.code, h.reset_at.timestamp() if h.reset_at else None]
-                for h in self._limit_hits.values()
-            ],
-            "last_activity": {tool: ts.timestamp() for tool, ts in self._last_activity.items()},
-            "last_model": {tool: [ts.timestamp(), model] for tool, (ts, model) in self._last_model.items()},
-        }
+        yield "events", self._dump_events()
+        yield "buckets", iter((("calls", self._calls.dump()), ("mcp", self._mcp.dump())))
+        yield "prompt_costs", [[ts.timestamp(), credits] for ts, credits in self._prompt_costs]
+        yield "limit_hits", [
+            [h.ts.timestamp(), h.tool, h.code, h.reset_at.timestamp() if h.reset_at else None]
+            for h in self._limit_hits.values()
+        ]
+        yield "last_activity", {tool: ts.timestamp() for tool, ts in self._last_activity.items()}
+        yield "last_model", {tool: [ts.timestamp(), model] for tool, (ts, model) in self._last_model.items()}
 
-    def _dump_events(self) -> dict[str, Any]:
+    def _dump_events(self) -> Iterator[tuple[str, Any]]:
         """The detail events as columns: instants in microseconds, strings as indexes into one table (-1 None)."""
-        strings: dict[str, int] = {}
-
-        def index(text: str | None) -> int:
-            return -1 if text is None else strings.setdefault(text, len(strings))
-
-        cols: dict[str, array[Any]] = {name: array(code) for name, code in _EVENT_COLUMNS}
-        flags = bytearray()
-        keys = []
-        ts, tool, session, model, origin = cols["ts"], cols["tool"], cols["session"], cols["model"], cols["origin"]
-        tokens, inp, out, cached = cols["tokens"], cols["input"], cols["output"], cols["cached"]
-        credits, weights = cols["credits"], cols["weight"]
-        for ident, e in self._events.items():
-            flags += _FLAGS[e.kind, e.role, e.service]
-            ts.append((e.ts - EPOCH) // _MICROSECOND)
-            tool.append(index(e.tool))
-            keys.append(e.key)
-            session.append(index(e.session))
-            model.append(index(e.model))
-            origin.append(index(e.origin))
-            tokens.append(e.tokens)
-            inp.append(e.input_tokens)
-            out.append(e.output_tokens)
-            cached.append(e.cached_tokens)
-            price = self._prices[ident]
-            credits.append(price[0])
-            weights.append(price[1])
-        return {
-            "strings": list(strings),
-            "keys": keys,
-            "flags": base64.b64encode(flags).decode("ascii"),
-            **{name: _pack(col) for name, col in cols.items()},
-        }
+        strings: dict[str | None, int] = {None: -1}
+        index = strings.setdefault
+        events = list(self._events.values())
+        prices = [self._prices[ident] for ident in self._events]
+        flags = _FLAGS
+        yield "flags", base64.b64encode(b"".join([flags[e.kind, e.role, e.service] for e in events])).decode("ascii")
+        yield "keys", [e.key for e in events]
+        columns = (
+            ("ts", lambda: array("q", [(e.ts - EPOCH) // _MICROSECOND for e in events])),
+            ("tool", lambda: array("i", [index(e.tool, len(strings) - 1) for e in events])),
+            ("session", lambda: array("i", [index(e.session, len(strings) - 1) for e in events])),
+            ("model", lambda: array("i", [index(e.model, len(strings) - 1) for e in events])),
+            ("origin", lambda: array("i", [index(e.origin, len(strings) - 1) for e in events])),
+            ("tokens", lambda: array("q", [e.tokens for e in events])),
+            ("input", lambda: array("q", [e.input_tokens for e in events])),
+            ("output", lambda: array("q", [e.output_tokens for e in events])),
+            ("cached", lambda: array("q", [e.cached_tokens for e in events])),
+            ("credits", lambda: array("d", [p[0] for p in prices])),
+            ("weight", lambda: array("d", [p[1] for p in prices])),
+        )
+        for name, column in columns:
+            yield name, _pack(column())
+        yield "strings", [text for text in strings if text is not None]
 
     def restore(self, data: Mapping[str, Any]) -> None:
         """Load what `dump` produced (raises `ValueError`/`KeyError`/`TypeError`/`IndexError` on a bad dump)."""
