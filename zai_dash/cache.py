@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 
-from zai_dash.domain.ledger import Ledger
+from zai_dash.domain.ledger import Ledger, Packed
 from zai_dash.paths import cache_dir
 from zai_dash.safeio import STATE_MAX_BYTES, read_capped
 from zai_dash.scan import paused_gc
@@ -76,12 +76,17 @@ def save(
 
 def _encode(parts: Iterator[tuple[str, Any]]) -> Iterator[bytes]:
     """One JSON object, written part by part: a value that is itself an iterator of (name, value) pairs is an
-    object written the same way, so only one column (or one source's offsets) is encoded at a time."""
+    object written the same way, and a `Packed` column is written a chunk at a time, so only one column
+    (or one source's offsets) is being encoded at any moment."""
     yield b"{"
     for i, (name, value) in enumerate(parts):
         yield (b"," if i else b"") + orjson.dumps(name) + b":"
         if isinstance(value, Iterator):
             yield from _encode(value)
+        elif isinstance(value, Packed):
+            yield b'"'  # base64 needs no escaping
+            yield from value.chunks()
+            yield b'"'
         else:
             yield orjson.dumps(value)
     yield b"}"

@@ -25,7 +25,7 @@ import heapq
 import sys
 from array import array
 from collections import deque
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Protocol
@@ -264,10 +264,6 @@ class _Tier:
         buckets = self.tallies
         rows = [tally for tallies in buckets.values() for tally in tallies.items()]
         seen = [self.seen.get(minute) for minute in buckets]
-        digests = array("q")
-        for part in seen:
-            if part:
-                digests.extend(part)
         columns = (
             ("minutes", lambda: array("q", buckets)),
             ("tallies", lambda: array("i", [len(tallies) for tallies in buckets.values()])),
@@ -277,10 +273,10 @@ class _Tier:
             ("credits", lambda: array("d", [tally[2] for _, tally in rows])),
             ("weight", lambda: array("d", [tally[3] for _, tally in rows])),
             ("digests", lambda: array("i", [len(part) if part else 0 for part in seen])),
-            ("seen", lambda: digests),
         )
         for name, column in columns:
-            yield name, _pack(column())
+            yield name, Packed(column)
+        yield "seen", Packed(lambda: [part for part in seen if part])  # never joined into one array
         yield "keys", [list(key) for key in keys]
 
     def restore(self, doc: Mapping[str, Any]) -> None:
@@ -371,6 +367,41 @@ def _median(values: list[float]) -> float:
     return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
 
 
+class Packed:
+    """A column of numbers as `_pack` writes it, made when written: `text()` whole, or `chunks()` of base64.
+
+    Args:
+        arrays: makes the column, one array or several of one type code (their items one after the other).
+    """
+
+    __slots__ = ("arrays",)
+    CHUNK = 3 << 18
+    """Bytes encoded at a time by `chunks` (a multiple of 3: the chunks' base64 joins into the whole's)."""
+
+    def __init__(self, arrays: Callable[[], array[Any] | Iterable[array[Any]]]) -> None:
+        self.arrays = arrays
+
+    def chunks(self) -> Iterator[bytes]:
+        """The column's base64, a piece at a time (a column is never whole in memory twice over)."""
+        made = self.arrays()
+        buf = bytearray()
+        for values in (made,) if isinstance(made, array) else made:
+            if sys.byteorder != "little":
+                values = array(values.typecode, values)
+                values.byteswap()
+            buf += values.tobytes()
+            if len(buf) >= self.CHUNK:
+                cut = len(buf) - len(buf) % 3
+                yield base64.b64encode(buf[:cut])
+                del buf[:cut]
+        if buf:
+            yield base64.b64encode(buf)
+
+    def text(self) -> str:
+        """The column's base64 whole (what `_unpack` reads)."""
+        return b"".join(self.chunks()).decode("ascii")
+
+
 def _pack(values: array[Any] | None) -> str:
     """An array as base64 of its little-endian bytes: decoded in one C call, not one number each."""
     if not values:
@@ -415,7 +446,10 @@ _MEMBERS: list[tuple[EventKind, CallRole, McpService | None]] = [
 _FLAGS: dict[tuple[EventKind, CallRole, McpService | None], bytes] = {m: bytes([i]) for i, m in enumerate(_MEMBERS)}
 def _whole(parts: Iterator[tuple[str, Any]]) -> dict[str, Any]:
     """A `dump_parts`-style iterator as one dict (nested iterators too)."""
-    return {name: _whole(value) if isinstance(value, Iterator) else value for name, value in parts}
+    return {
+        name: _whole(value) if isinstance(value, Iterator) else value.text() if isinstance(value, Packed) else value
+        for name, value in parts
+    }
 
 
 _EVENT_COLUMNS = (
@@ -653,7 +687,7 @@ class Ledger:
             ("weight", lambda: array("d", [p[1] for p in prices])),
         )
         for name, column in columns:
-            yield name, _pack(column())
+            yield name, Packed(column)
         yield "strings", [text for text in strings if text is not None]
 
     def restore(self, data: Mapping[str, Any]) -> None:
