@@ -9,9 +9,9 @@ version, built with another config, or when any cached file was replaced, trunca
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
-from collections.abc import Iterator
 from typing import Any
 
 import orjson

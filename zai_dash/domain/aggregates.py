@@ -53,12 +53,28 @@ def ceil_minute(ts: datetime) -> int:
     return minute if exact else minute + BUCKET_SECONDS
 
 
+_KEYS: dict[TallyKey, TallyKey] = {}
+"""One tuple per distinct tally key, shared by every bucket holding it (a key is made per event, and a new
+one per bucket would be 80 bytes each). Bounded: cleared past `_KEYS_KEPT` (sharing is only a saving)."""
+_KEYS_KEPT = 4096
+
+
+def shared_key(key: TallyKey) -> TallyKey:
+    """The one tuple kept for `key` (equal to it), to store as a bucket's dict key."""
+    kept = _KEYS.get(key)
+    if kept is None:
+        if len(_KEYS) >= _KEYS_KEPT:
+            _KEYS.clear()
+        kept = _KEYS[key] = key
+    return kept
+
+
 def _bump(
     tallies: dict[TallyKey, Tally], key: TallyKey, n: float, tokens: float, credits: float, weight: float
 ) -> None:
     tally = tallies.get(key)
     if tally is None:
-        tally = tallies[key] = [0, 0, 0.0, 0.0]
+        tally = tallies[shared_key(key)] = [0, 0, 0.0, 0.0]
     tally[0] += n
     tally[1] += tokens
     tally[2] += credits
@@ -398,7 +414,7 @@ class DetailIndex:
                 spans[minute][1] = ts  # in time order: the latest so far
             tally = tallies.get(key)
             if tally is None:
-                tallies[key] = [1, event.tokens, 0.0 + credits, 0.0 + weight]
+                tallies[shared_key(key)] = [1, event.tokens, 0.0 + credits, 0.0 + weight]
             else:
                 tally[0] += 1
                 tally[1] += event.tokens

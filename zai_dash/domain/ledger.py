@@ -39,6 +39,7 @@ from zai_dash.domain.aggregates import (
     Tally,
     TallyKey,
     ceil_minute,
+    shared_key,
 )
 from zai_dash.domain.events import CallRole, EventKind, LimitHit, McpService, UsageEvent
 from zai_dash.domain.tariff import Tariff
@@ -220,6 +221,7 @@ class _Tier:
             tallies = self.tallies[minute] = {}
         tally = tallies.get(key)
         if tally is None:
+            key = shared_key(key)
             tallies[key] = [1, event.tokens, 0.0 + credits, 0.0 + weight]  # floats, as the sums always were
         else:
             tally[0] += 1
@@ -287,8 +289,16 @@ class _Tier:
                 raise ValueError(f"bad tally {kind!r} {role!r} {service!r}")
             if not isinstance(tool, str) or not (model is None or isinstance(model, str)):
                 raise TypeError("bad tally key")
-            keys.append((tool, model, _KIND_OF[kind].value, _ROLE_OF[role].value, service and _SERVICE_OF[service].value))
-        minutes, per_minute, per_seen = _unpack(doc["minutes"], "q"), _unpack(doc["tallies"], "i"), _unpack(doc["digests"], "i")
+            keys.append(
+                shared_key(
+                    (tool, model, _KIND_OF[kind].value, _ROLE_OF[role].value, service and _SERVICE_OF[service].value)
+                )
+            )
+        minutes, per_minute, per_seen = (
+            _unpack(doc["minutes"], "q"),
+            _unpack(doc["tallies"], "i"),
+            _unpack(doc["digests"], "i"),
+        )
         key_of, counts, tokens = _unpack(doc["key"], "i"), _unpack(doc["count"], "q"), _unpack(doc["tokens"], "q")
         credits, weights, digests = _unpack(doc["credits"], "d"), _unpack(doc["weight"], "d"), _unpack(doc["seen"], "q")
         n = len(key_of)
@@ -444,6 +454,8 @@ _MEMBERS: list[tuple[EventKind, CallRole, McpService | None]] = [
 ]
 """An event's kind, role and service by its one-byte flag in the cache (its index here)."""
 _FLAGS: dict[tuple[EventKind, CallRole, McpService | None], bytes] = {m: bytes([i]) for i, m in enumerate(_MEMBERS)}
+
+
 def _whole(parts: Iterator[tuple[str, Any]]) -> dict[str, Any]:
     """A `dump_parts`-style iterator as one dict (nested iterators too)."""
     return {
@@ -657,10 +669,13 @@ class Ledger:
         yield "events", self._dump_events()
         yield "buckets", iter((("calls", self._calls.dump()), ("mcp", self._mcp.dump())))
         yield "prompt_costs", [[ts.timestamp(), credits] for ts, credits in self._prompt_costs]
-        yield "limit_hits", [
-            [h.ts.timestamp(), h.tool, h.code, h.reset_at.timestamp() if h.reset_at else None]
-            for h in self._limit_hits.values()
-        ]
+        yield (
+            "limit_hits",
+            [
+                [h.ts.timestamp(), h.tool, h.code, h.reset_at.timestamp() if h.reset_at else None]
+                for h in self._limit_hits.values()
+            ],
+        )
         yield "last_activity", {tool: ts.timestamp() for tool, ts in self._last_activity.items()}
         yield "last_model", {tool: [ts.timestamp(), model] for tool, (ts, model) in self._last_model.items()}
 
@@ -738,20 +753,19 @@ class Ledger:
         before = len(self._events)
         events, prices, stamp, utc, member = self._events, self._prices, datetime.fromtimestamp, timezone.utc, _MEMBERS
         for flag, us, tool, key, session, model, origin, tokens, inp, out, cached, credits, weight in zip(
-            flags, *(cols[name] for name in ("ts", "tool")), keys,
-            *(cols[name] for name in ("session", "model", "origin", "tokens", "input", "output", "cached", "credits", "weight")),
-            strict=True,
+            flags, cols["ts"], cols["tool"], keys, cols["session"], cols["model"], cols["origin"], cols["tokens"],
+            cols["input"], cols["output"], cols["cached"], cols["credits"], cols["weight"], strict=True,
         ):  # fmt: skip
             kind, role, service = member[flag]  # a flag no member has raises IndexError
             tool_id = table[tool]
             event = UsageEvent(
-                kind, stamp(us / 1e6, utc), tool_id, key, table[session], table[model], role, service,  # type: ignore[arg-type]
+                kind, stamp(us / 1e6, utc), tool_id, key, table[session], table[model], role, service,
                 tokens, inp, out, table[origin], cached,
             )  # fmt: skip
             # Priced when first seen (the cache is only valid under the same tariff): no second pricing.
-            ident = (tool_id, key)  # type: ignore[assignment]
-            events[ident] = event  # type: ignore[index]
-            prices[ident] = (credits, weight)  # type: ignore[index]
+            ident = (tool_id, key)
+            events[ident] = event
+            prices[ident] = (credits, weight)
         if len(events) != before + n:
             raise ValueError("an event twice")
 
