@@ -26,7 +26,7 @@ import sys
 from array import array
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any, Protocol
 
@@ -46,6 +46,8 @@ from zai_dash.domain.tariff import Tariff
 
 PROMPT_COSTS_KEPT = 50
 """Per-prompt credit totals remembered for the "≈ prompts left" median."""
+STRINGS_KEPT = 65_536
+"""Distinct session and model ids the ledger shares among its detail events before it starts afresh."""
 RECENT_FOLDS_KEPT = 1024
 """Events folded as they arrived (older than the detail floor) whose later copies can still replace them.
 
@@ -537,6 +539,8 @@ class Ledger:
         self._limit_hits: dict[tuple[str, datetime], LimitHit] = {}
         self._last_activity: dict[str, datetime] = {}
         self._last_model: dict[str, tuple[datetime, str]] = {}
+        self._strings: dict[str, str] = {}
+        """The session and model ids of detail events, one string each (`_shared`)."""
         self._recent_folds: dict[tuple[str, str], tuple[_Tier, int, UsageEvent, tuple[float, float]]] = {}
         """The last `RECENT_FOLDS_KEPT` events folded on arrival: (tier, minute, event, price), oldest first."""
         self.version = 0
@@ -619,12 +623,29 @@ class Ledger:
         return True
 
     def _keep(self, ident: tuple[str, str], event: UsageEvent) -> None:
+        event = self._shared(event)
         price = self._price(event)
         self._detail.put(ident, event, price, self._events.get(ident), self._prices.get(ident))
         self._events[ident] = event
         self._prices[ident] = price
         self._note(event)
         self.version += 1
+
+    def _shared(self, event: UsageEvent) -> UsageEvent:
+        """`event`, its session and model the one string the ledger already holds for them (a copy if not).
+
+        A reader makes a new string for every record (a session id is 85 bytes, a model id 55), and the
+        detail tier keeps thousands of events of a handful of sessions and models.
+        """
+        strings = self._strings
+        session, model = event.session, event.model
+        shared_session = strings.setdefault(session, session) if session is not None else None
+        shared_model = strings.setdefault(model, model) if model is not None else None
+        if len(strings) > STRINGS_KEPT:
+            strings.clear()  # sharing is only a saving: a long-running process starts the table again
+        if shared_session is session and shared_model is model:
+            return event
+        return replace(event, session=shared_session, model=shared_model)
 
     def _price(self, event: UsageEvent) -> tuple[float, float]:
         seen = self._last_model.get(event.tool)
@@ -736,6 +757,7 @@ class Ledger:
         if not all(isinstance(x, str) for x in strings):
             raise TypeError("a string of the table is not one")
         table = [*strings, None]  # index -1: None
+        self._strings.update((text, text) for text in strings[:STRINGS_KEPT])  # new copies share them too
         keys = doc["keys"]
         flags = base64.b64decode(doc["flags"], validate=True)
         cols = {name: _unpack(doc[name], code) for name, code in _EVENT_COLUMNS}
@@ -781,6 +803,7 @@ class Ledger:
         self._last_activity = other._last_activity
         self._last_model = other._last_model
         self._recent_folds = other._recent_folds
+        self._strings = other._strings
         self._folded_prompts = other._folded_prompts
         self.version += 1
 
