@@ -181,7 +181,9 @@ def render(
         f"Made by `python bench/week.py` ({runs} timed runs after a warm-up, medians; min–max in brackets). Each "
         f"data set is {days} days of generated Claude Code history ending at midnight UTC, so the weekly "
         "window and the week before it are all on disk. zai-dash keeps 8 days of calls (one by one for "
-        "24 h, then in minute buckets) and reads every file modified in them; ccusage reads every file whole.",
+        "24 h, then in minute buckets) and reads every file modified in them; ccusage reads every file whole. "
+        "Warm: the cache of the warm-up kept, and before each timed run one new generated session (0.3–1.3 MB, "
+        "on the last day) appended, as after a coding session.",
         "",
         "| data | zai-dash report --json, cold | warm | ccusage weekly --json --offline "
         "| ccusage blocks --active --json --offline | cold ÷ ccusage weekly |",
@@ -211,7 +213,9 @@ def render(
         "ledger every "
         "4,096 (`ToolSource.spill`) and Claude Code forgets the message ids of sessions quiet for 6 h, so "
         "peak RSS follows recent use and the ledger's bound, not the history. Warm runs pay the interpreter, "
-        "the cache load (24 h of events one by one, then buckets with base64 digests) and the snapshot.",
+        "the cache load (the ledger as columns of base64 arrays, decoded in C; the day of events then indexed "
+        "in one pass and the buckets' coarser sums added level by level), the new session, the cache write "
+        "(streamed a column at a time) and the snapshot.",
         "",
     ]
     if machine:

@@ -1,7 +1,8 @@
 """The persistent cache: the ledger and every tailed file's offset, so a restart reads only new bytes.
 
-`$XDG_CACHE_HOME/zai-dash/cache-v3.json`: versioned, written atomically (so two zai-dash processes at
-once never see half a file; the last writer wins), and rebuilt silently when corrupt, from another
+`$XDG_CACHE_HOME/zai-dash/cache-v4.json`: versioned, written atomically (so two zai-dash processes at
+once never see half a file; the last writer wins) a part at a time (the document is never whole in memory
+beside the ledger), and rebuilt silently when corrupt, from another
 version, built with another config, or when any cached file was replaced, truncated or deleted since
 (restoring then would not be invisible: the numbers must equal a cold scan's).
 """
@@ -45,7 +46,8 @@ def save(
     """Write the cache (best effort: a read-only cache dir costs speed, not correctness).
 
     What each source keeps comes from its own `export_state` (its offsets, and the skip counts behind
-    them, without whole files: those are looked at and counted again after a restart).
+    them, without whole files: those are looked at and counted again after a restart). The document is
+    encoded and written a part at a time (`_encode`): the ledger's columns, then each source's offsets.
     """
     tails = {}
     skips = {}
