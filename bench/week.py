@@ -6,7 +6,8 @@ For each size a data set of `--days` days of Claude Code history (ending at midn
 with `gen_claude.py` under `bench/data/week-<size>` (kept between runs). On it, each with a from-scratch
 environment (`measure.bench_env`):
 
-- `zai-dash report --json`, cold (a new empty cache dir every run) and warm (the cache kept);
+- `zai-dash report --json`, cold (a new empty cache dir every run) and warm (the cache kept, and before
+  each timed run one new session of a few hundred KB appended: `append_session`, removed again after);
 - `ccusage weekly --json --offline` and `ccusage blocks --active --json --offline` (`peers.py` installs
   ccusage into the ignored `bench/.peers/`);
 
@@ -25,6 +26,7 @@ import shutil
 import sys
 import tempfile
 import tracemalloc
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -60,9 +62,41 @@ def zai_dash_cmd() -> list[str]:
     return [str(exe)] if exe.exists() else [sys.executable, "-m", "zai_dash"]
 
 
+def append_session(home: Path, scratch: Path, added: list[Path]) -> Callable[[int], None]:
+    """A `measure` hook: before each timed run, one new generated session (on the data set's last day) joins
+    the history, as a warm start meets it after a coding session; `added` lists its files for removal."""
+    today = datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+
+    def before(run: int) -> None:
+        if run < 0:
+            return  # the warm-up writes the cache
+        src = scratch / f"new-{run}"
+        gen_claude.generate(src, size=1, days=1, seed=10_000 + run, start=today - timedelta(days=1))
+        for path in sorted((src / ".claude").rglob("*.jsonl")):
+            dest = home / path.relative_to(src)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            stamp = path.stat().st_mtime
+            shutil.move(path, dest)
+            os.utime(dest, (stamp, stamp))
+            added.append(dest)
+
+    return before
+
+
+def remove_added(home: Path, added: list[Path]) -> None:
+    """Take the appended sessions out of the data set again (files, then the folders left empty)."""
+    for path in added:
+        path.unlink(missing_ok=True)
+        parent = path.parent
+        while parent != home and parent.exists() and not any(parent.iterdir()):
+            parent.rmdir()
+            parent = parent.parent
+
+
 def run_set(home: Path, runs: int) -> dict[str, measure.Measurement]:
     out: dict[str, measure.Measurement] = {}
     scratch = Path(tempfile.mkdtemp(prefix="zd-week-"))
+    added: list[Path] = []
     try:
         cold_cache = scratch / "cold-cache"
 
@@ -77,8 +111,10 @@ def run_set(home: Path, runs: int) -> dict[str, measure.Measurement]:
         )  # fmt: skip
         warm_env = measure.bench_env(home, scratch / "warm", cache=scratch / "warm-cache")
         out["warm"] = measure.measure(
-            "zai-dash report --json, warm", [*zai_dash_cmd(), "report", "--json"], warm_env, cwd=home, runs=runs
-        )
+            "zai-dash report --json, warm", [*zai_dash_cmd(), "report", "--json"], warm_env, cwd=home, runs=runs,
+            before=append_session(home, scratch, added),
+        )  # fmt: skip
+        remove_added(home, added)
         ccusage = peers.install_ccusage()
         if ccusage.ok:
             extra = {"CLAUDE_CONFIG_DIR": str(home / ".claude"), "LOG_LEVEL": "0"}
@@ -93,6 +129,7 @@ def run_set(home: Path, runs: int) -> dict[str, measure.Measurement]:
         else:
             out["weekly"] = measure.Measurement("ccusage weekly", error=ccusage.error or "not installed")
     finally:
+        remove_added(home, added)
         shutil.rmtree(scratch, ignore_errors=True)
     return out
 
@@ -144,7 +181,9 @@ def render(
         f"Made by `python bench/week.py` ({runs} timed runs after a warm-up, medians; min–max in brackets). Each "
         f"data set is {days} days of generated Claude Code history ending at midnight UTC, so the weekly "
         "window and the week before it are all on disk. zai-dash keeps 8 days of calls (one by one for "
-        "24 h, then in minute buckets) and reads every file modified in them; ccusage reads every file whole.",
+        "24 h, then in minute buckets) and reads every file modified in them; ccusage reads every file whole. "
+        "Warm: the cache of the warm-up kept, and before each timed run one new generated session (0.3–1.3 MB, "
+        "on the last day) appended, as after a coding session.",
         "",
         "| data | zai-dash report --json, cold | warm | ccusage weekly --json --offline "
         "| ccusage blocks --active --json --offline | cold ÷ ccusage weekly |",
@@ -174,7 +213,9 @@ def render(
         "ledger every "
         "4,096 (`ToolSource.spill`) and Claude Code forgets the message ids of sessions quiet for 6 h, so "
         "peak RSS follows recent use and the ledger's bound, not the history. Warm runs pay the interpreter, "
-        "the cache load (24 h of events one by one, then buckets with base64 digests) and the snapshot.",
+        "the cache load (the ledger as columns of base64 arrays, decoded in C; the day of events then indexed "
+        "in one pass and the buckets' coarser sums added level by level), the new session, the cache write "
+        "(streamed a column at a time) and the snapshot.",
         "",
     ]
     if machine:

@@ -1,7 +1,8 @@
 """The persistent cache: the ledger and every tailed file's offset, so a restart reads only new bytes.
 
-`$XDG_CACHE_HOME/zai-dash/cache-v3.json`: versioned, written atomically (so two zai-dash processes at
-once never see half a file; the last writer wins), and rebuilt silently when corrupt, from another
+`$XDG_CACHE_HOME/zai-dash/cache-v4.json`: versioned, written atomically (so two zai-dash processes at
+once never see half a file; the last writer wins) a part at a time (the document is never whole in memory
+beside the ledger), and rebuilt silently when corrupt, from another
 version, built with another config, or when any cached file was replaced, truncated or deleted since
 (restoring then would not be invisible: the numbers must equal a cold scan's).
 """
@@ -9,13 +10,14 @@ version, built with another config, or when any cached file was replaced, trunca
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-from zai_dash.domain.ledger import Ledger
+from zai_dash.domain.ledger import Ledger, Packed
 from zai_dash.paths import cache_dir
 from zai_dash.safeio import STATE_MAX_BYTES, read_capped
 from zai_dash.scan import paused_gc
@@ -24,9 +26,11 @@ from zai_dash.statefile import write_atomic
 
 log = logging.getLogger(__name__)
 
-CACHE_VERSION = 3
+CACHE_VERSION = 4
 """2: the ledger keeps a week in minute buckets, events carry cached tokens and credits. 3: each minute's
-digests as one base64 string (a warm start decodes them in one call per minute, not one int each)."""
+digests as one base64 string (a warm start decodes them in one call per minute, not one int each). 4: the
+ledger's detail events and buckets as columns (base64 arrays, strings in one table), so a warm start
+decodes a few long strings instead of a list per event and per tally."""
 FUTURE_SLACK = timedelta(minutes=5)
 """A cache saved later than now plus this was written by a clock that ran ahead: it is not trusted."""
 
@@ -42,35 +46,52 @@ def save(
     """Write the cache (best effort: a read-only cache dir costs speed, not correctness).
 
     What each source keeps comes from its own `export_state` (its offsets, and the skip counts behind
-    them, without whole files: those are looked at and counted again after a restart).
+    them, without whole files: those are looked at and counted again after a restart). The document is
+    encoded and written a part at a time (`_encode`): the ledger's columns, then each source's offsets.
     """
-    with paused_gc():  # the dump is a few hundred thousand short-lived lists and strings
-        tails = {}
-        skips = {}
-        for source in sources:
-            state = source.export_state()
-            if state is not None:
-                tails[source.name] = state.tails
-                skips[source.name] = state.skips  # skipped lines behind the offsets are not read again
-        doc = {
-            "version": CACHE_VERSION,
-            "fingerprint": fingerprint,
-            "ledger": ledger.dump(),
-            "tails": tails,
-            "skips": skips,
-            "saved_at": saved_at.timestamp() if saved_at is not None else None,
-        }
-        try:
-            data = orjson.dumps(doc)
-        except TypeError as exc:  # orjson meets a value it cannot encode
-            log.warning("cache not written: %s", exc)
-            return
+    tails = {}
+    skips = {}
+    for source in sources:
+        state = source.export_state()
+        if state is not None:
+            tails[source.name] = state.tails
+            skips[source.name] = state.skips  # skipped lines behind the offsets are not read again
+    parts = iter((
+        ("version", CACHE_VERSION),
+        ("fingerprint", fingerprint),
+        ("saved_at", saved_at.timestamp() if saved_at is not None else None),
+        ("ledger", ledger.dump_parts()),
+        ("skips", skips),
+        ("tails", iter(tails.items())),
+    ))  # fmt: skip
     try:
-        write_atomic(path, data, durable=True)
+        with paused_gc():  # the dump is many short-lived strings and arrays
+            write_atomic(path, _encode(parts), durable=True)
+    except TypeError as exc:  # orjson meets a value it cannot encode (the old file stays)
+        log.warning("cache not written: %s", exc)
+        return
     except OSError as exc:
         log.warning("cache not written: %s", exc)
         return
     remove_superseded(path.parent)
+
+
+def _encode(parts: Iterator[tuple[str, Any]]) -> Iterator[bytes]:
+    """One JSON object, written part by part: a value that is itself an iterator of (name, value) pairs is an
+    object written the same way, and a `Packed` column is written a chunk at a time, so only one column
+    (or one source's offsets) is being encoded at any moment."""
+    yield b"{"
+    for i, (name, value) in enumerate(parts):
+        yield (b"," if i else b"") + orjson.dumps(name) + b":"
+        if isinstance(value, Iterator):
+            yield from _encode(value)
+        elif isinstance(value, Packed):
+            yield b'"'  # base64 needs no escaping
+            yield from value.chunks()
+            yield b'"'
+        else:
+            yield orjson.dumps(value)
+    yield b"}"
 
 
 def remove_superseded(folder: Path) -> None:

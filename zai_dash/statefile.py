@@ -17,7 +17,7 @@ import json
 import os
 import sys
 import zlib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -33,12 +33,13 @@ FRESH_FOR = timedelta(seconds=90)
 """A state file older than this is ignored (the dashboard heartbeats every 30 s)."""
 
 
-def write_atomic(path: Path, data: bytes, durable: bool = False) -> None:
+def write_atomic(path: Path, data: bytes | Iterable[bytes], durable: bool = False) -> None:
     """Write `data` to `path` so readers see the old file or the new one, never a mix.
 
     Args:
         path: the file to replace.
-        data: its new content.
+        data: its new content, or its parts in order (written as they come, so a large file need never
+            be whole in memory; an exception while they are made leaves the old file).
         durable: `fsync` the file and its directory, so the new content survives a crash (the cache;
             the state file is rewritten every few seconds and need not be).
     """
@@ -49,7 +50,11 @@ def write_atomic(path: Path, data: bytes, durable: bool = False) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+            if isinstance(data, bytes):
+                fh.write(data)
+            else:
+                for part in data:
+                    fh.write(part)
             if durable:
                 fh.flush()
                 os.fsync(fh.fileno())

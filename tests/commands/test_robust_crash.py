@@ -80,7 +80,7 @@ def _shapes(doc: dict[str, Any]) -> list[Any]:
         ("ledger", []),
         ("ledger", {"events": "x"}),
         ("ledger", {"events": [[1, 2]]}),
-        ("ledger", {**doc["ledger"], "events": [["prompt", "soon", *doc["ledger"]["events"][0][2:]]]}),
+        ("ledger", {**doc["ledger"], "events": {**doc["ledger"]["events"], "ts": "soon"}}),  # a bad instants column
         ("ledger", {**doc["ledger"], "last_activity": []}),
         ("ledger", {**doc["ledger"], "last_model": {"claude-code": 5}}),
         ("tails", []),

@@ -139,3 +139,21 @@ def test_a_window_ending_now_takes_a_busy_minute_whole(monkeypatch: pytest.Monke
     assert led.count(now - 7 * DAY, now + timedelta(microseconds=1)).calls == 1000
     assert led.count(now, now + DAY).calls == 0
     assert visited == []
+
+
+def test_a_packed_column_written_in_chunks_is_the_column_whole(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The cache streams a long column (the folded digests) in base64 chunks; joined they decode to it."""
+    from array import array
+
+    from zai_dash.domain.ledger import Packed, _pack, _unpack
+
+    parts = [array("q", range(i, i + 7 * i)) for i in range(1, 40)]
+    monkeypatch.setattr(Packed, "CHUNK", 30)
+    chunks = list(Packed(lambda: parts).chunks())
+    assert len(chunks) > 10
+    whole = array("q")
+    for part in parts:
+        whole.extend(part)
+    assert b"".join(chunks).decode() == _pack(whole)
+    assert _unpack(Packed(lambda: parts).text(), "q") == whole
+    assert Packed(lambda: array("d")).text() == ""

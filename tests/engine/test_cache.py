@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
+import struct
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
@@ -82,6 +84,21 @@ def test_corrupt_or_old_cache_is_rebuilt_silently(fixture_home: Path, ctx: Sourc
     path.write_text(json.dumps(data))
     bad, engine = _doc(ctx, use_cache=True)
     assert not engine.cache_used and bad == cold
+    # The columns: one that is not base64, one a number short, a string index past the table.
+    for column in ("ts", "tokens", "model"):
+        _doc(ctx, use_cache=True)
+        data = json.loads(path.read_bytes())
+        n = len(data["ledger"]["events"]["keys"])
+        assert n  # the fixture has detail events to spoil
+        value = {
+            "ts": "not base64!",
+            "tokens": base64.b64encode(bytes(8 * (n - 1))).decode(),
+            "model": base64.b64encode(struct.pack(f"<{n}i", *[10**6] * n)).decode(),
+        }[column]
+        data["ledger"]["events"][column] = value
+        path.write_text(json.dumps(data))
+        bad, engine = _doc(ctx, use_cache=True)
+        assert not engine.cache_used and bad == cold, column
 
 
 @pytest.mark.parametrize("change", ["truncate", "replace"])

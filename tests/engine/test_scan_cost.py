@@ -218,7 +218,7 @@ def test_a_z_timestamp_parses_to_what_the_general_path_gives(stamp: str) -> None
 
 
 def test_folded_digests_survive_the_cache_and_a_bad_one_is_refused() -> None:
-    """Each minute's digests travel as one base64 string: a re-read copy after a restore is still known."""
+    """The folded digests travel as one base64 column: a re-read copy after a restore is still known."""
 
     def call(i: int) -> UsageEvent:
         ts = FIXED_NOW - timedelta(hours=2, minutes=i % 5, seconds=i)
@@ -236,6 +236,6 @@ def test_folded_digests_survive_the_cache_and_a_bad_one_is_refused() -> None:
     window = (FIXED_NOW - timedelta(days=1), FIXED_NOW)
     assert again.count(*window).tokens == led.count(*window).tokens + 60
     for bad in ("not base64!", "AAAA", 12):
-        dump["buckets"]["calls"][0][2] = bad
+        dump["buckets"]["calls"]["seen"] = bad
         with pytest.raises((ValueError, TypeError)):
             Ledger().restore(dump)

@@ -53,12 +53,28 @@ def ceil_minute(ts: datetime) -> int:
     return minute if exact else minute + BUCKET_SECONDS
 
 
+_KEYS: dict[TallyKey, TallyKey] = {}
+"""One tuple per distinct tally key, shared by every bucket holding it (a key is made per event, and a new
+one per bucket would be 80 bytes each). Bounded: cleared past `_KEYS_KEPT` (sharing is only a saving)."""
+_KEYS_KEPT = 4096
+
+
+def shared_key(key: TallyKey) -> TallyKey:
+    """The one tuple kept for `key` (equal to it), to store as a bucket's dict key."""
+    kept = _KEYS.get(key)
+    if kept is None:
+        if len(_KEYS) >= _KEYS_KEPT:
+            _KEYS.clear()
+        kept = _KEYS[key] = key
+    return kept
+
+
 def _bump(
     tallies: dict[TallyKey, Tally], key: TallyKey, n: float, tokens: float, credits: float, weight: float
 ) -> None:
     tally = tallies.get(key)
     if tally is None:
-        tally = tallies[key] = [0, 0, 0.0, 0.0]
+        tally = tallies[shared_key(key)] = [0, 0, 0.0, 0.0]
     tally[0] += n
     tally[1] += tokens
     tally[2] += credits
@@ -80,6 +96,26 @@ def _take(level: Buckets, start: int, key: TallyKey, n: float, tokens: float, cr
     tally[1] -= tokens
     tally[2] -= credits
     tally[3] -= weight
+
+
+def _coarsen(level: Buckets, size: int) -> Buckets:
+    """The buckets of width `size` summing `level`'s (a finer level whose widths divide `size`)."""
+    out: Buckets = {}
+    for start, tallies in level.items():
+        top = start - start % size
+        acc = out.get(top)
+        if acc is None:
+            acc = out[top] = {}
+        for key, (n, tokens, credits, weight) in tallies.items():
+            tally = acc.get(key)
+            if tally is None:
+                acc[key] = [n, tokens, 0.0 + credits, 0.0 + weight]  # floats, as `_bump` makes them
+            else:
+                tally[0] += n
+                tally[1] += tokens
+                tally[2] += credits
+                tally[3] += weight
+    return out
 
 
 def merge_into(acc: dict[TallyKey, Tally], tallies: Mapping[TallyKey, Tally]) -> None:
@@ -128,17 +164,21 @@ class Pyramid:
     def rebuild(self, minutes: Buckets | None = None) -> None:
         """Recompute the coarser levels from the minute level (after the minutes were loaded wholesale).
 
+        Each level is summed from the one below it (a ten-minute bucket from its minutes, an hour from its
+        ten minutes...), so a warm start adds each tally about once, not once per level.
+
         Args:
             minutes: the owner's minute level, when it is a new dict (else the one held).
         """
         if minutes is not None:
             self.minutes = minutes
-        for level in self.levels:
-            level.clear()
         self.low = min(self.minutes, default=None)
-        for minute, tallies in self.minutes.items():
-            for key, (n, tokens, credits, weight) in tallies.items():
-                self.add_coarse(minute, key, n, tokens, credits, weight)
+        levels = []
+        below = self.minutes
+        for size in COARSE_SECONDS:
+            below = _coarsen(below, size)
+            levels.append(below)
+        self.levels = tuple(levels)
 
     def pop_before(self, cut: float) -> list[tuple[int, dict[TallyKey, Tally]]]:
         """Remove the minutes that ended by `cut` from every level; returns them (minute, tallies)."""
@@ -246,6 +286,10 @@ class _Session:
         return total
 
 
+def _by_time(item: tuple[Ident, UsageEvent]) -> datetime:
+    return item[1].ts
+
+
 def _remove(items: list[Any], item: Any) -> None:
     """Remove one copy of `item` from a sorted list, if there."""
     i = bisect.bisect_left(items, item)
@@ -337,16 +381,58 @@ class DetailIndex:
                 del self._by_sid[session.sid]
 
     def rebuild(self) -> None:
-        """Index every event from scratch (after the ledger's dicts were loaded wholesale)."""
-        self.sums = Pyramid()
-        self.members.clear()
-        self.spans.clear()
-        self.times.clear()
+        """Index every event from scratch (after the ledger's dicts were loaded wholesale).
+
+        What `put` does one event at a time, in one pass over the events in time order: the sorted lists
+        are appended to (and sorted once where equal instants tie), the minute sums added up in place and
+        the coarser sums built once from them.
+        """
+        minutes: Buckets = {}
+        members = self.members
+        spans = self.spans
+        times = self.times
+        members.clear()
+        spans.clear()
+        times.clear()
         self._sessions.clear()
         self._by_sid.clear()
         self._prompts.clear()
-        for ident, event in self.events.items():
-            self.put(ident, event, self.prices[ident])
+        prices = self.prices
+        prompt, call = EventKind.PROMPT, EventKind.CALL
+        for ident, event in sorted(self.events.items(), key=_by_time):
+            ts = event.ts
+            minute, _ = minute_of(ts)
+            credits, weight = prices[ident]
+            key = tally_key(event)
+            tallies = minutes.get(minute)
+            if tallies is None:
+                tallies = minutes[minute] = {}
+                members[minute] = {ident: None}
+                spans[minute] = [ts, ts]
+            else:
+                members[minute][ident] = None
+                spans[minute][1] = ts  # in time order: the latest so far
+            tally = tallies.get(key)
+            if tally is None:
+                tallies[shared_key(key)] = [1, event.tokens, 0.0 + credits, 0.0 + weight]
+            else:
+                tally[0] += 1
+                tally[1] += event.tokens
+                tally[2] += credits
+                tally[3] += weight
+            if billable(event):
+                times.append(ts)
+            if event.kind is prompt:
+                session = self._session(event)
+                session.prompts.append(ts)
+                self._prompts.append((ts, session.sid))
+            elif event.kind is call:
+                self._session(event).calls.append((ts, credits))
+        self._prompts.sort()  # prompts at one instant in several sessions: by session number
+        for session in self._sessions.values():
+            session.calls.sort()  # calls at one instant: by credits, as `insort` keeps them
+        self.sums = Pyramid(minutes)
+        self.sums.rebuild()
 
     def _session(self, event: UsageEvent) -> _Session:
         key = (event.tool, event.session)

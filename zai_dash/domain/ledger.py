@@ -25,25 +25,29 @@ import heapq
 import sys
 from array import array
 from collections import deque
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any, Protocol
 
 from zai_dash.domain.aggregates import (
     BUCKET_SECONDS,
+    EPOCH,
     DetailIndex,
     Pyramid,
     SortedTimes,
     Tally,
     TallyKey,
     ceil_minute,
+    shared_key,
 )
 from zai_dash.domain.events import CallRole, EventKind, LimitHit, McpService, UsageEvent
 from zai_dash.domain.tariff import Tariff
 
 PROMPT_COSTS_KEPT = 50
 """Per-prompt credit totals remembered for the "≈ prompts left" median."""
+STRINGS_KEPT = 65_536
+"""Distinct session and model ids the ledger shares among its detail events before it starts afresh."""
 RECENT_FOLDS_KEPT = 1024
 """Events folded as they arrived (older than the detail floor) whose later copies can still replace them.
 
@@ -219,6 +223,7 @@ class _Tier:
             tallies = self.tallies[minute] = {}
         tally = tallies.get(key)
         if tally is None:
+            key = shared_key(key)
             tallies[key] = [1, event.tokens, 0.0 + credits, 0.0 + weight]  # floats, as the sums always were
         else:
             tally[0] += 1
@@ -252,21 +257,70 @@ class _Tier:
             sum(len(s) for s in self.seen.values()),
         )
 
-    def dump(self) -> list[Any]:
-        """Per minute `[minute, tallies, digests]`, the digests as base64 of their little-endian bytes."""
-        return [
-            [minute, [[*key, *tally] for key, tally in tallies.items()], _pack(self.seen.get(minute))]
-            for minute, tallies in self.tallies.items()
-        ]
+    def dump(self) -> Iterator[tuple[str, Any]]:
+        """The tallies and digests as columns, one (name, value) at a time (see `Ledger.dump_parts`).
 
-    def restore(self, rows: list[Any]) -> None:
-        for minute, tallies, seen in rows:
-            bucket = self.tallies.setdefault(int(minute), {})
-            for tool, model, kind, role, service, n, tokens, credits, weight in tallies:
-                if kind not in _KINDS or role not in _ROLES or (service is not None and service not in _SERVICES):
-                    raise ValueError(f"bad tally {kind!r} {role!r} {service!r}")
-                bucket[(str(tool), model, kind, role, service)] = [n, tokens, float(credits), float(weight)]
-            self.seen[int(minute)] = _unpack(seen)
+        Each column is a base64 array (`_pack`); the tally keys are listed once each. Per minute (in
+        `minutes`) its number of tallies and of digests; per tally its key's index in `keys` and its four
+        sums; all digests one after the other, each minute's sorted.
+        """
+        keys: dict[TallyKey, int] = {}
+        buckets = self.tallies
+        rows = [tally for tallies in buckets.values() for tally in tallies.items()]
+        seen = [self.seen.get(minute) for minute in buckets]
+        columns = (
+            ("minutes", lambda: array("q", buckets)),
+            ("tallies", lambda: array("i", [len(tallies) for tallies in buckets.values()])),
+            ("key", lambda: array("i", [keys.setdefault(key, len(keys)) for key, _ in rows])),
+            ("count", lambda: array("q", [int(tally[0]) for _, tally in rows])),
+            ("tokens", lambda: array("q", [int(tally[1]) for _, tally in rows])),
+            ("credits", lambda: array("d", [tally[2] for _, tally in rows])),
+            ("weight", lambda: array("d", [tally[3] for _, tally in rows])),
+            ("digests", lambda: array("i", [len(part) if part else 0 for part in seen])),
+        )
+        for name, column in columns:
+            yield name, Packed(column)
+        yield "seen", Packed(lambda: [part for part in seen if part])  # never joined into one array
+        yield "keys", [list(key) for key in keys]
+
+    def restore(self, doc: Mapping[str, Any]) -> None:
+        """Load what `dump` wrote (raises `ValueError`/`TypeError`/`KeyError`/`IndexError` on anything else)."""
+        keys: list[TallyKey] = []
+        for tool, model, kind, role, service in doc["keys"]:
+            if kind not in _KINDS or role not in _ROLES or (service is not None and service not in _SERVICES):
+                raise ValueError(f"bad tally {kind!r} {role!r} {service!r}")
+            if not isinstance(tool, str) or not (model is None or isinstance(model, str)):
+                raise TypeError("bad tally key")
+            keys.append(
+                shared_key(
+                    (tool, model, _KIND_OF[kind].value, _ROLE_OF[role].value, service and _SERVICE_OF[service].value)
+                )
+            )
+        minutes, per_minute, per_seen = (
+            _unpack(doc["minutes"], "q"),
+            _unpack(doc["tallies"], "i"),
+            _unpack(doc["digests"], "i"),
+        )
+        key_of, counts, tokens = _unpack(doc["key"], "i"), _unpack(doc["count"], "q"), _unpack(doc["tokens"], "q")
+        credits, weights, digests = _unpack(doc["credits"], "d"), _unpack(doc["weight"], "d"), _unpack(doc["seen"], "q")
+        n = len(key_of)
+        if not len(minutes) == len(per_minute) == len(per_seen) or len(set(minutes)) != len(minutes):
+            raise ValueError("minute columns disagree")
+        if not n == len(counts) == len(tokens) == len(credits) == len(weights) == sum(per_minute):
+            raise ValueError("tally columns disagree")
+        if min(per_minute, default=1) < 1 or min(per_seen, default=0) < 0 or sum(per_seen) != len(digests):
+            raise ValueError("bad per-minute counts")
+        if n and (min(key_of) < 0 or max(key_of) >= len(keys)):
+            raise IndexError("tally key out of range")
+        i = j = 0
+        for minute, many, seen in zip(minutes, per_minute, per_seen, strict=True):
+            # Keys are shared tuples (one per distinct key, not one per tally); ints stay ints.
+            self.tallies[minute] = {
+                keys[key_of[k]]: [counts[k], tokens[k], credits[k], weights[k]] for k in range(i, i + many)
+            }
+            self.seen[minute] = digests[j : j + seen]
+            i += many
+            j += seen
         self.sums.rebuild(self.tallies)
 
 
@@ -325,27 +379,63 @@ def _median(values: list[float]) -> float:
     return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
 
 
-def _pack(digests: array[int] | None) -> str:
-    """Sorted digests as base64 of little-endian 64-bit integers: decoded in one C call, not one int each."""
-    if not digests:
+class Packed:
+    """A column of numbers as `_pack` writes it, made when written: `text()` whole, or `chunks()` of base64.
+
+    Args:
+        arrays: makes the column, one array or several of one type code (their items one after the other).
+    """
+
+    __slots__ = ("arrays",)
+    CHUNK = 3 << 18
+    """Bytes encoded at a time by `chunks` (a multiple of 3: the chunks' base64 joins into the whole's)."""
+
+    def __init__(self, arrays: Callable[[], array[Any] | Iterable[array[Any]]]) -> None:
+        self.arrays = arrays
+
+    def chunks(self) -> Iterator[bytes]:
+        """The column's base64, a piece at a time (a column is never whole in memory twice over)."""
+        made = self.arrays()
+        buf = bytearray()
+        for values in (made,) if isinstance(made, array) else made:
+            if sys.byteorder != "little":
+                values = array(values.typecode, values)
+                values.byteswap()
+            buf += values.tobytes()
+            if len(buf) >= self.CHUNK:
+                cut = len(buf) - len(buf) % 3
+                yield base64.b64encode(buf[:cut])
+                del buf[:cut]
+        if buf:
+            yield base64.b64encode(buf)
+
+    def text(self) -> str:
+        """The column's base64 whole (what `_unpack` reads)."""
+        return b"".join(self.chunks()).decode("ascii")
+
+
+def _pack(values: array[Any] | None) -> str:
+    """An array as base64 of its little-endian bytes: decoded in one C call, not one number each."""
+    if not values:
         return ""
     if sys.byteorder == "little":
-        return base64.b64encode(digests.tobytes()).decode("ascii")
-    swapped = array("q", digests)
+        return base64.b64encode(values.tobytes()).decode("ascii")
+    swapped = array(values.typecode, values)
     swapped.byteswap()
     return base64.b64encode(swapped.tobytes()).decode("ascii")
 
 
-def _unpack(text: object) -> array[int]:
+def _unpack(text: object, typecode: str = "q") -> array[Any]:
     """What `_pack` wrote (raises `ValueError`/`TypeError` on anything else: the cache is then rebuilt).
 
-    Written sorted, as `claim`'s binary search needs; a file this process did not write is not read (the
-    cache is versioned, fingerprinted and written atomically), so the order is not checked element by element.
+    Digests are written sorted, as `claim`'s binary search needs; a file this process did not write is not
+    read (the cache is versioned, fingerprinted and written atomically), so the order is not checked one
+    by one.
     """
     if not isinstance(text, str):
-        raise TypeError("digests are not a string")
-    out = array("q")
-    out.frombytes(base64.b64decode(text, validate=True))  # a length that is not a multiple of 8 raises
+        raise TypeError("a column is not a string")
+    out = array(typecode)
+    out.frombytes(base64.b64decode(text, validate=True))  # a length that is not a multiple of the item raises
     if sys.byteorder != "little":
         out.byteswap()
     return out
@@ -359,6 +449,29 @@ _SERVICE_OF = {s.value: s for s in McpService}
 _KINDS = frozenset(k.value for k in EventKind)
 _ROLES = frozenset(r.value for r in CallRole)
 _SERVICES = frozenset(s.value for s in McpService)
+
+
+_MEMBERS: list[tuple[EventKind, CallRole, McpService | None]] = [
+    (kind, role, service) for kind in EventKind for role in CallRole for service in (None, *McpService)
+]
+"""An event's kind, role and service by its one-byte flag in the cache (its index here)."""
+_FLAGS: dict[tuple[EventKind, CallRole, McpService | None], bytes] = {m: bytes([i]) for i, m in enumerate(_MEMBERS)}
+
+
+def _whole(parts: Iterator[tuple[str, Any]]) -> dict[str, Any]:
+    """A `dump_parts`-style iterator as one dict (nested iterators too)."""
+    return {
+        name: _whole(value) if isinstance(value, Iterator) else value.text() if isinstance(value, Packed) else value
+        for name, value in parts
+    }
+
+
+_EVENT_COLUMNS = (
+    ("ts", "q"), ("tool", "i"), ("session", "i"), ("model", "i"), ("origin", "i"), ("tokens", "q"),
+    ("input", "q"), ("output", "q"), ("cached", "q"), ("credits", "d"), ("weight", "d"),
+)  # fmt: skip
+"""The detail events' number columns in the cache and their array type codes."""
+_MICROSECOND = timedelta(microseconds=1)
 
 
 def _key(event: UsageEvent) -> TallyKey:
@@ -426,6 +539,8 @@ class Ledger:
         self._limit_hits: dict[tuple[str, datetime], LimitHit] = {}
         self._last_activity: dict[str, datetime] = {}
         self._last_model: dict[str, tuple[datetime, str]] = {}
+        self._strings: dict[str, str] = {}
+        """The session and model ids of detail events, one string each (`_shared`)."""
         self._recent_folds: dict[tuple[str, str], tuple[_Tier, int, UsageEvent, tuple[float, float]]] = {}
         """The last `RECENT_FOLDS_KEPT` events folded on arrival: (tier, minute, event, price), oldest first."""
         self.version = 0
@@ -508,12 +623,29 @@ class Ledger:
         return True
 
     def _keep(self, ident: tuple[str, str], event: UsageEvent) -> None:
+        event = self._shared(event)
         price = self._price(event)
         self._detail.put(ident, event, price, self._events.get(ident), self._prices.get(ident))
         self._events[ident] = event
         self._prices[ident] = price
         self._note(event)
         self.version += 1
+
+    def _shared(self, event: UsageEvent) -> UsageEvent:
+        """`event`, its session and model the one string the ledger already holds for them (a copy if not).
+
+        A reader makes a new string for every record (a session id is 85 bytes, a model id 55), and the
+        detail tier keeps thousands of events of a handful of sessions and models.
+        """
+        strings = self._strings
+        session, model = event.session, event.model
+        shared_session = strings.setdefault(session, session) if session is not None else None
+        shared_model = strings.setdefault(model, model) if model is not None else None
+        if len(strings) > STRINGS_KEPT:
+            strings.clear()  # sharing is only a saving: a long-running process starts the table again
+        if shared_session is session and shared_model is model:
+            return event
+        return replace(event, session=shared_session, model=shared_model)
 
     def _price(self, event: UsageEvent) -> tuple[float, float]:
         seen = self._last_model.get(event.tool)
@@ -545,39 +677,57 @@ class Ledger:
                 self._last_model[event.tool] = (event.ts, event.model)
 
     def dump(self) -> dict[str, Any]:
-        """Everything the ledger holds as plain JSON-able values (for the on-disk cache)."""
-        return {
-            "events": [
-                [
-                    e.kind.value,
-                    e.ts.timestamp(),
-                    e.tool,
-                    e.key,
-                    e.session,
-                    e.model,
-                    e.role.value,
-                    e.service.value if e.service else None,
-                    e.tokens,
-                    e.input_tokens,
-                    e.output_tokens,
-                    e.origin,
-                    e.cached_tokens,
-                    *self._prices[ident],
-                ]
-                for ident, e in self._events.items()
-            ],
-            "buckets": {"calls": self._calls.dump(), "mcp": self._mcp.dump()},
-            "prompt_costs": [[ts.timestamp(), credits] for ts, credits in self._prompt_costs],
-            "limit_hits": [
+        """Everything the ledger holds as plain JSON-able values (for the on-disk cache): `dump_parts` whole."""
+        return _whole(self.dump_parts())
+
+    def dump_parts(self) -> Iterator[tuple[str, Any]]:
+        """What `dump` returns, one (name, value) at a time, a value itself such an iterator where it is large.
+
+        The cache writes each part as it comes, so the document is never whole in memory beside the
+        ledger. The detail events are columns (`_dump_events`), the buckets too (`_Tier.dump`): a warm
+        start decodes a few long strings in C rather than a list per event and per tally.
+        """
+        yield "events", self._dump_events()
+        yield "buckets", iter((("calls", self._calls.dump()), ("mcp", self._mcp.dump())))
+        yield "prompt_costs", [[ts.timestamp(), credits] for ts, credits in self._prompt_costs]
+        yield (
+            "limit_hits",
+            [
                 [h.ts.timestamp(), h.tool, h.code, h.reset_at.timestamp() if h.reset_at else None]
                 for h in self._limit_hits.values()
             ],
-            "last_activity": {tool: ts.timestamp() for tool, ts in self._last_activity.items()},
-            "last_model": {tool: [ts.timestamp(), model] for tool, (ts, model) in self._last_model.items()},
-        }
+        )
+        yield "last_activity", {tool: ts.timestamp() for tool, ts in self._last_activity.items()}
+        yield "last_model", {tool: [ts.timestamp(), model] for tool, (ts, model) in self._last_model.items()}
+
+    def _dump_events(self) -> Iterator[tuple[str, Any]]:
+        """The detail events as columns: instants in microseconds, strings as indexes into one table (-1 None)."""
+        strings: dict[str | None, int] = {None: -1}
+        index = strings.setdefault
+        events = list(self._events.values())
+        prices = [self._prices[ident] for ident in self._events]
+        flags = _FLAGS
+        yield "flags", base64.b64encode(b"".join([flags[e.kind, e.role, e.service] for e in events])).decode("ascii")
+        yield "keys", [e.key for e in events]
+        columns = (
+            ("ts", lambda: array("q", [(e.ts - EPOCH) // _MICROSECOND for e in events])),
+            ("tool", lambda: array("i", [index(e.tool, len(strings) - 1) for e in events])),
+            ("session", lambda: array("i", [index(e.session, len(strings) - 1) for e in events])),
+            ("model", lambda: array("i", [index(e.model, len(strings) - 1) for e in events])),
+            ("origin", lambda: array("i", [index(e.origin, len(strings) - 1) for e in events])),
+            ("tokens", lambda: array("q", [e.tokens for e in events])),
+            ("input", lambda: array("q", [e.input_tokens for e in events])),
+            ("output", lambda: array("q", [e.output_tokens for e in events])),
+            ("cached", lambda: array("q", [e.cached_tokens for e in events])),
+            ("credits", lambda: array("d", [p[0] for p in prices])),
+            ("weight", lambda: array("d", [p[1] for p in prices])),
+        )
+        for name, column in columns:
+            yield name, Packed(column)
+        yield "strings", [text for text in strings if text is not None]
 
     def restore(self, data: Mapping[str, Any]) -> None:
-        """Load what `dump` produced (raises `ValueError`/`KeyError`/`TypeError` on a bad dump)."""
+        """Load what `dump` produced (raises `ValueError`/`KeyError`/`TypeError`/`IndexError` on a bad dump)."""
 
         def when(x: float) -> datetime:
             return datetime.fromtimestamp(x, tz=timezone.utc)
@@ -586,31 +736,7 @@ class Ledger:
             seen = self._last_model.get(tool)
             if seen is None or when(ts) >= seen[0]:
                 self._last_model[tool] = (when(ts), model)
-        # The hot loop of a warm start: enum members by lookup (a bad value raises KeyError), names bound.
-        kinds, roles, services = _KIND_OF, _ROLE_OF, _SERVICE_OF
-        events, prices, note, utc, stamp = self._events, self._prices, self._note, timezone.utc, datetime.fromtimestamp
-        for row in data["events"]:
-            kind, ts, tool, key, session, model, role, service, tokens, inp, out, origin, cached, credits, weight = row
-            event = UsageEvent(
-                kinds[kind],
-                stamp(ts, utc),
-                tool,
-                key,
-                session,
-                model,
-                roles[role],
-                services[service] if service else None,
-                int(tokens),
-                int(inp),
-                int(out),
-                origin,
-                int(cached),
-            )
-            # Priced when first seen (the cache is only valid under the same tariff): no second pricing.
-            ident = (tool, key)
-            events[ident] = event
-            prices[ident] = (float(credits), float(weight))
-            note(event)
+        self._restore_events(data["events"])
         self._detail.rebuild()
         self.version += 1
         self._calls.restore(data["buckets"]["calls"])
@@ -620,6 +746,50 @@ class Ledger:
             self.add_limit_hit(LimitHit(when(ts), tool, code, when(reset) if reset is not None else None))
         for tool, ts in data["last_activity"].items():
             self._note_activity(tool, when(ts))
+
+    def _restore_events(self, doc: Mapping[str, Any]) -> None:
+        """Load `_dump_events`'s columns.
+
+        Each event's last activity and model are not noted again: `last_activity` and `last_model` were
+        saved as they stood, every detail event already in them.
+        """
+        strings = doc["strings"]
+        if not all(isinstance(x, str) for x in strings):
+            raise TypeError("a string of the table is not one")
+        table = [*strings, None]  # index -1: None
+        self._strings.update((text, text) for text in strings[:STRINGS_KEPT])  # new copies share them too
+        keys = doc["keys"]
+        flags = base64.b64decode(doc["flags"], validate=True)
+        cols = {name: _unpack(doc[name], code) for name, code in _EVENT_COLUMNS}
+        n = len(keys)
+        if len(flags) != n or any(len(col) != n for col in cols.values()):
+            raise ValueError("event columns disagree")
+        if not all(isinstance(k, str) for k in keys):
+            raise TypeError("a dedup key is not a string")
+        for name in ("tool", "session", "model", "origin"):
+            col = cols[name]
+            if n and (min(col) < -1 or max(col) >= len(strings)):
+                raise IndexError(f"{name} out of the string table")
+        if n and min(cols["tool"]) < 0:
+            raise ValueError("an event without a tool")
+        before = len(self._events)
+        events, prices, stamp, utc, member = self._events, self._prices, datetime.fromtimestamp, timezone.utc, _MEMBERS
+        for flag, us, tool, key, session, model, origin, tokens, inp, out, cached, credits, weight in zip(
+            flags, cols["ts"], cols["tool"], keys, cols["session"], cols["model"], cols["origin"], cols["tokens"],
+            cols["input"], cols["output"], cols["cached"], cols["credits"], cols["weight"], strict=True,
+        ):  # fmt: skip
+            kind, role, service = member[flag]  # a flag no member has raises IndexError
+            tool_id = table[tool]
+            event = UsageEvent(
+                kind, stamp(us / 1e6, utc), tool_id, key, table[session], table[model], role, service,
+                tokens, inp, out, table[origin], cached,
+            )  # fmt: skip
+            # Priced when first seen (the cache is only valid under the same tariff): no second pricing.
+            ident = (tool_id, key)
+            events[ident] = event
+            prices[ident] = (credits, weight)
+        if len(events) != before + n:
+            raise ValueError("an event twice")
 
     def adopt(self, other: Ledger) -> None:
         """Take over everything `other` holds (used to swap in a cache restored on the side)."""
@@ -633,6 +803,7 @@ class Ledger:
         self._last_activity = other._last_activity
         self._last_model = other._last_model
         self._recent_folds = other._recent_folds
+        self._strings = other._strings
         self._folded_prompts = other._folded_prompts
         self.version += 1
 
