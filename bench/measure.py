@@ -166,6 +166,9 @@ def bench_env(
         "TMPDIR": str(scratch / "tmp"),
         "NO_COLOR": "1",
         "COLUMNS": "120",
+        # A scanning `status` leaves a lingering publisher behind; a benchmark that means "no dashboard
+        # running" must not have its later runs answered by one (bench/status_fast.py measures that path).
+        "ZAI_DASH_PUBLISHER": "0",
     }
     env.update(extra or {})
     return env
