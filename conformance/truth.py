@@ -267,7 +267,9 @@ def refusal_logged(home: Path, data_paths: Iterable[str] = ("",)) -> bool:
     refusal's message at all: some clients keep none."""
     needles = [t.encode() for t in REFUSAL_TEXTS]
     roots = [home / rel for rel in data_paths]
-    paths = [p for root in roots for p in ([root] if root.is_file() else root.rglob("*"))]
+    # A database named alone still has rows in its `-wal` until a checkpoint (Kilo CLI's kilo.db).
+    wal = [root.with_name(root.name + "-wal") for root in roots if root.suffix == ".db"]
+    paths = [p for root in [*roots, *wal] for p in ([root] if root.is_file() else root.rglob("*"))]
     for path in paths:
         if path.is_file() and "proj" not in path.relative_to(home).parts[:1]:
             try:

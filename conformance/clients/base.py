@@ -122,6 +122,8 @@ class Driver:
     """Why the client cannot resume a session headless, when it cannot."""
     headless: tuple[tuple[str, str], ...] = ()
     """The tool scenarios after plain and resumed (see `HEADLESS`)."""
+    refused_timeout: float = 90
+    """How long the refused prompt may run: a client stopped while still retrying writes no refusal."""
 
     def scenarios(self, box: Sandbox, srv: FakeGlmServer, env: dict[str, str], log: RunLog) -> None:
         """Drive every scenario, recording what was typed in `log`: a plain prompt, the same session
@@ -139,7 +141,8 @@ class Driver:
         for scenario, text in self.headless:
             self.prompt(box, env, log, scenario, self.command(text), text)
         self.more_scenarios(box, srv, env, log)
-        self.prompt(box, env, log, "refused", self.command(REFUSED), REFUSED, expect="refused", timeout=90)
+        refused = self.command(REFUSED)
+        self.prompt(box, env, log, "refused", refused, REFUSED, expect="refused", timeout=self.refused_timeout)
         self.interactive(box, srv, env, log)
 
     def session_of(self, stdout: str) -> str | None:

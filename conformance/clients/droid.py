@@ -46,6 +46,8 @@ class Droid(Driver):
 
     session_keys = ("session_id", "sessionId")
     headless = HEADLESS
+    refused_timeout = 180
+    """0.225.2 makes 5 attempts over about 85 s before it writes the refusal; 90 s was too close under load."""
 
     def command(self, text: str, *extra: str) -> list[str]:
         return [str(self.exe), "exec", "-m", MODEL, "--auto", "high", "-o", "json", *extra, text]

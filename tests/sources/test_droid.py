@@ -5,13 +5,15 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from conformance.sandbox import install_fixture
 from tests.support.env import FIXED_NOW
+from tests.support.recorded import FIXTURES, truth
 from zai_dash.domain.endpoints import EndpointKind
 from zai_dash.domain.events import EventKind
 from zai_dash.domain.ledger import Ledger
@@ -466,7 +468,8 @@ def test_sessions_named_by_the_discovery_index_are_read(home: Path, ctx: SourceC
 
 
 def test_a_prompt_nothing_answered_is_not_billed(home: Path, ctx: SourceContext) -> None:
-    """0.225.2 keeps no trace of a 429 (or of a prompt `droid exec` never sent): only the user message."""
+    """A prompt nothing answered (`droid exec` never sent it, or stopped before an outcome) leaves only its
+    user message: not billed, and nothing says it was refused."""
     write_session(
         home,
         [
@@ -526,3 +529,97 @@ def test_sessions_root_that_is_a_file_is_reported(home: Path, ctx: SourceContext
     assert source.skips.counts["not a directory"] == 1
     assert source.skips.first["not a directory"] == str(home / ".factory" / "sessions")
     assert source.skips.files == 1
+
+
+# --- refusals: Z.ai's 1308/1310 as limit hits ----------------------------------------------------
+
+RESET_UTC = datetime(2026, 11, 26, 13, 0, tzinfo=timezone.utc)
+"""The reset the hand-built notice names: 21:00:00 in UTC+8, as Z.ai writes it."""
+REFUSAL_BODY = (
+    '{"type":"error","error":{"type":"1308","message":"Usage limit reached for 5 hour. '
+    'Your limit will reset at 2026-11-26 21:00:00"}}'
+)
+
+
+def refusal_lines(sid: str = "r") -> list[dict[str, Any]]:
+    """A refused prompt as 0.225.2 writes it: the prompt, Droid's `user_only` error notice, the outcome."""
+    notice = user(
+        "e1",
+        95,
+        [text(f"BYOK Error: 429 {REFUSAL_BODY}\n\nIf this persists, verify your custom model configuration.")],
+        inner="user_only",
+    )
+    notice["parentId"] = "u1"
+    return [
+        {"type": "session_start", "id": sid, "title": "zd:refuse", "owner": "user", "version": 2},
+        user("u1", 1, [text("zd:refuse this one hits the 5-hour limit")]),
+        notice,
+        {"type": "agent_turn_outcome", "turnId": "u1", "reason": "model_rate_limited", "resultKind": "text"},
+    ]
+
+
+def test_refusal_notice_is_a_limit_hit_and_the_prompt_is_refused(home: Path, ctx: SourceContext) -> None:
+    write_session(home, refusal_lines(), sid="r", usage={"inputTokens": 0, "outputTokens": 0})
+    source = DroidSource(ctx)
+    batch = source.poll()
+    [hit] = batch.limit_hits
+    assert (hit.tool, hit.code, hit.reset_at) == ("droid", 1308, RESET_UTC)
+    assert hit.ts == T0 + timedelta(seconds=95)
+    assert [e for e in batch.events if e.kind is EventKind.PROMPT] == []
+    assert source.refused == 1 and source.health()[0].refused == 1
+
+
+def test_refused_prompt_is_not_billed_by_a_later_answer(home: Path, ctx: SourceContext) -> None:
+    """The error notice is no prompt, and an assistant message after the refused turn answers nothing."""
+    lines = [*refusal_lines(), asst("a2", 120)]
+    write_session(home, lines, sid="r")
+    events = DroidSource(ctx).poll().events
+    assert [e for e in events if e.kind is EventKind.PROMPT] == []
+
+
+def test_1308_typed_by_the_user_is_no_limit_hit(home: Path, ctx: SourceContext) -> None:
+    """A prompt (or an answer) quoting the refusal is a prompt; only Droid's own `user_only` notice counts."""
+    lines = [
+        {"type": "session_start", "id": "q", "title": "why", "version": 2},
+        user("u1", 1, [text(f"why did I get BYOK Error: 429 {REFUSAL_BODY} [1308]?")]),
+        asst("a1", 3, [text(f"Because of {REFUSAL_BODY}")]),
+        user("n1", 4, [text("Droid is up to date.")], inner="user_only"),  # a notice, but no refusal
+    ]
+    write_session(home, lines, sid="q")
+    source = DroidSource(ctx)
+    batch = source.poll()
+    assert batch.limit_hits == []
+    assert [e.key for e in batch.events if e.kind is EventKind.PROMPT] == ["q:u1:prompt"]
+    assert source.refused is None
+
+
+def test_refusal_is_handed_over_once(home: Path, ctx: SourceContext) -> None:
+    """A second poll reads nothing again, nor does a restart resumed at the saved offsets."""
+    path = write_session(home, refusal_lines(), sid="r")
+    first = DroidSource(ctx)
+    assert len(first.poll().limit_hits) == 1
+    assert first.poll().limit_hits == []
+    state = first.tail_sets()[0].export_state()
+    with open(path, "a") as handle:
+        handle.write(json.dumps(user("u2", 200, [text("and now?")])) + "\n")
+    resumed = DroidSource(ctx)
+    resumed.tail_sets()[0].restore_state(state)
+    assert resumed.poll().limit_hits == []
+
+
+def test_recorded_droid_refusal_is_a_limit_hit(home: Path) -> None:
+    """Droid 0.225.2's own refused session (`make conformance --record`): one hit, code and reset as the
+    server sent them (5 h after the run's first request, to the second), and one refused prompt."""
+    recorded = truth("droid")
+    at = datetime.fromisoformat(recorded["report_at"])
+    install_fixture(FIXTURES / "droid" / "home.tar.xz", home, mtime=at.timestamp() - 30)
+    source = DroidSource(SourceContext(home=home, env={}, clock=lambda: at))
+    batch = source.poll()
+    [hit] = batch.limit_hits
+    first = datetime.fromisoformat(recorded["exchanges"][0]["ts"])
+    last_refused = max(datetime.fromisoformat(e["ts"]) for e in recorded["exchanges"] if e["status"] == 429)
+    assert hit.tool == "droid" and hit.code == 1308
+    assert hit.reset_at == (first + timedelta(hours=5)).replace(microsecond=0)
+    assert timedelta(0) <= hit.ts - last_refused < timedelta(seconds=5)  # written as the last attempt failed
+    assert source.refused == recorded["refused"] == 1
+    assert source.poll().limit_hits == []

@@ -7,7 +7,9 @@ import sqlite3
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+from conformance.sandbox import install_fixture
 from tests.support.env import FIXED_NOW
+from tests.support.recorded import FIXTURES, truth
 from tests.support.sqlite import OPENCODE_SESSION_MESSAGE_DDL, create_db, dir_listing, hold_write_lock, js, summary
 from zai_dash.demo.opencode import OPENCODE_DDL, add_opencode_turn, opencode_db_path, write_opencode_session
 from zai_dash.domain.endpoints import EndpointKind
@@ -465,3 +467,123 @@ def test_one_kilo_db_reached_two_ways_is_read_once(home: Path) -> None:
     kilo = OpenCodeSource(ctx, KILO)
     assert kilo.db_paths().count(link) == 1 and path not in kilo.db_paths()
     assert summary(kilo.poll().events)["prompt"] == 2 and kilo.file_count() == 1
+
+
+# --- refusals: Z.ai's 1308/1310 as limit hits ----------------------------------------------------
+
+RESET_UTC = datetime(2026, 11, 26, 13, 0, tzinfo=timezone.utc)
+"""The reset the hand-built refusal names: 21:00:00 in UTC+8, as Z.ai writes it."""
+REFUSAL_BODY = (
+    '{"error": {"code": "1308", "message": "Usage limit reached for 5 hour. '
+    'Your limit will reset at 2026-11-26 21:00:00"}}'
+)
+
+
+def refusal_error(body: str = REFUSAL_BODY) -> dict[str, object]:
+    """The `error` OpenCode 1.18.33 writes on the assistant message once it gives up retrying a 429."""
+    return {
+        "name": "APIError",
+        "data": {
+            "message": "Usage limit reached for 5 hour. Your limit will reset at 2026-11-26 21:00:00",
+            "statusCode": 429,
+            "isRetryable": True,
+            "responseHeaders": {"content-type": "application/json"},
+            "responseBody": body,
+            "metadata": {"url": "https://api.z.ai/api/coding/paas/v4/chat/completions"},
+        },
+    }
+
+
+def refused_turn(conn: sqlite3.Connection, at: int = T0, error: dict[str, object] | None = None) -> None:
+    """A typed prompt whose every attempt was refused: no parts on the answer, no tokens, the error."""
+    add_session(conn, "ses_r")
+    typed(conn, "msg_r", "ses_r", at, text="zd:refuse this one hits the 5-hour limit")
+    answer = assistant(at + 5, parentID="msg_r", error=error or refusal_error())
+    answer["time"] = {"created": at + 5, "completed": at + 68_000}
+    answer["tokens"] = {"input": 0, "output": 0, "reasoning": 0, "cache": {"read": 0, "write": 0}}
+    add_message(conn, "msg_ra", "ses_r", at + 5, answer)
+
+
+def test_refusal_error_on_the_assistant_message_is_a_limit_hit(ctx: SourceContext, home: Path) -> None:
+    conn = new_db(home)
+    refused_turn(conn)
+    source = OpenCodeSource(ctx)
+    batch = source.poll()
+    [hit] = batch.limit_hits
+    assert (hit.tool, hit.code, hit.reset_at) == ("opencode", 1308, RESET_UTC)
+    assert hit.ts == datetime.fromtimestamp((T0 + 68_000) / 1000, tz=timezone.utc)  # when it was given up
+    assert summary(batch.events)["prompt"] == 0 and source.refused == 1
+    conn.close()
+
+
+def test_weekly_refusal_and_chinese_notice(ctx: SourceContext, home: Path) -> None:
+    """A 1310 with the reset only in Z.ai's Chinese wording still names its code and reset."""
+    conn = new_db(home)
+    body = '{"error": {"code": "1310", "message": "您的周限额已用完，将在 2026-11-26 21:00:00 重置"}}'
+    error = {"name": "APIError", "data": {"message": "您的周限额已用完", "statusCode": 429, "responseBody": body}}
+    refused_turn(conn, error=error)
+    [hit] = OpenCodeSource(ctx).poll().limit_hits
+    assert (hit.code, hit.reset_at) == (1310, RESET_UTC)
+    conn.close()
+
+
+def test_1308_in_the_conversation_is_no_limit_hit(ctx: SourceContext, home: Path) -> None:
+    """Only the assistant's `error` is read: a prompt or an answer quoting the refusal is no refusal."""
+    conn = new_db(home)
+    add_session(conn, "ses_a")
+    typed(conn, "msg_1", "ses_a", T0, text=f"why did I get {REFUSAL_BODY}? [1308]")
+    add_message(conn, "msg_1a", "ses_a", T0 + 10, assistant(T0 + 10, parentID="msg_1"))
+    add_part(conn, "prt_1s", "msg_1a", "ses_a", T0 + 10, STEP)
+    add_part(conn, "prt_1t", "msg_1a", "ses_a", T0 + 10, {"type": "text", "text": REFUSAL_BODY})
+    other = {"name": "APIError", "data": {"message": "Internal error", "statusCode": 500, "responseBody": "{}"}}
+    add_message(conn, "msg_1b", "ses_a", T0 + 20, assistant(T0 + 20, parentID="msg_1", error=other))
+    batch = OpenCodeSource(ctx).poll()
+    assert summary(batch.events)["prompt"] == 1
+    assert batch.limit_hits == []
+    conn.close()
+
+
+def test_refusal_is_handed_over_once(ctx: SourceContext, home: Path) -> None:
+    """A second poll, the row rewritten in place, and a restart (which reads the database again) add no
+    second limit hit to the ledger."""
+    conn = new_db(home)
+    refused_turn(conn)
+    source = OpenCodeSource(ctx)
+    [hit] = source.poll().limit_hits
+    assert source.poll().limit_hits == []
+    conn.execute("UPDATE message SET time_updated = ? WHERE id = 'msg_ra'", (T0 + 70_000,))
+    assert source.poll().limit_hits == []
+    ledger = Ledger()
+    assert ledger.add_limit_hit(hit)
+    [again] = OpenCodeSource(ctx).poll().limit_hits  # a restart re-reads the database
+    assert again == hit and not ledger.add_limit_hit(again)
+    conn.close()
+
+
+def test_legacy_json_tree_refusal_is_a_limit_hit(ctx: SourceContext, home: Path) -> None:
+    folder = home / ".local" / "share" / "opencode" / "storage" / "message" / "ses_l"
+    folder.mkdir(parents=True)
+    answer = {"id": "msg_a", "sessionID": "ses_l", **assistant(T0, parentID="msg_u", error=refusal_error())}
+    (folder / "msg_a.json").write_text(js(answer))
+    source = OpenCodeSource(ctx)
+    [hit] = source.poll().limit_hits
+    assert (hit.code, hit.reset_at) == (1308, RESET_UTC)
+    (folder / "msg_a.json").write_text(js({**answer, "summary": False}))  # rewritten whole
+    assert source.poll().limit_hits == []
+
+
+def test_recorded_opencode_refusal_is_a_limit_hit(home: Path) -> None:
+    """OpenCode 1.18.33's own refused session (`make conformance --record`): one hit, code and reset as the
+    server sent them (5 h after the run's first request, to the second)."""
+    recorded = truth("opencode")
+    at = datetime.fromisoformat(recorded["report_at"])
+    install_fixture(FIXTURES / "opencode" / "home.tar.xz", home, mtime=at.timestamp() - 30)
+    source = OpenCodeSource(SourceContext(home=home, env={}, clock=lambda: at))
+    [hit] = source.poll().limit_hits
+    first = datetime.fromisoformat(recorded["exchanges"][0]["ts"])
+    last_refused = max(datetime.fromisoformat(e["ts"]) for e in recorded["exchanges"] if e["status"] == 429)
+    assert hit.tool == "opencode" and hit.code == 1308
+    assert hit.reset_at == (first + timedelta(hours=5)).replace(microsecond=0)
+    assert timedelta(0) <= hit.ts - last_refused < timedelta(seconds=5)  # written as the last attempt failed
+    assert source.refused == recorded["refused"]
+    assert source.poll().limit_hits == []

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from conformance.truth import FieldResult, compare_fixture
+from conformance.truth import FieldResult, compare_fixture, refusal_logged
 from tests.support.paths import FIXTURE_DIR
 
 FIXTURES = FIXTURE_DIR / "real"
@@ -106,3 +106,14 @@ def test_fixture_archives_hold_no_sandbox_paths_or_keys() -> None:
                 assert b"/tmp/zdconf" not in member.name.encode()
                 for value in SECRET_VALUE.findall(data):
                     assert value.startswith(b"zd-fake-token") or not value, f"{folder.name}/{member.name}: {value!r}"
+
+
+def test_a_refusal_still_in_the_databases_wal_counts_as_logged(tmp_path: Path) -> None:
+    """Kilo CLI 7.7.9 left its refused message in `kilo.db-wal` (no checkpoint before it exited): a driver
+    naming only the `.db` must still see it, or `limit_seen` goes uncompared."""
+    db = tmp_path / ".local" / "share" / "kilo" / "kilo.db"
+    db.parent.mkdir(parents=True)
+    db.write_bytes(b"SQLite format 3\x00")
+    assert not refusal_logged(tmp_path, (".local/share/kilo/kilo.db",))
+    db.with_name("kilo.db-wal").write_bytes(b"...Usage limit reached for 5 hour...")
+    assert refusal_logged(tmp_path, (".local/share/kilo/kilo.db",))

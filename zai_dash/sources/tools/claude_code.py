@@ -37,13 +37,14 @@ from typing import Any
 import msgspec
 
 from zai_dash.domain.bounds import MAX_TOKENS
-from zai_dash.domain.events import CallRole, EventKind, LimitHit, UsageEvent
+from zai_dash.domain.events import CallRole, EventKind, UsageEvent
 from zai_dash.domain.mcp import McpAliases, classify_mcp
 from zai_dash.domain.snapshot import ToolConfigInfo
 from zai_dash.domain.tools import ToolInfo
 from zai_dash.safeio import entry_is_dir, list_dir
 from zai_dash.sources.base import SPILL_EVENTS, CallTokens, Root, SourceBatch, SourceContext, ToolSource
 from zai_dash.sources.jsonutil import BadTimestamp, int_field, loads, parse_iso
+from zai_dash.sources.limits import limit_hit
 from zai_dash.sources.tail import JsonlTail, TailLine, TailSet
 from zai_dash.sources.tools.claude_code_config import ENV_KEYS, ClaudeSettings, McpConfig, clean_model
 from zai_dash.sources.tools.claude_code_hidden import HiddenCalls, estimate
@@ -82,14 +83,6 @@ WRAPPER_PREFIXES = (
 """User-entry texts that Claude Code writes itself (command and shell wrappers, interruptions, async
 agent notifications): not prompts (claude-code-log `user_factory.py` patterns)."""
 
-LIMIT_CODES = frozenset({1308, 1310, 1316, 1317, 1318, 1319, 1320, 1321})
-"""Z.ai business codes for "usage limit reached, resets at …" (zai-quota-api.md §11)."""
-# A code only counts inside `"code":"1308"`, `"type":"1308"` (Anthropic-style envelope) or `[1308]`,
-# never as bare digits, which also occur inside request ids.
-_CODE_RE = re.compile(r'(?:"(?:code|type)"\s*:\s*"?|\[)(13\d\d)(?!\d)')
-_RESET_RE = re.compile(r"(?:reset at|将在)\s*(\d{4}-\d{2}-\d{2})[ T](\d{2}:\d{2}:\d{2})")
-ZAI_ZONE = timezone(timedelta(hours=8))
-"""Z.ai writes the reset time as UTC+8 wall-clock time without a zone."""
 
 # Lines that contain none of these can never be an event (they are progress, snapshots, titles…).
 _MARKERS = (b'"user"', b'"assistant"', b'"remove"', b'"system"', b'"ai-title"', b'"cost-state"')
@@ -929,34 +922,6 @@ def prompt_text(content: str | list[Any]) -> str | None:
     if stripped.startswith(COMPACTION_PREFIX) or stripped.startswith(WRAPPER_PREFIXES):
         return None
     return stripped
-
-
-def limit_hit(text: str, ts: datetime) -> LimitHit | None:
-    """A LimitHit from an API-error entry's text, or None when it is not a Z.ai usage-limit error.
-
-    Recognised: a limit code (`LIMIT_CODES`) in `"code":"1308"`, `"type":"1308"` or `[1308]` form, and/or
-    "reset at YYYY-MM-DD HH:MM:SS" (or the Chinese "将在 … 重置"), read as UTC+8.
-    """
-    if not text:
-        return None
-    flat = text.replace('\\"', '"')
-    code: int | None = None
-    for match in _CODE_RE.finditer(flat):
-        value = int(match.group(1))
-        if value in LIMIT_CODES:
-            code = value
-            break
-    reset = _RESET_RE.search(flat)
-    if code is None and reset is None:
-        return None
-    reset_at: datetime | None = None
-    if reset is not None:
-        try:
-            reset_at = datetime.fromisoformat(f"{reset.group(1)}T{reset.group(2)}").replace(tzinfo=ZAI_ZONE)
-            reset_at = reset_at.astimezone(timezone.utc)
-        except ValueError:
-            reset_at = None
-    return LimitHit(ts=ts, tool=TOOL, code=code, reset_at=reset_at)
 
 
 def _texts(content: object) -> str:

@@ -7,9 +7,20 @@ The JSONL is appended one record per message and tailed by byte offset (`TailSet
 `{"type":"session_start", id, title, cwd, callingSessionId?, …}`; then
 `{"type":"message", id, timestamp, visibility?, message:{role, content[], model?, usage?, visibility?}}`.
 
-- Prompt: a user message with text and no `tool_result`, not `llm_only` (the flag sits on the record or
-  inside `message`), not only `<system-reminder>` blocks, and not in a Task sub-session (its
-  `session_start` has `callingSessionId`, or its title / first text starts `# Task Tool Invocation`).
+- Prompt: a user message with text and no `tool_result`, neither `llm_only` (context for the model) nor
+  `user_only` (a notice for the user: never sent) — the flag sits on the record or inside `message` —, not
+  only `<system-reminder>` blocks, and not in a Task sub-session (its `session_start` has
+  `callingSessionId`, or its title / first text starts `# Task Tool Invocation`). It counts once an
+  assistant message answers it.
+- Limit hit and refusal (0.225.2): once every retry of a 429 failed, Droid writes the error as a *user*
+  message shown only to the user, then the turn's outcome:
+  `{"type":"message","id":…,"parentId":<prompt id>,"timestamp":…,"message":{"role":"user","content":[{"type":
+  "text","text":"BYOK Error: 429 {\\"type\\":\\"error\\",\\"error\\":{\\"type\\":\\"1308\\",\\"message\\":\\"Usage limit
+  reached for 5 hour. Your limit will reset at 2026-12-03 05:43:49\\"}}\\n\\nIf this persists, …"}],
+  "visibility":"user_only"}}` and `{"type":"agent_turn_outcome","turnId":<prompt id>,"reason":
+  "model_rate_limited"}`. The `user_only` message's text gives the limit hit (`sources/limits.py`), dated by
+  its record; the outcome counts the prompt as refused (`refused` stays None until one is seen: older
+  builds left no trace).
 - Model call: each assistant message. Tokens: per-message `usage` when present; otherwise growth of the
   cumulative `tokenUsage` in `<uuid>.settings.json` between polls is added to the session's latest call.
 - MCP: `tool_use` parts; Droid names MCP tools `<server>___<tool>` (three underscores, seen in public
@@ -30,13 +41,14 @@ from pathlib import Path
 from typing import Any
 
 from zai_dash.domain.endpoints import classify_base_url
-from zai_dash.domain.events import CallRole, EventKind, UsageEvent
+from zai_dash.domain.events import CallRole, EventKind, LimitHit, UsageEvent
 from zai_dash.domain.mcp import McpAliases, classify_mcp
 from zai_dash.domain.snapshot import ToolConfigInfo
 from zai_dash.domain.tools import ToolInfo
 from zai_dash.safeio import listing_problem, open_regular
 from zai_dash.sources.base import CallTokens, Root, SourceBatch, SourceContext, ToolSource
 from zai_dash.sources.jsonutil import BadTimestamp, int_field, loads, normalise_model, parse_iso
+from zai_dash.sources.limits import limit_hit
 from zai_dash.sources.rewritten import RewrittenJson
 from zai_dash.sources.tail import TailSet
 
@@ -53,6 +65,10 @@ BORN_SLACK = timedelta(minutes=1)
 _REMINDER = re.compile(r"\s*<system-reminder>.*?</system-reminder>\s*", re.DOTALL)
 _CUSTOM_ID = re.compile(r"^custom:(?P<name>.*)-(?P<index>\d+)$")
 _BRACKETS = re.compile(r"\[[^\]]*\]")
+USER_ONLY = "user_only"
+"""The visibility of what Droid shows the user but never sends to the model (its own error notices)."""
+RATE_LIMITED = "model_rate_limited"
+"""The `agent_turn_outcome` reason of a turn every attempt of which the server refused with 429 (0.225.2)."""
 _TOKEN_KEYS = ("inputTokens", "outputTokens", "cacheCreationTokens", "cacheReadTokens", "thinkingTokens")
 
 
@@ -116,7 +132,8 @@ class _Session:
     first_ts: datetime | None = None
     """When the session's first message was written."""
     prompt: UsageEvent | None = None
-    """The last prompt, until an assistant message shows it was sent (Droid keeps no trace of a 429)."""
+    """The last prompt, until an assistant message shows it was sent, or its turn's outcome that it was
+    refused (a prompt the client never sent leaves nothing but its user message)."""
     held: bool = False
     """Whether `last_call` is still held back from the batch, waiting for this poll's token growth."""
 
@@ -139,6 +156,8 @@ class DroidSource(ToolSource):
         """Directories already reported as unlistable."""
         self._primed_at: datetime | None = None
         """Wall time of the first poll: sessions that began after it count their tokens from zero."""
+        self._refused: set[str] = set()
+        """Turns (`session:prompt id`) refused: a line read again (a rolled-back poll) counts once."""
 
     # -- where -----------------------------------------------------------------------------------
 
@@ -278,7 +297,7 @@ class DroidSource(ToolSource):
                 # Resumed from the cache or seeked past old lines: the header still decides sub-agency.
                 header = _read_header(tail.path)
                 if header is not None:
-                    self._record(header, state, aliases, wall, f"{tail.path}:1")
+                    self._record(header, state, aliases, wall, f"{tail.path}:1", batch.limit_hits)
             if rec is None:
                 self.skips.add("malformed JSON line", where)
                 continue
@@ -287,7 +306,7 @@ class DroidSource(ToolSource):
                 continue
             if state.model is None:
                 state.model = self._session_model(tail.path, custom)
-            batch.events.extend(self._record(rec, state, aliases, wall, where))
+            batch.events.extend(self._record(rec, state, aliases, wall, where, batch.limit_hits))
         for gone in [p for p in self._sessions if p not in self._tails.tails]:
             state = self._sessions.pop(gone)
             if state.held and state.last_call is not None:
@@ -303,14 +322,24 @@ class DroidSource(ToolSource):
         return resolve_model(raw, custom).model
 
     def _record(
-        self, rec: Mapping[str, Any], state: _Session, aliases: McpAliases, wall: datetime, where: str
+        self,
+        rec: Mapping[str, Any],
+        state: _Session,
+        aliases: McpAliases,
+        wall: datetime,
+        where: str,
+        hits: list[LimitHit],
     ) -> list[UsageEvent]:
+        """The events of one record; a limit hit it names goes to `hits`."""
         kind = rec.get("type")
         if kind == "session_start":
             title = rec["title"] if isinstance(rec.get("title"), str) else ""
             state.subagent = bool(rec.get("callingSessionId")) or title.lstrip().startswith(TASK_MARKER)
             if isinstance(rec.get("id"), str) and rec["id"]:
                 state.session = rec["id"]
+            return []
+        if kind == "agent_turn_outcome":
+            self._outcome(rec, state)
             return []
         if kind != "message":
             return []  # todo_state, session_event, …
@@ -330,6 +359,12 @@ class DroidSource(ToolSource):
         role = msg.get("role")
         session = state.session
         if role == "user":
+            if USER_ONLY in (rec.get("visibility"), msg.get("visibility")):
+                # The client's own notice (an API error once retries gave up): never sent, maybe a limit.
+                hit = limit_hit(_joined_text(parts), ts, TOOL)
+                if hit is not None:
+                    hits.append(hit)
+                return []
             text = _prompt_text(rec, msg, parts)
             if text is None:
                 return []
@@ -389,6 +424,18 @@ class DroidSource(ToolSource):
                 use_id = part.get("id") if isinstance(part.get("id"), str) else f"{ident}#{n}"
                 events.append(UsageEvent(EventKind.MCP, ts, TOOL, f"{session}:{use_id}:mcp", session, service=service))
         return events
+
+    def _outcome(self, rec: Mapping[str, Any], state: _Session) -> None:
+        """A turn's end: one the server refused (`RATE_LIMITED`) is a refused prompt, never billed."""
+        turn = rec.get("turnId")
+        if rec.get("reason") != RATE_LIMITED or not isinstance(turn, str) or state.subagent:
+            return
+        key = f"{state.session}:{turn}:prompt"
+        if state.prompt is not None and state.prompt.key == key:
+            state.prompt = None  # an assistant message later on (a retry by hand) does not answer it
+        if key not in self._refused:
+            self._refused.add(key)
+            self.refused = len(self._refused)
 
     def _token_growth(self, custom: list[Mapping[str, Any]]) -> list[UsageEvent]:
         """Attach growth of each session's cumulative `tokenUsage` to its latest call, and hand that call on.
@@ -466,13 +513,17 @@ def _parts(content: object) -> list[Mapping[str, Any]]:
     return []
 
 
+def _joined_text(parts: list[Mapping[str, Any]]) -> str:
+    return "\n".join(p["text"] for p in parts if p.get("type") == "text" and isinstance(p.get("text"), str))
+
+
 def _prompt_text(rec: Mapping[str, Any], msg: Mapping[str, Any], parts: list[Mapping[str, Any]]) -> str | None:
     """The typed text of a user message that is a human prompt, or None when it is not one."""
     if "llm_only" in (rec.get("visibility"), msg.get("visibility")):
         return None  # context injected for the model, never shown to the user
     if any(p.get("type") == "tool_result" for p in parts):
         return None
-    text = "\n".join(p["text"] for p in parts if p.get("type") == "text" and isinstance(p.get("text"), str))
+    text = _joined_text(parts)
     while True:
         stripped = _REMINDER.sub("", text, count=1) if text.lstrip().startswith("<system-reminder>") else text
         if stripped == text:

@@ -18,6 +18,12 @@ Rules (log-formats.md §5, §4b):
   Sub-sessions → sub-agent calls; compaction / summary / title messages → auxiliary.
 - MCP call: a `tool` part whose `tool` is `<server>_<tool>` and whose state is completed or errored,
   classified with the `mcp` section of the tool's config (server name → URL / command).
+- Limit hit: an assistant message whose `error` names a Z.ai limit code or reset time (`sources/limits.py`).
+  1.18.33 retries a 429 in place and, once it gives up, writes the error on the assistant message (no parts,
+  zero tokens, `time.completed` set): `{"name":"APIError","data":{"message":"Usage limit reached for 5 hour.
+  Your limit will reset at 2026-12-03 05:42:00","statusCode":429,"isRetryable":true,"responseHeaders":{…},
+  "responseBody":"{\\"error\\": {\\"code\\": \\"1308\\", …}}","metadata":{"url":…}}}`. One hit per
+  message, dated when the error was written (`time.completed`).
 - Newer builds also write `session_message` (an event-sourced table, types `user` / `assistant` / …).
   Those rows are read only for sessions that have no `message` rows, so a build that dual-writes is
   counted once [unverified which builds stop writing `message`]. 1.18.33 creates `session_message` but
@@ -32,6 +38,7 @@ that OpenCode migrated into its database, and rows re-read in the watermark over
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -41,13 +48,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from zai_dash.domain.endpoints import classify_base_url
-from zai_dash.domain.events import CallRole, EventKind, UsageEvent
+from zai_dash.domain.events import CallRole, EventKind, LimitHit, UsageEvent
 from zai_dash.domain.mcp import MCP_TARGET_KEYS, McpAliases, mcp_event
 from zai_dash.domain.snapshot import ToolConfigInfo
 from zai_dash.domain.tools import ToolInfo
 from zai_dash.sources.base import CallTokens, Root, SourceBatch, SourceContext, ToolSource
 from zai_dash.sources.configfiles import CachedJson, first_existing, kept_entries, mcp_targets, read_json
 from zai_dash.sources.jsonutil import BadTimestamp, from_epoch, int_field, loads, normalise_model
+from zai_dash.sources.limits import limit_hit
 from zai_dash.sources.sqlite_reader import DbState, SqliteSource, TableCursor, json_field, require_columns
 from zai_dash.sources.stamp import FileStamp, file_stamp
 
@@ -229,6 +237,22 @@ class Rules:
         return UsageEvent(
             kind=EventKind.PROMPT, ts=ts, tool=self.tool, key=f"prompt:{mid}", session=session, model=model_id
         )
+
+    def assistant_limit(self, data: Mapping[str, Any], created: object) -> LimitHit | None:
+        """The limit hit an assistant message's `error` names, else None (any other error, or none).
+
+        Only the error object is read, never the conversation: a prompt that mentions 1308 is no refusal.
+        """
+        error = data.get("error")
+        if not isinstance(error, Mapping):
+            return None
+        time = data.get("time")
+        # The error is written when the client gives up retrying, with `time.completed`.
+        when = (time.get("completed") or time.get("created")) if isinstance(time, Mapping) else None
+        # The response body sits in the error as a string of JSON: dumped, it is escaped once, which
+        # `limit_hit` reads; ensure_ascii=False keeps a Chinese reset notice ("将在 … 重置") readable.
+        text = json.dumps(error, ensure_ascii=False, default=str)
+        return limit_hit(text, _ts_ms(when, created, self.wall()), self.tool)
 
     def assistant_fallback(
         self, mid: str, session: str, data: Mapping[str, Any], created: object, store: Store
@@ -421,6 +445,14 @@ class OpenCodeSource(SqliteSource[_DbState]):
         self.rules = Rules(flavor.tool, self.aliases, ctx.clock)
         self._json = LegacyJsonTree(self)
         self._refused: set[str] = set()
+        self._limited: set[str] = set()
+        """Messages whose limit hit was handed over: a row updated in place or re-read does not repeat it."""
+
+    def note_limit(self, mid: str, hit: LimitHit, batch: SourceBatch) -> None:
+        """Hand over `hit`, read from message `mid`, unless that message's hit was already handed over."""
+        if mid not in self._limited:
+            self._limited.add(mid)
+            batch.limit_hits.append(hit)
 
     def note_refused(self, mid: str) -> None:
         """A user message every request of which the server refused: counted once, never as a prompt.
@@ -559,7 +591,7 @@ class OpenCodeSource(SqliteSource[_DbState]):
         batch = SourceBatch()
         self._aliases = None  # config edits take effect on the next poll
         self.poll_dbs(batch)
-        batch.events += self._json.poll()
+        self._json.poll(batch)
         return batch
 
     def _floor_ms(self) -> int | None:
@@ -567,6 +599,7 @@ class OpenCodeSource(SqliteSource[_DbState]):
 
     def _read_db(self, state: _DbState, batch: SourceBatch) -> None:
         found: list[UsageEvent] = []
+        hits: list[tuple[str, LimitHit]] = []
         path = state.db.path
         with state.db.read() as conn:
             require_columns(conn, "session", ("id", "parent_id"), path)
@@ -574,22 +607,35 @@ class OpenCodeSource(SqliteSource[_DbState]):
             part_cols = ("id", "message_id", "session_id", "time_created", "time_updated", "data")
             require_columns(conn, "part", part_cols, path)
             store = _DbStore(conn, state.parents)
-            found += self._read_messages(conn, state, store)
+            found += self._read_messages(conn, state, store, hits)
             found += self._read_parts(conn, state, store)
             found += self._read_pending(state, store)
             found += self._read_session_messages(conn, state, store)
             found += self._read_titles(conn, state)
         # Only a read that finished hands its events over, so a failed one is simply repeated.
         batch.events += found
+        for mid, hit in hits:
+            self.note_limit(mid, hit, batch)
         highs = [c.high for c in (state.messages, state.parts, state.events2, state.sessions) if c.high is not None]
         if highs:
             state.memo.prune(min(highs) - 2 * OVERLAP_MS)
 
-    def _read_messages(self, conn: sqlite3.Connection, state: _DbState, store: Store) -> list[UsageEvent]:
+    def _read_messages(
+        self, conn: sqlite3.Connection, state: _DbState, store: Store, hits: list[tuple[str, LimitHit]]
+    ) -> list[UsageEvent]:
+        """Prompt events of new or changed message rows; limit hits of assistant errors go to `hits`."""
         out: list[UsageEvent] = []
         rows = self._json_rows(conn, state, state.messages, ("session_id", "time_created", "data"), "message", "m")
         for row, mid, data in rows:
             out += self._message_events(state, mid, str(row["session_id"]), data, row["time_created"], store)
+            if data.get("role") == "assistant" and data.get("error") and mid not in self._limited:
+                try:
+                    hit = self.rules.assistant_limit(data, row["time_created"])
+                except BadTimestamp as exc:
+                    self.skips.add(f"message: {exc}", f"{state.db.path.name}:{mid}")
+                    continue
+                if hit is not None:
+                    hits.append((mid, hit))
         return out
 
     def _json_rows(
@@ -767,8 +813,9 @@ class LegacyJsonTree:
                 self._stamps[path] = stamp
                 yield path, data
 
-    def poll(self) -> list[UsageEvent]:
-        rules, out = self.owner.rules, []
+    def poll(self, batch: SourceBatch) -> None:
+        """Changed files' events and limit hits into `batch`."""
+        rules, out = self.owner.rules, batch.events
         for _, data in self._changed("session"):
             if isinstance(data.get("id"), str):
                 parent = data.get("parentID")
@@ -809,10 +856,12 @@ class LegacyJsonTree:
                     event = rules.assistant_fallback(mid, session, data, None, self.store)
                     if event is not None:
                         out.append(event)
+                    hit = rules.assistant_limit(data, None) if data.get("error") else None
+                    if hit is not None:
+                        self.owner.note_limit(mid, hit, batch)
             except BadTimestamp as exc:
                 self.owner.skips.add(f"legacy message: {exc}", mid)
             self._pending.discard(mid)
-        return out
 
     def _part_created(self, data: Mapping[str, Any]) -> object:
         # Legacy parts carry no row time; a tool part has state.time, a step-finish only its message's time.
