@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 
 from zai_dash.config import packaged_tariff
 from zai_dash.domain.aggregates import SortedTimes
-from zai_dash.domain.cycle import Anchor, CycleWindow, chain_windows
+from zai_dash.domain.cycle import Anchor, CycleWindow, chain_windows, window_of_hit
 from zai_dash.domain.events import CallRole, EventKind, LimitHit, McpService, UsageEvent
 from zai_dash.domain.ledger import Counts, Ledger, TariffMeter
 from zai_dash.domain.snapshot import _timeline
@@ -144,8 +144,9 @@ def walking_chain(
                 windows.append(window)
             continue
         if hit.ts < hit.reset_at <= hit.ts + length + timedelta(minutes=1):
-            moved = CycleWindow(hit.reset_at - length, hit.reset_at, Anchor.LIMIT_HIT)
-            if window is not None and ts < window.end:
+            held = window if window is not None and ts < window.end else None
+            moved = window_of_hit(hit.reset_at, held, length)
+            if held is not None:
                 windows[-1] = moved
             else:
                 windows.append(moved)

@@ -85,6 +85,28 @@ def test_limit_hit_window_chains_into_next() -> None:
     assert state.current.blocked_until is None
 
 
+def test_a_hit_keeps_the_prompt_logged_just_before_its_rounded_reset() -> None:
+    # Z.ai names the reset rounded down to the second; the client logged the window's first prompt 0.14 s
+    # before "reset - 5 h" (Kilo CLI, conformance). That prompt opened the window and stays in it.
+    first = T0
+    reset = (T0 + FIVE).replace(microsecond=0) + timedelta(seconds=1)  # 0.55 s after first + 5 h
+    hit = LimitHit(ts=T0 + H, tool="kilo", code=1308, reset_at=reset)
+    state = resolve_cycle([first, T0 + timedelta(minutes=30)], [hit], T0 + H + timedelta(minutes=1), FIVE)
+    assert state.current is not None
+    assert state.current.start == first
+    assert state.current.end == reset
+    assert state.current.anchor is Anchor.LIMIT_HIT
+
+
+def test_a_hit_naming_a_window_well_after_the_first_prompt_still_moves_it() -> None:
+    # Beyond the rounding slack the hit's reset rules: a window that started 10 minutes "early" is moved.
+    reset = T0 + FIVE + timedelta(minutes=10)
+    hit = LimitHit(ts=T0 + H, tool="kilo", code=1308, reset_at=reset)
+    state = resolve_cycle([T0], [hit], T0 + H + timedelta(minutes=1), FIVE)
+    assert state.current is not None
+    assert state.current.start == reset - FIVE
+
+
 def test_official_reset_wins_over_both() -> None:
     official = T0 + 4 * H + timedelta(minutes=1)
     hit = LimitHit(ts=T0 + H, tool="claude-code", code=1308, reset_at=T0 + 3 * H)

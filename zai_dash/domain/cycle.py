@@ -139,14 +139,35 @@ def chain_windows(
             continue
         # A reset time that falls within one length of the hit names the window holding it.
         if hit.ts < hit.reset_at <= hit.ts + length + timedelta(minutes=1):
-            moved = CycleWindow(hit.reset_at - length, hit.reset_at, Anchor.LIMIT_HIT)
-            if window is not None and ts < window.end:
+            held = window if window is not None and ts < window.end else None
+            moved = window_of_hit(hit.reset_at, held, length)
+            if held is not None:
                 windows[-1] = moved  # the hit moves the window holding it
             else:
                 windows.append(moved)
             window = moved
 
     return windows
+
+
+RESET_SLACK = timedelta(seconds=5)
+"""How far before "reset − 5 h" the window a hit moves may still start.
+
+Z.ai names the reset rounded down to the second, and a client logs a prompt before it sends it, so the
+first logged prompt of the window can be up to a second or so before "reset − 5 h" (seen with Kilo CLI
+against the conformance server: 0.14 s). That prompt opened the window; it must not fall out of it."""
+
+
+def window_of_hit(reset_at: datetime, held: CycleWindow | None, length: timedelta) -> CycleWindow:
+    """The window a limit hit's reset time names, given the local window holding the hit (if any).
+
+    It ends at the reset. It starts one length before, or at the held window's own start when that is
+    at most `RESET_SLACK` earlier: the same window, seen from the client's side of the rounding.
+    """
+    start = reset_at - length
+    if held is not None and start - RESET_SLACK <= held.start < start:
+        start = held.start
+    return CycleWindow(start, reset_at, Anchor.LIMIT_HIT)
 
 
 def _with_block(window: CycleWindow, limit_hits: Sequence[LimitHit], now: datetime) -> CycleWindow:
