@@ -44,7 +44,7 @@ from zai_dash.domain.listen import parse_listen
 from zai_dash.domain.snapshot import SourceHealth
 from zai_dash.sources.base import Root, SourceBatch, SourceContext, ToolSource
 from zai_dash.sources.jsonutil import parse_iso
-from zai_dash.sources.tools.claude_code import limit_hit
+from zai_dash.sources.limits import limit_hit
 from zai_dash.sources.tools.claude_code_config import clean_model
 
 if TYPE_CHECKING:

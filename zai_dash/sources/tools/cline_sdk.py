@@ -36,8 +36,8 @@ from zai_dash.redact import redact_url
 from zai_dash.sources.base import Root, SourceBatch, SourceContext, ToolSource
 from zai_dash.sources.configfiles import CachedJson
 from zai_dash.sources.jsonutil import BadTimestamp, from_epoch, int_field, normalise_model, parse_iso
+from zai_dash.sources.limits import limit_hit
 from zai_dash.sources.rewritten import JsonVersion, RewrittenJson
-from zai_dash.sources.tools.claude_code import limit_hit
 from zai_dash.sources.tools.vscode_tasks import CLINE, CLINE_TOOL, TaskFolders, cline_data_dir, mcp_aliases
 
 TOOL = "cline"

@@ -46,7 +46,7 @@ from zai_dash.sources.base import Root, SourceBatch, SourceContext, ToolSource
 from zai_dash.sources.configfiles import MAX_CONFIG_BYTES, CachedJson, mcp_targets
 from zai_dash.sources.jsonl_source import JsonlSource, find_jsonl
 from zai_dash.sources.jsonutil import int_field, normalise_model
-from zai_dash.sources.tools.claude_code import limit_hit
+from zai_dash.sources.limits import limit_hit
 
 TOOL = "codex"
 TOOLS = (ToolInfo(TOOL, "Codex CLI", ("CODEX_HOME",), order=90),)

@@ -41,7 +41,7 @@ from zai_dash.sources.base import Root, SourceBatch, SourceContext, ToolSource
 from zai_dash.sources.configfiles import CachedJson, read_json
 from zai_dash.sources.jsonl_source import JsonlSource, find_jsonl
 from zai_dash.sources.jsonutil import int_field, normalise_model
-from zai_dash.sources.tools.claude_code import limit_hit
+from zai_dash.sources.limits import limit_hit
 
 TOOL = "pi"
 AGENT_DIR_ENV = "PI_CODING_AGENT_DIR"
