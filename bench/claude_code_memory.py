@@ -96,10 +96,11 @@ def site(trace: tracemalloc.Traceback) -> tuple[str, bool]:
 def measure(args: argparse.Namespace) -> None:
     home = Path(tempfile.mkdtemp(prefix="zai-dash-ccmem-"))
     try:
+        # Traced from the start: what the records free of the warm-up's allocations is counted too.
+        tracemalloc.start(30)
         feed = Feed(home, args.sessions, args.streamed, args.rate, keep=not args.drop_events)
         feed.feed(args.warmup)
         gc.collect()
-        tracemalloc.start(30)
         before = tracemalloc.take_snapshot()
         feed.feed(args.records)
         gc.collect()

@@ -15,6 +15,10 @@ Dedup rules (see `_call`):
   message first seen in the main chain is dropped; a main-chain copy of a message first seen in a
   sidechain (files read out of order) is folded into the sidechain copy's key, so the ledger holds one
   call. Two main-chain (or two sidechain) copies with different request ids stay separate calls.
+* Memory: a session keeps its last `RECENT_MSGS` message ids in full (the last copy's event, shared with
+  the ledger) while they can still stream (`RECENT_FOR`), older ones as 8-byte marks of the chain that
+  showed them first, which is all the /btw rule needs; a later copy of such a message in its own chain is
+  emitted again and the ledger keeps the largest. Sessions quiet for `MSG_MEMORY` are forgotten.
 
 Reading (see `_line`): a line is decoded with msgspec into the few fields the rules read (`_Rec`); the
 message content and tool output, most of a line's bytes, stay raw JSON and are decoded only when a rule
@@ -225,12 +229,13 @@ class _Msg:
     """Further requests for this message id in the same chain: key → the call as last emitted."""
 
 
-_MERGE_AT = 256
+_MERGE_AT = 32
 
 
 class _Marks:
     """A set of 64-bit marks (`hash()` of an id, `_mark`) at about 8 bytes each: a sorted `array` and the
-    marks added since it was last rebuilt (a small set, merged once it holds an eighth as many).
+    marks added since it was last rebuilt (a small set, ~80 bytes a mark, merged once it holds `_MERGE_AT`
+    or a sixteenth as many).
 
     `hash()` of a string is salted per process: the marks live only as long as the process (the cache
     keeps no dedup state), so they need no stable digest. Two ids share a mark with odds of about n²/2⁶⁴.
@@ -257,7 +262,7 @@ class _Marks:
         if mark in self:
             return
         self._new.add(mark)
-        if len(self._new) >= max(_MERGE_AT, len(self._sorted) >> 3):
+        if len(self._new) >= max(_MERGE_AT, len(self._sorted) >> 4):
             self._sorted = array("q", sorted([*self._sorted, *self._new]))
             self._new.clear()
 
@@ -290,6 +295,8 @@ class _SessionMsgs:
     """Message id → its state, in the order first seen."""
     old: _Marks = field(default_factory=_Marks)
     """The message ids that left `recent` (`_mark`)."""
+    dropped: int = 0
+    """Ids taken out of `recent` since it was last rebuilt."""
 
     def demote(self, before: datetime | None) -> None:
         """Mark the oldest recent ids beyond `RECENT_MSGS` or last seen before `before` (None: every one)."""
@@ -301,6 +308,12 @@ class _SessionMsgs:
                 return
             del recent[mid]
             self.old.add(_mark(mid, msg.sidechain))
+            self.dropped += 1
+            if self.dropped >= RECENT_MSGS // 4:
+                # A dict keeps the slots of deleted entries until it grows: taken from the front and added
+                # at the end, it would swing between one and three times its size. A copy is compact.
+                self.recent = recent = dict(recent)
+                self.dropped = 0
 
 
 class ClaudeCodeSource(ToolSource):
@@ -597,14 +610,17 @@ class ClaudeCodeSource(ToolSource):
         """Drop the message ids of sessions without a call for `MSG_MEMORY`, so memory follows recent use.
 
         The ledger still holds their calls and keeps the largest copy of each key; what is given up is
-        only the /btw rules (see `_call`) for a copy that comes after such a gap, as after a restart
-        from the cache, which keeps no message ids either.
+        only the /btw rules (see `_call`) for a copy that comes after such a gap, and the evidence that
+        prices the session's hidden calls and its last model, as after a restart from the cache, which
+        keeps none of them either. A session quiet for `RECENT_FOR` keeps its message ids as marks only.
         """
         horizon, settled = self._wall - MSG_MEMORY, self._wall - RECENT_FOR
         msgs = self._msgs
         for session in [s for s, state in msgs.items() if state.last < settled]:
             if msgs[session].last < horizon:
                 del msgs[session]
+                self._hidden.forget(session)
+                self._last_model.pop(session, None)
             else:
                 msgs[session].demote(None)  # quiet: nothing streams any more
         names = self._names
