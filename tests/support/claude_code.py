@@ -129,3 +129,53 @@ class Fed:
 
     def events(self, kind: EventKind | None = None) -> list[UsageEvent]:
         return [e for e in self.ledger.events() if kind is None or e.kind is kind]
+
+
+def steady_lines(
+    count: int,
+    start: datetime,
+    *,
+    sessions: int = 1,
+    rate: float = 20.0,
+    streamed: int = 1,
+    first: int = 0,
+) -> list[tuple[str, datetime, bytes]]:
+    """`count` records as `bench/soak.py` writes them (a prompt, then the call that answers it), in time order.
+
+    Ids have the length Claude Code's have (`msg_` + 24 characters, `req_` + 24, uuids), so what a
+    record costs to remember is what a real one costs.
+
+    Args:
+        count: how many prompt and call records (streamed repeats not counted).
+        start: the first record's instant; one every `1 / rate` seconds after it.
+        sessions: prompt `i` goes to session `i % sessions`.
+        streamed: lines per call (one per content block, output growing), as Claude Code streams them.
+        first: the first record's number (to continue an earlier stream).
+
+    Returns:
+        (session id, instant, line) per line.
+    """
+    out: list[tuple[str, datetime, bytes]] = []
+    for i in range(first, first + count):
+        n = i // 2
+        session = f"5oak{n % sessions:04d}-0000-4000-8000-000000000001"
+        at = start + timedelta(seconds=(i - first) / rate)
+        envelope = {"session": session, "cwd": "/soak", "git_branch": None}
+        if i % 2 == 0:
+            recs = [user_record(at, f"prompt {n}", uuid=f"{n:08x}-1111-4000-8000-000000000000", **envelope)]
+        else:
+            recs = [
+                assistant_record(
+                    at,
+                    message_id=f"msg_{n:024d}",
+                    model="glm-4.6",
+                    content=[{"type": "text", "text": "ok"}],
+                    tokens=usage(1000, 50 + 10 * block, cache_read=500),
+                    request_id=f"req_{n:024d}",
+                    uuid=f"{n:08x}-2222-4000-8000-{block:012d}",
+                    **envelope,
+                )
+                for block in range(streamed)
+            ]
+        out += [(session, at, orjson.dumps(rec)) for rec in recs]
+    return out

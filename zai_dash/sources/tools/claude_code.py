@@ -15,6 +15,10 @@ Dedup rules (see `_call`):
   message first seen in the main chain is dropped; a main-chain copy of a message first seen in a
   sidechain (files read out of order) is folded into the sidechain copy's key, so the ledger holds one
   call. Two main-chain (or two sidechain) copies with different request ids stay separate calls.
+* Memory: a session keeps its last `RECENT_MSGS` message ids in full (the last copy's event, shared with
+  the ledger) while they can still stream (`RECENT_FOR`), older ones as 8-byte marks of the chain that
+  showed them first, which is all the /btw rule needs; a later copy of such a message in its own chain is
+  emitted again and the ledger keeps the largest. Sessions quiet for `MSG_MEMORY` are forgotten.
 
 Reading (see `_line`): a line is decoded with msgspec into the few fields the rules read (`_Rec`); the
 message content and tool output, most of a line's bytes, stay raw JSON and are decoded only when a rule
@@ -29,6 +33,8 @@ from __future__ import annotations
 
 import os
 import re
+from array import array
+from bisect import bisect_left
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -114,6 +120,14 @@ MSG_MEMORY = timedelta(hours=6)
 SETTLE = timedelta(minutes=30)
 """A prompt or MCP call whose outcome (an answer, a refusal, a tool result) has not been written this
 long after it is taken as billed: a crashed client writes no outcome, but its request went out."""
+RECENT_MSGS = 256
+"""How many message ids a session keeps in full (their last copy, for the streaming and /btw rules of
+`_call`); older ones keep 8 bytes each (`_Marks`). Claude Code writes a message's copies while it
+streams, one line per content block, before the next request of its chain; this leaves room for a
+main-chain message and its parallel sub-agents' messages streaming at once."""
+RECENT_FOR = SETTLE
+"""A message id whose last copy is this much older than its session's latest call (or, for a quiet
+session, than the wall clock) keeps only its 8 bytes: no stream lasts that long."""
 
 NOT_SENT_RESULTS = (
     "doesn't want to proceed",
@@ -199,28 +213,100 @@ class _Pending:
 
 @dataclass(slots=True)
 class _Msg:
-    """What we know of one `message.id` in one session: the owning copy's request id, and its call as
-    last recorded (the largest copy so far)."""
+    """One recent `message.id` of a session: the call its owning copy was last emitted as (the largest
+    copy so far: its key, tokens and model, the very object the ledger holds, so nothing is copied)."""
 
-    req: str | None
+    event: UsageEvent
     sidechain: bool
-    tokens: int
-    recorded: tuple[str | None, CallTokens] | None = None
+    extra: dict[str, UsageEvent] | None = None
+    """Further requests for this message id in the same chain: key → the call as last emitted."""
 
-    def key(self, mid: str) -> str:
-        """The call key of the owning copy."""
-        return f"{mid}:{self.req}" if self.req else mid
+
+_MERGE_AT = 32
+
+
+class _Marks:
+    """A set of 64-bit marks (`hash()` of an id, `_mark`) at about 8 bytes each: a sorted `array` and the
+    marks added since it was last rebuilt (a small set, ~80 bytes a mark, merged once it holds `_MERGE_AT`
+    or a sixteenth as many).
+
+    `hash()` of a string is salted per process: the marks live only as long as the process (the cache
+    keeps no dedup state), so they need no stable digest. Two ids share a mark with odds of about n²/2⁶⁴.
+    """
+
+    __slots__ = ("_new", "_sorted")
+
+    def __init__(self) -> None:
+        self._sorted = array("q")
+        self._new: set[int] = set()
+
+    def __len__(self) -> int:
+        return len(self._sorted) + len(self._new)
+
+    def __contains__(self, mark: int) -> bool:
+        if mark in self._new:
+            return True
+        found = self._sorted
+        i = bisect_left(found, mark)
+        return i < len(found) and found[i] == mark
+
+    def add(self, mark: int) -> None:
+        """Add `mark` (once)."""
+        if mark in self:
+            return
+        self._new.add(mark)
+        if len(self._new) >= max(_MERGE_AT, len(self._sorted) >> 4):
+            self._sorted = array("q", sorted([*self._sorted, *self._new]))
+            self._new.clear()
+
+    def chain(self, mid: str) -> bool | None:
+        """Whether a message id was marked by `_mark` as a sidechain's (True), the main chain's (False), or not."""
+        base = _mark(mid, False)
+        if base in self:
+            return False
+        return True if base | 1 in self else None
+
+
+def _mark(ident: str, sidechain: bool) -> int:
+    """An id's mark: its `hash()` with the lowest bit saying which chain first showed it."""
+    return (hash(ident) & ~1) | sidechain
 
 
 @dataclass(slots=True)
 class _SessionMsgs:
-    """The message ids one session has shown, until it has been quiet for `MSG_MEMORY`."""
+    """The message ids one session has shown, until it has been quiet for `MSG_MEMORY`.
+
+    The last `RECENT_MSGS` (and only while `RECENT_FOR` lets them stream) in full, the others as marks of
+    8 bytes that say which chain showed them first: enough for the /btw rule, which drops a sidechain
+    replay of a main-chain message whenever it comes. A copy of an older message in its own chain is
+    emitted again and the ledger keeps the largest copy of its key (see `_call`).
+    """
 
     last: datetime
     """The latest call time seen in the session."""
-    msgs: dict[str, _Msg] = field(default_factory=dict)
-    extra: dict[str, tuple[str | None, CallTokens]] = field(default_factory=dict)
-    """Keys of further requests for an owned message id (same chain) → their call as last recorded."""
+    recent: dict[str, _Msg] = field(default_factory=dict)
+    """Message id → its state, in the order first seen."""
+    old: _Marks = field(default_factory=_Marks)
+    """The message ids that left `recent` (`_mark`)."""
+    dropped: int = 0
+    """Ids taken out of `recent` since it was last rebuilt."""
+
+    def demote(self, before: datetime | None) -> None:
+        """Mark the oldest recent ids beyond `RECENT_MSGS` or last seen before `before` (None: every one)."""
+        recent = self.recent
+        while recent:
+            mid = next(iter(recent))
+            msg = recent[mid]
+            if before is not None and len(recent) <= RECENT_MSGS and msg.event.ts >= before:
+                return
+            del recent[mid]
+            self.old.add(_mark(mid, msg.sidechain))
+            self.dropped += 1
+            if self.dropped >= RECENT_MSGS // 4:
+                # A dict keeps the slots of deleted entries until it grows: taken from the front and added
+                # at the end, it would swing between one and three times its size. A copy is compact.
+                self.recent = recent = dict(recent)
+                self.dropped = 0
 
 
 class ClaudeCodeSource(ToolSource):
@@ -247,10 +333,13 @@ class ClaudeCodeSource(ToolSource):
         self._bad_paths: set[str] = set()
         self._msgs: dict[str, _SessionMsgs] = {}
         """Per session, what the dedup rules (see `_call`) need to know of the message ids seen."""
-        self._extra_keys: dict[str, int] = {}
+        self._names: dict[str, str] = {}
+        """One string per session id named by a file's place, which every event of the session shares
+        (a record's `sessionId` equal to it is not kept: see `_session`)."""
         self._group: tuple[str, str] | None = None
         """The session file group being read (see `_enter`)."""
-        self._mcp_seen: set[str] = set()
+        self._mcp_seen = _Marks()
+        """The MCP `tool_use` ids seen (a replayed or re-read one is not pending again)."""
         self._prompts: dict[str, _Pending] = {}
         """Per session, the last prompt not yet answered (emitted on the answer, dropped on a refusal)."""
         self._mcp_calls: dict[str, _Pending] = {}
@@ -498,11 +587,12 @@ class ClaudeCodeSource(ToolSource):
         self._sub = _is_subagent_file(path)
         # A sub-agent file lives in <session>/subagents/: the session is the grandparent's name.
         if path.parent.name == "subagents":
-            self._file_session = path.parent.parent.name
-            group = (str(path.parent.parent.parent), self._file_session)
+            name = path.parent.parent.name
+            group = (str(path.parent.parent.parent), name)
         else:
-            self._file_session = path.stem
-            group = (str(path.parent), self._file_session)
+            name = path.stem
+            group = (str(path.parent), name)
+        self._file_session = self._names.setdefault(name, name)
         if group != self._group:
             # A session's files are read one after the other (`<session>.jsonl`, then `<session>/subagents/`):
             # leaving them is when the sessions that have gone quiet can be forgotten.
@@ -513,12 +603,24 @@ class ClaudeCodeSource(ToolSource):
         """Drop the message ids of sessions without a call for `MSG_MEMORY`, so memory follows recent use.
 
         The ledger still holds their calls and keeps the largest copy of each key; what is given up is
-        only the /btw rules (see `_call`) for a copy that comes after such a gap, as after a restart
-        from the cache, which keeps no message ids either.
+        only the /btw rules (see `_call`) for a copy that comes after such a gap, and the evidence that
+        prices the session's hidden calls and its last model, as after a restart from the cache, which
+        keeps none of them either. A session quiet for `RECENT_FOR` keeps its message ids as marks only.
         """
-        horizon = self._wall - MSG_MEMORY
-        for session in [s for s, state in self._msgs.items() if state.last < horizon]:
-            del self._msgs[session]
+        horizon, settled = self._wall - MSG_MEMORY, self._wall - RECENT_FOR
+        msgs = self._msgs
+        for session in [s for s, state in msgs.items() if state.last < settled]:
+            if msgs[session].last < horizon:
+                del msgs[session]
+                self._hidden.forget(session)
+                self._last_model.pop(session, None)
+            else:
+                msgs[session].demote(None)  # quiet: nothing streams any more
+        names = self._names
+        if len(names) > len(msgs) + len(self._prompts) + 1:
+            for name in [n for n in names if n not in msgs and n not in self._prompts]:
+                del names[name]
+            names[self._file_session] = self._file_session
 
     def _skip(self, reason: str) -> None:
         """Count the current line as skipped for `reason`."""
@@ -612,7 +714,8 @@ class ClaudeCodeSource(ToolSource):
     def _session(self, session: object) -> str:
         """A record's `sessionId` when it is one, else the session its file's place names (see `_enter`)."""
         if type(session) is str and session:
-            return session
+            # The file's own session (nearly always): its one string, not a copy per event.
+            return self._file_session if session == self._file_session else session
         return self._file_session
 
     def _model(self, raw: object) -> str | None:
@@ -694,38 +797,50 @@ class ClaudeCodeSource(ToolSource):
             state = self._msgs[session] = _SessionMsgs(ts)
         elif ts > state.last:
             state.last = ts
-        owner = state.msgs.get(mid)
+        owner = state.recent.get(mid)
+        previous: UsageEvent | None = None
         if owner is None:
-            owner = state.msgs[mid] = _Msg(req, sidechain, tokens)
-        elif owner.req == req:
-            if tokens <= owner.tokens:
+            chain = state.old.chain(mid) if state.old else None
+            if chain is not None and chain is not sidechain:
+                # An older message's copy in the other chain: a /btw replay of a main-chain message, or
+                # (files read out of order, long apart) the original of a replay the ledger already holds.
+                return
+            # New, or another copy of an older message in its own chain (a stream does not last that long:
+            # a file read again after a truncation): the ledger keeps the largest copy of its key.
+        elif owner.event.key == key:
+            if tokens <= owner.event.tokens:
                 return  # a streaming repeat that adds nothing
-            owner.tokens = tokens
+            previous = owner.event
         elif sidechain and not owner.sidechain:
             return  # a /btw replay of a main-chain message
         elif owner.sidechain and not sidechain:
-            key = owner.key(mid)  # the replay was read first: fold the original into it
-            if tokens <= owner.tokens:
+            key = owner.event.key  # the replay was read first: fold the original into it
+            if tokens <= owner.event.tokens:
                 return
-            owner.tokens = tokens
+            previous = owner.event
         else:
             # Same message id, another request, same chain: a distinct call with its own key.
-            best = self._extra_keys.get(key, -1)
-            if tokens <= best:
+            previous = owner.extra.get(key) if owner.extra else None
+            if previous is not None and tokens <= previous.tokens:
                 return
-            self._extra_keys[key] = tokens
-            owner = None
-        call = CallTokens(inp, out, cached)
-        if owner is not None:
-            previous, owner.recorded = owner.recorded, (model, call)
+        event = UsageEvent(EventKind.CALL, ts, TOOL, key, session, model, _SUBAGENT if sidechain else _MAIN, None,
+                           tokens, inp, out, None, cached)  # fmt: skip
+        if owner is None:
+            state.recent[mid] = _Msg(event, sidechain)
+            state.demote(state.last - RECENT_FOR)
+        elif key == owner.event.key:
+            owner.event = event
+        elif owner.extra is None:
+            owner.extra = {key: event}
         else:
-            previous = state.extra.get(key)
-            state.extra[key] = (model, call)
-        self._hidden.recorded(session, model, call, previous)
-        batch.events.append(
-            UsageEvent(EventKind.CALL, ts, TOOL, key, session, model, _SUBAGENT if sidechain else _MAIN, None,
-                       tokens, inp, out, None, cached)
-        )  # fmt: skip
+            owner.extra[key] = event
+        self._hidden.recorded(
+            session,
+            model,
+            CallTokens(inp, out, cached),
+            None if previous is None else (previous.model, _call_tokens(previous)),
+        )
+        batch.events.append(event)
 
     def _answered(self, session: str, batch: SourceBatch) -> None:
         """A model answer in `session`: its pending prompt was sent and billed."""
@@ -743,13 +858,13 @@ class ClaudeCodeSource(ToolSource):
     ) -> None:
         if not isinstance(name, str) or not name.startswith("mcp__") or not isinstance(use_id, str):
             return
-        if use_id in self._mcp_seen:
+        if hash(use_id) in self._mcp_seen:
             return
         server, _, tool = name[5:].partition("__")
         service = classify_mcp(server or None, tool or server, self._aliases)
         if service is None:
             return
-        self._mcp_seen.add(use_id)
+        self._mcp_seen.add(hash(use_id))
         event = UsageEvent(
             kind=EventKind.MCP, ts=ts, tool=TOOL, key=f"mcp:{use_id}", session=session, model=model, service=service
         )
@@ -1001,6 +1116,10 @@ def _tokens(value: object) -> int:
     if type(value) is int and 0 <= value < MAX_TOKENS:
         return value
     return int_field(value)
+
+
+def _call_tokens(event: UsageEvent) -> CallTokens:
+    return CallTokens(event.input_tokens, event.output_tokens, event.cached_tokens)
 
 
 def _mtime(path: Path) -> float:

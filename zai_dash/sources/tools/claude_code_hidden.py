@@ -92,6 +92,10 @@ class HiddenCalls:
             state = self._sessions[session] = _Session()
         return state
 
+    def forget(self, session: str) -> None:
+        """Drop a session's evidence (it has been quiet for hours): it then starts over, as after a restart."""
+        self._sessions.pop(session, None)
+
     def recorded(
         self, session: str, model: str | None, tokens: CallTokens, previous: tuple[str | None, CallTokens] | None
     ) -> None:
