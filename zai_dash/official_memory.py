@@ -20,6 +20,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from zai_dash.detached import start_detached
 from zai_dash.paths import cache_dir
 from zai_dash.safeio import STATE_MAX_BYTES, read_capped
 from zai_dash.statefile import write_atomic
@@ -128,24 +129,10 @@ def refresh_in_background(
     Returns:
         Whether the child was started.
     """
-    import subprocess
-    import sys
-
     path, who = locate(quota, env)
     note_attempt(path, who, now)
-    command = [sys.executable, "-m", REFRESH_MODULE, *(["--config", str(config_path)] if config_path else [])]
-    try:
-        subprocess.Popen(
-            command,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,  # not in the caller's process group: a status bar's timeout kills only it
-        )
-    except OSError as exc:
-        log.info("official reading not refreshed: %s", exc)
-        return False
-    return True
+    args = ["--config", str(config_path)] if config_path else []
+    return start_detached(REFRESH_MODULE, args, what="official reading not refreshed")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from zai_dash import statefile
+from zai_dash.detached import start_detached
 
 log = logging.getLogger(__name__)
 
@@ -96,9 +97,6 @@ def start_in_background(state_path: Path, config_arg: Path | None, plan: str | N
     Returns:
         Whether a publisher was started.
     """
-    import subprocess
-    import sys
-
     try:
         fd = _open_lock(statefile.publisher_lock(state_path))
     except OSError as exc:
@@ -106,26 +104,15 @@ def start_in_background(state_path: Path, config_arg: Path | None, plan: str | N
         return False
     if fd is None:
         return False  # one runs already (or another status is starting it)
-    command = [sys.executable, "-m", MODULE, "--lock-fd", str(fd)]
+    args = ["--lock-fd", str(fd)]
     if config_arg is not None:
-        command += ["--config", os.path.abspath(config_arg)]
+        args += ["--config", os.path.abspath(config_arg)]
     if plan:
-        command += ["--plan", plan]
+        args += ["--plan", plan]
     try:
-        subprocess.Popen(
-            command,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            pass_fds=(fd,),
-            start_new_session=True,  # not in the caller's process group: a status bar's timeout kills only it
-        )
-    except OSError as exc:
-        log.info("no publisher: %s", exc)
-        return False
+        return start_detached(MODULE, args, pass_fds=(fd,), what="no publisher")
     finally:
         os.close(fd)  # the child holds the lock now (or nobody does, if it did not start)
-    return True
 
 
 def info(state_path: Path | None = None) -> dict[str, Any] | None:

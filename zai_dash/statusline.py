@@ -19,16 +19,8 @@ from collections.abc import Mapping
 from datetime import datetime, tzinfo
 from typing import Any
 
+from zai_dash.exits import EXIT_CONFIG, EXIT_ERROR, EXIT_EXHAUSTED, EXIT_NO_DATA, EXIT_OK, EXIT_WARNING
 from zai_dash.text import fmt_amount, fmt_clock, fmt_duration
-
-# The exit codes `status` returns; the same values as `zai_dash.commands.base` (a test holds them equal),
-# written here because that module loads the config, which the fast path must not.
-EXIT_OK = 0
-EXIT_CONFIG = 2
-EXIT_WARNING = 10
-EXIT_EXHAUSTED = 11
-EXIT_NO_DATA = 20
-EXIT_ERROR = 30
 
 DEFAULT_STATUS = "GLM{glyph} {binding} ⟳{reset} 🔎{searches}/{search_limit}"
 DEFAULT_STATUS_ASCII = "GLM{glyph} {binding} R{reset} S{searches}/{search_limit}"

@@ -121,14 +121,6 @@ def test_anything_else_goes_to_the_full_parser(argv: list[str]) -> None:
     assert _status_words(argv) is None
 
 
-def test_the_fast_paths_exit_codes_are_the_commands() -> None:
-    from zai_dash import statusline
-    from zai_dash.commands import base
-
-    for name in ("EXIT_OK", "EXIT_CONFIG", "EXIT_WARNING", "EXIT_EXHAUSTED", "EXIT_NO_DATA", "EXIT_ERROR"):
-        assert getattr(statusline, name) == getattr(base, name), name
-
-
 # -- the raw-inputs digest --------------------------------------------------------------------------------
 
 

@@ -14,13 +14,14 @@ from zai_dash import paths
 from zai_dash.clock import Clock, FixedClock, SystemClock, local_zone
 from zai_dash.config import Config, ConfigError, unknown_theme
 from zai_dash.domain.bounds import EARLIEST, LATEST, instant_in_range
-
-EXIT_OK = 0
-EXIT_CONFIG = 2
-EXIT_WARNING = 10
-EXIT_EXHAUSTED = 11
-EXIT_NO_DATA = 20
-EXIT_ERROR = 30
+from zai_dash.exits import (  # noqa: F401  (re-exported: every command's codes)
+    EXIT_CONFIG,
+    EXIT_ERROR,
+    EXIT_EXHAUSTED,
+    EXIT_NO_DATA,
+    EXIT_OK,
+    EXIT_WARNING,
+)
 
 GLOBAL_OPTIONS_NOTE = "Options --config, --plan, --at, --theme, --no-title and --no-mouse go before or after a command."
 
