@@ -59,10 +59,10 @@ build and a state-file write (at 0.5 s a tool writing steadily kept the engine a
 HEARTBEAT_EVERY = 60.0
 """Seconds between snapshots sent even when nothing changed (statuses age, cycles end)."""
 DEBOUNCE_MS = 150
-WATCH_STEP_MS = 75
+WATCH_STEP_MS = 90
 """How often watchfiles' Rust loop looks at what the OS reported, in ms: a change waits up to one step to be seen,
 then one quiet step before it is handed over, so append-to-screen grows by about two steps. Each look takes the
-GIL, so it is also the engine's idle cost: at 50 ms the looks were half of a dashboard's idle CPU. 75 ms keeps
+GIL, so it is also the engine's idle cost: at 50 ms the looks were half of a dashboard's idle CPU. 90 ms keeps
 both targets (idle ≤ 0.5 % of a core, append p95 ≤ 300 ms) with room under load; bench/RESULTS.md has the figures."""
 CACHE_SAVE_EVERY = 60.0
 """Seconds between cache writes while watching (and once more when the watch stops)."""
