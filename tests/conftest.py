@@ -9,8 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.claude_code import Claude, Fed
 from tests.support.env import FIXED_NOW, tool_env_prefixes
 from zai_dash.sources.base import SourceContext
+from zai_dash.sources.tools.claude_code import ClaudeCodeSource
 
 TRAVEL_DAYS = int(os.environ.get("ZAI_DASH_TEST_TRAVEL_DAYS") or 0)
 """`make test` runs the date-sensitive tests a second time with the wall clock this many days ahead.
@@ -66,3 +68,15 @@ def home(isolated_home: Path) -> Path:
 def ctx(home: Path) -> SourceContext:
     """A source context over the temp home, wall clock fixed at `FIXED_NOW`."""
     return SourceContext(home=home, env=dict(os.environ), clock=lambda: FIXED_NOW)
+
+
+@pytest.fixture
+def claude(home: Path) -> Claude:
+    """A Claude Code transcript writer under the temp home's `.claude`."""
+    return Claude(home / ".claude")
+
+
+@pytest.fixture
+def fed(ctx: SourceContext) -> Fed:
+    """A Claude Code source over the temp home, polled through `Fed`'s shorthands."""
+    return Fed(ClaudeCodeSource(ctx))

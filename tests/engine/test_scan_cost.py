@@ -31,16 +31,6 @@ from zai_dash.sources.tools.claude_code import MSG_MEMORY, ClaudeCodeSource
 pytestmark = pytest.mark.timeout(60)
 
 
-@pytest.fixture
-def claude(home: Path) -> Claude:
-    return Claude(home / ".claude")
-
-
-@pytest.fixture
-def fed(ctx: SourceContext) -> Fed:
-    return Fed(ClaudeCodeSource(ctx))
-
-
 # -- the byte screen -----------------------------------------------------------------------------------
 
 PASSED_OVER: dict[str, bytes] = {

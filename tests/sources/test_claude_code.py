@@ -21,11 +21,6 @@ from zai_dash.sources.tools.claude_code import ClaudeCodeSource, limit_hit, prom
 
 
 @pytest.fixture
-def claude(home: Path) -> Claude:
-    return Claude(home / ".claude")
-
-
-@pytest.fixture
 def source(ctx: SourceContext) -> ClaudeCodeSource:
     return ClaudeCodeSource(ctx)
 

@@ -23,16 +23,6 @@ LIMIT_BODY = (
 
 
 @pytest.fixture
-def claude(home: Path) -> Claude:
-    return Claude(home / ".claude")
-
-
-@pytest.fixture
-def fed(ctx: SourceContext) -> Fed:
-    return Fed(ClaudeCodeSource(ctx))
-
-
-@pytest.fixture
 def live(home: Path) -> Fed:
     """A source whose wall clock is just after the records (nothing settles by age)."""
     clock = [T0 + timedelta(minutes=2)]
