@@ -76,9 +76,11 @@ def test_a_long_stream_adds_at_most_a_few_bytes_per_record(home: Path, traced: N
 def test_sessions_quiet_for_hours_free_their_state(tmp_path: Path, traced: None) -> None:
     """What stays of 20 sessions once they have been quiet for hours is per file (the tails), not per record."""
 
+    runs = iter(range(3))
+
     def left_after(records: int) -> int:
         baseline = held()
-        stream = Stream(tmp_path / str(records))
+        stream = Stream(tmp_path / f"run{next(runs)}")
         stream.feed(records, sessions=20)
         remembered = held() - baseline
         assert remembered > records * 4  # their message ids are remembered, ...
@@ -89,10 +91,11 @@ def test_sessions_quiet_for_hours_free_their_state(tmp_path: Path, traced: None)
         del stream
         return left
 
-    few, many = left_after(2000), left_after(8000)
+    left_after(2000)  # a first run fills the process's caches and free lists, which tracemalloc counts too
+    few, many = left_after(2000), left_after(14000)
     # ... until they have been quiet for hours: well under a mark per call (4 bytes a record) stays, the
-    # rest is noise of the process (caches, free lists) that tracemalloc counts too.
-    assert many - few < 6000 * 2
+    # rest is noise of the process (up to ~14 KB seen between two runs).
+    assert many - few < 12000 * 2
 
 
 def test_a_replay_of_a_message_long_out_of_the_recent_ones_is_still_dropped(claude: Claude, fed: Fed) -> None:
@@ -117,13 +120,3 @@ def test_a_late_copy_of_an_older_message_keeps_the_largest(claude: Claude, fed: 
     fed.poll()
     calls = [e for e in fed.events(EventKind.CALL) if e.key.startswith("msg_old")]
     assert [(e.key, e.output_tokens, e.session) for e in calls] == [("msg_old:req_old", 30, SESSION)]
-
-
-@pytest.fixture
-def claude(home: Path) -> Claude:
-    return Claude(home / ".claude")
-
-
-@pytest.fixture
-def fed(ctx: SourceContext) -> Fed:
-    return Fed(ClaudeCodeSource(ctx))
