@@ -196,12 +196,12 @@ class Engine:
         def take(batch: SourceBatch) -> None:
             # Called with what a poll found so far (`ToolSource.spill`) and with the rest when it returns.
             nonlocal changed
-            add, newest = self.ledger.add, self._newest
+            newest = self._newest
             for event in batch.events:
-                changed |= add(event)
                 if newest is None or event.ts > newest:
                     newest = event.ts
             self._newest = newest
+            changed |= self.ledger.add_batch(batch.events)
             for hit in batch.limit_hits:
                 changed |= self.ledger.add_limit_hit(hit)
             batch.events.clear()

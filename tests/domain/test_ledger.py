@@ -111,6 +111,67 @@ def test_streamed_copies_folded_on_arrival_count_as_the_detail_tier_keeps_them()
     assert folded.count(NOW - 8 * DAY, NOW).tokens == 950
 
 
+def _batch_call(key: str, ts: datetime, tokens: int, model: str | None = "glm-5.3") -> UsageEvent:
+    return UsageEvent(
+        EventKind.CALL, ts, "claude-code", key, "s1", model=model, tokens=tokens, input_tokens=tokens - 10,
+        output_tokens=10,
+    )  # fmt: skip
+
+
+def _same_counts(a: Ledger, b: Ledger, start: datetime, end: datetime) -> None:
+    x, y = a.count(start, end), b.count(start, end)
+    assert (x.calls, x.prompts, x.tokens, x.credits_by_model) == (y.calls, y.prompts, y.tokens, y.credits_by_model)
+    assert x.credits == y.credits
+
+
+@pytest.mark.parametrize("folded", [False, True], ids=["detail-tier", "folded-on-arrival"])
+def test_a_batch_adds_each_copy_once_and_counts_as_adding_them_one_by_one(folded: bool) -> None:
+    """`add_batch` (the engine's path) keeps each message's winning copy by the same rule as `add`."""
+    meter = TariffMeter(packaged_tariff(), weighted=True)
+    t = NOW - (3 * DAY if folded else timedelta(hours=2)) + timedelta(seconds=59)
+    batch = [
+        UsageEvent(EventKind.PROMPT, t - timedelta(seconds=5), "claude-code", "p", "s1"),
+        _batch_call("a", t, 100),
+        _batch_call("b", t, 50, model=None),
+        _batch_call("a", t + timedelta(seconds=2), 900),  # the next minute: the winner moves there
+        _batch_call("b", t, 50),  # the model named late
+        _batch_call("a", t + timedelta(seconds=1), 500),  # fewer tokens than the winner: loses
+        UsageEvent(EventKind.PROMPT, t - timedelta(seconds=5), "claude-code", "p", "s1"),
+    ]
+    one_by_one, batched = Ledger(meter), Ledger(meter)
+    for led in (one_by_one, batched):
+        engine_prune(led, NOW)
+    one_by_one.add_all(batch)
+    assert batched.add_batch(batch) is True
+    assert batched.add_batch(batch) is False  # read again: nothing new
+    for start, end in ((NOW - 8 * DAY, NOW), (t.replace(second=0) + timedelta(minutes=1), NOW)):
+        _same_counts(batched, one_by_one, start, end)
+    assert batched.count(NOW - 8 * DAY, NOW).tokens == 950
+    assert batched.activity("claude-code", NOW) == one_by_one.activity("claude-code", NOW)
+    assert batched.prompt_cost_median(NOW, 7 * DAY) == one_by_one.prompt_cost_median(NOW, 7 * DAY)
+
+
+def test_a_message_streamed_across_the_detail_floor_counts_once() -> None:
+    """Copies 3 s apart on either side of the detail floor (a cold scan of the day before, seen in the 1 GB
+    bench set): one by one, the first was folded and the second entered the detail tier, so its credits
+    counted twice; a batch keeps the winner only."""
+    meter = TariffMeter(packaged_tariff(), weighted=True)
+    floor = NOW - DAY
+    copies = [
+        _batch_call("m", floor - timedelta(seconds=3), 31_918),
+        _batch_call("m", floor + timedelta(seconds=1), 32_142),
+    ]
+    led = Ledger(meter)
+    engine_prune(led, NOW)
+    led.add_batch(copies)
+    alone = Ledger(meter)
+    engine_prune(alone, NOW)
+    alone.add(copies[1])
+    week = led.count(NOW - 8 * DAY, NOW)
+    assert (week.calls, week.tokens) == (1, 32_142)
+    assert week.credits == alone.count(NOW - 8 * DAY, NOW).credits
+
+
 def test_a_window_ending_now_takes_a_busy_minute_whole(monkeypatch: pytest.MonkeyPatch) -> None:
     """The minute a window ending now cuts holds a busy tool's last minute: its sum, not a walk of its events.
 

@@ -25,7 +25,7 @@ import heapq
 import sys
 from array import array
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any, Protocol
@@ -654,6 +654,34 @@ class Ledger:
     def add_all(self, events: Iterable[UsageEvent]) -> int:
         """Add many events; returns how many changed the ledger."""
         return sum(1 for e in events if self.add(e))
+
+    def add_batch(self, events: Sequence[UsageEvent]) -> bool:
+        """Add one poll's events, each (tool, key) once: its winning copy, where its first copy stood.
+
+        Claude Code writes a line per streamed content block, so a cold scan meets most model calls two or
+        three times in a row. Adding each copy folds it and then takes it out again for the next (about a
+        third of a cold scan's ledger work); picking the winner first by the same rule (`replaces`) leaves
+        the ledger as adding them one by one would. Every copy that lost is still noted (last activity and
+        model) where it stood, as adding it would have.
+
+        Returns:
+            Whether the ledger changed.
+        """
+        winners: dict[tuple[str, str], UsageEvent] = {}
+        for event in events:
+            ident = (event.tool, event.key)
+            kept = winners.get(ident)
+            if kept is None or replaces(kept, event):
+                winners[ident] = event
+        add, note = self.add, self._note
+        changed = False
+        for event in events:
+            winner = winners.pop((event.tool, event.key), None)
+            if winner is None or winner is not event:
+                note(event)  # a copy that lost (or the first copy, when a later one won)
+            if winner is not None:
+                changed |= add(winner)
+        return changed
 
     def add_limit_hit(self, hit: LimitHit) -> bool:
         """Record a rate-limit error; returns True when it was new."""
